@@ -1,0 +1,145 @@
+// The dry run and the error paths of the CLI. A dry run prints the plan (the
+// column mapping, the key, the names it would create, whether a plain ALTER
+// would rewrite) and creates nothing. Each error exits 1 with one
+// "shadowcopy: error:" line, changes nothing and leaves nothing behind;
+// usage errors exit 2.
+#include "gtest/gtest.h"
+#include "tests/integration/harness.h"
+#include "tests/integration/workload.h"
+
+namespace shadowcopy::it {
+namespace {
+
+constexpr int kSmallRows = 2000;
+
+class CliTest : public DatabaseTest {
+ protected:
+  void SetUp() override {
+    DatabaseTest::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(CreateAndLoadOrders(db(), kSmallRows, 500).ok());
+  }
+
+  // Every relation of the database (oid and name): a dry run or an early
+  // error must not change it.
+  std::string Relations() {
+    return QueryValue(db(), "SELECT string_agg(oid::text || ':' || relname, ',' ORDER BY oid) "
+                            "FROM pg_class");
+  }
+  std::string PublicRelations() {
+    return QueryValue(db(), "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class "
+                            "WHERE relnamespace = 'public'::regnamespace");
+  }
+
+  // Runs the tool, expecting an error that changed nothing at all.
+  ProcessResult ExpectCleanError(const std::vector<std::string>& args) {
+    std::string before = Relations();
+    ProcessResult result = RunShadowcopy(args);
+    ExpectFailedWithOneErrorLine(result);
+    EXPECT_EQ(Relations(), before) << "relations were created or dropped";
+    ExpectNothingLeftBehind("orders");
+    ExpectMirrorEqual(db(), "orders", "truth");
+    return result;
+  }
+};
+
+TEST_F(CliTest, DryRunPrintsPlanAndCreatesNothing) {
+  std::string oid = TableOid("orders");
+  std::string before = Relations();
+  ProcessResult rewrite = RunShadowcopy(ToolArgs("orders", {"--alter", "ALTER COLUMN id TYPE bigint"}));
+  ProcessResult no_rewrite =
+      RunShadowcopy(ToolArgs("orders", {"--alter", "ALTER COLUMN status TYPE varchar(200)"}));
+  for (const ProcessResult* r : {&rewrite, &no_rewrite}) {
+    EXPECT_EQ(r->exit_code, 0) << r->Describe();
+    for (const char* needle : {"_orders_shadow", "customer_id", "created_at", "note", "key"})
+      EXPECT_NE(r->out.find(needle), std::string::npos) << needle << "\n" << r->Describe();
+    EXPECT_NE(r->out.find("shadowcopy_" + oid), std::string::npos)
+        << "slot/publication name shadowcopy_" << oid << " not in the plan\n" << r->Describe();
+  }
+  EXPECT_NE(rewrite.out.find("rewrite: yes"), std::string::npos) << rewrite.Describe();
+  EXPECT_NE(no_rewrite.out.find("rewrite: no"), std::string::npos) << no_rewrite.Describe();
+  EXPECT_NE(rewrite.out, no_rewrite.out);
+  EXPECT_EQ(Relations(), before) << "the dry run created or dropped relations";
+  ExpectNothingLeftBehind("orders");
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_replication_slots"), "0");
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_publication"), "0");
+  ExpectMirrorEqual(db(), "orders", "truth");
+}
+
+TEST_F(CliTest, DryRunOfPlainRebuild) {
+  std::string before = Relations();
+  ProcessResult r = RunShadowcopy(ToolArgs("orders"));
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_NE(r.out.find("_orders_shadow"), std::string::npos) << r.Describe();
+  EXPECT_EQ(Relations(), before);
+  ExpectNothingLeftBehind("orders");
+}
+
+TEST_F(CliTest, MissingTable) { ExpectCleanError(ToolArgs("no_such_table", {"--execute"})); }
+
+TEST_F(CliTest, MissingSchema) {
+  ExpectCleanError(ToolArgs("orders", {"--schema", "no_such_schema", "--execute"}));
+}
+
+TEST_F(CliTest, TableWithoutPrimaryKey) {
+  MustExec(db(), "CREATE TABLE nopk (a int, b text); INSERT INTO nopk VALUES (1, 'x')");
+  ExpectCleanError(ToolArgs("nopk", {"--execute"}));
+  ExpectNothingLeftBehind("nopk");
+}
+
+TEST_F(CliTest, InvalidAlterSyntax) {
+  ExpectCleanError(ToolArgs("orders", {"--alter", "ALTER COLUMN id TYPO bigint", "--execute"}));
+}
+
+TEST_F(CliTest, AlterOfMissingColumn) {
+  ExpectCleanError(
+      ToolArgs("orders", {"--alter", "ALTER COLUMN no_such_column TYPE bigint", "--execute"}));
+}
+
+TEST_F(CliTest, SmuggledStatementDoesNotRun) {
+  ExpectCleanError(
+      ToolArgs("orders", {"--alter", "ADD COLUMN x int; DROP TABLE orders", "--execute"}));
+  EXPECT_TRUE(TableExists("orders")) << "the smuggled DROP TABLE ran";
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_attribute WHERE attrelid = "
+                             "'orders'::regclass AND attname = 'x'"),
+            "0");
+}
+
+// An ALTER that is valid on an empty table but fails on the data: the error
+// comes after the shadow, slot and publication exist, and they must go.
+class CliDataErrorTest : public CliTest {
+ protected:
+  void ExpectDataError(const std::string& alter) {
+    std::string before = PublicRelations();
+    std::string oid = TableOid("orders");
+    ProcessResult r = RunShadowcopy(ToolArgs("orders", {"--alter", alter, "--execute"}));
+    ExpectFailedWithOneErrorLine(r);
+    EXPECT_EQ(PublicRelations(), before) << r.Describe();
+    EXPECT_EQ(TableOid("orders"), oid) << "orders was replaced";
+    ExpectNothingLeftBehind("orders");
+    ExpectMirrorEqual(db(), "orders", "truth");
+  }
+};
+
+TEST_F(CliDataErrorTest, TypeChangeFailsOnData) {
+  ExpectDataError("ALTER COLUMN status TYPE integer USING status::integer");
+}
+
+TEST_F(CliDataErrorTest, CheckConstraintViolatedByData) {
+  ExpectDataError("ADD CONSTRAINT amount_negative CHECK (amount < 0)");
+}
+
+TEST_F(CliTest, UsageErrorsExitTwo) {
+  std::string before = Relations();
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--dsn", dsn(), "--execute"},                      // no --table
+           {"--table", "orders", "--dsn", dsn(), "--no-such-flag"},
+           {"--table", "orders", "--dsn", dsn(), "--chunk-size", "not-a-number"}}) {
+    ProcessResult r = RunShadowcopy(args);
+    EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  }
+  EXPECT_EQ(Relations(), before);
+}
+
+}  // namespace
+}  // namespace shadowcopy::it

@@ -1,0 +1,162 @@
+// Integration-test harness: the per-test database fixture and small query
+// helpers (see harness.h).
+#include <algorithm>
+#include <cctype>
+#include <thread>
+
+#include "common/quote.h"
+#include "tests/integration/harness.h"
+
+namespace shadowcopy::it {
+namespace {
+
+// A session on the maintenance database, for CREATE/DROP DATABASE.
+std::unique_ptr<PgConn> ConnectMaintenance() {
+  ConnectOptions options;
+  options.dsn = "dbname=postgres";
+  options.application_name = "sc_it_admin";
+  auto conn = PgConn::Connect(options);
+  if (!conn.ok()) {
+    ADD_FAILURE() << "cannot connect to the maintenance database: " << conn.status();
+    return nullptr;
+  }
+  return std::move(*conn);
+}
+
+// Terminates every other session of `dbname` (walsenders included) and drops
+// the replication slots that live in it.
+void ReleaseDatabase(PgConn& admin, const std::string& dbname) {
+  std::string lit = QuoteLiteral(dbname);
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    MustExec(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = " +
+                        lit + " AND pid <> pg_backend_pid()");
+    MustExec(admin, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                    "WHERE database = " + lit + " AND active_pid IS NOT NULL");
+    auto dropped = admin.Exec(
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = " +
+        lit + " AND NOT active");
+    std::string left = QueryValue(
+        admin, "SELECT count(*) FROM pg_replication_slots WHERE database = " + lit);
+    if (dropped.ok() && left == "0") return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ADD_FAILURE() << "could not drop the replication slots of " << dbname;
+}
+
+}  // namespace
+
+ConnectOptions TestConnectOptions(const std::string& dbname,
+                                  std::vector<std::pair<std::string, std::string>> settings) {
+  ConnectOptions options;
+  options.dsn = "dbname=" + dbname;
+  options.application_name = "sc_it";
+  options.settings = std::move(settings);
+  return options;
+}
+
+PgResult MustExec(PgConn& conn, std::string_view sql) {
+  auto res = conn.Exec(sql);
+  if (!res.ok()) {
+    ADD_FAILURE() << "SQL failed: " << res.status() << "\n  in: " << sql.substr(0, 500);
+    return PgResult();
+  }
+  return *std::move(res);
+}
+
+std::string QueryValue(PgConn& conn, std::string_view sql) {
+  PgResult res = MustExec(conn, sql);
+  if (res.Rows() < 1 || res.Cols() < 1 || res.IsNull(0, 0)) return "";
+  return res.GetString(0, 0);
+}
+
+bool PollUntilTrue(PgConn& conn, std::string_view sql, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (QueryValue(conn, sql) == "t") return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+std::string DatabaseNameForCurrentTest() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string raw = std::string("it_") + info->test_suite_name() + "_" + info->name();
+  std::string out;
+  for (char c : raw) {
+    unsigned char u = static_cast<unsigned char>(c);
+    out.push_back(std::isalnum(u) ? static_cast<char>(std::tolower(u)) : '_');
+  }
+  if (out.size() > 63) out.resize(63);
+  return out;
+}
+
+void DatabaseTest::SetUp() {
+  dbname_ = DatabaseNameForCurrentTest();
+  auto admin = ConnectMaintenance();
+  ASSERT_NE(admin, nullptr);
+  ReleaseDatabase(*admin, dbname_);
+  MustExec(*admin, "DROP DATABASE IF EXISTS " + QuoteIdent(dbname_) + " WITH (FORCE)");
+  MustExec(*admin, "CREATE DATABASE " + QuoteIdent(dbname_));
+  conn_ = Connect();
+  ASSERT_NE(conn_, nullptr);
+}
+
+void DatabaseTest::TearDown() {
+  if (conn_ != nullptr && expect_clean_at_teardown_) {
+    std::string leftovers = QueryValue(
+        *conn_,
+        "SELECT string_agg(n, ', ') FROM ("
+        " SELECT 'slot ' || slot_name AS n FROM pg_replication_slots"
+        "  WHERE slot_name LIKE 'shadowcopy%' AND database = current_database()"
+        " UNION ALL SELECT 'publication ' || pubname FROM pg_publication"
+        "  WHERE pubname LIKE 'shadowcopy%'"
+        " UNION ALL SELECT 'table ' || relname FROM pg_class"
+        "  WHERE relname LIKE '\\_%\\_shadow' AND relkind = 'r') s");
+    EXPECT_EQ(leftovers, "") << "left behind after the test";
+  }
+  conn_.reset();
+  auto admin = ConnectMaintenance();
+  if (admin == nullptr) return;
+  ReleaseDatabase(*admin, dbname_);
+  MustExec(*admin, "DROP DATABASE IF EXISTS " + QuoteIdent(dbname_) + " WITH (FORCE)");
+}
+
+std::unique_ptr<PgConn> DatabaseTest::Connect(
+    std::vector<std::pair<std::string, std::string>> settings) {
+  auto conn = PgConn::Connect(TestConnectOptions(dbname_, std::move(settings)));
+  if (!conn.ok()) {
+    ADD_FAILURE() << "cannot connect to " << dbname_ << ": " << conn.status();
+    return nullptr;
+  }
+  return std::move(*conn);
+}
+
+std::vector<std::string> DatabaseTest::ToolArgs(const std::string& table,
+                                                std::vector<std::string> extra) const {
+  std::vector<std::string> args{"--table", table, "--dsn", dsn()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+std::string DatabaseTest::TableOid(const std::string& table) {
+  return QueryValue(db(), "SELECT " + QuoteLiteral(table) + "::regclass::oid");
+}
+
+bool DatabaseTest::TableExists(const std::string& table) {
+  return QueryValue(db(), "SELECT to_regclass(" + QuoteLiteral(QuoteIdent(table)) +
+                              ") IS NOT NULL") == "t";
+}
+
+void DatabaseTest::ExpectNothingLeftBehind(const std::string& table) {
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE "
+                             "'shadowcopy%' AND database = current_database()"),
+            "0")
+      << "a shadowcopy replication slot is left";
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_publication WHERE pubname LIKE "
+                             "'shadowcopy%'"),
+            "0")
+      << "a shadowcopy publication is left";
+  EXPECT_FALSE(TableExists("_" + table + "_shadow")) << "the shadow table is left";
+}
+
+}  // namespace shadowcopy::it

@@ -1,0 +1,173 @@
+// The hazards of the copy/replay interleaving (DESIGN.md §3), forced with the
+// tool's test-only pause points:
+//  - ordering: a delete committed inside an open copy batch's key range must
+//    not be undone by the batch's commit;
+//  - visibility: a delete that logical decoding has delivered but that is not
+//    yet visible to new snapshots (a synchronous standby that never answers)
+//    must not be undone by a later batch that copies the row.
+// Each runs with the mechanism on (result equals the truth) and with it
+// disabled through SHADOWCOPY_TEST_UNSAFE (the deleted row comes back), which
+// proves the test detects the hazard.
+#include <thread>
+
+#include "fmt/format.h"
+#include "gtest/gtest.h"
+#include "tests/integration/harness.h"
+#include "tests/integration/workload.h"
+
+namespace shadowcopy::it {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr int kHazardRows = 5000;
+constexpr char kAlter[] = "ALTER COLUMN id TYPE bigint";
+
+// The tool's slot in the current database.
+constexpr char kToolSlot[] =
+    "FROM pg_replication_slots WHERE slot_name LIKE 'shadowcopy%' "
+    "AND database = current_database()";
+
+class HazardTest : public DatabaseTest {
+ protected:
+  void TearDown() override {
+    if (HasDb()) ResetSynchronousStandbys();
+    if (hanging_commit_.joinable()) hanging_commit_.join();
+    DatabaseTest::TearDown();
+  }
+
+  void ResetSynchronousStandbys() {
+    MustExec(db(), "ALTER SYSTEM RESET synchronous_standby_names");
+    MustExec(db(), "SELECT pg_reload_conf()");
+  }
+
+  std::unique_ptr<ShadowcopyProcess> StartTool(EnvVars env) {
+    auto p = ShadowcopyProcess::Start(
+        ToolArgs("orders", {"--alter", kAlter, "--execute", "--chunk-size", "500"}), env);
+    EXPECT_TRUE(p.ok()) << p.status();
+    return p.ok() ? std::move(*p) : nullptr;
+  }
+
+  // Waits until the walsender of the tool's slot has sent WAL up to `lsn`.
+  bool WaitSentUpTo(const std::string& lsn) {
+    return PollUntilTrue(
+        db(),
+        fmt::format("SELECT coalesce(bool_or(r.sent_lsn >= '{}'), false) FROM pg_stat_replication r "
+                    "JOIN pg_replication_slots s ON s.active_pid = r.pid "
+                    "WHERE s.slot_name LIKE 'shadowcopy%' AND s.database = current_database()",
+                    lsn),
+        seconds(15));
+  }
+
+  // Finishes the run and compares orders with the transformed truth.
+  MirrorDiff FinishAndCompare(ShadowcopyProcess* tool) {
+    ProcessResult result = tool->Wait(seconds(120));
+    ExpectSucceeded(result);
+    EXPECT_TRUE(TransformTruth(db(), "truth", kAlter).ok());
+    auto diff = CompareWithTruth(db(), "orders", "truth");
+    EXPECT_TRUE(diff.ok()) << diff.status();
+    ExpectNothingLeftBehind("orders");
+    if (diff.ok() && !diff->Equal()) std::cout << "differences:\n" << diff->sample;
+    return diff.ok() ? *diff : MirrorDiff{};
+  }
+
+  // Batch 3 (ids 1001-1500) has inserted its rows and waits before its
+  // commit while another session deletes id 1200 and updates id 1300.
+  void RunOrderingScenario(bool unsafe, MirrorDiff* diff);
+  // Batch 2 waits for its snapshot while a delete of id 4000 commits
+  // invisibly (its commit waits for a synchronous standby that never answers).
+  void RunVisibilityScenario(bool unsafe, MirrorDiff* diff);
+
+  std::thread hanging_commit_;
+};
+
+void HazardTest::RunOrderingScenario(bool unsafe, MirrorDiff* diff) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), kHazardRows, 1000).ok());
+  PausePoint pause;
+  EnvVars env = pause.Env("before-commit:3");
+  if (unsafe) env["SHADOWCOPY_TEST_UNSAFE"] = "ordering";
+  auto tool = StartTool(env);
+  ASSERT_NE(tool, nullptr);
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << tool->Wait(seconds(5)).Describe();
+  MustExec(db(),
+           "BEGIN;"
+           "DELETE FROM orders WHERE id = 1200; DELETE FROM truth WHERE id = 1200;"
+           "UPDATE orders SET status = 'touched', amount = 1 WHERE id = 1300;"
+           "UPDATE truth SET status = 'touched', amount = 1 WHERE id = 1300;"
+           "COMMIT");
+  std::string lsn = QueryValue(db(), "SELECT pg_current_wal_lsn()");
+  if (!WaitSentUpTo(lsn)) std::cout << "warning: the walsender did not report sending " << lsn;
+  std::this_thread::sleep_for(seconds(1));  // grace for the tool to receive (and apply) it
+  pause.Continue();
+  *diff = FinishAndCompare(tool.get());
+}
+
+TEST_F(HazardTest, OrderingDeleteInsideOpenBatchStaysDeleted) {
+  MirrorDiff diff;
+  RunOrderingScenario(/*unsafe=*/false, &diff);
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(diff.Equal()) << diff.sample;
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders WHERE id = 1200"), "0");
+}
+
+TEST_F(HazardTest, OrderingUnsafeModeResurrectsDeletedRow) {
+  MirrorDiff diff;
+  RunOrderingScenario(/*unsafe=*/true, &diff);
+  if (HasFatalFailure()) return;
+  EXPECT_FALSE(diff.Equal()) << "the hazard was not reproduced: the test cannot detect it";
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders WHERE id = 1200"), "1");
+}
+
+void HazardTest::RunVisibilityScenario(bool unsafe, MirrorDiff* diff) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), kHazardRows, 1000).ok());
+  PausePoint pause;
+  EnvVars env = pause.Env("before-batch:2");
+  env["PGOPTIONS"] = "-c synchronous_commit=local";  // the tool's own commits must not hang
+  if (unsafe) env["SHADOWCOPY_TEST_UNSAFE"] = "visibility";
+  auto tool = StartTool(env);
+  ASSERT_NE(tool, nullptr);
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << tool->Wait(seconds(5)).Describe();
+  MustExec(db(), "ALTER SYSTEM SET synchronous_standby_names = 'nobody_answers'");
+  MustExec(db(), "SELECT pg_reload_conf()");
+  std::this_thread::sleep_for(milliseconds(200));  // let the backends reload
+  auto writer = Connect({{"synchronous_commit", "on"}});
+  ASSERT_NE(writer, nullptr);
+  hanging_commit_ = std::thread([w = std::move(writer)] {
+    auto r = w->Exec("BEGIN; DELETE FROM orders WHERE id = 4000; "
+                     "DELETE FROM truth WHERE id = 4000; COMMIT");
+    if (!r.ok()) std::cout << "hanging commit failed: " << r.status() << "\n";
+  });
+  std::this_thread::sleep_for(milliseconds(300));
+  // The delete is in WAL but invisible: the setup does force the hazard.
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders WHERE id = 4000"), "1");
+  std::string lsn = QueryValue(db(), "SELECT pg_current_wal_flush_lsn()");
+  if (!PollUntilTrue(db(), fmt::format("SELECT coalesce(bool_or(confirmed_flush_lsn >= '{}'), "
+                                       "false) {}", lsn, kToolSlot), seconds(15)))
+    std::cout << "warning: the tool's slot did not confirm " << lsn << " within 15 s\n";
+  pause.Continue();
+  std::this_thread::sleep_for(seconds(3));
+  ResetSynchronousStandbys();
+  hanging_commit_.join();
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM truth WHERE id = 4000"), "0");
+  *diff = FinishAndCompare(tool.get());
+}
+
+TEST_F(HazardTest, VisibilityInvisibleDeleteIsNotUndone) {
+  MirrorDiff diff;
+  RunVisibilityScenario(/*unsafe=*/false, &diff);
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(diff.Equal()) << diff.sample;
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders WHERE id = 4000"), "0");
+}
+
+TEST_F(HazardTest, VisibilityUnsafeModeResurrectsDeletedRow) {
+  MirrorDiff diff;
+  RunVisibilityScenario(/*unsafe=*/true, &diff);
+  if (HasFatalFailure()) return;
+  EXPECT_FALSE(diff.Equal()) << "the hazard was not reproduced: the test cannot detect it";
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders WHERE id = 4000"), "1");
+}
+
+}  // namespace
+}  // namespace shadowcopy::it
