@@ -57,6 +57,29 @@ TEST_F(HarnessSelfTest, ComparisonDetectsDifferences) {
             "bigint");
 }
 
+// The visibility hazard test relies on this: with a synchronous standby that
+// never answers, a commit is in WAL but stays invisible until the setting is
+// reset.
+TEST_F(HarnessSelfTest, UnansweredSynchronousStandbyHidesCommit) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 100, 1000).ok());
+  MustExec(db(), "ALTER SYSTEM SET synchronous_standby_names = 'nobody_answers'");
+  MustExec(db(), "SELECT pg_reload_conf()");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto writer = Connect({{"synchronous_commit", "on"}});
+  ASSERT_NE(writer, nullptr);
+  std::thread hanging([&writer] {
+    EXPECT_TRUE(writer->Exec("BEGIN; DELETE FROM orders WHERE id = 50; COMMIT").ok());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders WHERE id = 50"), "1");
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"),
+            "1");
+  MustExec(db(), "ALTER SYSTEM RESET synchronous_standby_names");
+  MustExec(db(), "SELECT pg_reload_conf()");
+  hanging.join();
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders WHERE id = 50"), "0");
+}
+
 TEST(ProcessRunnerSelfTest, CapturesOutputAndSignals) {
   setenv("SHADOWCOPY_BIN", "/bin/sh", 1);
   std::vector<std::string> lines;

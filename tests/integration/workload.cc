@@ -3,7 +3,9 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <random>
+#include <set>
 
 #include "common/quote.h"
 #include "fmt/format.h"
@@ -141,7 +143,9 @@ class MirrorWorkload::Writer {
   absl::Status RunTransaction(EventType kind, std::vector<EventType>* done);
   EventType PickKind();
   EventType PickSingleOp();
-  size_t PickKeyIndex() { return std::uniform_int_distribution<size_t>(0, keys_.size() - 1)(rng_); }
+  size_t PickTarget(EventType op);
+  void ForgetKey(size_t index);
+  void MoveKey(size_t index, int64_t new_key);
   int Random(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
   std::string Label() const {
     return fmt::format("writer {} ({})", index_, prepared_ ? "prepared" : "simple");
@@ -152,7 +156,12 @@ class MirrorWorkload::Writer {
   const bool prepared_;
   std::mt19937_64 rng_;
   std::unique_ptr<PgConn> conn_;
-  std::vector<int64_t> keys_;  // live keys this writer owns
+  // The live keys this writer owns, and those of them with a large note.
+  struct OwnedKeys {
+    std::vector<int64_t> all;
+    std::set<int64_t> big_note;
+  };
+  OwnedKeys keys_;
   int64_t serial_ = 0;         // distinguishes the notes this writer writes
 };
 
@@ -175,11 +184,15 @@ absl::Status MirrorWorkload::Writer::Connect() {
       }
     }
   }
-  if (!keys_.empty()) return absl::OkStatus();  // a reconnect keeps the keys
-  auto ids = conn_->Exec(fmt::format("SELECT id FROM orders WHERE id % {} = {} ORDER BY id",
-                                     owner_->options_.writers, index_));
+  if (!keys_.all.empty()) return absl::OkStatus();  // a reconnect keeps the keys
+  auto ids = conn_->Exec(fmt::format(
+      "SELECT id, coalesce(length(note), 0) > 10000 FROM orders WHERE id % {} = {} ORDER BY id",
+      owner_->options_.writers, index_));
   if (!ids.ok()) return ids.status();
-  for (int i = 0; i < ids->Rows(); ++i) keys_.push_back(ids->GetInt(i, 0));
+  for (int i = 0; i < ids->Rows(); ++i) {
+    keys_.all.push_back(ids->GetInt(i, 0));
+    if (ids->GetBool(i, 1)) keys_.big_note.insert(ids->GetInt(i, 0));
+  }
   return absl::OkStatus();
 }
 
@@ -218,46 +231,77 @@ absl::StatusOr<int64_t> MirrorWorkload::Writer::NextId() {
   return r->GetInt(0, 0);
 }
 
+// The index in keys_.all of the row `op` changes. Updates that must leave
+// the TOASTed note unchanged always pick a row with a large note; key
+// updates and deletes sometimes do.
+size_t MirrorWorkload::Writer::PickTarget(EventType op) {
+  int big_share = op == EventType::kUpdateToastUnchanged ? 100
+                  : op == EventType::kKeyUpdate          ? 30
+                  : op == EventType::kDelete             ? 15
+                                                         : 0;
+  if (!keys_.big_note.empty() && Random(0, 99) < big_share) {
+    auto it = keys_.big_note.begin();
+    std::advance(it, Random(0, static_cast<int>(keys_.big_note.size()) - 1));
+    return std::find(keys_.all.begin(), keys_.all.end(), *it) - keys_.all.begin();
+  }
+  return std::uniform_int_distribution<size_t>(0, keys_.all.size() - 1)(rng_);
+}
+
+void MirrorWorkload::Writer::ForgetKey(size_t index) {
+  keys_.big_note.erase(keys_.all[index]);
+  keys_.all[index] = keys_.all.back();
+  keys_.all.pop_back();
+}
+
+void MirrorWorkload::Writer::MoveKey(size_t index, int64_t new_key) {
+  if (keys_.big_note.erase(keys_.all[index]) > 0) keys_.big_note.insert(new_key);
+  keys_.all[index] = new_key;
+}
+
 // Runs one mirrored change of kind `op`, updating keys_ as if it commits.
 absl::Status MirrorWorkload::Writer::DoOne(EventType op, std::vector<EventType>* done) {
-  if (keys_.empty()) op = EventType::kInsert;
+  if (keys_.all.empty()) op = EventType::kInsert;
+  // Without a row holding a large note, make one first.
+  if (op == EventType::kUpdateToastUnchanged && keys_.big_note.empty())
+    op = EventType::kUpdateToastChanged;
   absl::Status st;
-  if (op == EventType::kInsert || op == EventType::kKeyUpdate) {
+  if (op == EventType::kInsert) {
     auto id = NextId();
     if (!id.ok()) return id.status();
-    if (op == EventType::kInsert) {
-      std::optional<std::string> note;
-      if (Random(0, 2) != 0) note = fmt::format("w{} note {}", index_, *id);
-      st = Mirror(kInsertRow, {std::to_string(*id), std::to_string(Random(0, 999)),
-                               kStatuses[Random(0, 4)],
-                               fmt::format("{}.{:02}", Random(0, 9999), Random(0, 99)), note});
-      if (st.ok()) keys_.push_back(*id);
-    } else {
-      size_t k = PickKeyIndex();
-      st = Mirror(kUpdateKey, {std::to_string(keys_[k]), std::to_string(*id)});
-      if (st.ok()) keys_[k] = *id;
+    std::optional<std::string> note;
+    if (Random(0, 2) != 0) note = fmt::format("w{} note {}", index_, *id);
+    st = Mirror(kInsertRow, {std::to_string(*id), std::to_string(Random(0, 999)),
+                             kStatuses[Random(0, 4)],
+                             fmt::format("{}.{:02}", Random(0, 9999), Random(0, 99)), note});
+    if (st.ok()) keys_.all.push_back(*id);
+    if (st.ok()) done->push_back(op);
+    return st;
+  }
+  size_t k = PickTarget(op);
+  std::string key = std::to_string(keys_.all[k]);
+  switch (op) {
+    case EventType::kKeyUpdate: {
+      auto id = NextId();
+      if (!id.ok()) return id.status();
+      st = Mirror(kUpdateKey, {key, std::to_string(*id)});
+      if (st.ok()) MoveKey(k, *id);
+      break;
     }
-  } else {
-    size_t k = PickKeyIndex();
-    std::string key = std::to_string(keys_[k]);
-    switch (op) {
-      case EventType::kUpdateToastUnchanged:
-        st = Mirror(kUpdateStatus, {key, kStatuses[Random(0, 4)],
-                                    fmt::format("{}.{:02}", Random(0, 9999), Random(0, 99))});
-        break;
-      case EventType::kUpdateToastChanged:
-        st = Mirror(kUpdateBigNote, {key, fmt::format("w{}-{}", index_, ++serial_)});
-        break;
-      case EventType::kUpdateNoteNull:
-        st = Mirror(kUpdateNoteNull, {key});
-        break;
-      default:  // kDelete
-        st = Mirror(kDeleteRow, {key});
-        if (st.ok()) {
-          keys_[k] = keys_.back();
-          keys_.pop_back();
-        }
-    }
+    case EventType::kUpdateToastUnchanged:
+      st = Mirror(kUpdateStatus, {key, kStatuses[Random(0, 4)],
+                                  fmt::format("{}.{:02}", Random(0, 9999), Random(0, 99))});
+      break;
+    case EventType::kUpdateToastChanged:
+      st = Mirror(kUpdateBigNote, {key, fmt::format("w{}-{}", index_, ++serial_)});
+      if (st.ok()) keys_.big_note.insert(keys_.all[k]);
+      break;
+    case EventType::kUpdateNoteNull:
+      st = Mirror(kUpdateNoteNull, {key});
+      if (st.ok()) keys_.big_note.erase(keys_.all[k]);
+      break;
+    default:  // kDelete
+      st = Mirror(kDeleteRow, {key});
+      if (st.ok()) ForgetKey(k);
   }
   if (st.ok()) done->push_back(op);
   return st;
@@ -309,7 +353,7 @@ void MirrorWorkload::Writer::Run() {
       continue;
     }
     EventType kind = PickKind();
-    std::vector<int64_t> saved = keys_;
+    OwnedKeys saved = keys_;
     std::vector<EventType> done;
     absl::Status st = RunTransaction(kind, &done);
     if (!st.ok()) {
