@@ -11,11 +11,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/absl_fmt.h"
 
 namespace shadowcopy {
 
 // Payload URL under which a PostgreSQL SQLSTATE is attached to a Status.
-inline constexpr std::string_view kSqlStatePayload = "shadowcopy/sqlstate";
+inline constexpr absl::string_view kSqlStatePayload = "shadowcopy/sqlstate";
 
 // Returns the SQLSTATE attached to `status`, or "" when there is none.
 std::string SqlStateOf(const absl::Status& status);

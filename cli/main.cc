@@ -1,0 +1,139 @@
+// shadowcopy's entry point: parses the command line, installs the signal
+// watcher (SIGINT/SIGTERM stop the run, which then cleans up), runs the
+// migration or the cleanup, and prints the outcome.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "cli/options.h"
+#include "common/log.h"
+#include "common/quote.h"
+#include "engine/cleanup.h"
+#include "engine/migration.h"
+#include "fmt/format.h"
+
+namespace shadowcopy::cli {
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+int Fail(const absl::Status& st) {
+  std::string msg(st.message());
+  for (char& c : msg)
+    if (c == '\n') c = ' ';
+  std::fprintf(stderr, "shadowcopy: error: %s\n", msg.c_str());
+  return st.code() == absl::StatusCode::kCancelled ? 130 : 1;
+}
+
+void PrintSummary(const engine::Summary& s) {
+  std::printf("migration complete: %s is the new table; the original is %s\n",
+              QualifiedName(s.names.schema, s.names.table).c_str(),
+              s.old_table_dropped ? "dropped" : QualifiedName(s.names.schema, s.names.old_table).c_str());
+  std::printf("  rows copied:        %lld in %lld batches (%.1f s, %.0f rows/s)\n",
+              static_cast<long long>(s.rows_copied), static_cast<long long>(s.batches), s.copy_s,
+              s.copy_s > 0 ? s.rows_copied / s.copy_s : 0.0);
+  std::printf("  changes replayed:   %llu in %llu transactions (%llu inserts, %llu updates of which "
+              "%llu key updates, %llu deletes)\n",
+              static_cast<unsigned long long>(s.changes_replayed),
+              static_cast<unsigned long long>(s.transactions_replayed),
+              static_cast<unsigned long long>(s.replayed.inserts),
+              static_cast<unsigned long long>(s.replayed.updates),
+              static_cast<unsigned long long>(s.replayed.key_updates),
+              static_cast<unsigned long long>(s.replayed.deletes));
+  std::printf("  writers blocked:    %.1f ms at cutover (attempt %d)\n", s.blocked_ms, s.cutover_attempts);
+  std::printf("  elapsed:            %.1f s\n", s.elapsed_s);
+  std::printf("{\"summary\":{\"rows_copied\":%lld,\"batches\":%lld,\"changes_replayed\":%llu,"
+              "\"transactions_replayed\":%llu,\"inserts\":%llu,\"updates\":%llu,\"key_updates\":%llu,"
+              "\"deletes\":%llu,\"blocked_ms\":%.3f,\"copy_s\":%.3f,\"elapsed_s\":%.3f,"
+              "\"cutover_attempts\":%d,\"visibility_waits\":%llu,\"old_table_dropped\":%s}}\n",
+              static_cast<long long>(s.rows_copied), static_cast<long long>(s.batches),
+              static_cast<unsigned long long>(s.changes_replayed),
+              static_cast<unsigned long long>(s.transactions_replayed),
+              static_cast<unsigned long long>(s.replayed.inserts),
+              static_cast<unsigned long long>(s.replayed.updates),
+              static_cast<unsigned long long>(s.replayed.key_updates),
+              static_cast<unsigned long long>(s.replayed.deletes), s.blocked_ms, s.copy_s, s.elapsed_s,
+              s.cutover_attempts, static_cast<unsigned long long>(s.visibility_waits),
+              s.old_table_dropped ? "true" : "false");
+  std::fflush(stdout);
+}
+
+int RunCleanupCommand(const Options& o) {
+  auto found = engine::RunCleanup(o.config, o.cleanup_all);
+  if (!found.ok()) return Fail(found.status());
+  if (found->empty()) {
+    std::printf("nothing to clean up\n");
+    return 0;
+  }
+  for (const auto& l : *found)
+    std::printf("%s %s %s%s\n", o.config.execute ? "removed" : "would remove", l.kind.c_str(), l.name.c_str(),
+                l.active ? " (in use by a running process)" : "");
+  if (!o.config.execute) std::printf("run again with --execute to remove them\n");
+  return 0;
+}
+
+int RunMigration(const Options& o) {
+  // Signals are blocked in every thread and taken by one watcher thread, so a
+  // stop request goes through the engine's control interface (RequestStop),
+  // which cancels queries and lets the migration thread clean up.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  engine::Migration migration(o.config);
+  std::atomic<bool> finished{false};
+  std::thread watcher([&migration, &finished, set] {
+    int sig = 0;
+    while (sigwait(&set, &sig) == 0) {
+      if (finished) return;  // the wake-up sent below
+      Log(LogLevel::kWarning, "received {}, stopping and cleaning up", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      migration.RequestStop();
+    }
+  });
+  auto result = migration.Run();
+  finished = true;
+  pthread_kill(watcher.native_handle(), SIGTERM);
+  watcher.join();
+  if (!result.ok()) return Fail(result.status());
+  if (o.config.execute) PrintSummary(*result);
+  return 0;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto parsed = ParseOptions(args);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "shadowcopy: error: %s\n", std::string(parsed.status().message()).c_str());
+    return 2;
+  }
+  Options o = *parsed;
+  if (auto st = ApplyTestEnvironment(&o.config.test); !st.ok()) {
+    std::fprintf(stderr, "shadowcopy: error: %s\n", std::string(st.message()).c_str());
+    return 2;
+  }
+  if (o.verbose) SetLogLevel(LogLevel::kDebug);
+  switch (o.command) {
+    case Command::kHelp:
+      std::fputs(UsageText().c_str(), stdout);
+      return 0;
+    case Command::kVersion:
+      std::printf("shadowcopy %s\n", kVersion);
+      return 0;
+    case Command::kCleanup:
+      return RunCleanupCommand(o);
+    case Command::kMigrate:
+      return RunMigration(o);
+  }
+  return 0;
+}
+
+}  // namespace shadowcopy::cli
+
+int main(int argc, char** argv) { return shadowcopy::cli::Main(argc, argv); }

@@ -1,0 +1,177 @@
+#include "cli/options.h"
+
+#include <charconv>
+#include <cstdlib>
+#include <functional>
+#include <map>
+
+#include "common/status.h"
+#include "fmt/format.h"
+
+namespace shadowcopy::cli {
+namespace {
+
+absl::StatusOr<int64_t> ParseInt(const std::string& flag, const std::string& text, int64_t min) {
+  int64_t v = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (r.ec != std::errc() || r.ptr != text.data() + text.size() || v < min)
+    return absl::InvalidArgumentError(fmt::format("{} needs an integer >= {}, got '{}'", flag, min, text));
+  return v;
+}
+
+}  // namespace
+
+absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text) {
+  double value = 0;
+  const char* begin = text.data();
+  const char* end = text.data() + text.size();
+  auto r = std::from_chars(begin, end, value);
+  if (r.ec != std::errc() || value < 0)
+    return absl::InvalidArgumentError(fmt::format("invalid duration '{}'", text));
+  std::string unit(r.ptr, end);
+  double ms;
+  if (unit.empty() || unit == "ms") ms = value;
+  else if (unit == "s") ms = value * 1000;
+  else if (unit == "m" || unit == "min") ms = value * 60000;
+  else return absl::InvalidArgumentError(fmt::format("invalid duration '{}' (use ms, s or m)", text));
+  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+}
+
+std::string UsageText() {
+  return R"(shadowcopy: online schema change and table rebuild for PostgreSQL
+
+usage:
+  shadowcopy --table T [--schema S] [--alter "SUBCOMMANDS"] [--dsn DSN] [--execute] [options]
+  shadowcopy cleanup --table T [--schema S] [--dsn DSN] [--execute]
+  shadowcopy cleanup --all [--dsn DSN] [--execute]
+
+Without --execute nothing changes: the table is inspected, the ALTER is validated on an
+empty copy in a rolled-back transaction, and the plan is printed.
+
+  --table T                  table to migrate (required)
+  --schema S                 its schema (default: public)
+  --alter "..."              what follows ALTER TABLE <name>, e.g. "ALTER COLUMN id TYPE bigint";
+                             several comma-separated subcommands, one statement. Without it the
+                             table is rebuilt as it is (removes bloat).
+  --dsn DSN                  libpq conninfo or URI; default: PG* environment variables and
+                             .pgpass. Never put a password on the command line.
+  --execute                  really migrate (default: dry run)
+  --chunk-size N             rows per copy batch (default 10000)
+  --drop-old-table           drop _<table>_old after a successful cutover (default: keep it)
+  --lock-timeout D           lock_timeout of the DDL while preparing (default 2s)
+  --cutover-lock-timeout D   how long writers may queue behind the cutover lock (default 1s)
+  --cutover-retries N        cutover attempts before giving up (default 30)
+  --cutover-drain-timeout D  time allowed under the lock to replay the last changes (default 3s)
+  --progress-interval D      progress line interval (default 2s)
+  --verbose                  debug logging
+  --help, --version
+
+Durations: 500ms, 2s, 1.5s, 1m. Exit status: 0 success, 1 error, 2 usage, 130 interrupted.
+Objects created: table _<table>_shadow, publication and replication slot shadowcopy_<oid>;
+all removed on failure or Ctrl-C. After a kill -9, run `shadowcopy cleanup --table T --execute`.
+)";
+}
+
+absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
+  Options o;
+  auto& c = o.config;
+  size_t i = 0;
+  if (!args.empty() && args[0] == "cleanup") {
+    o.command = Command::kCleanup;
+    i = 1;
+  }
+  bool table_given = false;
+  for (; i < args.size(); ++i) {
+    std::string arg = args[i];
+    std::string value;
+    bool has_value = false;
+    if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    auto need = [&]() -> absl::StatusOr<std::string> {
+      if (has_value) return value;
+      if (i + 1 >= args.size()) return absl::InvalidArgumentError(fmt::format("{} needs a value", arg));
+      return args[++i];
+    };
+    auto flag_only = [&]() -> absl::Status {
+      if (has_value) return absl::InvalidArgumentError(fmt::format("{} takes no value", arg));
+      return absl::OkStatus();
+    };
+    if (arg == "--help" || arg == "-h") {
+      o.command = Command::kHelp;
+      return o;
+    } else if (arg == "--version") {
+      o.command = Command::kVersion;
+      return o;
+    } else if (arg == "--table") {
+      ASSIGN_OR_RETURN(c.table, need());
+      table_given = true;
+    } else if (arg == "--schema") {
+      ASSIGN_OR_RETURN(c.schema, need());
+    } else if (arg == "--alter") {
+      ASSIGN_OR_RETURN(c.alter, need());
+    } else if (arg == "--dsn") {
+      ASSIGN_OR_RETURN(c.dsn, need());
+    } else if (arg == "--execute") {
+      RETURN_IF_ERROR(flag_only());
+      c.execute = true;
+    } else if (arg == "--drop-old-table") {
+      RETURN_IF_ERROR(flag_only());
+      c.drop_old_table = true;
+    } else if (arg == "--all" && o.command == Command::kCleanup) {
+      RETURN_IF_ERROR(flag_only());
+      o.cleanup_all = true;
+    } else if (arg == "--verbose") {
+      RETURN_IF_ERROR(flag_only());
+      o.verbose = true;
+    } else if (arg == "--chunk-size") {
+      ASSIGN_OR_RETURN(auto v, need());
+      ASSIGN_OR_RETURN(c.chunk_size, ParseInt(arg, v, 1));
+    } else if (arg == "--cutover-retries") {
+      ASSIGN_OR_RETURN(auto v, need());
+      ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));
+      c.cutover_retries = static_cast<int>(n);
+    } else if (arg == "--lock-timeout" || arg == "--cutover-lock-timeout" ||
+               arg == "--cutover-drain-timeout" || arg == "--progress-interval") {
+      ASSIGN_OR_RETURN(auto v, need());
+      ASSIGN_OR_RETURN(auto d, ParseDuration(v));
+      if (d.count() <= 0) return absl::InvalidArgumentError(fmt::format("{} must be positive", arg));
+      if (arg == "--lock-timeout") c.lock_timeout = d;
+      else if (arg == "--cutover-lock-timeout") c.cutover_lock_timeout = d;
+      else if (arg == "--cutover-drain-timeout") c.cutover_drain_timeout = d;
+      else c.progress_interval = d;
+    } else if (arg == "--password" || arg == "-W") {
+      return absl::InvalidArgumentError("passwords are not taken on the command line; use .pgpass or PGPASSWORD");
+    } else {
+      return absl::InvalidArgumentError(fmt::format("unknown option '{}' (see --help)", args[i]));
+    }
+  }
+  if (!table_given && !(o.command == Command::kCleanup && o.cleanup_all))
+    return absl::InvalidArgumentError("--table is required (see --help)");
+  if (table_given && c.table.empty()) return absl::InvalidArgumentError("--table must not be empty");
+  if (c.schema.empty()) return absl::InvalidArgumentError("--schema must not be empty");
+  return o;
+}
+
+absl::Status ApplyTestEnvironment(engine::TestHooks* hooks) {
+  if (const char* dir = std::getenv("SHADOWCOPY_TEST_PAUSE_DIR")) hooks->pause_dir = dir;
+  if (const char* at = std::getenv("SHADOWCOPY_TEST_PAUSE_AT")) {
+    std::string s(at);
+    auto colon = s.find(':');
+    if (colon == std::string::npos) return absl::InvalidArgumentError("SHADOWCOPY_TEST_PAUSE_AT is point:batch");
+    hooks->pause_point = s.substr(0, colon);
+    ASSIGN_OR_RETURN(int64_t n, ParseInt("SHADOWCOPY_TEST_PAUSE_AT", s.substr(colon + 1), 1));
+    hooks->pause_batch = static_cast<int>(n);
+  }
+  if (const char* unsafe = std::getenv("SHADOWCOPY_TEST_UNSAFE")) {
+    std::string s(unsafe);
+    if (s == "ordering") hooks->disable_ordering = true;
+    else if (s == "visibility") hooks->disable_visibility = true;
+    else if (!s.empty()) return absl::InvalidArgumentError("SHADOWCOPY_TEST_UNSAFE is ordering or visibility");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace shadowcopy::cli

@@ -1,0 +1,39 @@
+// Command-line parsing (pure): argv -> a validated command and its config.
+//
+// Thread-safety: stateless.
+#ifndef SHADOWCOPY_CLI_OPTIONS_H_
+#define SHADOWCOPY_CLI_OPTIONS_H_
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/config.h"
+
+namespace shadowcopy::cli {
+
+enum class Command { kMigrate, kCleanup, kHelp, kVersion };
+
+struct Options {
+  Command command = Command::kMigrate;
+  engine::Config config;
+  bool cleanup_all = false;
+  bool verbose = false;
+};
+
+// Parses the arguments after the program name. InvalidArgument with a
+// one-line message on bad input.
+absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args);
+
+// "500ms", "2s", "1.5s", "1m", "250" (milliseconds).
+absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text);
+
+// Fills the test-only hooks from SHADOWCOPY_TEST_* environment variables.
+absl::Status ApplyTestEnvironment(engine::TestHooks* hooks);
+
+std::string UsageText();
+
+}  // namespace shadowcopy::cli
+
+#endif  // SHADOWCOPY_CLI_OPTIONS_H_

@@ -1,0 +1,150 @@
+#include "engine/applier.h"
+
+#include <chrono>
+#include <thread>
+
+#include "common/quote.h"
+#include "common/status.h"
+#include "engine/sql_builder.h"
+#include "fmt/format.h"
+
+namespace shadowcopy::engine {
+namespace {
+
+constexpr size_t kRowsPerStatement = 1000;
+
+}  // namespace
+
+Applier::Applier(PgConn* conn, const TableModel* model, VisibilityTracker* visibility,
+                 const std::atomic<bool>* stop)
+    : conn_(conn), model_(model), visibility_(visibility), stop_(stop) {}
+
+absl::Status Applier::Apply(const std::vector<cdc::Transaction>& txns,
+                            std::vector<std::string>* messages) {
+  std::vector<const cdc::Change*> changes;
+  std::vector<uint32_t> xids;
+  std::vector<std::string> found;
+  for (const auto& t : txns) {
+    xids.push_back(t.xid);
+    for (const auto& c : t.changes) {
+      if (c.kind == cdc::Change::Kind::kMessage) found.push_back(c.message);
+      else changes.push_back(&c);
+    }
+  }
+  PlanStats before = stats_.plan;
+  absl::Status st = ApplyOnce(changes, xids, /*collapse=*/true);
+  if (!st.ok() && SqlStateOf(st) == "23505") {
+    // Possibly an artefact of collapsing: replay event by event, in order.
+    stats_.plan = before;
+    stats_.event_by_event_retries++;
+    st = ApplyOnce(changes, xids, /*collapse=*/false);
+    if (!st.ok() && SqlStateOf(st) == "23505")
+      return absl::FailedPreconditionError(fmt::format(
+          "the replayed changes violate a unique constraint of the new table: {}", st.message()));
+  }
+  RETURN_IF_ERROR(st);
+  for (uint32_t x : xids) visibility_->AddApplied(x);
+  stats_.transactions += txns.size();
+  stats_.changes += changes.size();
+  messages->insert(messages->end(), found.begin(), found.end());
+  return absl::OkStatus();
+}
+
+// A group that re-reads rows from the original runs in REPEATABLE READ under a
+// snapshot that sees every transaction applied so far, this group's included
+// (the visibility rule): a re-read must not return a row older than the change
+// it completes.
+absl::Status Applier::BeginForRereads(const std::vector<uint32_t>& xids) {
+  for (uint32_t x : xids) visibility_->AddApplied(x);
+  for (;;) {
+    RETURN_IF_ERROR(conn_->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
+    ASSIGN_OR_RETURN(auto r, conn_->Exec("SELECT pg_current_snapshot()::text"));
+    ASSIGN_OR_RETURN(auto snap, ParseSnapshot(r.Get(0, 0)));
+    if (visibility_->CheckAndClear(snap)) return absl::OkStatus();
+    conn_->RollbackQuietly();
+    if (*stop_) return absl::CancelledError("stopped");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+absl::Status Applier::ApplyOnce(const std::vector<const cdc::Change*>& changes,
+                                const std::vector<uint32_t>& xids, bool collapse) {
+  ASSIGN_OR_RETURN(auto steps, PlanChanges(*model_, changes, collapse, &stats_.plan));
+  bool rereads = false;
+  for (const auto& s : steps) rereads |= s.kind == ApplyStep::Kind::kPartial;
+  auto run = [&]() -> absl::Status {
+    if (rereads) RETURN_IF_ERROR(BeginForRereads(xids));
+    else RETURN_IF_ERROR(conn_->Exec("BEGIN").status());
+    for (const auto& s : steps) {
+      switch (s.kind) {
+        case ApplyStep::Kind::kKeyed: RETURN_IF_ERROR(RunKeyed(s.keyed)); break;
+        case ApplyStep::Kind::kPartial: RETURN_IF_ERROR(RunPartial(s.partial)); break;
+        case ApplyStep::Kind::kTruncate:
+          RETURN_IF_ERROR(conn_->Exec(fmt::format("TRUNCATE ONLY {}",
+                                                  QualifiedName(model_->names.schema, model_->names.shadow)))
+                              .status());
+          break;
+      }
+    }
+    return conn_->Exec("COMMIT").status();
+  };
+  absl::Status st = run();
+  if (!st.ok()) conn_->RollbackQuietly();
+  return st;
+}
+
+absl::Status Applier::RunKeyed(const KeyedSet& set) {
+  const auto& m = *model_;
+  for (size_t start = 0; start < set.delete_keys.size(); start += kRowsPerStatement) {
+    size_t end = std::min(set.delete_keys.size(), start + kRowsPerStatement);
+    PgParams params;
+    for (size_t k = 0; k < m.key_columns.size(); ++k) {
+      std::vector<const Value*> values;
+      for (size_t i = start; i < end; ++i) values.push_back(&set.delete_keys[i][k]);
+      params.push_back(sql::TextArrayLiteral(values));
+    }
+    RETURN_IF_ERROR(conn_->Query(sql::DeleteSql(m), params).status());
+  }
+  for (size_t start = 0; start < set.upserts.size(); start += kRowsPerStatement) {
+    size_t end = std::min(set.upserts.size(), start + kRowsPerStatement);
+    PgParams params;
+    for (const auto& c : m.columns) {
+      if (!c.kept) continue;
+      std::vector<const Value*> values;
+      for (size_t i = start; i < end; ++i) values.push_back(&set.upserts[i][c.tuple_index]);
+      params.push_back(sql::TextArrayLiteral(values));
+    }
+    RETURN_IF_ERROR(conn_->Query(sql::UpsertSql(m), params).status());
+  }
+  return absl::OkStatus();
+}
+
+// An update whose unchanged TOASTed values were not sent and whose full row is
+// not in the group: update the sent columns in place (moving the row if its
+// key changed). If the shadow has no such row yet, re-read it from the
+// original by its new key (the copy may not have reached it, or a key update
+// moved it behind the copy); the snapshot rule above makes that read current.
+absl::Status Applier::RunPartial(const PartialUpdate& p) {
+  const auto& m = *model_;
+  std::vector<int> set_columns;
+  PgParams params;
+  for (const auto& [tuple_index, value] : p.sets) {
+    for (size_t i = 0; i < m.columns.size(); ++i) {
+      if (m.columns[i].tuple_index != tuple_index || !m.columns[i].kept) continue;
+      set_columns.push_back(static_cast<int>(i));
+      params.push_back(value);
+    }
+  }
+  int64_t affected = 0;
+  if (!set_columns.empty()) {
+    for (const auto& v : p.old_key) params.push_back(v);
+    ASSIGN_OR_RETURN(auto r, conn_->Query(sql::PartialUpdateSql(m, set_columns), params));
+    affected = r.Affected();
+  }
+  if (affected > 0) return absl::OkStatus();
+  stats_.rereads++;
+  PgParams key(p.new_key.begin(), p.new_key.end());
+  return conn_->Query(sql::RereadSql(m), key).status();
+}
+
+}  // namespace shadowcopy::engine

@@ -1,0 +1,66 @@
+// Applier: makes the shadow converge to the decoded changes. Each call applies
+// a group of whole source transactions, in commit order, as one transaction on
+// the shadow, collapsed per key (ChangePlan) and sent as multi-row statements.
+//
+// The caller acknowledges the slot only after Apply() returns OK: the changes
+// are then committed into the shadow (DESIGN.md §3, acknowledging the slot).
+//
+// A unique-constraint conflict on a collapsed group can be an artefact of
+// collapsing (two rows swapping a unique value): the group is replayed event
+// by event in source order; a conflict then is real and stops the run.
+//
+// Thread-safety: used by the migration thread only.
+#ifndef SHADOWCOPY_ENGINE_APPLIER_H_
+#define SHADOWCOPY_ENGINE_APPLIER_H_
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "cdc/change_stream.h"
+#include "common/pg.h"
+#include "engine/change_plan.h"
+#include "engine/snapshot.h"
+#include "engine/table_model.h"
+
+namespace shadowcopy::engine {
+
+struct ApplyStats {
+  uint64_t transactions = 0;
+  uint64_t changes = 0;
+  uint64_t rereads = 0;
+  uint64_t event_by_event_retries = 0;
+  PlanStats plan;
+};
+
+class Applier {
+ public:
+  // Pointers are borrowed.
+  Applier(PgConn* conn, const TableModel* model, VisibilityTracker* visibility,
+          const std::atomic<bool>* stop);
+
+  // Applies `txns` and commits. On success every xid is handed to the
+  // VisibilityTracker and every 'shadowcopy' message content is appended to
+  // *messages (fences). On error nothing of the group is applied.
+  absl::Status Apply(const std::vector<cdc::Transaction>& txns, std::vector<std::string>* messages);
+
+  const ApplyStats& stats() const { return stats_; }
+
+ private:
+  absl::Status ApplyOnce(const std::vector<const cdc::Change*>& changes,
+                         const std::vector<uint32_t>& xids, bool collapse);
+  absl::Status BeginForRereads(const std::vector<uint32_t>& xids);
+  absl::Status RunKeyed(const KeyedSet& set);
+  absl::Status RunPartial(const PartialUpdate& p);
+
+  PgConn* conn_;
+  const TableModel* model_;
+  VisibilityTracker* visibility_;
+  const std::atomic<bool>* stop_;
+  ApplyStats stats_;
+};
+
+}  // namespace shadowcopy::engine
+
+#endif  // SHADOWCOPY_ENGINE_APPLIER_H_

@@ -1,0 +1,83 @@
+#include "engine/cleanup.h"
+
+#include "common/log.h"
+#include "common/pg.h"
+#include "common/quote.h"
+#include "common/status.h"
+#include "engine/inspector.h"
+#include "fmt/format.h"
+
+namespace shadowcopy::engine {
+namespace {
+
+absl::Status FindForOid(PgConn* conn, uint32_t oid, std::vector<Leftover>* out) {
+  ASSIGN_OR_RETURN(auto t, conn->Query("SELECT n.nspname, c.relname FROM pg_class c "
+                                       "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
+                                       {std::to_string(oid)}));
+  std::string slot = fmt::format("shadowcopy_{}", oid);
+  ASSIGN_OR_RETURN(auto s, conn->Query("SELECT active FROM pg_replication_slots WHERE slot_name = $1", {slot}));
+  if (s.Rows() > 0)
+    out->push_back({"replication slot", slot,
+                    fmt::format("SELECT pg_drop_replication_slot({})", QuoteLiteral(slot)), s.GetBool(0, 0)});
+  ASSIGN_OR_RETURN(auto p, conn->Query("SELECT 1 FROM pg_publication WHERE pubname = $1", {slot}));
+  if (p.Rows() > 0)
+    out->push_back({"publication", QuoteIdent(slot), fmt::format("DROP PUBLICATION {}", QuoteIdent(slot)), false});
+  if (t.Rows() == 0) return absl::OkStatus();
+  ObjectNames names = NamesFor(t.GetString(0, 0), t.GetString(0, 1), oid);
+  ASSIGN_OR_RETURN(auto sh, conn->Query("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                        "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'r'",
+                                        {names.schema, names.shadow}));
+  if (sh.Rows() > 0) {
+    std::string q = QualifiedName(names.schema, names.shadow);
+    out->push_back({"table", q, fmt::format("DROP TABLE {}", q), false});
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Leftover>> RunCleanup(const Config& config, bool all) {
+  ConnectOptions co;
+  co.dsn = config.dsn;
+  co.application_name = "shadowcopy_cleanup";
+  ASSIGN_OR_RETURN(auto conn, PgConn::Connect(co));
+  std::vector<uint32_t> oids;
+  if (all) {
+    ASSIGN_OR_RETURN(auto r, conn->Exec(
+                                 "SELECT substr(slot_name, 12)::oid FROM pg_replication_slots "
+                                 "WHERE slot_name ~ '^shadowcopy_[0-9]+$' AND database = current_database() "
+                                 "UNION SELECT substr(pubname, 12)::oid FROM pg_publication "
+                                 "WHERE pubname ~ '^shadowcopy_[0-9]+$'"));
+    for (int i = 0; i < r.Rows(); ++i) oids.push_back(static_cast<uint32_t>(r.GetInt(i, 0)));
+  } else {
+    ASSIGN_OR_RETURN(auto r, conn->Query("SELECT c.oid FROM pg_class c JOIN pg_namespace n "
+                                         "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                                         {config.schema, config.table}));
+    if (r.Rows() == 0)
+      return absl::NotFoundError(fmt::format("table {} does not exist", QualifiedName(config.schema, config.table)));
+    oids.push_back(static_cast<uint32_t>(r.GetInt(0, 0)));
+  }
+  std::vector<Leftover> found;
+  for (uint32_t oid : oids) {
+    // A run still working on the table holds its advisory lock: leave it be.
+    int64_t key = (int64_t{0x5C} << 40) | oid;
+    ASSIGN_OR_RETURN(auto lock, conn->Query("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(key)}));
+    if (!lock.GetBool(0, 0))
+      return absl::FailedPreconditionError(fmt::format(
+          "a shadowcopy run is still active on table oid {}; stop it first (it cleans up after itself)", oid));
+    RETURN_IF_ERROR(FindForOid(conn.get(), oid, &found));
+  }
+  if (!config.execute) return found;
+  for (const auto& l : found) {
+    if (l.active)
+      return absl::FailedPreconditionError(fmt::format("replication slot {} is in use by a running process", l.name));
+  }
+  RETURN_IF_ERROR(conn->Exec("SET lock_timeout = '5s'").status());
+  for (const auto& l : found) {
+    RETURN_IF_ERROR(Annotate(conn->Exec(l.drop_sql).status(), fmt::format("dropping {} {}", l.kind, l.name)));
+    Log(LogLevel::kInfo, "removed {} {}", l.kind, l.name);
+  }
+  return found;
+}
+
+}  // namespace shadowcopy::engine

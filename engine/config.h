@@ -1,0 +1,43 @@
+// The migration's configuration: validated once by the CLI, immutable after
+// the migration starts. Defaults are documented beside each field.
+//
+// Thread-safety: immutable value.
+#ifndef SHADOWCOPY_ENGINE_CONFIG_H_
+#define SHADOWCOPY_ENGINE_CONFIG_H_
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace shadowcopy::engine {
+
+struct TestHooks {
+  // Pause points for forcing interleavings in tests (never set by users):
+  // "before-batch" or "before-commit", at copy batch number `pause_batch`.
+  std::string pause_dir;
+  std::string pause_point;
+  int pause_batch = 0;
+  bool disable_ordering = false;    // replay while a copy batch is open
+  bool disable_visibility = false;  // skip the visibility check
+};
+
+struct Config {
+  std::string dsn;                 // libpq conninfo/URI; empty: PG* variables
+  std::string schema = "public";
+  std::string table;
+  std::string alter;               // what follows ALTER TABLE <name>; empty: rebuild
+  bool execute = false;            // false: dry run, nothing changes
+  int64_t chunk_size = 10000;      // rows per copy batch
+  bool drop_old_table = false;     // drop _<table>_old after a successful cutover
+  std::chrono::milliseconds lock_timeout{2000};          // DDL while preparing
+  std::chrono::milliseconds cutover_lock_timeout{1000};  // the cutover's LOCK TABLE
+  int cutover_retries = 30;
+  std::chrono::milliseconds cutover_drain_timeout{3000}; // fence drain under the lock
+  std::chrono::milliseconds progress_interval{2000};
+  bool progress_json = false;
+  TestHooks test;
+};
+
+}  // namespace shadowcopy::engine
+
+#endif  // SHADOWCOPY_ENGINE_CONFIG_H_

@@ -1,0 +1,66 @@
+// Copier: copies the original into the shadow in key-ordered batches, each
+// its own short REPEATABLE READ transaction (no long-running snapshot holding
+// back vacuum), server-side (INSERT ... SELECT), ON CONFLICT (<key>) DO NOTHING
+// so rows the replay already wrote are kept.
+//
+// Ordering rule (DESIGN.md §3, "single applier"): the copier and the applier
+// run on the same migration thread and alternate, so no replay runs while a
+// batch is open; a change committed during a batch is applied after the
+// batch commits and overwrites what the batch read.
+// Visibility rule: each batch checks its snapshot against the VisibilityTracker
+// before reading and retries a few milliseconds later when a transaction the
+// applier already applied is not visible yet.
+//
+// Thread-safety: used by the migration thread only.
+#ifndef SHADOWCOPY_ENGINE_COPIER_H_
+#define SHADOWCOPY_ENGINE_COPIER_H_
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/pg.h"
+#include "engine/config.h"
+#include "engine/snapshot.h"
+#include "engine/table_model.h"
+
+namespace shadowcopy::engine {
+
+class Copier {
+ public:
+  // All pointers are borrowed. `idle` runs while a test pause point waits.
+  Copier(PgConn* conn, const TableModel* model, VisibilityTracker* visibility,
+         const TestHooks* hooks, const std::atomic<bool>* stop,
+         std::function<absl::Status()> replay_step);
+
+  // Copies the next batch of at most `chunk_size` rows and commits it.
+  // Returns the number of rows inserted (rows the replay already wrote are
+  // skipped and not counted).
+  absl::StatusOr<int64_t> CopyNextBatch(int64_t chunk_size);
+
+  bool done() const { return done_; }
+  int batches() const { return batches_; }
+  uint64_t visibility_waits() const { return visibility_waits_; }
+
+ private:
+  absl::Status BeginVisibleSnapshot();
+  absl::StatusOr<std::optional<std::vector<std::string>>> FindUpperBound(int64_t chunk_size);
+
+  PgConn* conn_;
+  const TableModel* model_;
+  VisibilityTracker* visibility_;
+  const TestHooks* hooks_;
+  const std::atomic<bool>* stop_;
+  std::function<absl::Status()> replay_step_;
+  std::optional<std::vector<std::string>> lower_;  // last key copied
+  bool done_ = false;
+  int batches_ = 0;
+  uint64_t visibility_waits_ = 0;
+};
+
+}  // namespace shadowcopy::engine
+
+#endif  // SHADOWCOPY_ENGINE_COPIER_H_

@@ -1,0 +1,210 @@
+#include "engine/inspector.h"
+
+#include "common/quote.h"
+#include "common/status.h"
+#include "engine/sql_builder.h"
+#include "fmt/format.h"
+
+namespace shadowcopy::engine {
+namespace {
+
+absl::Status Precondition(std::string message) {
+  return absl::FailedPreconditionError(std::move(message));
+}
+
+}  // namespace
+
+ObjectNames NamesFor(const std::string& schema, const std::string& table, uint32_t oid) {
+  ObjectNames n;
+  n.schema = schema;
+  n.table = table;
+  n.shadow = sql::AffixedName("_", table, "_shadow");
+  n.old_table = sql::AffixedName("_", table, "_old");
+  n.slot = fmt::format("shadowcopy_{}", oid);
+  n.publication = n.slot;
+  return n;
+}
+
+absl::StatusOr<Inspection> Inspector::Inspect(const Config& config) {
+  Inspection in;
+  RETURN_IF_ERROR(ResolveTable(config, &in));
+  RETURN_IF_ERROR(LoadColumnsAndKey(&in));
+  RETURN_IF_ERROR(CheckServer(&in));
+  RETURN_IF_ERROR(CheckPrivileges(in));
+  RETURN_IF_ERROR(CheckUnsupported(in));
+  return in;
+}
+
+absl::Status Inspector::ResolveTable(const Config& config, Inspection* out) {
+  ASSIGN_OR_RETURN(auto ns, conn_->Query("SELECT 1 FROM pg_namespace WHERE nspname = $1",
+                                         {config.schema}));
+  if (ns.Rows() == 0)
+    return absl::NotFoundError(fmt::format("schema {} does not exist", QuoteIdent(config.schema)));
+  ASSIGN_OR_RETURN(
+      auto r, conn_->Query(
+                  "SELECT c.oid, c.relkind, c.relreplident, pg_get_userbyid(c.relowner), "
+                  "c.reltuples, c.relispartition, "
+                  "EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = c.oid OR inhparent = c.oid), "
+                  "pg_table_size(c.oid) "
+                  "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                  "WHERE n.nspname = $1 AND c.relname = $2",
+                  {config.schema, config.table}));
+  std::string qualified = QualifiedName(config.schema, config.table);
+  if (r.Rows() == 0) return absl::NotFoundError(fmt::format("table {} does not exist", qualified));
+  char kind = r.Get(0, 1)[0];
+  switch (kind) {
+    case 'r': break;
+    case 'p': return Precondition(fmt::format("{} is a partitioned table; not supported", qualified));
+    case 'v': return Precondition(fmt::format("{} is a view, not a table", qualified));
+    case 'm': return Precondition(fmt::format("{} is a materialized view, not a table", qualified));
+    case 'f': return Precondition(fmt::format("{} is a foreign table; not supported", qualified));
+    default: return Precondition(fmt::format("{} is not an ordinary table", qualified));
+  }
+  if (r.GetBool(0, 5)) return Precondition(fmt::format("{} is a partition; not supported", qualified));
+  if (r.GetBool(0, 6))
+    return Precondition(fmt::format("{} takes part in table inheritance; not supported", qualified));
+  out->oid = static_cast<uint32_t>(r.GetInt(0, 0));
+  out->replica_identity = r.Get(0, 2)[0];
+  out->owner = r.GetString(0, 3);
+  out->estimated_rows = std::max(0.0, std::stod(r.GetString(0, 4)));
+  out->table_bytes = r.GetInt(0, 7);
+  out->names = NamesFor(config.schema, config.table, out->oid);
+  return absl::OkStatus();
+}
+
+absl::Status Inspector::LoadColumnsAndKey(Inspection* out) {
+  ASSIGN_OR_RETURN(auto cols, conn_->Query(
+                                  "SELECT attnum, attname, format_type(atttypid, atttypmod), "
+                                  "atttypid, attnotnull, attgenerated <> '', attidentity "
+                                  "FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 "
+                                  "AND NOT attisdropped ORDER BY attnum",
+                                  {std::to_string(out->oid)}));
+  for (int i = 0; i < cols.Rows(); ++i) {
+    ColumnInfo c;
+    c.attnum = static_cast<int>(cols.GetInt(i, 0));
+    c.name = cols.GetString(i, 1);
+    c.type = cols.GetString(i, 2);
+    c.type_oid = static_cast<uint32_t>(cols.GetInt(i, 3));
+    c.not_null = cols.GetBool(i, 4);
+    c.generated = cols.GetBool(i, 5);
+    c.identity = cols.Get(i, 6).empty() ? 0 : cols.Get(i, 6)[0];
+    out->columns.push_back(std::move(c));
+  }
+  ASSIGN_OR_RETURN(auto key, conn_->Query(
+                                 "SELECT a.attname FROM pg_index i "
+                                 "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
+                                 "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+                                 "WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord",
+                                 {std::to_string(out->oid)}));
+  std::string qualified = QualifiedName(out->names.schema, out->names.table);
+  if (key.Rows() == 0)
+    return Precondition(fmt::format("{} has no primary key; a key is needed to copy and replay by", qualified));
+  for (int i = 0; i < key.Rows(); ++i) out->key_names.push_back(key.GetString(i, 0));
+  if (out->replica_identity == 'n')
+    return Precondition(fmt::format(
+        "{} has REPLICA IDENTITY NOTHING; its updates and deletes cannot be replicated", qualified));
+  if (out->replica_identity == 'i') {
+    ASSIGN_OR_RETURN(auto ri, conn_->Query("SELECT indisprimary FROM pg_index WHERE indrelid = $1 "
+                                           "AND indisreplident",
+                                           {std::to_string(out->oid)}));
+    if (ri.Rows() != 1 || !ri.GetBool(0, 0))
+      return Precondition(fmt::format(
+          "{} has a REPLICA IDENTITY index other than its primary key; not supported yet", qualified));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Inspector::CheckServer(Inspection* out) {
+  ASSIGN_OR_RETURN(auto r, conn_->Exec(
+                               "SELECT current_setting('wal_level'), "
+                               "current_setting('max_replication_slots')::int - "
+                               "(SELECT count(*) FROM pg_replication_slots), "
+                               "current_setting('max_wal_senders')::int - "
+                               "(SELECT count(*) FROM pg_stat_replication), "
+                               "current_setting('server_version')"));
+  if (r.Get(0, 0) != "logical")
+    return Precondition(fmt::format(
+        "wal_level is '{}'; logical replication needs wal_level = logical (set it and restart "
+        "PostgreSQL)",
+        r.Get(0, 0)));
+  if (r.GetInt(0, 1) < 1)
+    return Precondition("no free replication slot (raise max_replication_slots)");
+  if (r.GetInt(0, 2) < 1) return Precondition("no free WAL sender (raise max_wal_senders)");
+  out->server_version = r.GetString(0, 3);
+  return absl::OkStatus();
+}
+
+absl::Status Inspector::CheckPrivileges(const Inspection& in) {
+  ASSIGN_OR_RETURN(auto r, conn_->Query(
+                               "SELECT r.rolsuper, r.rolreplication, "
+                               "pg_has_role(current_user, c.relowner, 'USAGE'), "
+                               "has_schema_privilege(current_user, c.relnamespace, 'CREATE'), "
+                               "has_database_privilege(current_database(), 'CREATE'), current_user "
+                               "FROM pg_roles r, pg_class c WHERE r.rolname = current_user "
+                               "AND c.oid = $1",
+                               {std::to_string(in.oid)}));
+  if (r.Rows() != 1) return absl::InternalError("cannot read the current role");
+  bool super = r.GetBool(0, 0);
+  std::string who = r.GetString(0, 5);
+  if (!super && !r.GetBool(0, 1))
+    return absl::PermissionDeniedError(fmt::format(
+        "role {} needs the REPLICATION attribute (or superuser) to create a replication slot", who));
+  if (!super && !r.GetBool(0, 2))
+    return absl::PermissionDeniedError(
+        fmt::format("role {} does not own {} (needed to rename and replace it)", who,
+                    QualifiedName(in.names.schema, in.names.table)));
+  if (!super && !r.GetBool(0, 3))
+    return absl::PermissionDeniedError(fmt::format(
+        "role {} has no CREATE privilege on schema {}", who, QuoteIdent(in.names.schema)));
+  if (!super && !r.GetBool(0, 4))
+    return absl::PermissionDeniedError(fmt::format(
+        "role {} has no CREATE privilege on the database (needed for a publication)", who));
+  return absl::OkStatus();
+}
+
+absl::Status Inspector::CheckUnsupported(const Inspection& in) {
+  // Objects the swap does not carry over yet: refuse up front rather than
+  // leave the application with a table that silently lost them.
+  ASSIGN_OR_RETURN(
+      auto r, conn_->Query(
+                  "SELECT 'a dependent view or rule (' || string_agg(DISTINCT v.oid::regclass::text, ', ') || ')' "
+                  "FROM pg_depend d JOIN pg_rewrite rw ON rw.oid = d.objid "
+                  "JOIN pg_class v ON v.oid = rw.ev_class "
+                  "WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = $1 "
+                  "HAVING count(*) > 0 "
+                  "UNION ALL SELECT 'foreign key ' || quote_ident(conname) FROM pg_constraint "
+                  "WHERE contype = 'f' AND (conrelid = $1 OR confrelid = $1) "
+                  "UNION ALL SELECT 'trigger ' || quote_ident(tgname) FROM pg_trigger "
+                  "WHERE tgrelid = $1 AND NOT tgisinternal "
+                  "UNION ALL SELECT 'row level security policy ' || quote_ident(polname) "
+                  "FROM pg_policy WHERE polrelid = $1 "
+                  "UNION ALL SELECT 'membership in publication ' || quote_ident(p.pubname) "
+                  "FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid "
+                  "WHERE pr.prrelid = $1",
+                  {std::to_string(in.oid)}));
+  if (r.Rows() == 0) return absl::OkStatus();
+  return Precondition(fmt::format("{} has {}, which the swap cannot carry over yet",
+                                  QualifiedName(in.names.schema, in.names.table), r.Get(0, 0)));
+}
+
+absl::Status Inspector::CheckNoLeftovers(const Inspection& in) {
+  const auto& n = in.names;
+  ASSIGN_OR_RETURN(
+      auto r, conn_->Query(
+                  "SELECT 'replication slot ' || slot_name FROM pg_replication_slots "
+                  "WHERE slot_name = $1 "
+                  "UNION ALL SELECT 'publication ' || pubname FROM pg_publication WHERE pubname = $2 "
+                  "UNION ALL SELECT 'table ' || c.oid::regclass::text FROM pg_class c "
+                  "JOIN pg_namespace s ON s.oid = c.relnamespace "
+                  "WHERE s.nspname = $3 AND c.relname IN ($4, $5)",
+                  {n.slot, n.publication, n.schema, n.shadow, n.old_table}));
+  if (r.Rows() == 0) return absl::OkStatus();
+  std::string what;
+  for (int i = 0; i < r.Rows(); ++i) what += (i ? ", " : "") + r.GetString(i, 0);
+  return Precondition(fmt::format(
+      "an earlier run left {} behind; drop an old table you no longer need, or run `shadowcopy "
+      "cleanup --schema {} --table {} --execute`",
+      what, n.schema, n.table));
+}
+
+}  // namespace shadowcopy::engine

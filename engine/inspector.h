@@ -1,0 +1,61 @@
+// Inspector: the read-only first phase. Resolves the table, its columns and
+// key, and checks every prerequisite the migration needs before anything is
+// created, turning each problem into a one-line error.
+//
+// Thread-safety: used by one thread; holds a borrowed connection.
+#ifndef SHADOWCOPY_ENGINE_INSPECTOR_H_
+#define SHADOWCOPY_ENGINE_INSPECTOR_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/pg.h"
+#include "engine/config.h"
+#include "engine/table_model.h"
+
+namespace shadowcopy::engine {
+
+struct Inspection {
+  uint32_t oid = 0;
+  ObjectNames names;
+  std::vector<ColumnInfo> columns;        // non-dropped, attnum order
+  std::vector<std::string> key_names;     // primary key columns, key order
+  std::string owner;
+  char replica_identity = 'd';
+  double estimated_rows = 0;
+  int64_t table_bytes = 0;
+  std::string server_version;
+  std::vector<std::string> warnings;      // shown in the plan, not blocking
+};
+
+class Inspector {
+ public:
+  // `conn` is borrowed and must outlive the Inspector.
+  explicit Inspector(PgConn* conn) : conn_(conn) {}
+
+  // Inspects the table and the server. Returns NotFound, FailedPrecondition or
+  // PermissionDenied with a one-line reason when the migration cannot run.
+  // REQUIRES: no transaction open on the connection.
+  absl::StatusOr<Inspection> Inspect(const Config& config);
+
+  // Fails when objects of an earlier run still exist (slot, publication,
+  // shadow or old table), naming them and the cleanup command.
+  absl::Status CheckNoLeftovers(const Inspection& in);
+
+ private:
+  absl::Status ResolveTable(const Config& config, Inspection* out);
+  absl::Status LoadColumnsAndKey(Inspection* out);
+  absl::Status CheckServer(Inspection* out);
+  absl::Status CheckPrivileges(const Inspection& in);
+  absl::Status CheckUnsupported(const Inspection& in);
+
+  PgConn* conn_;
+};
+
+// The predictable names of everything a run on table `oid` creates.
+ObjectNames NamesFor(const std::string& schema, const std::string& table, uint32_t oid);
+
+}  // namespace shadowcopy::engine
+
+#endif  // SHADOWCOPY_ENGINE_INSPECTOR_H_

@@ -1,0 +1,474 @@
+#include "engine/migration.h"
+
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include "common/log.h"
+#include "common/quote.h"
+#include "common/retry.h"
+#include "common/status.h"
+#include "engine/plan_printer.h"
+#include "engine/swap.h"
+#include "fmt/format.h"
+
+namespace shadowcopy::engine {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kMaxGroupTransactions = 2000;
+constexpr size_t kMaxGroupChanges = 20000;
+constexpr size_t kMaxGroupBytes = 32u << 20;
+
+double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+Migration::Migration(Config config) : config_(std::move(config)) {
+  visibility_.set_enabled(!config_.test.disable_visibility);
+}
+
+Migration::~Migration() {
+  if (stream_) stream_->Stop();
+}
+
+void Migration::RequestStop() {
+  stop_ = true;
+  std::lock_guard<std::mutex> lock(conns_mu_);
+  for (auto* c : {main_.get(), copy_.get(), apply_.get(), lock_.get()})
+    if (c) c->Cancel();
+}
+
+absl::Status Migration::CheckStop() const {
+  if (stop_) return absl::CancelledError("interrupted");
+  return absl::OkStatus();
+}
+
+void Migration::Phase(std::string_view name) { Log(LogLevel::kInfo, "phase={}", name); }
+
+absl::Status Migration::Connect() {
+  ConnectOptions co;
+  co.dsn = config_.dsn;
+  auto open = [&](const char* role) -> absl::StatusOr<std::unique_ptr<PgConn>> {
+    co.application_name = std::string("shadowcopy_") + role;
+    return PgConn::Connect(co);
+  };
+  ASSIGN_OR_RETURN(auto main, open("main"));
+  std::lock_guard<std::mutex> lock(conns_mu_);
+  main_ = std::move(main);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Summary> Migration::Run() {
+  started_ = Clock::now();
+  summary_.dry_run = !config_.execute;
+  RETURN_IF_ERROR(Connect());
+  ASSIGN_OR_RETURN(Inspection in, InspectPhase());
+  summary_.names = in.names;
+  if (!config_.execute) {
+    RETURN_IF_ERROR(DryRun(in));
+    summary_.elapsed_s = SecondsSince(started_);
+    return summary_;
+  }
+  absl::Status st = Prepare(in);
+  if (st.ok()) st = StartStream();
+  if (st.ok()) st = CopyPhase();
+  if (st.ok()) st = IndexPhase();
+  if (st.ok()) st = CutoverPhase();
+  if (st.ok()) st = FinishPhase();
+  if (!st.ok()) {
+    if (stop_ && st.code() != absl::StatusCode::kCancelled)
+      st = absl::CancelledError(fmt::format("interrupted ({})", st.message()));
+    if (!swapped_) CleanupAfterFailure();
+    return st;
+  }
+  summary_.elapsed_s = SecondsSince(started_);
+  return summary_;
+}
+
+absl::StatusOr<Inspection> Migration::InspectPhase() {
+  Phase("inspect");
+  Inspector inspector(main_.get());
+  ASSIGN_OR_RETURN(Inspection in, inspector.Inspect(config_));
+  if (config_.execute) {
+    // One run per table at a time: a session-level advisory lock keyed by the
+    // table's oid, held by the main connection until the process ends.
+    int64_t key = (int64_t{0x5C} << 40) | in.oid;
+    ASSIGN_OR_RETURN(auto r, main_->Query("SELECT pg_try_advisory_lock($1::bigint)",
+                                          {std::to_string(key)}));
+    if (!r.GetBool(0, 0))
+      return absl::FailedPreconditionError(fmt::format(
+          "another shadowcopy run is already working on {}", QualifiedName(in.names.schema, in.names.table)));
+    RETURN_IF_ERROR(inspector.CheckNoLeftovers(in));
+  }
+  return in;
+}
+
+absl::Status Migration::DryRun(const Inspection& in) {
+  // The shadow is built and the ALTER applied inside a transaction that is
+  // rolled back: the ALTER is validated by PostgreSQL itself, nothing stays.
+  RETURN_IF_ERROR(main_->Exec("BEGIN").status());
+  RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
+  ShadowBuilder builder(main_.get(), config_);
+  auto plan = builder.Build(in);
+  main_->RollbackQuietly();
+  RETURN_IF_ERROR(plan.status());
+  std::fputs(FormatPlan(config_, in, *plan).c_str(), stdout);
+  std::fflush(stdout);
+  return absl::OkStatus();
+}
+
+absl::Status Migration::Prepare(const Inspection& in) {
+  Phase("prepare");
+  RetryPolicy policy;
+  const auto& n = in.names;
+  std::string lock_timeout = fmt::format("SET lock_timeout = '{}ms'", config_.lock_timeout.count());
+  RETURN_IF_ERROR(main_->Exec(lock_timeout).status());
+  RETURN_IF_ERROR(Retry(policy, "creating the shadow table", [&]() -> absl::Status {
+    RETURN_IF_ERROR(main_->Exec("BEGIN").status());
+    ShadowBuilder builder(main_.get(), config_);
+    auto plan = builder.Build(in);
+    if (!plan.ok()) {
+      main_->RollbackQuietly();
+      return plan.status();
+    }
+    RETURN_IF_ERROR(main_->Exec("COMMIT").status());
+    plan_ = std::move(*plan);
+    created_shadow_ = true;
+    return absl::OkStatus();
+  }, &stop_));
+  Log(LogLevel::kInfo, "created shadow table {}", QualifiedName(n.schema, n.shadow));
+  // The publication must exist before the slot: a slot created first fails
+  // when decoding reaches a change ("publication does not exist").
+  RETURN_IF_ERROR(Retry(policy, "creating the publication", [&]() -> absl::Status {
+    return main_->Exec(fmt::format("CREATE PUBLICATION {} FOR TABLE {}", QuoteIdent(n.publication),
+                                   QualifiedName(n.schema, n.table)))
+        .status();
+  }, &stop_));
+  created_publication_ = true;
+  Log(LogLevel::kInfo, "created publication {}", QuoteIdent(n.publication));
+  return CheckStop();
+}
+
+absl::Status Migration::StartStream() {
+  const auto& m = plan_.model;
+  cdc::StreamOptions so;
+  so.connect.dsn = config_.dsn;
+  so.slot = m.names.slot;
+  so.publication = m.names.publication;
+  so.relation_oid = m.oid;
+  for (const auto& c : m.source_columns)
+    if (!c.generated) so.expected_columns.push_back({c.name, c.type_oid});
+  stream_ = std::make_unique<cdc::ChangeStream>(so);
+  ASSIGN_OR_RETURN(auto slot, stream_->CreateSlot());
+  created_slot_ = true;
+  Log(LogLevel::kInfo, "created replication slot {} at {}", m.names.slot, FormatLsn(slot.consistent_point));
+  ConnectOptions co;
+  co.dsn = config_.dsn;
+  co.application_name = "shadowcopy_copy";
+  ASSIGN_OR_RETURN(auto copy, PgConn::Connect(co));
+  co.application_name = "shadowcopy_apply";
+  ASSIGN_OR_RETURN(auto apply, PgConn::Connect(co));
+  // A re-read of the original during replay must never wait long behind a
+  // lock (our own cutover lock included): fail instead, the run cleans up.
+  RETURN_IF_ERROR(apply->Exec("SET lock_timeout = '5s'").status());
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    copy_ = std::move(copy);
+    apply_ = std::move(apply);
+  }
+  // Start gap: a transaction committed before the slot's consistent point is
+  // not streamed, so the copy must see it. Import the slot's snapshot (valid
+  // only until the next command on the replication connection) and make the
+  // first batch wait until its own snapshot sees at least as much.
+  RETURN_IF_ERROR(copy_->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
+  RETURN_IF_ERROR(copy_->Exec(fmt::format("SET TRANSACTION SNAPSHOT {}", QuoteLiteral(slot.snapshot_name))).status());
+  ASSIGN_OR_RETURN(auto snap_text, copy_->Exec("SELECT pg_current_snapshot()::text"));
+  RETURN_IF_ERROR(copy_->Exec("COMMIT").status());
+  ASSIGN_OR_RETURN(auto exported, ParseSnapshot(snap_text.Get(0, 0)));
+  visibility_.RequireSnapshot(exported);
+  RETURN_IF_ERROR(stream_->Start());
+  applier_ = std::make_unique<Applier>(apply_.get(), &plan_.model, &visibility_, &stop_);
+  copier_ = std::make_unique<Copier>(copy_.get(), &plan_.model, &visibility_, &config_.test, &stop_,
+                                     [this] { return ReplayAvailable(milliseconds(200)); });
+  run_id_ = fmt::format("{}-{}", m.oid, std::random_device{}());
+  return absl::OkStatus();
+}
+
+absl::Status Migration::CopyPhase() {
+  Phase("copy");
+  auto copy_started = Clock::now();
+  last_progress_ = copy_started;
+  while (!copier_->done()) {
+    RETURN_IF_ERROR(CheckStop());
+    RETURN_IF_ERROR(stream_->status());
+    ASSIGN_OR_RETURN(int64_t rows, copier_->CopyNextBatch(config_.chunk_size));
+    summary_.rows_copied += rows;
+    // Replay what arrived while the batch ran, after it committed.
+    RETURN_IF_ERROR(ReplayAvailable(milliseconds(1000)));
+    MaybeReportProgress(false);
+  }
+  summary_.batches = copier_->batches();
+  summary_.copy_s = SecondsSince(copy_started);
+  MaybeReportProgress(true);
+  return absl::OkStatus();
+}
+
+absl::Status Migration::IndexPhase() {
+  Phase("indexes");
+  for (const auto& stmt : plan_.deferred_indexes) {
+    RETURN_IF_ERROR(CheckStop());
+    auto t = Clock::now();
+    RETURN_IF_ERROR(Annotate(copy_->Exec(stmt).status(), "building an index of the new table"));
+    Log(LogLevel::kInfo, "built index in {:.1f} s: {}", SecondsSince(t), stmt);
+    RETURN_IF_ERROR(ReplayAvailable(milliseconds(5000)));
+  }
+  // Statistics are keyed by table oid: analyze the shadow before the swap so
+  // the application's plans are good from the first query.
+  RETURN_IF_ERROR(copy_->Exec(fmt::format("ANALYZE {}", QualifiedName(plan_.model.names.schema,
+                                                                       plan_.model.names.shadow)))
+                      .status());
+  return absl::OkStatus();
+}
+
+absl::Status Migration::ApplyGroup(std::vector<cdc::Transaction>& group) {
+  if (group.empty()) return absl::OkStatus();
+  std::vector<std::string> messages;
+  RETURN_IF_ERROR(applier_->Apply(group, &messages));
+  // The group is committed into the shadow: only now may the slot advance.
+  stream_->MarkApplied(group.back().end_lsn);
+  fences_seen_.insert(fences_seen_.end(), messages.begin(), messages.end());
+  group.clear();
+  return absl::OkStatus();
+}
+
+absl::Status Migration::ReplayAvailable(milliseconds budget) {
+  auto deadline = Clock::now() + budget;
+  std::vector<cdc::Transaction> group;
+  size_t changes = 0, bytes = 0;
+  cdc::Transaction txn;
+  while (Clock::now() < deadline) {
+    RETURN_IF_ERROR(stream_->status());
+    if (!stream_->Pop(&txn, milliseconds(0))) break;
+    changes += txn.changes.size();
+    bytes += txn.bytes;
+    group.push_back(std::move(txn));
+    if (group.size() >= kMaxGroupTransactions || changes >= kMaxGroupChanges || bytes >= kMaxGroupBytes) {
+      RETURN_IF_ERROR(ApplyGroup(group));
+      changes = bytes = 0;
+    }
+  }
+  return ApplyGroup(group);
+}
+
+absl::Status Migration::CatchUp(milliseconds budget) {
+  auto deadline = Clock::now() + budget;
+  while (Clock::now() < deadline) {
+    RETURN_IF_ERROR(CheckStop());
+    RETURN_IF_ERROR(ReplayAvailable(milliseconds(500)));
+    if (stream_->Queued() == 0) return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Migration::CutoverPhase() {
+  Phase("catchup");
+  RETURN_IF_ERROR(CatchUp(milliseconds(60000)));
+  Phase("cutover");
+  ConnectOptions co;
+  co.dsn = config_.dsn;
+  co.application_name = "shadowcopy_cutover";
+  ASSIGN_OR_RETURN(auto lock, PgConn::Connect(co));
+  {
+    std::lock_guard<std::mutex> guard(conns_mu_);
+    lock_ = std::move(lock);
+  }
+  RetryPolicy policy;
+  policy.initial_backoff = milliseconds(200);
+  policy.max_backoff = milliseconds(3000);
+  for (int attempt = 1; attempt <= config_.cutover_retries; ++attempt) {
+    RETURN_IF_ERROR(CheckStop());
+    summary_.cutover_attempts = attempt;
+    ASSIGN_OR_RETURN(bool done, TryCutover(attempt));
+    if (done) return absl::OkStatus();
+    auto wait = Backoff(policy, attempt);
+    auto until = Clock::now() + wait;
+    while (Clock::now() < until) RETURN_IF_ERROR(CatchUp(milliseconds(100)));
+  }
+  return absl::UnavailableError(fmt::format(
+      "cutover: could not lock the table within {} ms in {} attempts (long transactions on it?)",
+      config_.cutover_lock_timeout.count(), config_.cutover_retries));
+}
+
+// One cutover attempt. Returns false (after rolling back) when the lock or
+// the fence drain did not fit their time limits; the caller retries.
+absl::StatusOr<bool> Migration::TryCutover(int attempt) {
+  const auto& n = plan_.model.names;
+  RETURN_IF_ERROR(lock_->Exec("BEGIN").status());
+  RETURN_IF_ERROR(lock_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.cutover_lock_timeout.count())).status());
+  auto locked = lock_->Exec(fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", QualifiedName(n.schema, n.table)));
+  if (!locked.ok()) {
+    lock_->RollbackQuietly();
+    if (IsRetryable(locked.status())) {
+      Log(LogLevel::kInfo, "cutover attempt {}: {}", attempt, locked.status().message());
+      return false;
+    }
+    return locked.status();
+  }
+  auto lock_time = Clock::now();
+  // Fence: with the lock held no writer is in flight. A transactional logical
+  // message committed now is decoded after every change committed before the
+  // lock; once it is applied, the shadow holds all of them. (Not a sleep, and
+  // not pg_current_wal_lsn(): a write position the walsender may not have
+  // sent yet.)
+  std::string fence = fmt::format("{}/{}", run_id_, attempt);
+  auto emitted = main_->Query("SELECT pg_logical_emit_message(true, 'shadowcopy', $1)", {fence});
+  if (!emitted.ok()) {
+    lock_->RollbackQuietly();
+    return emitted.status();
+  }
+  auto deadline = lock_time + config_.cutover_drain_timeout;
+  bool drained = false;
+  while (!drained && Clock::now() < deadline) {
+    auto st = ReplayAvailable(milliseconds(50));
+    if (!st.ok()) {
+      lock_->RollbackQuietly();
+      return st;
+    }
+    drained = std::find(fences_seen_.begin(), fences_seen_.end(), fence) != fences_seen_.end();
+    if (!drained) std::this_thread::sleep_for(milliseconds(1));
+  }
+  if (!drained) {
+    lock_->RollbackQuietly();
+    Log(LogLevel::kInfo, "cutover attempt {}: replay did not reach the fence within {} ms; catching up",
+        attempt, config_.cutover_drain_timeout.count());
+    return false;
+  }
+  auto swap = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto catalog, ReadSwapCatalog(lock_.get(), plan_));
+    for (const auto& stmt : SwapStatements(plan_, catalog)) RETURN_IF_ERROR(lock_->Exec(stmt).status());
+    return lock_->Exec("COMMIT").status();
+  };
+  absl::Status st = swap();
+  if (!st.ok()) {
+    lock_->RollbackQuietly();
+    return Annotate(st, "cutover swap (rolled back; the original table is unchanged)");
+  }
+  swapped_ = true;
+  summary_.blocked_ms = std::chrono::duration<double, std::milli>(Clock::now() - lock_time).count();
+  Log(LogLevel::kInfo, "cutover done: writers were blocked for {:.1f} ms", summary_.blocked_ms);
+  return true;
+}
+
+absl::Status Migration::FinishPhase() {
+  Phase("cleanup");
+  const auto& n = plan_.model.names;
+  std::vector<std::string> removed;
+  absl::Status st = DropSlotAndPublication(&removed);
+  for (const auto& r : removed) Log(LogLevel::kInfo, "removed {}", r);
+  const auto& ast = applier_->stats();
+  summary_.changes_replayed = ast.changes;
+  summary_.transactions_replayed = ast.transactions;
+  summary_.replayed = ast.plan;
+  summary_.visibility_waits = copier_->visibility_waits();
+  if (config_.drop_old_table) {
+    RetryPolicy policy;
+    auto dropped = Retry(policy, "dropping the old table", [&] {
+      return main_->Exec(fmt::format("DROP TABLE {}", QualifiedName(n.schema, n.old_table))).status();
+    }, nullptr);
+    if (dropped.ok()) summary_.old_table_dropped = true;
+    else Log(LogLevel::kWarning, "could not drop {}: {}", QualifiedName(n.schema, n.old_table), dropped.message());
+  }
+  Phase("done");
+  return st;
+}
+
+absl::Status Migration::DropSlotAndPublication(std::vector<std::string>* removed) {
+  const auto& n = summary_.names;
+  if (stream_) stream_->Stop();  // the slot must be inactive to be dropped
+  absl::Status first;
+  if (created_slot_) {
+    RetryPolicy policy;
+    policy.initial_backoff = milliseconds(50);
+    policy.attempts = 20;
+    // The walsender may take a moment to exit after the connection closes.
+    auto st = Retry(policy, "dropping the replication slot", [&]() -> absl::Status {
+      auto r = main_->Query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                            "WHERE slot_name = $1", {n.slot});
+      if (!r.ok() && SqlStateOf(r.status()) == "55006")
+        return absl::UnavailableError(r.status().message());
+      return r.status();
+    }, nullptr);
+    if (st.ok()) {
+      created_slot_ = false;
+      removed->push_back(fmt::format("replication slot {}", n.slot));
+    } else if (first.ok()) {
+      first = Annotate(st, fmt::format("could not drop replication slot {}", n.slot));
+    }
+  }
+  if (created_publication_) {
+    auto st = main_->Exec(fmt::format("DROP PUBLICATION IF EXISTS {}", QuoteIdent(n.publication))).status();
+    if (st.ok()) {
+      created_publication_ = false;
+      removed->push_back(fmt::format("publication {}", n.publication));
+    } else if (first.ok()) {
+      first = Annotate(st, fmt::format("could not drop publication {}", n.publication));
+    }
+  }
+  return first;
+}
+
+void Migration::CleanupAfterFailure() {
+  Phase("cleanup");
+  const auto& n = summary_.names;
+  // Cleanup must run even after a stop request: a fresh connection, since the
+  // main one may be mid-cancel or broken.
+  ConnectOptions co;
+  co.dsn = config_.dsn;
+  co.application_name = "shadowcopy_cleanup";
+  auto conn = PgConn::Connect(co);
+  if (conn.ok()) {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    main_ = std::move(*conn);
+  }
+  if (!main_ || !main_->Healthy()) {
+    Log(LogLevel::kError, "cannot reconnect to clean up; run `shadowcopy cleanup --table {}`", n.table);
+    return;
+  }
+  main_->RollbackQuietly();
+  std::vector<std::string> removed;
+  auto st = DropSlotAndPublication(&removed);
+  if (created_shadow_) {
+    auto dropped = main_->Exec(fmt::format("SET lock_timeout = '10s'; DROP TABLE IF EXISTS {}",
+                                           QualifiedName(n.schema, n.shadow)));
+    if (dropped.ok()) removed.push_back(fmt::format("table {}", QualifiedName(n.schema, n.shadow)));
+    else if (st.ok()) st = dropped.status();
+  }
+  for (const auto& r : removed) Log(LogLevel::kInfo, "removed {}", r);
+  if (!st.ok())
+    Log(LogLevel::kError, "cleanup incomplete ({}); run `shadowcopy cleanup --table {} --execute`",
+        st.message(), n.table);
+}
+
+void Migration::MaybeReportProgress(bool force) {
+  auto now = Clock::now();
+  if (!force && now - last_progress_ < config_.progress_interval) return;
+  double dt = std::chrono::duration<double>(now - last_progress_).count();
+  double rate = dt > 0 ? (summary_.rows_copied - rows_at_last_progress_) / dt : 0;
+  last_progress_ = now;
+  rows_at_last_progress_ = summary_.rows_copied;
+  double total = std::max(plan_.model.estimated_rows, static_cast<double>(summary_.rows_copied));
+  double pct = total > 0 ? 100.0 * summary_.rows_copied / total : 100.0;
+  double eta = rate > 0 ? (total - summary_.rows_copied) / rate : 0;
+  auto ss = stream_->stats();
+  Log(LogLevel::kInfo,
+      "progress: copied {} / ~{:.0f} rows ({:.1f}%), {:.0f} rows/s, ETA {:.0f} s; replayed {} "
+      "changes, {} transactions queued",
+      summary_.rows_copied, total, pct, rate, eta, applier_->stats().changes, ss.queued_transactions);
+}
+
+}  // namespace shadowcopy::engine

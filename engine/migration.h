@@ -1,0 +1,112 @@
+// Migration: the orchestrator. Reads as the list of phases of DESIGN.md §2 —
+// inspect, prepare, copy ∥ replay, build indexes, catch up, cutover, cleanup —
+// run on one migration thread. Copy batches and replay groups alternate on
+// that thread (the single-applier ordering rule; see copier.h); the
+// replication connection has its own thread (cdc::ChangeStream).
+//
+// Every object created in the user's database is registered as it is created
+// and removed on any failure or stop (cleanup never depends on how far the
+// run got).
+//
+// Thread-safety: Run() on one thread; RequestStop() and Progress() from any.
+#ifndef SHADOWCOPY_ENGINE_MIGRATION_H_
+#define SHADOWCOPY_ENGINE_MIGRATION_H_
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cdc/change_stream.h"
+#include "common/pg.h"
+#include "engine/applier.h"
+#include "engine/config.h"
+#include "engine/copier.h"
+#include "engine/inspector.h"
+#include "engine/shadow_builder.h"
+#include "engine/snapshot.h"
+
+namespace shadowcopy::engine {
+
+struct Summary {
+  bool dry_run = true;
+  int64_t rows_copied = 0;
+  int64_t batches = 0;
+  uint64_t changes_replayed = 0;
+  uint64_t transactions_replayed = 0;
+  PlanStats replayed;
+  double blocked_ms = 0;
+  double elapsed_s = 0;
+  double copy_s = 0;
+  int cutover_attempts = 0;
+  uint64_t visibility_waits = 0;
+  ObjectNames names;
+  bool old_table_dropped = false;
+};
+
+class Migration {
+ public:
+  explicit Migration(Config config);
+  ~Migration();
+
+  // Runs the dry run or the migration. Prints the plan (dry run) to stdout;
+  // logs phases and progress to stderr.
+  absl::StatusOr<Summary> Run();
+
+  // Asks the run to stop: in-flight queries are cancelled, everything created
+  // is removed. Safe from any thread.
+  void RequestStop();
+
+ private:
+  absl::Status Connect();
+  absl::StatusOr<Inspection> InspectPhase();
+  absl::Status DryRun(const Inspection& in);
+  absl::Status Prepare(const Inspection& in);
+  absl::Status StartStream();
+  absl::Status CopyPhase();
+  absl::Status IndexPhase();
+  absl::Status CatchUp(std::chrono::milliseconds budget);
+  absl::Status CutoverPhase();
+  absl::StatusOr<bool> TryCutover(int attempt);
+  absl::Status FinishPhase();
+  void CleanupAfterFailure();
+  absl::Status DropSlotAndPublication(std::vector<std::string>* removed);
+
+  // Applies what the stream has delivered, group by group, for at most
+  // `budget`. Returns OK when the queue is empty or the budget is spent.
+  absl::Status ReplayAvailable(std::chrono::milliseconds budget);
+  absl::Status ApplyGroup(std::vector<cdc::Transaction>& group);
+  void MaybeReportProgress(bool force);
+  void Phase(std::string_view name);
+  absl::Status CheckStop() const;
+
+  const Config config_;
+  std::atomic<bool> stop_{false};
+
+  // Owned by the migration thread.
+  std::unique_ptr<PgConn> main_;   // inspection, DDL, fence
+  std::unique_ptr<PgConn> copy_;   // copy batches
+  std::unique_ptr<PgConn> apply_;  // replay
+  std::unique_ptr<PgConn> lock_;   // cutover lock and swap
+  std::unique_ptr<cdc::ChangeStream> stream_;
+  std::unique_ptr<Copier> copier_;
+  std::unique_ptr<Applier> applier_;
+  VisibilityTracker visibility_;
+  ShadowPlan plan_;
+  Summary summary_;
+  std::string run_id_;
+  std::vector<std::string> fences_seen_;
+  bool created_shadow_ = false, created_publication_ = false, created_slot_ = false;
+  bool swapped_ = false;
+  std::chrono::steady_clock::time_point started_, last_progress_;
+  int64_t rows_at_last_progress_ = 0;
+
+  std::mutex conns_mu_;  // guards the connection pointers for RequestStop's cancel
+};
+
+}  // namespace shadowcopy::engine
+
+#endif  // SHADOWCOPY_ENGINE_MIGRATION_H_

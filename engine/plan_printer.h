@@ -1,0 +1,19 @@
+// Formats the dry run's plan for the terminal (pure).
+//
+// Thread-safety: stateless.
+#ifndef SHADOWCOPY_ENGINE_PLAN_PRINTER_H_
+#define SHADOWCOPY_ENGINE_PLAN_PRINTER_H_
+
+#include <string>
+
+#include "engine/config.h"
+#include "engine/inspector.h"
+#include "engine/shadow_builder.h"
+
+namespace shadowcopy::engine {
+
+std::string FormatPlan(const Config& config, const Inspection& in, const ShadowPlan& plan);
+
+}  // namespace shadowcopy::engine
+
+#endif  // SHADOWCOPY_ENGINE_PLAN_PRINTER_H_

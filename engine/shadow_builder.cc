@@ -1,0 +1,238 @@
+#include "engine/shadow_builder.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "common/quote.h"
+#include "common/status.h"
+#include "fmt/format.h"
+
+namespace shadowcopy::engine {
+namespace {
+
+std::string Upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+absl::Status ValidateAlterText(const std::string& alter) {
+  std::string u = Upper(alter);
+  // A statement separator outside quotes would be refused by the server (the
+  // ALTER runs as one extended-protocol statement); say it clearly instead.
+  bool in_single = false, in_double = false;
+  for (char c : alter) {
+    if (c == '\'' && !in_double) in_single = !in_single;
+    else if (c == '"' && !in_single) in_double = !in_double;
+    else if (c == ';' && !in_single && !in_double)
+      return absl::InvalidArgumentError("--alter must be one ALTER TABLE statement's subcommands; ';' is not allowed");
+  }
+  std::string trimmed = u;
+  trimmed.erase(0, trimmed.find_first_not_of(" \t\n"));
+  if (trimmed.rfind("ALTER TABLE", 0) == 0)
+    return absl::InvalidArgumentError("--alter takes what follows ALTER TABLE <name>, e.g. \"ALTER COLUMN id TYPE bigint\"");
+  if (trimmed.rfind("RENAME TO", 0) == 0 || trimmed.rfind("SET SCHEMA", 0) == 0)
+    return absl::InvalidArgumentError("--alter cannot rename the table or move it to another schema");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ShadowPlan> ShadowBuilder::Build(const Inspection& in) {
+  ShadowPlan plan;
+  plan.model.oid = in.oid;
+  plan.model.names = in.names;
+  plan.model.source_columns = in.columns;
+  plan.model.estimated_rows = in.estimated_rows;
+  plan.model.replica_identity = in.replica_identity;
+  plan.model.owner = in.owner;
+  RETURN_IF_ERROR(CreateLike(in, &plan));
+  RETURN_IF_ERROR(ApplyAlter(in, &plan));
+  RETURN_IF_ERROR(MapColumns(in, &plan));
+  RETURN_IF_ERROR(CheckKey(in, &plan));
+  RETURN_IF_ERROR(DeferIndexes(&plan));
+  return plan;
+}
+
+// Each index as (name, structural signature), in OID order. LIKE creates the
+// shadow's indexes in the original's OID order, so equal positions are the
+// same index; the signature (access method, columns, uniqueness, predicate
+// presence) double-checks it.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ShadowBuilder::IndexSignatures(
+    uint32_t oid) {
+  ASSIGN_OR_RETURN(auto r, conn_->Query(
+                               "SELECT c.relname, am.amname || ':' || i.indkey::text || ':' || "
+                               "i.indisunique || ':' || i.indisprimary || ':' || "
+                               "(i.indpred IS NOT NULL) || ':' || (i.indexprs IS NOT NULL) "
+                               "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                               "JOIN pg_am am ON am.oid = c.relam WHERE i.indrelid = $1 "
+                               "ORDER BY i.indexrelid",
+                               {std::to_string(oid)}));
+  std::vector<std::pair<std::string, std::string>> out;
+  for (int i = 0; i < r.Rows(); ++i) out.emplace_back(r.GetString(i, 0), r.GetString(i, 1));
+  return out;
+}
+
+absl::Status ShadowBuilder::CreateLike(const Inspection& in, ShadowPlan* plan) {
+  const auto& n = in.names;
+  std::string orig = QualifiedName(n.schema, n.table);
+  std::string shadow = QualifiedName(n.schema, n.shadow);
+  RETURN_IF_ERROR(Annotate(
+      conn_->Exec(fmt::format("CREATE TABLE {} (LIKE {} INCLUDING ALL)", shadow, orig)).status(),
+      "creating the shadow table"));
+  ASSIGN_OR_RETURN(auto r, conn_->Query(
+                               "SELECT c.oid, array_to_string(o.reloptions, ','), "
+                               "pg_get_userbyid(o.relowner) <> current_user "
+                               "FROM pg_class c, pg_class o WHERE c.oid = $1::regclass "
+                               "AND o.oid = $2",
+                               {shadow, std::to_string(in.oid)}));
+  plan->shadow_oid = static_cast<uint32_t>(r.GetInt(0, 0));
+  if (!r.Get(0, 1).empty())
+    RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER TABLE {} SET ({})", shadow, r.Get(0, 1))).status());
+  if (r.GetBool(0, 2))
+    RETURN_IF_ERROR(
+        conn_->Exec(fmt::format("ALTER TABLE {} OWNER TO {}", shadow, QuoteIdent(in.owner))).status());
+  ASSIGN_OR_RETURN(auto orig_idx, IndexSignatures(in.oid));
+  ASSIGN_OR_RETURN(auto shadow_idx, IndexSignatures(plan->shadow_oid));
+  if (orig_idx.size() != shadow_idx.size())
+    return absl::InternalError("the shadow's indexes do not match the original's");
+  for (size_t i = 0; i < orig_idx.size(); ++i) {
+    if (orig_idx[i].second != shadow_idx[i].second)
+      return absl::InternalError("cannot match the shadow's indexes with the original's");
+    like_index_pairs_.emplace_back(orig_idx[i].first, shadow_idx[i].first);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShadowBuilder::ApplyAlter(const Inspection& in, ShadowPlan* plan) {
+  std::string shadow = QualifiedName(in.names.schema, in.names.shadow);
+  ASSIGN_OR_RETURN(auto before, conn_->Query("SELECT relfilenode FROM pg_class WHERE oid = $1",
+                                             {std::to_string(plan->shadow_oid)}));
+  if (config_.alter.empty()) {
+    plan->plain_alter_rewrites = true;  // a rebuild always rewrites
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(ValidateAlterText(config_.alter));
+  // One extended-protocol statement: the server refuses a second one.
+  auto st = conn_->Query(fmt::format("ALTER TABLE {} {}", shadow, config_.alter)).status();
+  if (!st.ok()) {
+    return absl::InvalidArgumentError(fmt::format("invalid --alter: {}", st.message()));
+  }
+  ASSIGN_OR_RETURN(auto after, conn_->Query(
+                                   "SELECT c.relfilenode, c.relname, n.nspname, c.relkind "
+                                   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                   "WHERE c.oid = $1",
+                                   {std::to_string(plan->shadow_oid)}));
+  if (after.Rows() != 1 || after.Get(0, 1) != in.names.shadow || after.Get(0, 2) != in.names.schema ||
+      after.Get(0, 3) != "r")
+    return absl::InvalidArgumentError("--alter cannot rename, move or convert the table itself");
+  plan->plain_alter_rewrites = after.Get(0, 0) != before.Get(0, 0);
+  return absl::OkStatus();
+}
+
+absl::Status ShadowBuilder::MapColumns(const Inspection& in, ShadowPlan* plan) {
+  ASSIGN_OR_RETURN(auto r, conn_->Query(
+                               "SELECT attnum, attname, format_type(atttypid, atttypmod), "
+                               "attisdropped, attgenerated <> '' FROM pg_attribute "
+                               "WHERE attrelid = $1 AND attnum > 0 ORDER BY attnum",
+                               {std::to_string(plan->shadow_oid)}));
+  auto& m = plan->model;
+  int tuple_index = 0;
+  for (size_t i = 0; i < in.columns.size(); ++i) {
+    const auto& src = in.columns[i];
+    // pgoutput does not send stored generated columns, and they are
+    // recomputed in the shadow: they take no part in the mapping.
+    if (src.generated) continue;
+    MappedColumn c;
+    c.source_name = src.name;
+    c.source_type = src.type;
+    c.tuple_index = tuple_index++;
+    int row = -1;
+    for (int j = 0; j < r.Rows(); ++j)
+      if (r.GetInt(j, 0) == static_cast<int64_t>(i + 1)) row = j;
+    if (row >= 0 && !r.GetBool(row, 3) && !r.GetBool(row, 4)) {
+      c.kept = true;
+      c.target_name = r.GetString(row, 1);
+      c.target_type = r.GetString(row, 2);
+      c.type_changed = c.target_type != c.source_type;
+    }
+    m.columns.push_back(std::move(c));
+  }
+  for (const auto& c : m.columns) {
+    if (c.kept && c.target_name != c.source_name)
+      plan->notes.push_back(fmt::format("column {} is renamed to {}", QuoteIdent(c.source_name),
+                                        QuoteIdent(c.target_name)));
+    if (!c.kept) plan->notes.push_back(fmt::format("column {} is dropped", QuoteIdent(c.source_name)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShadowBuilder::CheckKey(const Inspection& in, ShadowPlan* plan) {
+  auto& m = plan->model;
+  for (size_t k = 0; k < in.key_names.size(); ++k) {
+    for (size_t i = 0; i < m.columns.size(); ++i) {
+      if (m.columns[i].source_name != in.key_names[k]) continue;
+      if (!m.columns[i].kept)
+        return absl::FailedPreconditionError("the ALTER drops a primary key column; not supported");
+      m.columns[i].key_position = static_cast<int>(k);
+      m.key_columns.push_back(static_cast<int>(i));
+    }
+  }
+  if (m.key_columns.size() != in.key_names.size())
+    return absl::FailedPreconditionError("a primary key column is generated; not supported");
+  ASSIGN_OR_RETURN(auto r, conn_->Query(
+                               "SELECT a.attname FROM pg_index i "
+                               "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
+                               "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+                               "WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord",
+                               {std::to_string(plan->shadow_oid)}));
+  bool same = r.Rows() == static_cast<int>(m.key_columns.size());
+  for (int i = 0; same && i < r.Rows(); ++i)
+    same = r.Get(i, 0) == m.columns[m.key_columns[i]].target_name;
+  if (!same)
+    return absl::FailedPreconditionError(
+        "the ALTER changes or drops the primary key; the online copy needs the same key on both "
+        "tables");
+  return absl::OkStatus();
+}
+
+absl::Status ShadowBuilder::DeferIndexes(ShadowPlan* plan) {
+  std::string shadow = QualifiedName(plan->model.names.schema, plan->model.names.shadow);
+  ASSIGN_OR_RETURN(auto r, conn_->Query(
+                               "SELECT c.relname, pg_get_indexdef(i.indexrelid), con.conname, "
+                               "pg_get_constraintdef(con.oid) "
+                               "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                               "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid "
+                               "AND con.conrelid = i.indrelid AND con.contype IN ('u', 'x', 'p') "
+                               "WHERE i.indrelid = $1 AND NOT i.indisprimary ORDER BY i.indexrelid",
+                               {std::to_string(plan->shadow_oid)}));
+  for (int i = 0; i < r.Rows(); ++i) {
+    std::string index_name = r.GetString(i, 0);
+    if (!r.IsNull(i, 2)) {
+      plan->deferred_indexes.push_back(fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {}", shadow,
+                                                   QuoteIdent(r.Get(i, 2)), r.Get(i, 3)));
+      RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", shadow,
+                                              QuoteIdent(r.Get(i, 2))))
+                          .status());
+    } else {
+      plan->deferred_indexes.push_back(r.GetString(i, 1));
+      RETURN_IF_ERROR(conn_->Exec(fmt::format("DROP INDEX {}", QualifiedName(plan->model.names.schema, index_name)))
+                          .status());
+    }
+  }
+  // Index names after the ALTER: keep the pairs whose shadow index survived
+  // (the ALTER may drop one with its column; a retyped column's index is
+  // rebuilt under the same name).
+  ASSIGN_OR_RETURN(auto alive, conn_->Query(
+                                   "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                                   "WHERE i.indrelid = $1",
+                                   {std::to_string(plan->shadow_oid)}));
+  std::vector<std::string> names;
+  for (int i = 0; i < alive.Rows(); ++i) names.push_back(alive.GetString(i, 0));
+  for (int i = 0; i < r.Rows(); ++i) names.push_back(r.GetString(i, 0));
+  for (const auto& [orig, sh] : like_index_pairs_)
+    if (std::find(names.begin(), names.end(), sh) != names.end()) plan->index_names.emplace_back(orig, sh);
+  return absl::OkStatus();
+}
+
+}  // namespace shadowcopy::engine

@@ -1,0 +1,49 @@
+// The swap: the statements that, inside the cutover transaction holding
+// ACCESS EXCLUSIVE on the original, put the shadow in the original's place —
+// table and index names, sequence ownership and identity positions, grants,
+// comment and replica identity.
+//
+// ReadSwapCatalog() must run on the connection that holds the lock: any other
+// connection reading the original would queue behind it forever.
+//
+// Thread-safety: stateless functions.
+#ifndef SHADOWCOPY_ENGINE_SWAP_H_
+#define SHADOWCOPY_ENGINE_SWAP_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/pg.h"
+#include "engine/shadow_builder.h"
+
+namespace shadowcopy::engine {
+
+struct OwnedSequence {
+  std::string sequence;  // qualified, quoted
+  std::string column;    // the original's column
+  bool identity = false;
+};
+
+struct Grant {
+  std::string privilege;  // SELECT, INSERT, ...
+  std::string grantee;    // role name, empty for PUBLIC
+  bool grantable = false;
+};
+
+struct SwapCatalog {
+  std::vector<OwnedSequence> sequences;
+  std::vector<Grant> grants;
+  std::optional<std::string> comment;
+  char replica_identity = 'd';
+};
+
+absl::StatusOr<SwapCatalog> ReadSwapCatalog(PgConn* locked_conn, const ShadowPlan& plan);
+
+// The swap statements, in order (pure).
+std::vector<std::string> SwapStatements(const ShadowPlan& plan, const SwapCatalog& catalog);
+
+}  // namespace shadowcopy::engine
+
+#endif  // SHADOWCOPY_ENGINE_SWAP_H_
