@@ -355,7 +355,9 @@ void MirrorWorkload::Writer::Run() {
     EventType kind = PickKind();
     OwnedKeys saved = keys_;
     std::vector<EventType> done;
+    auto started = std::chrono::steady_clock::now();
     absl::Status st = RunTransaction(kind, &done);
+    owner_->RecordTransactionTime(std::chrono::steady_clock::now() - started);
     if (!st.ok()) {
       owner_->RecordError(fmt::format("{}: {}: {}", Label(), EventTypeName(kind), st.ToString()));
       conn_->RollbackQuietly();
@@ -404,6 +406,13 @@ void MirrorWorkload::RecordCommit(EventType type) {
   if (copy_active_.load()) during_copy_[i].fetch_add(1);
 }
 
+void MirrorWorkload::RecordTransactionTime(std::chrono::steady_clock::duration d) {
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  int64_t seen = max_txn_ms_.load();
+  while (ms > seen && !max_txn_ms_.compare_exchange_weak(seen, ms)) {
+  }
+}
+
 void MirrorWorkload::RecordError(std::string error) {
   std::lock_guard<std::mutex> lock(mu_);
   if (errors_.size() < 100) errors_.push_back(std::move(error));
@@ -429,7 +438,7 @@ std::vector<std::string> MirrorWorkload::Errors() const {
 }
 
 std::string MirrorWorkload::CountsReport() const {
-  std::string out;
+  std::string out = fmt::format("  longest transaction: {} ms\n", max_txn_ms_.load());
   for (int i = 0; i < static_cast<int>(EventType::kCount); ++i)
     out += fmt::format("  {:<24} committed {:>6}  during copy {:>6}\n",
                        EventTypeName(static_cast<EventType>(i)), committed_[i].load(),

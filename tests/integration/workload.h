@@ -75,6 +75,10 @@ class MirrorWorkload {
   int64_t Committed(EventType type) const;
   int64_t CommittedDuringCopy(EventType type) const;
   int64_t TotalCommitted() const;
+  // The longest time a transaction took (BEGIN to COMMIT done), any outcome.
+  std::chrono::milliseconds MaxTransactionTime() const {
+    return std::chrono::milliseconds(max_txn_ms_.load());
+  }
   std::vector<std::string> Errors() const;
   // One line per event type: committed / during copy.
   std::string CountsReport() const;
@@ -84,6 +88,7 @@ class MirrorWorkload {
   friend class Writer;
   void RecordCommit(EventType type);
   void RecordError(std::string error);
+  void RecordTransactionTime(std::chrono::steady_clock::duration d);
 
   const std::string dbname_;
   const WorkloadOptions options_;
@@ -91,6 +96,7 @@ class MirrorWorkload {
   std::vector<std::thread> threads_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> copy_active_{false};
+  std::atomic<int64_t> max_txn_ms_{0};
   std::array<std::atomic<int64_t>, static_cast<int>(EventType::kCount)> committed_{};
   std::array<std::atomic<int64_t>, static_cast<int>(EventType::kCount)> during_copy_{};
   mutable std::mutex mu_;

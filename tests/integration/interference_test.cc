@@ -1,0 +1,137 @@
+// Other sessions interfering with a run (DESIGN.md §3, §4):
+//  - a transaction holding a lock on the table blocks the cutover: the tool
+//    retries with a short lock_timeout, writers never queue behind it for
+//    long, and it either succeeds once the blocker leaves or gives up cleanly;
+//  - an ALTER of the original during the run stops it with a clear error;
+//  - a TRUNCATE of the original during the run is replayed correctly or
+//    stops the run; either way nothing is lost or left behind.
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "tests/integration/harness.h"
+#include "tests/integration/workload.h"
+
+namespace shadowcopy::it {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr char kAlter[] = "ALTER COLUMN id TYPE bigint";
+
+class InterferenceTest : public DatabaseTest {
+ protected:
+  std::vector<std::string> MigrateArgs(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"--alter", kAlter, "--execute", "--chunk-size", "500"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ToolArgs("orders", args);
+  }
+
+  // A session holding ACCESS SHARE on orders (an open transaction that read it).
+  std::unique_ptr<PgConn> StartBlocker() {
+    auto blocker = Connect();
+    if (blocker != nullptr) MustExec(*blocker, "BEGIN; SELECT count(*) FROM orders");
+    return blocker;
+  }
+
+  // Writers queue behind a waiting ACCESS EXCLUSIVE request for at most
+  // the cutover lock timeout (200 ms here), plus generous slack.
+  void ExpectWritersNeverStalled(const MirrorWorkload& workload) {
+    ExpectNoWorkloadErrors(workload);
+    EXPECT_LT(workload.MaxTransactionTime(), milliseconds(1500)) << workload.CountsReport();
+  }
+};
+
+TEST_F(InterferenceTest, BlockedCutoverGivesUpCleanly) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 5000, 1000).ok());
+  std::string oid = TableOid("orders");
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 2});
+  ASSERT_TRUE(workload.Start().ok());
+  auto blocker = StartBlocker();
+  ASSERT_NE(blocker, nullptr);
+  ProcessResult r = RunShadowcopy(
+      MigrateArgs({"--cutover-lock-timeout", "200ms", "--cutover-retries", "3"}), {}, nullptr,
+      seconds(120));
+  MustExec(*blocker, "ROLLBACK");
+  std::this_thread::sleep_for(milliseconds(300));
+  workload.Stop();
+  ExpectFailedWithOneErrorLine(r);
+  ExpectWritersNeverStalled(workload);
+  ExpectNothingLeftBehind("orders");
+  EXPECT_EQ(TableOid("orders"), oid) << "orders was replaced";
+  EXPECT_FALSE(TableExists("_orders_old"));
+  ExpectMirrorEqual(db(), "orders", "truth");
+}
+
+TEST_F(InterferenceTest, CutoverRetriesUntilBlockerLeaves) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 5000, 1000).ok());
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 2});
+  ASSERT_TRUE(workload.Start().ok());
+  auto blocker = StartBlocker();
+  ASSERT_NE(blocker, nullptr);
+  auto tool = ShadowcopyProcess::Start(
+      MigrateArgs({"--cutover-lock-timeout", "200ms", "--cutover-retries", "50"}));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  bool reached = (*tool)->WaitForStderr("phase=cutover", seconds(60));
+  std::this_thread::sleep_for(milliseconds(1500));  // a few attempts time out
+  MustExec(*blocker, "ROLLBACK");
+  ProcessResult r = (*tool)->Wait(seconds(120));
+  std::this_thread::sleep_for(milliseconds(300));
+  workload.Stop();
+  EXPECT_TRUE(reached) << r.Describe();
+  ExpectSucceeded(r);
+  auto attempts = SummaryNumber(LastLine(r.out), "cutover_attempts");
+  if (attempts.has_value()) EXPECT_GT(*attempts, 1) << r.Describe();
+  ExpectWritersNeverStalled(workload);
+  ExpectNothingLeftBehind("orders");
+  ASSERT_TRUE(TransformTruth(db(), "truth", kAlter).ok());
+  ExpectMirrorEqual(db(), "orders", "truth");
+}
+
+TEST_F(InterferenceTest, ConcurrentAlterOfOriginalStopsTheRun) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 5000, 1000).ok());
+  PausePoint pause;
+  auto tool = ShadowcopyProcess::Start(MigrateArgs(), pause.Env("before-batch:2"));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << (*tool)->Wait(seconds(5)).Describe();
+  MustExec(db(),
+           "ALTER TABLE orders ADD COLUMN z int; ALTER TABLE truth ADD COLUMN z int;"
+           "BEGIN;"
+           "UPDATE orders SET z = 1, status = 'after ddl' WHERE id = 4321;"
+           "UPDATE truth SET z = 1, status = 'after ddl' WHERE id = 4321;"
+           "COMMIT");
+  pause.Continue();
+  ProcessResult r = (*tool)->Wait(seconds(120));
+  ExpectFailedWithOneErrorLine(r);
+  ExpectNothingLeftBehind("orders");
+  EXPECT_FALSE(TableExists("_orders_old"));
+  ExpectMirrorEqual(db(), "orders", "truth");
+}
+
+TEST_F(InterferenceTest, TruncateDuringCopyIsReplayedOrStopsTheRun) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 5000, 1000).ok());
+  PausePoint pause;
+  auto tool = ShadowcopyProcess::Start(MigrateArgs(), pause.Env("before-batch:3"));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << (*tool)->Wait(seconds(5)).Describe();
+  MustExec(db(),
+           "BEGIN; TRUNCATE orders; TRUNCATE truth;"
+           "INSERT INTO orders (id, customer_id, status, amount, note, created_at) "
+           "SELECT g, g, 'after truncate', g, NULL, now() FROM generate_series(4001, 4100) g;"
+           "INSERT INTO truth SELECT * FROM orders; COMMIT");
+  pause.Continue();
+  ProcessResult r = (*tool)->Wait(seconds(120));
+  std::cout << "the run " << (r.exit_code == 0 ? "replayed the TRUNCATE" : "stopped") << "\n";
+  if (r.exit_code == 0) {
+    ExpectSucceeded(r);
+    ASSERT_TRUE(TransformTruth(db(), "truth", kAlter).ok());
+  } else {
+    ExpectFailedWithOneErrorLine(r);
+    EXPECT_FALSE(TableExists("_orders_old"));
+  }
+  ExpectNothingLeftBehind("orders");
+  ExpectMirrorEqual(db(), "orders", "truth");
+}
+
+}  // namespace
+}  // namespace shadowcopy::it
