@@ -133,5 +133,33 @@ TEST_F(InterferenceTest, TruncateDuringCopyIsReplayedOrStopsTheRun) {
   ExpectMirrorEqual(db(), "orders", "truth");
 }
 
+// An application transaction that took an id from the table's sequence and
+// has not yet written the row (ORMs do this) holds a lock on the sequence
+// across the cutover. The cutover must neither deadlock with it nor give up:
+// it retries until the transaction ends, and the application sees no error.
+TEST_F(InterferenceTest, OpenTransactionHoldingTheSequenceAcrossCutover) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 5000, 1000).ok());
+  auto app = Connect();
+  ASSERT_NE(app, nullptr);
+  MustExec(*app, "BEGIN");
+  std::string id = QueryValue(*app, "SELECT nextval('orders_id_seq')");
+  auto tool = ShadowcopyProcess::Start(
+      MigrateArgs({"--cutover-lock-timeout", "200ms", "--cutover-retries", "50"}));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  bool reached = (*tool)->WaitForStderr("phase=cutover", seconds(60));
+  std::this_thread::sleep_for(milliseconds(1000));
+  auto written = app->Exec(
+      "INSERT INTO orders (id, customer_id, status, amount, created_at) VALUES (" + id +
+      ", 1, 'app', 1, now()); INSERT INTO truth (id, customer_id, status, amount, created_at) "
+      "VALUES (" + id + ", 1, 'app', 1, now()); COMMIT");
+  EXPECT_TRUE(written.ok()) << "the application's transaction failed: " << written.status();
+  ProcessResult r = (*tool)->Wait(seconds(120));
+  EXPECT_TRUE(reached) << r.Describe();
+  ExpectSucceeded(r);
+  ExpectNothingLeftBehind("orders");
+  if (r.exit_code == 0) ASSERT_TRUE(TransformTruth(db(), "truth", kAlter).ok());
+  ExpectMirrorEqual(db(), "orders", "truth");
+}
+
 }  // namespace
 }  // namespace shadowcopy::it
