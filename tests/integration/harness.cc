@@ -195,6 +195,7 @@ ProcessResult ShadowcopyProcess::Wait(std::chrono::milliseconds timeout) {
   ProcessResult result;
   {
     std::unique_lock<std::mutex> lock(mu_);
+    if (result_.has_value()) return *result_;  // waited before
     if (!cv_.wait_for(lock, timeout, [this] { return pipes_closed_; })) {
       result.timed_out = true;
       kill(pid_, SIGKILL);
@@ -217,6 +218,7 @@ ProcessResult ShadowcopyProcess::Wait(std::chrono::milliseconds timeout) {
   }
   result.out = out_;
   result.err = err_;
+  result_ = result;
   return result;
 }
 

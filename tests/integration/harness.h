@@ -69,7 +69,7 @@ class ShadowcopyProcess {
   // without printing it.
   bool WaitForStderr(std::string_view needle, std::chrono::milliseconds timeout);
   // Waits for the child to end; after `timeout` it is killed with SIGKILL and
-  // the result says timed_out. Call once.
+  // the result says timed_out. Later calls return the same result.
   ProcessResult Wait(std::chrono::milliseconds timeout = std::chrono::seconds(180));
 
  private:
@@ -92,6 +92,7 @@ class ShadowcopyProcess {
   std::vector<std::string> err_lines_;    // guarded by mu_
   bool pipes_closed_ = false;             // guarded by mu_
   bool reaped_ = false;                   // guarded by mu_
+  std::optional<ProcessResult> result_;   // guarded by mu_
 };
 
 // Runs the binary to completion (see ShadowcopyProcess::Start and Wait).
