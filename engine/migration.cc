@@ -320,6 +320,7 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
     return locked.status();
   }
   auto lock_time = Clock::now();
+  Log(LogLevel::kDebug, "cutover attempt {}: table locked", attempt);
   // Fence: with the lock held no writer is in flight. A transactional logical
   // message committed now is decoded after every change committed before the
   // lock; once it is applied, the shadow holds all of them. (Not a sleep, and
@@ -348,9 +349,13 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
         attempt, config_.cutover_drain_timeout.count());
     return false;
   }
+  Log(LogLevel::kDebug, "cutover attempt {}: fence applied after {:.1f} ms", attempt,
+      std::chrono::duration<double, std::milli>(Clock::now() - lock_time).count());
   auto swap = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(auto catalog, ReadSwapCatalog(lock_.get(), plan_));
-    for (const auto& stmt : SwapStatements(plan_, catalog)) RETURN_IF_ERROR(lock_->Exec(stmt).status());
+    auto statements = BuildSwapStatements(plan_, catalog);
+    for (const auto& stmt : statements.in_lock) RETURN_IF_ERROR(lock_->Exec(stmt).status());
+    after_swap_ = std::move(statements.after_commit);
     return lock_->Exec("COMMIT").status();
   };
   absl::Status st = swap();
@@ -361,6 +366,14 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   swapped_ = true;
   summary_.blocked_ms = std::chrono::duration<double, std::milli>(Clock::now() - lock_time).count();
   Log(LogLevel::kInfo, "cutover done: writers were blocked for {:.1f} ms", summary_.blocked_ms);
+  RETURN_IF_ERROR(lock_->Exec(fmt::format("SET lock_timeout = '{}ms'", config_.cutover_lock_timeout.count())).status());
+  for (const auto& stmt : after_swap_) {
+    RetryPolicy policy;
+    policy.attempts = 30;
+    auto st = Retry(policy, "after the swap", [&] { return lock_->Exec(stmt).status(); }, nullptr);
+    if (!st.ok())
+      return Annotate(st, fmt::format("the swap succeeded but this statement failed, run it by hand: {}", stmt));
+  }
   return true;
 }
 

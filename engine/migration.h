@@ -99,6 +99,7 @@ class Migration {
   Summary summary_;
   std::string run_id_;
   std::vector<std::string> fences_seen_;
+  std::vector<std::string> after_swap_;  // statements to run once the swap committed
   bool created_shadow_ = false, created_publication_ = false, created_slot_ = false;
   bool swapped_ = false;
   std::chrono::steady_clock::time_point started_, last_progress_;

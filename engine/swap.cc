@@ -49,11 +49,12 @@ const MappedColumn* FindBySource(const TableModel& m, const std::string& name) {
 
 }  // namespace
 
-std::vector<std::string> SwapStatements(const ShadowPlan& plan, const SwapCatalog& cat) {
+SwapStatements BuildSwapStatements(const ShadowPlan& plan, const SwapCatalog& cat) {
   const auto& n = plan.model.names;
   std::string orig = QualifiedName(n.schema, n.table);
   std::string shadow = QualifiedName(n.schema, n.shadow);
-  std::vector<std::string> out;
+  SwapStatements result;
+  std::vector<std::string>& out = result.in_lock;
   out.push_back(fmt::format("ALTER TABLE {} RENAME TO {}", orig, QuoteIdent(n.old_table)));
   // Indexes (and the constraints they back) take the original's names:
   // application code names them (ON CONFLICT ON CONSTRAINT orders_pkey).
@@ -76,7 +77,7 @@ std::vector<std::string> SwapStatements(const ShadowPlan& plan, const SwapCatalo
     } else {
       // Otherwise dropping the old table would drop the sequence the new
       // table's default calls.
-      out.push_back(fmt::format("ALTER SEQUENCE {} OWNED BY {}.{}", s.sequence, orig,
+      result.after_commit.push_back(fmt::format("ALTER SEQUENCE {} OWNED BY {}.{}", s.sequence, orig,
                                 QuoteIdent(c->target_name)));
     }
   }
@@ -89,7 +90,7 @@ std::vector<std::string> SwapStatements(const ShadowPlan& plan, const SwapCatalo
     out.push_back(fmt::format("COMMENT ON TABLE {} IS {}", orig, QuoteLiteral(*cat.comment)));
   if (cat.replica_identity == 'f')
     out.push_back(fmt::format("ALTER TABLE {} REPLICA IDENTITY FULL", orig));
-  return out;
+  return result;
 }
 
 }  // namespace shadowcopy::engine

@@ -41,8 +41,19 @@ struct SwapCatalog {
 
 absl::StatusOr<SwapCatalog> ReadSwapCatalog(PgConn* locked_conn, const ShadowPlan& plan);
 
+struct SwapStatements {
+  // Run in the cutover transaction, under the lock.
+  std::vector<std::string> in_lock;
+  // Run after it commits, each with a short lock_timeout and retries.
+  // Re-owning a serial sequence takes SHARE ROW EXCLUSIVE on the sequence,
+  // which a writer that called nextval() and now queues behind our table lock
+  // holds: doing it under the lock deadlocks with that writer (and the
+  // deadlock detector may pick the application as the victim).
+  std::vector<std::string> after_commit;
+};
+
 // The swap statements, in order (pure).
-std::vector<std::string> SwapStatements(const ShadowPlan& plan, const SwapCatalog& catalog);
+SwapStatements BuildSwapStatements(const ShadowPlan& plan, const SwapCatalog& catalog);
 
 }  // namespace shadowcopy::engine
 
