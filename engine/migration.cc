@@ -176,6 +176,9 @@ absl::Status Migration::StartStream() {
   // A re-read of the original during replay must never wait long behind a
   // lock (our own cutover lock included): fail instead, the run cleans up.
   RETURN_IF_ERROR(apply->Exec("SET lock_timeout = '5s'").status());
+  // A copy batch reads the original under ACCESS SHARE: behind a queued
+  // ACCESS EXCLUSIVE request it would make the application queue behind it.
+  RETURN_IF_ERROR(copy->Exec(fmt::format("SET lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
   {
     std::lock_guard<std::mutex> lock(conns_mu_);
     copy_ = std::move(copy);
@@ -206,7 +209,14 @@ absl::Status Migration::CopyPhase() {
   while (!copier_->done()) {
     RETURN_IF_ERROR(CheckStop());
     RETURN_IF_ERROR(stream_->status());
-    ASSIGN_OR_RETURN(int64_t rows, copier_->CopyNextBatch(config_.chunk_size));
+    int64_t rows = 0;
+    RetryPolicy policy;
+    policy.attempts = 20;
+    // A failed batch rolled back and did not advance: retrying it is safe.
+    RETURN_IF_ERROR(Retry(policy, "copy batch", [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(rows, copier_->CopyNextBatch(config_.chunk_size));
+      return absl::OkStatus();
+    }, &stop_));
     summary_.rows_copied += rows;
     // Replay what arrived while the batch ran, after it committed.
     RETURN_IF_ERROR(ReplayAvailable(milliseconds(1000)));
