@@ -39,6 +39,12 @@ class OnlineRewriteTest : public DatabaseTest {
     return result;
   }
 
+  // No writer waited long: the cutover queues writers for at most its lock
+  // timeout (1 s by default); 2 s leaves room for a slow machine.
+  void ExpectWritersNotStalled(const MirrorWorkload& workload) {
+    EXPECT_LT(workload.MaxTransactionTime(), seconds(2)) << workload.CountsReport();
+  }
+
   // Every event type committed while the copy ran.
   void ExpectEveryEventDuringCopy(const MirrorWorkload& workload) {
     for (int i = 0; i < static_cast<int>(EventType::kCount); ++i) {
@@ -88,6 +94,7 @@ TEST_F(OnlineRewriteTest, AlterIdToBigintUnderLoad) {
       RunUnderLoad({"--alter", alter, "--execute", "--chunk-size", kChunkSize}, &workload);
   ExpectSucceeded(result);
   ExpectNoWorkloadErrors(workload);
+  ExpectWritersNotStalled(workload);
   ExpectEveryEventDuringCopy(workload);
   ASSERT_TRUE(TransformTruth(db(), "truth", alter).ok());
   ExpectMirrorEqual(db(), "orders", "truth");
@@ -105,6 +112,7 @@ TEST_F(OnlineRewriteTest, RebuildWithoutAlterUnderLoad) {
   ProcessResult result = RunUnderLoad({"--execute", "--chunk-size", kChunkSize}, &workload);
   ExpectSucceeded(result);
   ExpectNoWorkloadErrors(workload);
+  ExpectWritersNotStalled(workload);
   ExpectEveryEventDuringCopy(workload);
   ExpectMirrorEqual(db(), "orders", "truth");
   EXPECT_NE(TableOid("orders"), old_oid) << "orders was not replaced";
@@ -122,6 +130,7 @@ TEST_F(OnlineRewriteTest, RebuildWithDropOldTable) {
       RunUnderLoad({"--execute", "--drop-old-table", "--chunk-size", kChunkSize}, &workload);
   ExpectSucceeded(result);
   ExpectNoWorkloadErrors(workload);
+  ExpectWritersNotStalled(workload);
   ExpectMirrorEqual(db(), "orders", "truth");
   EXPECT_FALSE(TableExists("_orders_old")) << "--drop-old-table kept the old table";
   ExpectNothingLeftBehind("orders");
