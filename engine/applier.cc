@@ -120,26 +120,44 @@ absl::Status Applier::RunKeyed(const KeyedSet& set) {
 }
 
 // An update whose unchanged TOASTed values were not sent and whose full row is
-// not in the group: update the sent columns in place (moving the row if its
-// key changed). If the shadow has no such row yet, re-read it from the
-// original by its new key (the copy may not have reached it, or a key update
-// moved it behind the copy); the snapshot rule above makes that read current.
+// not in the group. Every column but an unchanged TOASTed one is sent, so
+// applying the sent columns onto any row image of the key that is at least as
+// old converges; later changes are replayed after this one anyway.
+//  - key unchanged: update the sent columns in place;
+//  - key changed: if the copy already wrote the new key (it read the original
+//    after this change committed), update that row and delete the old key;
+//    otherwise move the old row to the new key.
+// If neither row is in the shadow, re-read the row from the original by its
+// new key (the copy may not have reached it, or a key update moved it behind
+// the copy); the snapshot rule above makes that read current.
 absl::Status Applier::RunPartial(const PartialUpdate& p) {
   const auto& m = *model_;
   std::vector<int> set_columns;
-  PgParams params;
+  PgParams sets;
   for (const auto& [tuple_index, value] : p.sets) {
     for (size_t i = 0; i < m.columns.size(); ++i) {
       if (m.columns[i].tuple_index != tuple_index || !m.columns[i].kept) continue;
       set_columns.push_back(static_cast<int>(i));
-      params.push_back(value);
+      sets.push_back(value);
     }
   }
-  int64_t affected = 0;
-  if (!set_columns.empty()) {
-    for (const auto& v : p.old_key) params.push_back(v);
+  auto update_where = [&](const Row& key) -> absl::StatusOr<int64_t> {
+    if (set_columns.empty()) return 0;
+    PgParams params = sets;
+    params.insert(params.end(), key.begin(), key.end());
     ASSIGN_OR_RETURN(auto r, conn_->Query(sql::PartialUpdateSql(m, set_columns), params));
-    affected = r.Affected();
+    return r.Affected();
+  };
+  const bool key_changed = p.old_key != p.new_key;
+  ASSIGN_OR_RETURN(int64_t affected, update_where(key_changed ? p.new_key : p.old_key));
+  if (affected > 0 && key_changed) {
+    std::vector<Row> old_keys{p.old_key};
+    KeyedSet del;
+    del.delete_keys = std::move(old_keys);
+    return RunKeyed(del);
+  }
+  if (affected == 0 && key_changed) {
+    ASSIGN_OR_RETURN(affected, update_where(p.old_key));
   }
   if (affected > 0) return absl::OkStatus();
   stats_.rereads++;
