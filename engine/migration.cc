@@ -371,6 +371,10 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   absl::Status st = swap();
   if (!st.ok()) {
     lock_->RollbackQuietly();
+    if (IsRetryable(st)) {
+      Log(LogLevel::kInfo, "cutover attempt {}: swap rolled back ({}); retrying", attempt, st.message());
+      return false;
+    }
     return Annotate(st, "cutover swap (rolled back; the original table is unchanged)");
   }
   swapped_ = true;

@@ -89,6 +89,12 @@ absl::Status ShadowBuilder::CreateLike(const Inspection& in, ShadowPlan* plan) {
   plan->shadow_oid = static_cast<uint32_t>(r.GetInt(0, 0));
   if (!r.Get(0, 1).empty())
     RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER TABLE {} SET ({})", shadow, r.Get(0, 1))).status());
+  // No autovacuum on the shadow while it is ours: an auto-analyze after the
+  // copy would hold a lock the swap's rename must wait for (the swap runs
+  // while writers are blocked). We ANALYZE it ourselves before the cutover;
+  // the swap restores the original's settings.
+  RETURN_IF_ERROR(conn_->Exec(fmt::format(
+      "ALTER TABLE {} SET (autovacuum_enabled = false, toast.autovacuum_enabled = false)", shadow)).status());
   if (r.GetBool(0, 2))
     RETURN_IF_ERROR(
         conn_->Exec(fmt::format("ALTER TABLE {} OWNER TO {}", shadow, QuoteIdent(in.owner))).status());

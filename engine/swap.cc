@@ -31,11 +31,18 @@ absl::StatusOr<SwapCatalog> ReadSwapCatalog(PgConn* conn, const ShadowPlan& plan
   for (int i = 0; i < grants.Rows(); ++i)
     cat.grants.push_back({grants.GetString(i, 0), grants.GetString(i, 1), grants.GetBool(i, 2)});
   ASSIGN_OR_RETURN(auto misc, conn->Query(
-                                  "SELECT obj_description(oid, 'pg_class'), relreplident "
-                                  "FROM pg_class WHERE oid = $1",
+                                  "SELECT obj_description(c.oid, 'pg_class'), c.relreplident, "
+                                  "coalesce((SELECT substr(o, 20) FROM unnest(c.reloptions) o "
+                                  "WHERE o LIKE 'autovacuum\\_enabled=%'), ''), "
+                                  "coalesce((SELECT substr(o, 20) FROM unnest(t.reloptions) o "
+                                  "WHERE o LIKE 'autovacuum\\_enabled=%'), '') "
+                                  "FROM pg_class c LEFT JOIN pg_class t ON t.oid = c.reltoastrelid "
+                                  "WHERE c.oid = $1",
                                   {oid}));
   cat.comment = misc.GetOptional(0, 0);
   cat.replica_identity = misc.Get(0, 1)[0];
+  cat.autovacuum_enabled = misc.GetString(0, 2);
+  cat.toast_autovacuum_enabled = misc.GetString(0, 3);
   return cat;
 }
 
@@ -88,6 +95,16 @@ SwapStatements BuildSwapStatements(const ShadowPlan& plan, const SwapCatalog& ca
   }
   if (cat.comment)
     out.push_back(fmt::format("COMMENT ON TABLE {} IS {}", orig, QuoteLiteral(*cat.comment)));
+  // Autovacuum was off on the shadow while it was ours; restore the original's.
+  std::string reset;
+  if (cat.autovacuum_enabled.empty()) reset += "autovacuum_enabled";
+  if (cat.toast_autovacuum_enabled.empty()) reset += std::string(reset.empty() ? "" : ", ") + "toast.autovacuum_enabled";
+  if (!reset.empty()) out.push_back(fmt::format("ALTER TABLE {} RESET ({})", orig, reset));
+  std::string set;
+  if (!cat.autovacuum_enabled.empty()) set += "autovacuum_enabled = " + QuoteLiteral(cat.autovacuum_enabled);
+  if (!cat.toast_autovacuum_enabled.empty())
+    set += std::string(set.empty() ? "" : ", ") + "toast.autovacuum_enabled = " + QuoteLiteral(cat.toast_autovacuum_enabled);
+  if (!set.empty()) out.push_back(fmt::format("ALTER TABLE {} SET ({})", orig, set));
   if (cat.replica_identity == 'f')
     out.push_back(fmt::format("ALTER TABLE {} REPLICA IDENTITY FULL", orig));
   return result;

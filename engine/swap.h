@@ -37,6 +37,10 @@ struct SwapCatalog {
   std::vector<Grant> grants;
   std::optional<std::string> comment;
   char replica_identity = 'd';
+  // The original's autovacuum_enabled / toast.autovacuum_enabled reloptions
+  // ("" when unset), restored on the new table.
+  std::string autovacuum_enabled;
+  std::string toast_autovacuum_enabled;
 };
 
 absl::StatusOr<SwapCatalog> ReadSwapCatalog(PgConn* locked_conn, const ShadowPlan& plan);
