@@ -159,6 +159,30 @@ TEST_F(CliDataErrorTest, CheckConstraintViolatedByData) {
   ExpectDataError("ADD CONSTRAINT amount_negative CHECK (amount < 0)");
 }
 
+// pgoutput cannot publish UPDATE/DELETE of a table without a replica
+// identity: a publication would make the application's writes fail.
+TEST_F(CliTest, ReplicaIdentityNothingIsRefused) {
+  MustExec(db(), "ALTER TABLE orders REPLICA IDENTITY NOTHING");
+  ExpectCleanError(ToolArgs("orders", {"--execute"}));
+  auto update = db().Exec("UPDATE orders SET status = 'x' WHERE id = 1; "
+                          "UPDATE truth SET status = 'x' WHERE id = 1");
+  EXPECT_TRUE(update.ok()) << "the application can no longer update: " << update.status();
+}
+
+TEST_F(CliTest, UnreachableDatabase) {
+  ProcessResult r = RunShadowcopy({"--table", "orders", "--dsn", "dbname=no_such_database_x",
+                                   "--execute"});
+  ExpectFailedWithOneErrorLine(r);
+}
+
+TEST_F(CliTest, CleanupWithNothingToDo) {
+  std::string before = Relations();
+  ProcessResult r = RunShadowcopy({"cleanup", "--table", "orders", "--dsn", dsn(), "--execute"});
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(Relations(), before);
+  EXPECT_TRUE(TableExists("orders"));
+}
+
 TEST_F(CliTest, UsageErrorsExitTwo) {
   std::string before = Relations();
   for (const auto& args : std::vector<std::vector<std::string>>{

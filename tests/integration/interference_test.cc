@@ -161,5 +161,23 @@ TEST_F(InterferenceTest, OpenTransactionHoldingTheSequenceAcrossCutover) {
   ExpectMirrorEqual(db(), "orders", "truth");
 }
 
+// One run per table at a time: a second run on the same table is refused
+// without disturbing the first, which then completes.
+TEST_F(InterferenceTest, SecondRunOnTheSameTableIsRefused) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 5000, 1000).ok());
+  PausePoint pause;
+  auto first = ShadowcopyProcess::Start(MigrateArgs(), pause.Env("before-batch:2"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << (*first)->Wait(seconds(5)).Describe();
+  ProcessResult second = RunShadowcopy(MigrateArgs(), {}, nullptr, seconds(60));
+  ExpectFailedWithOneErrorLine(second);
+  EXPECT_TRUE(TableExists("_orders_shadow")) << "the second run removed the first one's shadow";
+  pause.Continue();
+  ExpectSucceeded((*first)->Wait(seconds(120)));
+  ExpectNothingLeftBehind("orders");
+  ASSERT_TRUE(TransformTruth(db(), "truth", kAlter).ok());
+  ExpectMirrorEqual(db(), "orders", "truth");
+}
+
 }  // namespace
 }  // namespace shadowcopy::it

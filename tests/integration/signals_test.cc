@@ -95,10 +95,20 @@ TEST_F(SignalTest, KilledRunIsRemovedByCleanup) {
   EXPECT_NE(dry.out.find("_orders_shadow"), std::string::npos) << dry.Describe();
   EXPECT_TRUE(TableExists("_orders_shadow")) << "the cleanup dry run dropped the shadow";
 
+  // A new run detects the leftovers before creating anything, and refuses.
+  ProcessResult again = RunShadowcopy(
+      ToolArgs("orders", {"--alter", "ALTER COLUMN id TYPE bigint", "--execute"}));
+  ExpectFailedWithOneErrorLine(again);
+  EXPECT_TRUE(TableExists("_orders_shadow")) << "the refused run removed the leftovers";
+
   ProcessResult done = RunShadowcopy({"cleanup", "--table", "orders", "--dsn", dsn(), "--execute"});
   EXPECT_EQ(done.exit_code, 0) << done.Describe();
   ExpectNothingLeftBehind("orders");
   ExpectOriginalUntouched(oid);
+  // After the cleanup a run succeeds.
+  ExpectSucceeded(RunShadowcopy(
+      ToolArgs("orders", {"--alter", "ALTER COLUMN id TYPE bigint", "--execute"})));
+  ExpectNothingLeftBehind("orders");
 }
 
 }  // namespace
