@@ -25,12 +25,14 @@ class CliTest : public DatabaseTest {
   // Every relation of the database (oid and name): a dry run or an early
   // error must not change it.
   std::string Relations() {
-    return QueryValue(db(), "SELECT string_agg(oid::text || ':' || relname, ',' ORDER BY oid) "
-                            "FROM pg_class");
+    return QueryValue(db(),
+                      "SELECT string_agg(oid::text || ':' || relname, ',' ORDER BY oid) "
+                      "FROM pg_class");
   }
   std::string PublicRelations() {
-    return QueryValue(db(), "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class "
-                            "WHERE relnamespace = 'public'::regnamespace");
+    return QueryValue(db(),
+                      "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class "
+                      "WHERE relnamespace = 'public'::regnamespace");
   }
 
   // Runs the tool, expecting an error that changed nothing at all.
@@ -66,7 +68,8 @@ TEST_F(CliTest, DryRunPrintsPlanAndCreatesNothing) {
     for (const char* needle : {"_orders_shadow", "customer_id", "created_at", "note", "key"})
       EXPECT_NE(r->out.find(needle), std::string::npos) << needle << "\n" << r->Describe();
     EXPECT_NE(r->out.find("shadowcopy_" + oid), std::string::npos)
-        << "slot/publication name shadowcopy_" << oid << " not in the plan\n" << r->Describe();
+        << "slot/publication name shadowcopy_" << oid << " not in the plan\n"
+        << r->Describe();
   }
   EXPECT_EQ(PlanRewriteAnswer(rewrite.out), "yes") << rewrite.Describe();
   EXPECT_EQ(PlanRewriteAnswer(no_rewrite.out), "no") << no_rewrite.Describe();
@@ -81,14 +84,15 @@ TEST_F(CliTest, DryRunPrintsPlanAndCreatesNothing) {
 // The plan's rewrite answer agrees with what a plain ALTER TABLE does (the
 // table's file node changes exactly when it rewrites).
 TEST_F(CliTest, DryRunRewriteAnswerMatchesPlainAlter) {
-  for (const char* alter : {"ALTER COLUMN status TYPE varchar(200)",
-                            "ALTER COLUMN amount TYPE numeric(14,2)",
-                            "ADD COLUMN extra int DEFAULT 7", "ADD COLUMN ts timestamptz DEFAULT now()",
-                            "ALTER COLUMN customer_id TYPE bigint"}) {
+  for (const char* alter :
+       {"ALTER COLUMN status TYPE varchar(200)", "ALTER COLUMN amount TYPE numeric(14,2)",
+        "ADD COLUMN extra int DEFAULT 7", "ADD COLUMN ts timestamptz DEFAULT now()",
+        "ALTER COLUMN customer_id TYPE bigint"}) {
     ProcessResult r = RunShadowcopy(ToolArgs("orders", {"--alter", alter}));
     EXPECT_EQ(r.exit_code, 0) << r.Describe();
-    MustExec(db(), "DROP TABLE IF EXISTS probe; CREATE TABLE probe (LIKE truth INCLUDING ALL);"
-                   "INSERT INTO probe SELECT * FROM truth LIMIT 10");
+    MustExec(db(),
+             "DROP TABLE IF EXISTS probe; CREATE TABLE probe (LIKE truth INCLUDING ALL);"
+             "INSERT INTO probe SELECT * FROM truth LIMIT 10");
     std::string node = QueryValue(db(), "SELECT pg_relation_filenode('probe')");
     MustExec(db(), std::string("ALTER TABLE probe ") + alter);
     bool rewrote = QueryValue(db(), "SELECT pg_relation_filenode('probe')") != node;
@@ -130,8 +134,9 @@ TEST_F(CliTest, SmuggledStatementDoesNotRun) {
   ExpectCleanError(
       ToolArgs("orders", {"--alter", "ADD COLUMN x int; DROP TABLE orders", "--execute"}));
   EXPECT_TRUE(TableExists("orders")) << "the smuggled DROP TABLE ran";
-  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_attribute WHERE attrelid = "
-                             "'orders'::regclass AND attname = 'x'"),
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT count(*) FROM pg_attribute WHERE attrelid = "
+                       "'orders'::regclass AND attname = 'x'"),
             "0");
 }
 
@@ -164,14 +169,15 @@ TEST_F(CliDataErrorTest, CheckConstraintViolatedByData) {
 TEST_F(CliTest, ReplicaIdentityNothingIsRefused) {
   MustExec(db(), "ALTER TABLE orders REPLICA IDENTITY NOTHING");
   ExpectCleanError(ToolArgs("orders", {"--execute"}));
-  auto update = db().Exec("UPDATE orders SET status = 'x' WHERE id = 1; "
-                          "UPDATE truth SET status = 'x' WHERE id = 1");
+  auto update = db().Exec(
+      "UPDATE orders SET status = 'x' WHERE id = 1; "
+      "UPDATE truth SET status = 'x' WHERE id = 1");
   EXPECT_TRUE(update.ok()) << "the application can no longer update: " << update.status();
 }
 
 TEST_F(CliTest, UnreachableDatabase) {
-  ProcessResult r = RunShadowcopy({"--table", "orders", "--dsn", "dbname=no_such_database_x",
-                                   "--execute"});
+  ProcessResult r =
+      RunShadowcopy({"--table", "orders", "--dsn", "dbname=no_such_database_x", "--execute"});
   ExpectFailedWithOneErrorLine(r);
 }
 
@@ -186,7 +192,7 @@ TEST_F(CliTest, CleanupWithNothingToDo) {
 TEST_F(CliTest, UsageErrorsExitTwo) {
   std::string before = Relations();
   for (const auto& args : std::vector<std::vector<std::string>>{
-           {"--dsn", dsn(), "--execute"},                      // no --table
+           {"--dsn", dsn(), "--execute"},  // no --table
            {"--table", "orders", "--dsn", dsn(), "--no-such-flag"},
            {"--table", "orders", "--dsn", dsn(), "--chunk-size", "not-a-number"}}) {
     ProcessResult r = RunShadowcopy(args);

@@ -30,13 +30,15 @@ void ReleaseDatabase(PgConn& admin, const std::string& dbname) {
   for (int attempt = 0; attempt < 50; ++attempt) {
     MustExec(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = " +
                         lit + " AND pid <> pg_backend_pid()");
-    MustExec(admin, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
-                    "WHERE database = " + lit + " AND active_pid IS NOT NULL");
+    MustExec(admin,
+             "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+             "WHERE database = " +
+                 lit + " AND active_pid IS NOT NULL");
     auto dropped = admin.Exec(
         "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = " +
         lit + " AND NOT active");
-    std::string left = QueryValue(
-        admin, "SELECT count(*) FROM pg_replication_slots WHERE database = " + lit);
+    std::string left =
+        QueryValue(admin, "SELECT count(*) FROM pg_replication_slots WHERE database = " + lit);
     if (dropped.ok() && left == "0") return;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -103,15 +105,15 @@ void DatabaseTest::SetUp() {
 
 void DatabaseTest::TearDown() {
   if (conn_ != nullptr && expect_clean_at_teardown_) {
-    std::string leftovers = QueryValue(
-        *conn_,
-        "SELECT string_agg(n, ', ') FROM ("
-        " SELECT 'slot ' || slot_name AS n FROM pg_replication_slots"
-        "  WHERE slot_name LIKE 'shadowcopy%' AND database = current_database()"
-        " UNION ALL SELECT 'publication ' || pubname FROM pg_publication"
-        "  WHERE pubname LIKE 'shadowcopy%'"
-        " UNION ALL SELECT 'table ' || relname FROM pg_class"
-        "  WHERE relname LIKE '\\_%\\_shadow' AND relkind = 'r') s");
+    std::string leftovers =
+        QueryValue(*conn_,
+                   "SELECT string_agg(n, ', ') FROM ("
+                   " SELECT 'slot ' || slot_name AS n FROM pg_replication_slots"
+                   "  WHERE slot_name LIKE 'shadowcopy%' AND database = current_database()"
+                   " UNION ALL SELECT 'publication ' || pubname FROM pg_publication"
+                   "  WHERE pubname LIKE 'shadowcopy%'"
+                   " UNION ALL SELECT 'table ' || relname FROM pg_class"
+                   "  WHERE relname LIKE '\\_%\\_shadow' AND relkind = 'r') s");
     EXPECT_EQ(leftovers, "") << "left behind after the test";
   }
   conn_.reset();
@@ -148,12 +150,14 @@ bool DatabaseTest::TableExists(const std::string& table) {
 }
 
 void DatabaseTest::ExpectNothingLeftBehind(const std::string& table) {
-  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE "
-                             "'shadowcopy%' AND database = current_database()"),
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE "
+                       "'shadowcopy%' AND database = current_database()"),
             "0")
       << "a shadowcopy replication slot is left";
-  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_publication WHERE pubname LIKE "
-                             "'shadowcopy%'"),
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT count(*) FROM pg_publication WHERE pubname LIKE "
+                       "'shadowcopy%'"),
             "0")
       << "a shadowcopy publication is left";
   EXPECT_FALSE(TableExists("_" + table + "_shadow")) << "the shadow table is left";

@@ -54,8 +54,7 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
 
 std::string ProcessResult::Describe() const {
   return "exit_code=" + std::to_string(exit_code) + " signal=" + std::to_string(term_signal) +
-         (timed_out ? " TIMED OUT" : "") + "\n--- stdout ---\n" + out + "\n--- stderr ---\n" +
-         err;
+         (timed_out ? " TIMED OUT" : "") + "\n--- stdout ---\n" + out + "\n--- stderr ---\n" + err;
 }
 
 std::string ShadowcopyBinary() {
@@ -178,8 +177,7 @@ void ShadowcopyProcess::Signal(int sig) {
   if (!reaped_) kill(pid_, sig);
 }
 
-bool ShadowcopyProcess::WaitForStderr(std::string_view needle,
-                                      std::chrono::milliseconds timeout) {
+bool ShadowcopyProcess::WaitForStderr(std::string_view needle, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   size_t checked = 0;
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -223,8 +221,7 @@ ProcessResult ShadowcopyProcess::Wait(std::chrono::milliseconds timeout) {
 }
 
 ProcessResult RunShadowcopy(const std::vector<std::string>& args, const EnvVars& env_extra,
-                            StderrLineCallback on_stderr_line,
-                            std::chrono::milliseconds timeout) {
+                            StderrLineCallback on_stderr_line, std::chrono::milliseconds timeout) {
   auto process = ShadowcopyProcess::Start(args, env_extra, std::move(on_stderr_line));
   if (!process.ok()) {
     ProcessResult failed;
@@ -269,13 +266,15 @@ std::optional<double> SummaryNumber(std::string_view json_line, std::string_view
 void ExpectSucceeded(const ProcessResult& result) {
   EXPECT_EQ(result.exit_code, 0) << result.Describe();
   EXPECT_NE(LastLine(result.out).find("{\"summary\":"), std::string::npos)
-      << "no summary JSON on the last stdout line\n" << result.Describe();
+      << "no summary JSON on the last stdout line\n"
+      << result.Describe();
 }
 
 void ExpectFailedWithOneErrorLine(const ProcessResult& result) {
   EXPECT_EQ(result.exit_code, 1) << result.Describe();
   EXPECT_EQ(LinesStartingWith(result.err, "shadowcopy: error:").size(), 1u)
-      << "expected one 'shadowcopy: error:' line on stderr\n" << result.Describe();
+      << "expected one 'shadowcopy: error:' line on stderr\n"
+      << result.Describe();
 }
 
 PausePoint::PausePoint() {
@@ -303,8 +302,6 @@ bool PausePoint::WaitPaused(std::chrono::milliseconds timeout) const {
   return false;
 }
 
-void PausePoint::Continue() const {
-  std::ofstream(dir_ + "/continue") << "continue\n";
-}
+void PausePoint::Continue() const { std::ofstream(dir_ + "/continue") << "continue\n"; }
 
 }  // namespace shadowcopy::it

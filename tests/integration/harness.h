@@ -36,11 +36,11 @@ using EnvVars = std::map<std::string, std::string>;
 
 // What a finished process left behind.
 struct ProcessResult {
-  int exit_code = -1;        // exit status, or 128 + signal when killed
-  int term_signal = 0;       // the signal that ended it, 0 when it exited
-  bool timed_out = false;    // the harness killed it after the timeout
-  std::string out;           // everything written to stdout
-  std::string err;           // everything written to stderr
+  int exit_code = -1;            // exit status, or 128 + signal when killed
+  int term_signal = 0;           // the signal that ended it, 0 when it exited
+  bool timed_out = false;        // the harness killed it after the timeout
+  std::string out;               // everything written to stdout
+  std::string err;               // everything written to stderr
   std::string Describe() const;  // exit code plus stdout/stderr, for failure messages
 };
 
@@ -82,17 +82,17 @@ class ShadowcopyProcess {
   const int err_fd_;
   const StderrLineCallback on_line_;
   std::thread reader_;
-  std::atomic<bool> abandon_{false};      // the reader stops without EOF
+  std::atomic<bool> abandon_{false};  // the reader stops without EOF
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::string out_;                       // guarded by mu_
-  std::string err_;                       // guarded by mu_
-  std::string partial_line_;              // reader thread only
-  std::vector<std::string> err_lines_;    // guarded by mu_
-  bool pipes_closed_ = false;             // guarded by mu_
-  bool reaped_ = false;                   // guarded by mu_
-  std::optional<ProcessResult> result_;   // guarded by mu_
+  std::string out_;                      // guarded by mu_
+  std::string err_;                      // guarded by mu_
+  std::string partial_line_;             // reader thread only
+  std::vector<std::string> err_lines_;   // guarded by mu_
+  bool pipes_closed_ = false;            // guarded by mu_
+  bool reaped_ = false;                  // guarded by mu_
+  std::optional<ProcessResult> result_;  // guarded by mu_
 };
 
 // Runs the binary to completion (see ShadowcopyProcess::Start and Wait).
@@ -138,9 +138,8 @@ class PausePoint {
 
 // Connection options for the test database `dbname`; `settings` are sent
 // as -c options.
-ConnectOptions TestConnectOptions(
-    const std::string& dbname,
-    std::vector<std::pair<std::string, std::string>> settings = {});
+ConnectOptions TestConnectOptions(const std::string& dbname,
+                                  std::vector<std::pair<std::string, std::string>> settings = {});
 
 // Runs `sql`, failing the test with the error (and returning an empty
 // result) when it fails. Use for the harness's own fixed SQL.
@@ -159,8 +158,7 @@ class DatabaseTest : public ::testing::Test {
   PgConn& db() { return *conn_; }  // the fixture's own session; REQUIRES: HasDb()
   bool HasDb() const { return conn_ != nullptr; }
   // A new session on the test database.
-  std::unique_ptr<PgConn> Connect(
-      std::vector<std::pair<std::string, std::string>> settings = {});
+  std::unique_ptr<PgConn> Connect(std::vector<std::pair<std::string, std::string>> settings = {});
   // --table T --dsn <test db> followed by `extra`.
   std::vector<std::string> ToolArgs(const std::string& table,
                                     std::vector<std::string> extra = {}) const;

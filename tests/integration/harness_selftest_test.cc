@@ -17,8 +17,9 @@ class HarnessSelfTest : public DatabaseTest {};
 
 TEST_F(HarnessSelfTest, FreshDatabasePerTest) {
   EXPECT_EQ(QueryValue(db(), "SELECT current_database()"), dbname());
-  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_class WHERE relnamespace = "
-                             "'public'::regnamespace"),
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT count(*) FROM pg_class WHERE relnamespace = "
+                       "'public'::regnamespace"),
             "0");
 }
 
@@ -32,14 +33,16 @@ TEST_F(HarnessSelfTest, WorkloadWithoutMigrationKeepsMirrorEqual) {
   EXPECT_TRUE(workload.Errors().empty()) << workload.Errors().front();
   for (int i = 0; i < static_cast<int>(EventType::kCount); ++i)
     EXPECT_GT(workload.CommittedDuringCopy(static_cast<EventType>(i)), 0)
-        << EventTypeName(static_cast<EventType>(i)) << "\n" << workload.CountsReport();
+        << EventTypeName(static_cast<EventType>(i)) << "\n"
+        << workload.CountsReport();
   auto diff = CompareWithTruth(db(), "orders", "truth");
   ASSERT_TRUE(diff.ok()) << diff.status();
   EXPECT_TRUE(diff->Equal()) << diff->sample;
   std::cout << workload.CountsReport();
   // The large notes are stored out of line.
-  EXPECT_NE(QueryValue(db(), "SELECT pg_relation_size(reltoastrelid) > 1000000 FROM pg_class "
-                             "WHERE relname = 'orders'"),
+  EXPECT_NE(QueryValue(db(),
+                       "SELECT pg_relation_size(reltoastrelid) > 1000000 FROM pg_class "
+                       "WHERE relname = 'orders'"),
             "f");
 }
 
@@ -52,8 +55,9 @@ TEST_F(HarnessSelfTest, ComparisonDetectsDifferences) {
   EXPECT_EQ(diff->only_in_truth, 1);
   EXPECT_NE(diff->sample.find("md5(note)="), std::string::npos) << diff->sample;
   ASSERT_TRUE(TransformTruth(db(), "truth", "ALTER COLUMN id TYPE bigint").ok());
-  EXPECT_EQ(QueryValue(db(), "SELECT atttypid::regtype FROM pg_attribute WHERE attrelid = "
-                             "'truth'::regclass AND attname = 'id'"),
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT atttypid::regtype FROM pg_attribute WHERE attrelid = "
+                       "'truth'::regclass AND attname = 'id'"),
             "bigint");
 }
 

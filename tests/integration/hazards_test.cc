@@ -53,10 +53,11 @@ class HazardTest : public DatabaseTest {
   bool WaitSentUpTo(const std::string& lsn) {
     return PollUntilTrue(
         db(),
-        fmt::format("SELECT coalesce(bool_or(r.sent_lsn >= '{}'), false) FROM pg_stat_replication r "
-                    "JOIN pg_replication_slots s ON s.active_pid = r.pid "
-                    "WHERE s.slot_name LIKE 'shadowcopy%' AND s.database = current_database()",
-                    lsn),
+        fmt::format(
+            "SELECT coalesce(bool_or(r.sent_lsn >= '{}'), false) FROM pg_stat_replication r "
+            "JOIN pg_replication_slots s ON s.active_pid = r.pid "
+            "WHERE s.slot_name LIKE 'shadowcopy%' AND s.database = current_database()",
+            lsn),
         seconds(15));
   }
 
@@ -97,13 +98,13 @@ void HazardTest::RunOrderingScenario(bool unsafe, MirrorDiff* diff) {
   // an upsert of a row that the open batch inserted would wait for the batch
   // (a row lock), and the point is to let the replay run while it is open.
   const int updated_id = unsafe ? 300 : 1300;
-  MustExec(db(), fmt::format(
-                     "BEGIN;"
-                     "DELETE FROM orders WHERE id = 1200; DELETE FROM truth WHERE id = 1200;"
-                     "UPDATE orders SET status = 'touched', amount = 1 WHERE id = {0};"
-                     "UPDATE truth SET status = 'touched', amount = 1 WHERE id = {0};"
-                     "COMMIT",
-                     updated_id));
+  MustExec(db(),
+           fmt::format("BEGIN;"
+                       "DELETE FROM orders WHERE id = 1200; DELETE FROM truth WHERE id = 1200;"
+                       "UPDATE orders SET status = 'touched', amount = 1 WHERE id = {0};"
+                       "UPDATE truth SET status = 'touched', amount = 1 WHERE id = {0};"
+                       "COMMIT",
+                       updated_id));
   std::string lsn = QueryValue(db(), "SELECT pg_current_wal_lsn()");
   if (!WaitSentUpTo(lsn)) std::cout << "warning: the walsender did not report sending " << lsn;
   std::this_thread::sleep_for(seconds(1));  // grace for the tool to receive (and apply) it
@@ -142,16 +143,20 @@ void HazardTest::RunVisibilityScenario(bool unsafe, MirrorDiff* diff) {
   auto writer = Connect({{"synchronous_commit", "on"}});
   ASSERT_NE(writer, nullptr);
   hanging_commit_ = std::thread([w = std::move(writer)] {
-    auto r = w->Exec("BEGIN; DELETE FROM orders WHERE id = 4000; "
-                     "DELETE FROM truth WHERE id = 4000; COMMIT");
+    auto r = w->Exec(
+        "BEGIN; DELETE FROM orders WHERE id = 4000; "
+        "DELETE FROM truth WHERE id = 4000; COMMIT");
     if (!r.ok()) std::cout << "hanging commit failed: " << r.status() << "\n";
   });
   std::this_thread::sleep_for(milliseconds(300));
   // The delete is in WAL but invisible: the setup does force the hazard.
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders WHERE id = 4000"), "1");
   std::string lsn = QueryValue(db(), "SELECT pg_current_wal_flush_lsn()");
-  if (!PollUntilTrue(db(), fmt::format("SELECT coalesce(bool_or(confirmed_flush_lsn >= '{}'), "
-                                       "false) {}", lsn, kToolSlot), seconds(15)))
+  if (!PollUntilTrue(db(),
+                     fmt::format("SELECT coalesce(bool_or(confirmed_flush_lsn >= '{}'), "
+                                 "false) {}",
+                                 lsn, kToolSlot),
+                     seconds(15)))
     std::cout << "warning: the tool's slot did not confirm " << lsn << " within 15 s\n";
   pause.Continue();
   std::this_thread::sleep_for(seconds(3));
@@ -188,17 +193,21 @@ TEST_F(HazardTest, VisibilityUnsafeModeResurrectsDeletedRow) {
 // The replay must then drop the old key instead of failing on the new one.
 TEST_F(HazardTest, KeyUpdateOfToastedRowAheadOfTheCopy) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), kHazardRows, 1000).ok());
-  MustExec(db(), "UPDATE orders SET note = " + BigNoteSql("'moved'") + " WHERE id = 5;"
-                 "UPDATE truth SET note = " + BigNoteSql("'moved'") + " WHERE id = 5;"
-                 "DELETE FROM orders WHERE id = 4999; DELETE FROM truth WHERE id = 4999;"
-                 "CREATE TABLE filler (i int, t text)");
+  MustExec(db(), "UPDATE orders SET note = " + BigNoteSql("'moved'") +
+                     " WHERE id = 5;"
+                     "UPDATE truth SET note = " +
+                     BigNoteSql("'moved'") +
+                     " WHERE id = 5;"
+                     "DELETE FROM orders WHERE id = 4999; DELETE FROM truth WHERE id = 4999;"
+                     "CREATE TABLE filler (i int, t text)");
   PausePoint pause;
   auto tool = StartTool(pause.Env("before-batch:10"));
   ASSERT_NE(tool, nullptr);
   ASSERT_TRUE(pause.WaitPaused(seconds(60))) << tool->Wait(seconds(5)).Describe();
   MustExec(db(), "INSERT INTO filler SELECT g, md5(g::text) FROM generate_series(1, 1000000) g");
-  MustExec(db(), "BEGIN; UPDATE orders SET id = 4999, status = 'moved' WHERE id = 5;"
-                 "UPDATE truth SET id = 4999, status = 'moved' WHERE id = 5; COMMIT");
+  MustExec(db(),
+           "BEGIN; UPDATE orders SET id = 4999, status = 'moved' WHERE id = 5;"
+           "UPDATE truth SET id = 4999, status = 'moved' WHERE id = 5; COMMIT");
   pause.Continue();
   MirrorDiff diff = FinishAndCompare(tool.get());
   EXPECT_TRUE(diff.Equal()) << diff.sample;

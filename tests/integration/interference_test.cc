@@ -49,9 +49,9 @@ TEST_F(InterferenceTest, BlockedCutoverGivesUpCleanly) {
   ASSERT_TRUE(workload.Start().ok());
   auto blocker = StartBlocker();
   ASSERT_NE(blocker, nullptr);
-  ProcessResult r = RunShadowcopy(
-      MigrateArgs({"--cutover-lock-timeout", "200ms", "--cutover-retries", "3"}), {}, nullptr,
-      seconds(120));
+  ProcessResult r =
+      RunShadowcopy(MigrateArgs({"--cutover-lock-timeout", "200ms", "--cutover-retries", "3"}), {},
+                    nullptr, seconds(120));
   MustExec(*blocker, "ROLLBACK");
   std::this_thread::sleep_for(milliseconds(300));
   workload.Stop();
@@ -151,7 +151,8 @@ TEST_F(InterferenceTest, OpenTransactionHoldingTheSequenceAcrossCutover) {
   auto written = app->Exec(
       "INSERT INTO orders (id, customer_id, status, amount, created_at) VALUES (" + id +
       ", 1, 'app', 1, now()); INSERT INTO truth (id, customer_id, status, amount, created_at) "
-      "VALUES (" + id + ", 1, 'app', 1, now()); COMMIT");
+      "VALUES (" +
+      id + ", 1, 'app', 1, now()); COMMIT");
   EXPECT_TRUE(written.ok()) << "the application's transaction failed: " << written.status();
   ProcessResult r = (*tool)->Wait(seconds(120));
   EXPECT_TRUE(reached) << r.Describe();

@@ -43,12 +43,14 @@ std::string KeySql(const KeyedTableCase& c, const std::string& n) {
 absl::Status CreateKeyedTables(PgConn& conn, const KeyedTableCase& c, int rows) {
   std::string sql;
   for (const char* suffix : {"", "_truth"})
-    sql += fmt::format("CREATE TABLE {0}{1} ({2}, v int NOT NULL, payload text, "
-                       "PRIMARY KEY ({3}));",
-                       c.name, suffix, c.key_defs, c.key_cols);
-  sql += fmt::format("INSERT INTO {0} SELECT {1}, g % 1000, 'p' || g FROM generate_series(1, {2}) g;"
-                     "INSERT INTO {0}_truth SELECT * FROM {0};",
-                     c.name, KeySql(c, "g"), rows);
+    sql += fmt::format(
+        "CREATE TABLE {0}{1} ({2}, v int NOT NULL, payload text, "
+        "PRIMARY KEY ({3}));",
+        c.name, suffix, c.key_defs, c.key_cols);
+  sql += fmt::format(
+      "INSERT INTO {0} SELECT {1}, g % 1000, 'p' || g FROM generate_series(1, {2}) g;"
+      "INSERT INTO {0}_truth SELECT * FROM {0};",
+      c.name, KeySql(c, "g"), rows);
   return conn.Exec(sql).status();
 }
 
@@ -59,7 +61,9 @@ class KeyedMirrorWriter {
       : case_(c), conn_(std::move(conn)), next_n_(rows + 1) {
     for (int n = 1; n <= rows; ++n) live_.push_back(n);
   }
-  void Start() { thread_ = std::thread([this] { Run(); }); }
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
   void Stop() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
@@ -85,21 +89,21 @@ class KeyedMirrorWriter {
 
   absl::Status OneChange() {
     size_t i = std::uniform_int_distribution<size_t>(0, live_.size() - 1)(rng_);
-    std::string where = fmt::format("({}) = ({})", case_.key_cols,
-                                    KeySql(case_, std::to_string(live_[i])));
+    std::string where =
+        fmt::format("({}) = ({})", case_.key_cols, KeySql(case_, std::to_string(live_[i])));
     int r = std::uniform_int_distribution<int>(0, 99)(rng_);
     if (r < 30) {
       int64_t n = next_n_++;
       RETURN_IF_ERROR(Mirror(fmt::format("INSERT INTO {{T}} VALUES ({}, {}, 'ins')",
-                                      KeySql(case_, std::to_string(n)), r)));
+                                         KeySql(case_, std::to_string(n)), r)));
       live_.push_back(n);
     } else if (r < 65) {
-      RETURN_IF_ERROR(Mirror(fmt::format("UPDATE {{T}} SET v = {0}, payload = 'u{0}' WHERE {1}", r,
-                                      where)));
+      RETURN_IF_ERROR(
+          Mirror(fmt::format("UPDATE {{T}} SET v = {0}, payload = 'u{0}' WHERE {1}", r, where)));
     } else if (r < 80) {
       int64_t n = next_n_++;
       RETURN_IF_ERROR(Mirror(fmt::format("UPDATE {{T}} SET ({}) = ROW({}) WHERE {}", case_.key_cols,
-                                      KeySql(case_, std::to_string(n)), where)));
+                                         KeySql(case_, std::to_string(n)), where)));
       live_[i] = n;
     } else {
       RETURN_IF_ERROR(Mirror(fmt::format("DELETE FROM {{T}} WHERE {}", where)));
@@ -133,8 +137,7 @@ class KeyedMirrorWriter {
   std::thread thread_;
 };
 
-class KeyedTableTest : public DatabaseTest,
-                       public ::testing::WithParamInterface<KeyedTableCase> {};
+class KeyedTableTest : public DatabaseTest, public ::testing::WithParamInterface<KeyedTableCase> {};
 
 TEST_P(KeyedTableTest, OnlineAlterEqualsTruth) {
   const KeyedTableCase& c = GetParam();
@@ -142,8 +145,8 @@ TEST_P(KeyedTableTest, OnlineAlterEqualsTruth) {
   KeyedMirrorWriter writer(c, Connect(), kKeyedRows);
   writer.Start();
   std::this_thread::sleep_for(milliseconds(300));
-  ProcessResult result = RunShadowcopy(
-      ToolArgs(c.name, {"--alter", c.alter, "--execute", "--chunk-size", "1000"}));
+  ProcessResult result =
+      RunShadowcopy(ToolArgs(c.name, {"--alter", c.alter, "--execute", "--chunk-size", "1000"}));
   std::this_thread::sleep_for(milliseconds(500));
   writer.Stop();
   ExpectSucceeded(result);

@@ -71,8 +71,8 @@ class OnlineRewriteTest : public DatabaseTest {
     EXPECT_NE(QueryValue(db(), "SELECT pg_get_serial_sequence('orders', 'id')"), "")
         << "the id sequence is not owned by the new orders table";
     for (int i = 0; i < 3; ++i) {
-      auto res = db().Exec(
-          "INSERT INTO orders (customer_id, status, amount) VALUES (1, 'after', 1.00)");
+      auto res =
+          db().Exec("INSERT INTO orders (customer_id, status, amount) VALUES (1, 'after', 1.00)");
       EXPECT_TRUE(res.ok()) << "insert after the migration: " << res.status();
     }
   }

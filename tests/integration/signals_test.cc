@@ -23,8 +23,9 @@ class SignalTest : public DatabaseTest {
   // and no _orders_old.
   void ExpectOriginalUntouched(const std::string& oid) {
     EXPECT_EQ(TableOid("orders"), oid) << "orders was replaced";
-    EXPECT_EQ(QueryValue(db(), "SELECT atttypid::regtype FROM pg_attribute WHERE attrelid = "
-                               "'orders'::regclass AND attname = 'id'"),
+    EXPECT_EQ(QueryValue(db(),
+                         "SELECT atttypid::regtype FROM pg_attribute WHERE attrelid = "
+                         "'orders'::regclass AND attname = 'id'"),
               "integer");
     EXPECT_FALSE(TableExists("_orders_old"));
     ExpectMirrorEqual(db(), "orders", "truth");
@@ -56,10 +57,9 @@ TEST_F(SignalTest, SigtermWhilePausedCleansUp) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 5000, 1000).ok());
   std::string oid = TableOid("orders");
   PausePoint pause;
-  auto tool = ShadowcopyProcess::Start(
-      ToolArgs("orders", {"--alter", "ALTER COLUMN id TYPE bigint", "--execute", "--chunk-size",
-                          "500"}),
-      pause.Env("before-batch:3"));
+  auto tool = ShadowcopyProcess::Start(ToolArgs("orders", {"--alter", "ALTER COLUMN id TYPE bigint",
+                                                           "--execute", "--chunk-size", "500"}),
+                                       pause.Env("before-batch:3"));
   ASSERT_TRUE(tool.ok()) << tool.status();
   ASSERT_TRUE(pause.WaitPaused(seconds(60))) << (*tool)->Wait(seconds(5)).Describe();
   (*tool)->Signal(SIGTERM);
@@ -74,17 +74,16 @@ TEST_F(SignalTest, KilledRunIsRemovedByCleanup) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 5000, 1000).ok());
   std::string oid = TableOid("orders");
   PausePoint pause;
-  auto tool = ShadowcopyProcess::Start(
-      ToolArgs("orders", {"--alter", "ALTER COLUMN id TYPE bigint", "--execute", "--chunk-size",
-                          "500"}),
-      pause.Env("before-batch:3"));
+  auto tool = ShadowcopyProcess::Start(ToolArgs("orders", {"--alter", "ALTER COLUMN id TYPE bigint",
+                                                           "--execute", "--chunk-size", "500"}),
+                                       pause.Env("before-batch:3"));
   ASSERT_TRUE(tool.ok()) << tool.status();
   ASSERT_TRUE(pause.WaitPaused(seconds(60))) << (*tool)->Wait(seconds(5)).Describe();
   (*tool)->Signal(SIGKILL);
   (*tool)->Wait(seconds(30));
   std::string slot = "shadowcopy_" + oid;
-  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" +
-                                 slot + "'"),
+  EXPECT_EQ(QueryValue(
+                db(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + slot + "'"),
             "1");
   EXPECT_TRUE(TableExists("_orders_shadow"));
 
@@ -96,8 +95,8 @@ TEST_F(SignalTest, KilledRunIsRemovedByCleanup) {
   EXPECT_TRUE(TableExists("_orders_shadow")) << "the cleanup dry run dropped the shadow";
 
   // A new run detects the leftovers before creating anything, and refuses.
-  ProcessResult again = RunShadowcopy(
-      ToolArgs("orders", {"--alter", "ALTER COLUMN id TYPE bigint", "--execute"}));
+  ProcessResult again =
+      RunShadowcopy(ToolArgs("orders", {"--alter", "ALTER COLUMN id TYPE bigint", "--execute"}));
   ExpectFailedWithOneErrorLine(again);
   EXPECT_TRUE(TableExists("_orders_shadow")) << "the refused run removed the leftovers";
 
@@ -106,8 +105,8 @@ TEST_F(SignalTest, KilledRunIsRemovedByCleanup) {
   ExpectNothingLeftBehind("orders");
   ExpectOriginalUntouched(oid);
   // After the cleanup a run succeeds.
-  ExpectSucceeded(RunShadowcopy(
-      ToolArgs("orders", {"--alter", "ALTER COLUMN id TYPE bigint", "--execute"})));
+  ExpectSucceeded(
+      RunShadowcopy(ToolArgs("orders", {"--alter", "ALTER COLUMN id TYPE bigint", "--execute"})));
   ExpectNothingLeftBehind("orders");
 }
 

@@ -55,13 +55,15 @@ TEST_F(SwapObjectsTest, DependentViewIsRecreatedOnTheNewTable) {
   if (r.exit_code != 0) return;
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM paid_orders"),
             QueryValue(db(), "SELECT count(*) FROM orders WHERE status = 'paid'"));
-  EXPECT_EQ(QueryValue(db(), "SELECT count(*) > 0 FROM pg_depend d JOIN pg_rewrite w ON "
-                             "d.objid = w.oid WHERE w.ev_class = 'paid_orders'::regclass AND "
-                             "d.refobjid = 'orders'::regclass"),
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT count(*) > 0 FROM pg_depend d JOIN pg_rewrite w ON "
+                       "d.objid = w.oid WHERE w.ev_class = 'paid_orders'::regclass AND "
+                       "d.refobjid = 'orders'::regclass"),
             "t")
       << "the view does not depend on the new orders";
-  EXPECT_EQ(QueryValue(db(), "SELECT atttypid::regtype FROM pg_attribute WHERE attrelid = "
-                             "'paid_orders'::regclass AND attname = 'id'"),
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT atttypid::regtype FROM pg_attribute WHERE attrelid = "
+                       "'paid_orders'::regclass AND attname = 'id'"),
             "bigint");
 }
 
@@ -73,32 +75,36 @@ TEST_F(SwapObjectsTest, ForeignKeysFollow) {
   ExpectNothingLeftBehind("orders");
   if (r.exit_code != 0) return;
   // Foreign keys point at / from the new table, by their original names.
-  EXPECT_EQ(QueryValue(db(), "SELECT confrelid::regclass FROM pg_constraint WHERE conname = "
-                             "'order_items_order_fk'"),
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT confrelid::regclass FROM pg_constraint WHERE conname = "
+                       "'order_items_order_fk'"),
             "orders");
-  EXPECT_EQ(QueryValue(db(), "SELECT conrelid::regclass FROM pg_constraint WHERE conname = "
-                             "'orders_customer_fk'"),
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT conrelid::regclass FROM pg_constraint WHERE conname = "
+                       "'orders_customer_fk'"),
             "orders");
   EXPECT_FALSE(db().Exec("INSERT INTO order_items (order_id) VALUES (-1)").ok())
       << "the incoming foreign key is not enforced";
-  EXPECT_FALSE(db().Exec("INSERT INTO orders (customer_id, status, amount) VALUES (-1, 'x', 1)")
-                   .ok())
+  EXPECT_FALSE(
+      db().Exec("INSERT INTO orders (customer_id, status, amount) VALUES (-1, 'x', 1)").ok())
       << "the outgoing foreign key is not enforced";
 }
 
 TEST_F(SwapObjectsTest, IndexNamesGrantsCommentAndSequenceFollow) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 3000, 1000).ok());
-  MustExec(db(), "COMMENT ON TABLE orders IS 'the orders'; GRANT SELECT, INSERT ON orders TO " +
-                     role_);
+  MustExec(db(),
+           "COMMENT ON TABLE orders IS 'the orders'; GRANT SELECT, INSERT ON orders TO " + role_);
   ProcessResult r = MigrateIdToBigint();
   ExpectSucceeded(r);
   ExpectNothingLeftBehind("orders");
   if (r.exit_code != 0) return;
-  EXPECT_EQ(QueryValue(db(), "SELECT indrelid::regclass FROM pg_index WHERE indexrelid = "
-                             "'orders_pkey'::regclass"),
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT indrelid::regclass FROM pg_index WHERE indexrelid = "
+                       "'orders_pkey'::regclass"),
             "orders");
-  EXPECT_EQ(QueryValue(db(), "SELECT indrelid::regclass FROM pg_index WHERE indexrelid = "
-                             "'orders_customer_id_idx'::regclass"),
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT indrelid::regclass FROM pg_index WHERE indexrelid = "
+                       "'orders_customer_id_idx'::regclass"),
             "orders");
   EXPECT_EQ(QueryValue(db(), "SELECT has_table_privilege('" + role_ + "', 'orders', 'INSERT')"),
             "t");

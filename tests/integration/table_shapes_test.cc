@@ -26,8 +26,7 @@ class TableShapesTest : public DatabaseTest {
   // Runs the tool on `table` (in `schema`), pausing before copy batch 2 to
   // run `changes_sql`, which mirrors its changes into the truth.
   ProcessResult RunWithChangesDuringCopy(const std::string& schema, const std::string& table,
-                                         const std::string& alter,
-                                         const std::string& changes_sql) {
+                                         const std::string& alter, const std::string& changes_sql) {
     PausePoint pause;
     auto tool = ShadowcopyProcess::Start(
         ToolArgs(table, {"--schema", schema, "--alter", alter, "--execute", "--chunk-size", "500"}),
@@ -73,11 +72,13 @@ TEST_F(TableShapesTest, DroppedAndGeneratedColumns) {
                                "b int GENERATED ALWAYS AS (a * 2) STORED, c text);"
                                "ALTER TABLE {} DROP COLUMN gone",
                                t, t));
-  MustExec(db(), "INSERT INTO shapes (id, a, c) SELECT g, g, 'c' || g FROM generate_series(1, 3000) g;"
-                 "INSERT INTO shapes_truth (id, a, c) SELECT id, a, c FROM shapes");
+  MustExec(db(),
+           "INSERT INTO shapes (id, a, c) SELECT g, g, 'c' || g FROM generate_series(1, 3000) g;"
+           "INSERT INTO shapes_truth (id, a, c) SELECT id, a, c FROM shapes");
   const std::string alter = "ALTER COLUMN id TYPE bigint, ADD COLUMN d int DEFAULT 3";
   ProcessResult r = RunWithChangesDuringCopy(
-      "public", "shapes", alter, MirroredChanges("shapes", "shapes_truth", "(id, a, c) VALUES (200000, 5, 'new')"));
+      "public", "shapes", alter,
+      MirroredChanges("shapes", "shapes_truth", "(id, a, c) VALUES (200000, 5, 'new')"));
   ExpectMigratedToTruth(r, "shapes", "shapes_truth", alter);
   EXPECT_EQ(QueryValue(db(), "SELECT b FROM shapes WHERE id = 2500"), "5002");
 }
@@ -93,7 +94,8 @@ TEST_F(TableShapesTest, ReplicaIdentityFullWithToastedValues) {
                      "INSERT INTO rif_truth SELECT * FROM rif");
   const std::string alter = "ALTER COLUMN a TYPE bigint";
   ProcessResult r = RunWithChangesDuringCopy(
-      "public", "rif", alter, MirroredChanges("rif", "rif_truth", "VALUES (200000, 5, 'new', NULL)"));
+      "public", "rif", alter,
+      MirroredChanges("rif", "rif_truth", "VALUES (200000, 5, 'new', NULL)"));
   ExpectMigratedToTruth(r, "rif", "rif_truth", alter);
 }
 
@@ -103,17 +105,19 @@ TEST_F(TableShapesTest, IdentifiersThatNeedQuoting) {
     MustExec(db(), fmt::format("CREATE TABLE \"{}\" (id int PRIMARY KEY, a int NOT NULL, "
                                "c text, \"Value \"\"q\"\"\" text)",
                                t));
-  MustExec(db(), "INSERT INTO \"Order Items\" SELECT g, g, 'c' || g, 'v' || g "
-                 "FROM generate_series(1, 3000) g;"
-                 "INSERT INTO \"Order Items_truth\" SELECT * FROM \"Order Items\"");
+  MustExec(db(),
+           "INSERT INTO \"Order Items\" SELECT g, g, 'c' || g, 'v' || g "
+           "FROM generate_series(1, 3000) g;"
+           "INSERT INTO \"Order Items_truth\" SELECT * FROM \"Order Items\"");
   const std::string alter = "ALTER COLUMN \"Value \"\"q\"\"\" TYPE varchar(100)";
-  std::string changes = MirroredChanges("\"Order Items\"", "\"Order Items_truth\"",
-                                        "VALUES (200000, 5, 'new', 'v')");
+  std::string changes =
+      MirroredChanges("\"Order Items\"", "\"Order Items_truth\"", "VALUES (200000, 5, 'new', 'v')");
   ProcessResult r = RunWithChangesDuringCopy("Sales Dept", "Order Items", alter, changes);
   ExpectMigratedToTruth(r, "Order Items", "Order Items_truth", alter);
   EXPECT_TRUE(TableExists("_Order Items_old"));
-  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_class WHERE relnamespace = "
-                             "'public'::regnamespace"),
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT count(*) FROM pg_class WHERE relnamespace = "
+                       "'public'::regnamespace"),
             "0");
 }
 
@@ -124,7 +128,9 @@ class EmailSwapper {
   EmailSwapper(std::unique_ptr<PgConn> conn, int rows) : conn_(std::move(conn)), rows_(rows) {
     for (int id = 0; id <= rows; ++id) email_.push_back(fmt::format("u{}@example.com", id));
   }
-  void Start() { thread_ = std::thread([this] { Run(); }); }
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
   std::vector<std::string> Stop() {  // returns the errors seen
     stop_ = true;
     if (thread_.joinable()) thread_.join();
@@ -141,10 +147,11 @@ class EmailSwapper {
       if (a == b) continue;
       std::string sql = "BEGIN;";
       for (const char* t : {"users", "users_truth"})
-        sql += fmt::format("UPDATE {0} SET email = 'swapping' WHERE id = {1};"
-                           "UPDATE {0} SET email = '{2}' WHERE id = {3};"
-                           "UPDATE {0} SET email = '{4}' WHERE id = {1};",
-                           t, a, email_[a], b, email_[b]);
+        sql += fmt::format(
+            "UPDATE {0} SET email = 'swapping' WHERE id = {1};"
+            "UPDATE {0} SET email = '{2}' WHERE id = {3};"
+            "UPDATE {0} SET email = '{4}' WHERE id = {1};",
+            t, a, email_[a], b, email_[b]);
       auto r = conn_->Exec(sql + "COMMIT");
       if (r.ok()) {
         std::swap(email_[a], email_[b]);
@@ -170,23 +177,26 @@ TEST_F(TableShapesTest, UniqueValuesSwappedInsideTransactions) {
   constexpr int kUsers = 20000;
   for (const char* t : {"users", "users_truth"})
     MustExec(db(), fmt::format("CREATE TABLE {} (id int PRIMARY KEY, email text NOT NULL UNIQUE, "
-                               "v int)", t));
+                               "v int)",
+                               t));
   MustExec(db(), fmt::format("INSERT INTO users SELECT g, 'u' || g || '@example.com', g "
                              "FROM generate_series(1, {}) g;"
-                             "INSERT INTO users_truth SELECT * FROM users", kUsers));
+                             "INSERT INTO users_truth SELECT * FROM users",
+                             kUsers));
   EmailSwapper swapper(Connect(), kUsers);
   swapper.Start();
   std::this_thread::sleep_for(milliseconds(300));
   const std::string alter = "ALTER COLUMN v TYPE bigint";
-  ProcessResult r = RunShadowcopy(
-      ToolArgs("users", {"--alter", alter, "--execute", "--chunk-size", "1000"}));
+  ProcessResult r =
+      RunShadowcopy(ToolArgs("users", {"--alter", alter, "--execute", "--chunk-size", "1000"}));
   std::this_thread::sleep_for(milliseconds(300));
   std::vector<std::string> errors = swapper.Stop();
   EXPECT_TRUE(errors.empty()) << errors.front();
   EXPECT_GT(swapper.swaps(), 0);
   ExpectMigratedToTruth(r, "users", "users_truth", alter);
-  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_index WHERE indrelid = 'users'::regclass "
-                             "AND indisunique AND NOT indisprimary AND indisvalid"),
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT count(*) FROM pg_index WHERE indrelid = 'users'::regclass "
+                       "AND indisunique AND NOT indisprimary AND indisvalid"),
             "1")
       << "the UNIQUE index on email is gone";
 }

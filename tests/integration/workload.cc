@@ -16,8 +16,15 @@ namespace {
 
 // Statements each writer runs, once against orders and once against truth.
 // {T} is the table; $n the parameters.
-enum Stmt { kInsertRow, kUpdateStatus, kUpdateBigNote, kUpdateNoteNull, kUpdateKey, kDeleteRow,
-            kStmtCount };
+enum Stmt {
+  kInsertRow,
+  kUpdateStatus,
+  kUpdateBigNote,
+  kUpdateNoteNull,
+  kUpdateKey,
+  kDeleteRow,
+  kStmtCount
+};
 constexpr const char* kStmtSql[kStmtCount] = {
     "INSERT INTO {T} (id, customer_id, status, amount, note, created_at) "
     "VALUES ($1, $2, $3, $4, $5, now())",
@@ -58,9 +65,14 @@ std::string InlineParams(const std::string& sql, const PgParams& params) {
 }  // namespace
 
 const char* EventTypeName(EventType type) {
-  static constexpr const char* kNames[] = {"insert",     "update_toast_unchanged",
-                                           "update_toast_changed", "update_note_null",
-                                           "key_update", "delete", "multi_statement", "rollback"};
+  static constexpr const char* kNames[] = {"insert",
+                                           "update_toast_unchanged",
+                                           "update_toast_changed",
+                                           "update_note_null",
+                                           "key_update",
+                                           "delete",
+                                           "multi_statement",
+                                           "rollback"};
   return kNames[static_cast<int>(type)];
 }
 
@@ -106,14 +118,15 @@ absl::StatusOr<MirrorDiff> CompareWithTruth(PgConn& conn, const std::string& tab
   for (int i = 0; i < cols->Rows(); ++i) {
     std::string name = cols->GetString(i, 0);
     list += (i ? ", " : "") + QuoteIdent(name);
-    shown += (i ? ", " : "") + (name == "note" ? std::string("'md5(note)=' || coalesce(md5(note), 'NULL')")
-                                               : "coalesce(" + QuoteIdent(name) + "::text, 'NULL')");
+    shown += (i ? ", " : "") + (name == "note"
+                                    ? std::string("'md5(note)=' || coalesce(md5(note), 'NULL')")
+                                    : "coalesce(" + QuoteIdent(name) + "::text, 'NULL')");
   }
   MirrorDiff diff;
   const std::string sides[2][2] = {{table, truth}, {truth, table}};
   for (int side = 0; side < 2; ++side) {
     std::string except = fmt::format("SELECT {0} FROM {1} EXCEPT ALL SELECT {0} FROM {2}", list,
-                                      QuoteIdent(sides[side][0]), QuoteIdent(sides[side][1]));
+                                     QuoteIdent(sides[side][0]), QuoteIdent(sides[side][1]));
     auto count = conn.Exec("SELECT count(*) FROM (" + except + ") d");
     if (!count.ok()) return count.status();
     (side == 0 ? diff.only_in_table : diff.only_in_truth) = count->GetInt(0, 0);
@@ -162,7 +175,7 @@ class MirrorWorkload::Writer {
     std::set<int64_t> big_note;
   };
   OwnedKeys keys_;
-  int64_t serial_ = 0;         // distinguishes the notes this writer writes
+  int64_t serial_ = 0;  // distinguishes the notes this writer writes
 };
 
 absl::Status MirrorWorkload::Writer::Connect() {
@@ -212,8 +225,8 @@ absl::Status MirrorWorkload::Writer::Execute(Stmt stmt, int table, const PgParam
     res = *std::move(r);
   }
   if (res.Affected() != 1)
-    return absl::InternalError(fmt::format("{} on {} affected {} rows, expected 1",
-                                           kStmtSql[stmt], kMirrorTables[table], res.Affected()));
+    return absl::InternalError(fmt::format("{} on {} affected {} rows, expected 1", kStmtSql[stmt],
+                                           kMirrorTables[table], res.Affected()));
   return absl::OkStatus();
 }
 
@@ -270,9 +283,9 @@ absl::Status MirrorWorkload::Writer::DoOne(EventType op, std::vector<EventType>*
     if (!id.ok()) return id.status();
     std::optional<std::string> note;
     if (Random(0, 2) != 0) note = fmt::format("w{} note {}", index_, *id);
-    st = Mirror(kInsertRow, {std::to_string(*id), std::to_string(Random(0, 999)),
-                             kStatuses[Random(0, 4)],
-                             fmt::format("{}.{:02}", Random(0, 9999), Random(0, 99)), note});
+    st = Mirror(kInsertRow,
+                {std::to_string(*id), std::to_string(Random(0, 999)), kStatuses[Random(0, 4)],
+                 fmt::format("{}.{:02}", Random(0, 9999), Random(0, 99)), note});
     if (st.ok()) keys_.all.push_back(*id);
     if (st.ok()) done->push_back(op);
     return st;
@@ -326,8 +339,7 @@ EventType MirrorWorkload::Writer::PickKind() {
   return PickSingleOp();
 }
 
-absl::Status MirrorWorkload::Writer::RunTransaction(EventType kind,
-                                                    std::vector<EventType>* done) {
+absl::Status MirrorWorkload::Writer::RunTransaction(EventType kind, std::vector<EventType>* done) {
   auto begin = conn_->Exec("BEGIN");
   if (!begin.ok()) return begin.status();
   int ops = kind == EventType::kMultiStatement ? Random(2, 4)
@@ -372,8 +384,8 @@ void MirrorWorkload::Writer::Run() {
       if (kind == EventType::kMultiStatement) owner_->RecordCommit(kind);
       for (EventType op : done) owner_->RecordCommit(op);
     }
-    auto pause = std::uniform_int_distribution<int>(
-        owner_->options_.min_pause.count(), owner_->options_.max_pause.count())(rng_);
+    auto pause = std::uniform_int_distribution<int>(owner_->options_.min_pause.count(),
+                                                    owner_->options_.max_pause.count())(rng_);
     std::this_thread::sleep_for(std::chrono::milliseconds(pause));
   }
 }
@@ -465,9 +477,9 @@ void ExpectNoWorkloadErrors(const MirrorWorkload& workload) {
 void ExpectMirrorEqual(PgConn& conn, const std::string& table, const std::string& truth) {
   auto diff = CompareWithTruth(conn, table, truth);
   ASSERT_TRUE(diff.ok()) << "comparison failed: " << diff.status();
-  EXPECT_TRUE(diff->Equal()) << table << " differs from " << truth << ": "
-                             << diff->only_in_table << " rows only in " << table << ", "
-                             << diff->only_in_truth << " only in " << truth << "\n"
+  EXPECT_TRUE(diff->Equal()) << table << " differs from " << truth << ": " << diff->only_in_table
+                             << " rows only in " << table << ", " << diff->only_in_truth
+                             << " only in " << truth << "\n"
                              << diff->sample;
 }
 

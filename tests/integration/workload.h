@@ -37,10 +37,10 @@ enum class EventType {
   kUpdateToastUnchanged,  // status/amount changed, large note left alone
   kUpdateToastChanged,    // a new ~100 kB note
   kUpdateNoteNull,
-  kKeyUpdate,             // id := nextval('orders_id_seq')
+  kKeyUpdate,  // id := nextval('orders_id_seq')
   kDelete,
-  kMultiStatement,        // a transaction of 2-4 of the above
-  kRollback,              // a rolled-back transaction (changes nothing)
+  kMultiStatement,  // a transaction of 2-4 of the above
+  kRollback,        // a rolled-back transaction (changes nothing)
   kCount,
 };
 const char* EventTypeName(EventType type);
@@ -54,10 +54,10 @@ absl::Status CreateAndLoadOrders(PgConn& conn, int rows, int big_note_every = 20
 std::string BigNoteSql(const std::string& seed_sql);
 
 struct WorkloadOptions {
-  int writers = 4;                      // half simple protocol, half prepared
+  int writers = 4;  // half simple protocol, half prepared
   std::chrono::milliseconds min_pause{3};
   std::chrono::milliseconds max_pause{12};
-  int big_note_percent = 4;             // share of TOAST-changing updates
+  int big_note_percent = 4;  // share of TOAST-changing updates
 };
 
 class MirrorWorkload {
