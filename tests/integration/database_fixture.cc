@@ -1,7 +1,14 @@
 // Integration-test harness: the per-test database fixture and small query
 // helpers (see harness.h).
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <functional>
 #include <thread>
 
 #include "common/quote.h"
@@ -43,6 +50,20 @@ void ReleaseDatabase(PgConn& admin, const std::string& dbname) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ADD_FAILURE() << "could not drop the replication slots of " << dbname;
+}
+
+// Takes a shared (or exclusive) lock on a file named after the server, so
+// that tests changing server-wide settings run alone. Returns the fd.
+int LockServer(bool exclusive) {
+  const char* host = std::getenv("PGHOST");
+  const char* port = std::getenv("PGPORT");
+  std::string key = std::string(host ? host : "") + ":" + (port ? port : "");
+  std::string path = "/tmp/sc_it_server_" + std::to_string(std::hash<std::string>{}(key)) + ".lock";
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) return -1;
+  while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 && errno == EINTR) {
+  }
+  return fd;
 }
 
 }  // namespace
@@ -93,6 +114,7 @@ std::string DatabaseNameForCurrentTest() {
 }
 
 void DatabaseTest::SetUp() {
+  server_lock_fd_ = LockServer(exclusive_server_);
   dbname_ = DatabaseNameForCurrentTest();
   auto admin = ConnectMaintenance();
   ASSERT_NE(admin, nullptr);
@@ -121,6 +143,8 @@ void DatabaseTest::TearDown() {
   if (admin == nullptr) return;
   ReleaseDatabase(*admin, dbname_);
   MustExec(*admin, "DROP DATABASE IF EXISTS " + QuoteIdent(dbname_) + " WITH (FORCE)");
+  if (server_lock_fd_ >= 0) close(server_lock_fd_);  // releases the flock
+  server_lock_fd_ = -1;
 }
 
 std::unique_ptr<PgConn> DatabaseTest::Connect(

@@ -171,10 +171,15 @@ class DatabaseTest : public ::testing::Test {
 
   // Set false in a test that deliberately leaves leftovers (kill -9).
   bool expect_clean_at_teardown_ = true;
+  // Set true (in the fixture's constructor) by tests that change server-wide
+  // settings such as synchronous_standby_names: they then run alone, while
+  // other tests (in other processes, e.g. ctest -j) share the server.
+  bool exclusive_server_ = false;
 
  private:
   std::string dbname_;
   std::unique_ptr<PgConn> conn_;
+  int server_lock_fd_ = -1;  // flock()ed file named after PGHOST/PGPORT
 };
 
 // Database name for the running test: "it_" + suite + "_" + name, lower

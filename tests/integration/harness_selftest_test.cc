@@ -15,6 +15,19 @@ namespace {
 
 class HarnessSelfTest : public DatabaseTest {};
 
+// Changes synchronous_standby_names, which is server-wide: runs alone.
+class SyncStandbySelfTest : public DatabaseTest {
+ protected:
+  SyncStandbySelfTest() { exclusive_server_ = true; }
+  void TearDown() override {
+    if (HasDb()) {
+      MustExec(db(), "ALTER SYSTEM RESET synchronous_standby_names");
+      MustExec(db(), "SELECT pg_reload_conf()");
+    }
+    DatabaseTest::TearDown();
+  }
+};
+
 TEST_F(HarnessSelfTest, FreshDatabasePerTest) {
   EXPECT_EQ(QueryValue(db(), "SELECT current_database()"), dbname());
   EXPECT_EQ(QueryValue(db(),
@@ -64,7 +77,7 @@ TEST_F(HarnessSelfTest, ComparisonDetectsDifferences) {
 // The visibility hazard test relies on this: with a synchronous standby that
 // never answers, a commit is in WAL but stays invisible until the setting is
 // reset.
-TEST_F(HarnessSelfTest, UnansweredSynchronousStandbyHidesCommit) {
+TEST_F(SyncStandbySelfTest, UnansweredSynchronousStandbyHidesCommit) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 100, 1000).ok());
   MustExec(db(), "ALTER SYSTEM SET synchronous_standby_names = 'nobody_answers'");
   MustExec(db(), "SELECT pg_reload_conf()");

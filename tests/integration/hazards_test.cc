@@ -31,6 +31,8 @@ constexpr char kToolSlot[] =
 
 class HazardTest : public DatabaseTest {
  protected:
+  HazardTest() { exclusive_server_ = true; }  // synchronous_standby_names is server-wide
+
   void TearDown() override {
     if (HasDb()) ResetSynchronousStandbys();
     if (hanging_commit_.joinable()) hanging_commit_.join();
