@@ -76,7 +76,11 @@ absl::StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const ConnectOptions& op
                                      {"intervalstyle", "postgres"},
                                      {"extra_float_digits", "3"},
                                      {"statement_timeout", "0"},
-                                     {"idle_in_transaction_session_timeout", "0"}});
+                                     {"idle_in_transaction_session_timeout", "0"},
+                                     // Never read through a policy: with FORCE ROW LEVEL
+                                     // SECURITY the owner would copy a filtered table;
+                                     // off makes such a read fail instead.
+                                     {"row_security", "off"}});
   for (const auto& [key, value] : settings) {
     if (!pgoptions.empty()) pgoptions += ' ';
     // Backslash-escape spaces and backslashes as the options keyword requires.

@@ -45,7 +45,7 @@ absl::Status Inspector::ResolveTable(const Config& config, Inspection* out) {
                   "SELECT c.oid, c.relkind, c.relreplident, pg_get_userbyid(c.relowner), "
                   "c.reltuples, c.relispartition, "
                   "EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = c.oid OR inhparent = c.oid), "
-                  "pg_table_size(c.oid) "
+                  "pg_table_size(c.oid), c.relpersistence "
                   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                   "WHERE n.nspname = $1 AND c.relname = $2",
                   {config.schema, config.table}));
@@ -63,6 +63,10 @@ absl::Status Inspector::ResolveTable(const Config& config, Inspection* out) {
   if (r.GetBool(0, 5)) return Precondition(fmt::format("{} is a partition; not supported", qualified));
   if (r.GetBool(0, 6))
     return Precondition(fmt::format("{} takes part in table inheritance; not supported", qualified));
+  if (r.Get(0, 8) == "u")
+    return Precondition(fmt::format(
+        "{} is UNLOGGED: its changes are not in the WAL, so they cannot be replayed online", qualified));
+  if (r.Get(0, 8) == "t") return Precondition(fmt::format("{} is a temporary table", qualified));
   out->oid = static_cast<uint32_t>(r.GetInt(0, 0));
   out->replica_identity = r.Get(0, 2)[0];
   out->owner = r.GetString(0, 3);
@@ -90,27 +94,48 @@ absl::Status Inspector::LoadColumnsAndKey(Inspection* out) {
     c.identity = cols.Get(i, 6).empty() ? 0 : cols.Get(i, 6)[0];
     out->columns.push_back(std::move(c));
   }
-  ASSIGN_OR_RETURN(auto key, conn_->Query(
-                                 "SELECT a.attname FROM pg_index i "
-                                 "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
-                                 "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-                                 "WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord",
-                                 {std::to_string(out->oid)}));
+  return ChooseKey(out);
+}
+
+// The key to copy and replay by. Replay needs the key of every deleted or
+// updated row, and pgoutput sends the replica identity's columns: so the key
+// is the replica identity index (USING INDEX), else the primary key
+// (DEFAULT). With FULL the whole old row is sent and any unique index on NOT
+// NULL columns will do (as pg_repack accepts).
+absl::Status Inspector::ChooseKey(Inspection* out) {
   std::string qualified = QualifiedName(out->names.schema, out->names.table);
-  if (key.Rows() == 0)
-    return Precondition(fmt::format("{} has no primary key; a key is needed to copy and replay by", qualified));
-  for (int i = 0; i < key.Rows(); ++i) out->key_names.push_back(key.GetString(i, 0));
   if (out->replica_identity == 'n')
     return Precondition(fmt::format(
         "{} has REPLICA IDENTITY NOTHING; its updates and deletes cannot be replicated", qualified));
-  if (out->replica_identity == 'i') {
-    ASSIGN_OR_RETURN(auto ri, conn_->Query("SELECT indisprimary FROM pg_index WHERE indrelid = $1 "
-                                           "AND indisreplident",
-                                           {std::to_string(out->oid)}));
-    if (ri.Rows() != 1 || !ri.GetBool(0, 0))
-      return Precondition(fmt::format(
-          "{} has a REPLICA IDENTITY index other than its primary key; not supported yet", qualified));
+  ASSIGN_OR_RETURN(auto r, conn_->Query(
+      "SELECT c.relname, i.indisprimary, i.indisreplident, "
+      "(SELECT array_agg(a.attname ORDER BY k.ord)::text[] FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord) "
+      " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum), "
+      "(SELECT bool_and(a.attnotnull) FROM unnest(i.indkey) k(attnum) "
+      " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) "
+      "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+      "WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indimmediate "
+      "AND i.indpred IS NULL AND i.indexprs IS NULL AND 0 <> ALL (i.indkey) "
+      "ORDER BY i.indisreplident DESC, i.indisprimary DESC, i.indnatts, c.relname",
+      {std::to_string(out->oid)}));
+  int chosen = -1;
+  for (int i = 0; i < r.Rows() && chosen < 0; ++i) {
+    bool ok = out->replica_identity == 'i' ? r.GetBool(i, 2)
+              : out->replica_identity == 'd' ? r.GetBool(i, 1)
+                                               : r.GetBool(i, 4);
+    if (ok) chosen = i;
   }
+  if (chosen < 0) {
+    if (out->replica_identity == 'd')
+      return Precondition(fmt::format(
+          "{} has no primary key; add one, or set REPLICA IDENTITY USING INDEX on a unique index "
+          "over NOT NULL columns (a key is needed to copy and replay by)", qualified));
+    return Precondition(fmt::format("{} has no usable key (a unique index over NOT NULL columns)", qualified));
+  }
+  out->key_index = r.GetString(chosen, 0);
+  std::string arr(r.Get(chosen, 3));  // {a,b} text[] output
+  ASSIGN_OR_RETURN(auto names, conn_->Query("SELECT unnest($1::text[])", {arr}));
+  for (int i = 0; i < names.Rows(); ++i) out->key_names.push_back(names.GetString(i, 0));
   return absl::OkStatus();
 }
 
@@ -163,27 +188,30 @@ absl::Status Inspector::CheckPrivileges(const Inspection& in) {
 }
 
 absl::Status Inspector::CheckUnsupported(const Inspection& in) {
-  // Objects the swap does not carry over yet: refuse up front rather than
-  // leave the application with a table that silently lost them.
+  // Objects the swap cannot carry over: refuse up front rather than leave the
+  // application with a table that silently lost them.
   ASSIGN_OR_RETURN(
       auto r, conn_->Query(
-                  "SELECT 'a dependent view or rule (' || string_agg(DISTINCT v.oid::regclass::text, ', ') || ')' "
-                  "FROM pg_depend d JOIN pg_rewrite rw ON rw.oid = d.objid "
-                  "JOIN pg_class v ON v.oid = rw.ev_class "
-                  "WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = $1 "
-                  "HAVING count(*) > 0 "
-                  "UNION ALL SELECT 'foreign key ' || quote_ident(conname) FROM pg_constraint "
-                  "WHERE contype = 'f' AND (conrelid = $1 OR confrelid = $1) "
-                  "UNION ALL SELECT 'trigger ' || quote_ident(tgname) FROM pg_trigger "
-                  "WHERE tgrelid = $1 AND NOT tgisinternal "
-                  "UNION ALL SELECT 'row level security policy ' || quote_ident(polname) "
-                  "FROM pg_policy WHERE polrelid = $1 "
-                  "UNION ALL SELECT 'membership in publication ' || quote_ident(p.pubname) "
-                  "FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid "
-                  "WHERE pr.prrelid = $1",
+                  "WITH RECURSIVE deps(oid) AS ("
+                  "  SELECT r.ev_class FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid "
+                  "  WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = $1 AND r.ev_class <> $1 "
+                  "  UNION SELECT r.ev_class FROM deps JOIN pg_depend d ON d.refobjid = deps.oid "
+                  "  AND d.classid = 'pg_rewrite'::regclass JOIN pg_rewrite r ON r.oid = d.objid "
+                  "  WHERE r.ev_class <> deps.oid) "
+                  "SELECT 'a dependent materialized view ' || c.oid::regclass::text || "
+                  "' (it would need a full refresh at the swap)' "
+                  "FROM deps JOIN pg_class c ON c.oid = deps.oid WHERE c.relkind = 'm' "
+                  "UNION ALL SELECT 'a rule ' || quote_ident(rulename) FROM pg_rewrite "
+                  "WHERE ev_class = $1 AND rulename <> '_RETURN' "
+                  "UNION ALL SELECT 'a dependent object using its row type: ' || "
+                  "pg_describe_object(d.classid, d.objid, d.objsubid) FROM pg_depend d "
+                  "JOIN pg_class c ON c.oid = $1 WHERE d.refclassid = 'pg_type'::regclass "
+                  "AND d.refobjid = c.reltype AND d.deptype = 'n' "
+                  "UNION ALL SELECT 'a dependent function ' || pg_describe_object(d.classid, d.objid, 0) "
+                  "FROM pg_depend d WHERE d.refobjid = $1 AND d.classid = 'pg_proc'::regclass",
                   {std::to_string(in.oid)}));
   if (r.Rows() == 0) return absl::OkStatus();
-  return Precondition(fmt::format("{} has {}, which the swap cannot carry over yet",
+  return Precondition(fmt::format("{} has {}, which the swap cannot carry over",
                                   QualifiedName(in.names.schema, in.names.table), r.Get(0, 0)));
 }
 

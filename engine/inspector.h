@@ -20,7 +20,8 @@ struct Inspection {
   uint32_t oid = 0;
   ObjectNames names;
   std::vector<ColumnInfo> columns;        // non-dropped, attnum order
-  std::vector<std::string> key_names;     // primary key columns, key order
+  std::vector<std::string> key_names;     // key columns, key order
+  std::string key_index;                  // the unique index they come from
   std::string owner;
   char replica_identity = 'd';
   double estimated_rows = 0;
@@ -46,6 +47,7 @@ class Inspector {
  private:
   absl::Status ResolveTable(const Config& config, Inspection* out);
   absl::Status LoadColumnsAndKey(Inspection* out);
+  absl::Status ChooseKey(Inspection* out);
   absl::Status CheckServer(Inspection* out);
   absl::Status CheckPrivileges(const Inspection& in);
   absl::Status CheckUnsupported(const Inspection& in);

@@ -109,17 +109,33 @@ absl::StatusOr<Inspection> Migration::InspectPhase() {
 }
 
 absl::Status Migration::DryRun(const Inspection& in) {
-  // The shadow is built and the ALTER applied inside a transaction that is
-  // rolled back: the ALTER is validated by PostgreSQL itself, nothing stays.
+  // The shadow is built, the ALTER applied and the swap rehearsed inside a
+  // transaction that is rolled back: PostgreSQL itself validates the ALTER
+  // and every cutover statement (re-created views, foreign keys, policies),
+  // so a problem shows now, not hours into the copy. The rehearsal takes the
+  // cutover's locks for the few milliseconds its statements run.
   RETURN_IF_ERROR(main_->Exec("BEGIN").status());
-  RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
-  ShadowBuilder builder(main_.get(), config_);
-  auto plan = builder.Build(in);
+  auto rehearse = [&]() -> absl::Status {
+    RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
+    ShadowBuilder builder(main_.get(), config_);
+    ASSIGN_OR_RETURN(ShadowPlan plan, builder.Build(in));
+    for (const auto& stmt : plan.deferred_indexes) RETURN_IF_ERROR(main_->Exec(stmt).status());
+    RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'",
+                                            config_.cutover_lock_timeout.count())).status());
+    auto t = Clock::now();
+    ASSIGN_OR_RETURN(auto catalog, ReadSwapCatalog(main_.get(), plan));
+    auto statements = BuildSwapStatements(plan, catalog);
+    for (const auto& stmt : statements.in_lock)
+      RETURN_IF_ERROR(Annotate(main_->Exec(stmt).status(), fmt::format("rehearsing the swap: {}", stmt)));
+    double ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+    main_->RollbackQuietly();
+    std::fputs(FormatPlan(config_, in, plan, statements, ms).c_str(), stdout);
+    std::fflush(stdout);
+    return absl::OkStatus();
+  };
+  absl::Status st = rehearse();
   main_->RollbackQuietly();
-  RETURN_IF_ERROR(plan.status());
-  std::fputs(FormatPlan(config_, in, *plan).c_str(), stdout);
-  std::fflush(stdout);
-  return absl::OkStatus();
+  return st;
 }
 
 absl::Status Migration::Prepare(const Inspection& in) {

@@ -7,7 +7,8 @@
 
 namespace shadowcopy::engine {
 
-std::string FormatPlan(const Config& config, const Inspection& in, const ShadowPlan& plan) {
+std::string FormatPlan(const Config& config, const Inspection& in, const ShadowPlan& plan,
+                       const SwapStatements& swap, double rehearsal_ms) {
   const auto& n = in.names;
   const auto& m = plan.model;
   std::string out;
@@ -20,7 +21,7 @@ std::string FormatPlan(const Config& config, const Inspection& in, const ShadowP
                    in.estimated_rows, in.table_bytes / 1048576.0, batches, config.chunk_size));
   std::string key;
   for (int idx : m.key_columns) key += (key.empty() ? "" : ", ") + QuoteIdent(m.columns[idx].source_name);
-  line(fmt::format("  key:         ({})", key));
+  line(fmt::format("  key:         ({}) from index {}", key, QuoteIdent(in.key_index)));
   line("  columns (original -> new):");
   for (const auto& c : m.columns) {
     if (!c.kept) {
@@ -46,6 +47,11 @@ std::string FormatPlan(const Config& config, const Inspection& in, const ShadowP
                    QuoteIdent(n.shadow), QuoteIdent(n.table)));
   line(fmt::format("               lock_timeout {} ms, up to {} attempts",
                    config.cutover_lock_timeout.count(), config.cutover_retries));
+  line(fmt::format("  swap:        {} statements under the lock, rehearsed in a rolled-back transaction "
+                   "({:.1f} ms):", swap.in_lock.size(), rehearsal_ms));
+  for (const auto& stmt : swap.in_lock) line("               " + stmt);
+  if (!swap.after_commit.empty()) line("  after swap:");
+  for (const auto& stmt : swap.after_commit) line("               " + stmt);
   for (const auto& w : in.warnings) line("  warning:     " + w);
   line("run again with --execute to migrate");
   return out;

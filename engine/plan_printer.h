@@ -9,10 +9,14 @@
 #include "engine/config.h"
 #include "engine/inspector.h"
 #include "engine/shadow_builder.h"
+#include "engine/swap.h"
 
 namespace shadowcopy::engine {
 
-std::string FormatPlan(const Config& config, const Inspection& in, const ShadowPlan& plan);
+// `swap` holds the cutover statements rehearsed in the dry run's rolled-back
+// transaction, which took `rehearsal_ms`.
+std::string FormatPlan(const Config& config, const Inspection& in, const ShadowPlan& plan,
+                       const SwapStatements& swap, double rehearsal_ms);
 
 }  // namespace shadowcopy::engine
 

@@ -77,27 +77,56 @@ absl::Status ShadowBuilder::CreateLike(const Inspection& in, ShadowPlan* plan) {
   const auto& n = in.names;
   std::string orig = QualifiedName(n.schema, n.table);
   std::string shadow = QualifiedName(n.schema, n.shadow);
+  ASSIGN_OR_RETURN(auto ts, conn_->Query(
+      "SELECT coalesce((SELECT spcname FROM pg_tablespace WHERE oid = reltablespace), '') "
+      "FROM pg_class WHERE oid = $1", {std::to_string(in.oid)}));
+  std::string tablespace = ts.Get(0, 0).empty() ? "" : " TABLESPACE " + QuoteIdent(ts.Get(0, 0));
   RETURN_IF_ERROR(Annotate(
-      conn_->Exec(fmt::format("CREATE TABLE {} (LIKE {} INCLUDING ALL)", shadow, orig)).status(),
+      conn_->Exec(fmt::format("CREATE TABLE {} (LIKE {} INCLUDING ALL){}", shadow, orig, tablespace)).status(),
       "creating the shadow table"));
-  ASSIGN_OR_RETURN(auto r, conn_->Query(
-                               "SELECT c.oid, array_to_string(o.reloptions, ','), "
-                               "pg_get_userbyid(o.relowner) <> current_user "
-                               "FROM pg_class c, pg_class o WHERE c.oid = $1::regclass "
-                               "AND o.oid = $2",
-                               {shadow, std::to_string(in.oid)}));
+  ASSIGN_OR_RETURN(auto r, conn_->Query("SELECT $1::regclass::oid", {shadow}));
   plan->shadow_oid = static_cast<uint32_t>(r.GetInt(0, 0));
-  if (!r.Get(0, 1).empty())
-    RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER TABLE {} SET ({})", shadow, r.Get(0, 1))).status());
+  RETURN_IF_ERROR(CopyTableSettings(in, plan));
+  return PairIndexesAndStatistics(in, plan);
+}
+
+// What LIKE ... INCLUDING ALL does not copy but the shadow needs before the
+// ALTER (column names are still the original's): owner, reloptions (heap and
+// TOAST), per-column statistics targets and attribute options.
+absl::Status ShadowBuilder::CopyTableSettings(const Inspection& in, ShadowPlan* plan) {
+  std::string shadow = QualifiedName(in.names.schema, in.names.shadow);
+  ASSIGN_OR_RETURN(auto r, conn_->Query(
+      "SELECT array_to_string(o.reloptions, ', '), "
+      "(SELECT string_agg('toast.' || x, ', ') FROM pg_class t, unnest(t.reloptions) x "
+      " WHERE t.oid = o.reltoastrelid), pg_get_userbyid(o.relowner) <> current_user "
+      "FROM pg_class o WHERE o.oid = $1", {std::to_string(in.oid)}));
+  for (int col : {0, 1})
+    if (!r.IsNull(0, col) && !r.Get(0, col).empty())
+      RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER TABLE {} SET ({})", shadow, r.Get(0, col))).status());
+  if (r.GetBool(0, 2))
+    RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER TABLE {} OWNER TO {}", shadow, QuoteIdent(in.owner))).status());
+  ASSIGN_OR_RETURN(auto cols, conn_->Query(
+      "SELECT attname, attstattarget, array_to_string(attoptions, ', ') FROM pg_attribute "
+      "WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped "
+      "AND (attstattarget >= 0 OR attoptions IS NOT NULL)", {std::to_string(in.oid)}));
+  for (int i = 0; i < cols.Rows(); ++i) {
+    std::string col = QuoteIdent(cols.Get(i, 0));
+    if (cols.GetInt(i, 1) >= 0)
+      RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER TABLE {} ALTER COLUMN {} SET STATISTICS {}", shadow,
+                                              col, cols.GetInt(i, 1))).status());
+    if (!cols.IsNull(i, 2) && !cols.Get(i, 2).empty())
+      RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER TABLE {} ALTER COLUMN {} SET ({})", shadow, col,
+                                              cols.Get(i, 2))).status());
+  }
   // No autovacuum on the shadow while it is ours: an auto-analyze after the
   // copy would hold a lock the swap's rename must wait for (the swap runs
   // while writers are blocked). We ANALYZE it ourselves before the cutover;
   // the swap restores the original's settings.
-  RETURN_IF_ERROR(conn_->Exec(fmt::format(
-      "ALTER TABLE {} SET (autovacuum_enabled = false, toast.autovacuum_enabled = false)", shadow)).status());
-  if (r.GetBool(0, 2))
-    RETURN_IF_ERROR(
-        conn_->Exec(fmt::format("ALTER TABLE {} OWNER TO {}", shadow, QuoteIdent(in.owner))).status());
+  return conn_->Exec(fmt::format(
+      "ALTER TABLE {} SET (autovacuum_enabled = false, toast.autovacuum_enabled = false)", shadow)).status();
+}
+
+absl::Status ShadowBuilder::PairIndexesAndStatistics(const Inspection& in, ShadowPlan* plan) {
   ASSIGN_OR_RETURN(auto orig_idx, IndexSignatures(in.oid));
   ASSIGN_OR_RETURN(auto shadow_idx, IndexSignatures(plan->shadow_oid));
   if (orig_idx.size() != shadow_idx.size())
@@ -106,6 +135,19 @@ absl::Status ShadowBuilder::CreateLike(const Inspection& in, ShadowPlan* plan) {
     if (orig_idx[i].second != shadow_idx[i].second)
       return absl::InternalError("cannot match the shadow's indexes with the original's");
     like_index_pairs_.emplace_back(orig_idx[i].first, shadow_idx[i].first);
+  }
+  // Extended statistics: LIKE copies them in the original's oid order too.
+  const char* kStats =
+      "SELECT n.nspname, s.stxname, s.stxkeys::text || ':' || s.stxkind::text "
+      "FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace "
+      "WHERE s.stxrelid = $1 ORDER BY s.oid";
+  ASSIGN_OR_RETURN(auto so, conn_->Query(kStats, {std::to_string(in.oid)}));
+  ASSIGN_OR_RETURN(auto ss, conn_->Query(kStats, {std::to_string(plan->shadow_oid)}));
+  if (so.Rows() != ss.Rows()) return absl::InternalError("the shadow's statistics do not match the original's");
+  for (int i = 0; i < so.Rows(); ++i) {
+    if (so.Get(i, 2) != ss.Get(i, 2))
+      return absl::InternalError("cannot match the shadow's statistics with the original's");
+    plan->statistics_names.push_back({so.GetString(i, 0), so.GetString(i, 1), ss.GetString(i, 0), ss.GetString(i, 1)});
   }
   return absl::OkStatus();
 }
@@ -179,39 +221,52 @@ absl::Status ShadowBuilder::CheckKey(const Inspection& in, ShadowPlan* plan) {
     for (size_t i = 0; i < m.columns.size(); ++i) {
       if (m.columns[i].source_name != in.key_names[k]) continue;
       if (!m.columns[i].kept)
-        return absl::FailedPreconditionError("the ALTER drops a primary key column; not supported");
+        return absl::FailedPreconditionError(fmt::format(
+            "the ALTER drops key column {}; the online copy needs the same key on both tables",
+            QuoteIdent(in.key_names[k])));
       m.columns[i].key_position = static_cast<int>(k);
       m.key_columns.push_back(static_cast<int>(i));
     }
   }
   if (m.key_columns.size() != in.key_names.size())
-    return absl::FailedPreconditionError("a primary key column is generated; not supported");
+    return absl::FailedPreconditionError("a key column is generated; not supported");
+  // ON CONFLICT (<key>) needs a unique index on exactly the key's columns in
+  // the shadow, present during the copy.
+  std::string wanted;
+  {
+    std::vector<std::string> names;
+    for (int idx : m.key_columns) names.push_back(m.columns[idx].target_name);
+    std::sort(names.begin(), names.end());
+    for (const auto& n : names) wanted += n + '\n';
+  }
   ASSIGN_OR_RETURN(auto r, conn_->Query(
-                               "SELECT a.attname FROM pg_index i "
-                               "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
-                               "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-                               "WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord",
-                               {std::to_string(plan->shadow_oid)}));
-  bool same = r.Rows() == static_cast<int>(m.key_columns.size());
-  for (int i = 0; same && i < r.Rows(); ++i)
-    same = r.Get(i, 0) == m.columns[m.key_columns[i]].target_name;
-  if (!same)
-    return absl::FailedPreconditionError(
-        "the ALTER changes or drops the primary key; the online copy needs the same key on both "
-        "tables");
-  return absl::OkStatus();
+      "SELECT c.relname, (SELECT string_agg(a.attname, E'\\n' ORDER BY a.attname COLLATE \"C\") || E'\\n' "
+      " FROM unnest(i.indkey) k(attnum) JOIN pg_attribute a ON a.attrelid = i.indrelid "
+      " AND a.attnum = k.attnum) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+      "WHERE i.indrelid = $1 AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL "
+      "ORDER BY i.indisprimary DESC, c.relname",
+      {std::to_string(plan->shadow_oid)}));
+  for (int i = 0; i < r.Rows(); ++i)
+    if (!r.IsNull(i, 1) && r.Get(i, 1) == wanted) {
+      plan->key_index = r.GetString(i, 0);
+      return absl::OkStatus();
+    }
+  return absl::FailedPreconditionError(
+      "the ALTER changes or drops the key (" + in.key_index +
+      "); the online copy needs the old and the new table to share a unique key");
 }
 
 absl::Status ShadowBuilder::DeferIndexes(ShadowPlan* plan) {
   std::string shadow = QualifiedName(plan->model.names.schema, plan->model.names.shadow);
   ASSIGN_OR_RETURN(auto r, conn_->Query(
                                "SELECT c.relname, pg_get_indexdef(i.indexrelid), con.conname, "
-                               "pg_get_constraintdef(con.oid) "
+                               "pg_get_constraintdef(con.oid), obj_description(i.indexrelid, 'pg_class'), "
+                               "obj_description(con.oid, 'pg_constraint') "
                                "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                                "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid "
                                "AND con.conrelid = i.indrelid AND con.contype IN ('u', 'x', 'p') "
-                               "WHERE i.indrelid = $1 AND NOT i.indisprimary ORDER BY i.indexrelid",
-                               {std::to_string(plan->shadow_oid)}));
+                               "WHERE i.indrelid = $1 AND c.relname <> $2 ORDER BY i.indexrelid",
+                               {std::to_string(plan->shadow_oid), plan->key_index}));
   for (int i = 0; i < r.Rows(); ++i) {
     std::string index_name = r.GetString(i, 0);
     if (!r.IsNull(i, 2)) {
@@ -225,6 +280,13 @@ absl::Status ShadowBuilder::DeferIndexes(ShadowPlan* plan) {
       RETURN_IF_ERROR(conn_->Exec(fmt::format("DROP INDEX {}", QualifiedName(plan->model.names.schema, index_name)))
                           .status());
     }
+    // LIKE copied the comments; the index built after the copy gets them again.
+    if (!r.IsNull(i, 4))
+      plan->deferred_indexes.push_back(fmt::format("COMMENT ON INDEX {} IS {}",
+          QualifiedName(plan->model.names.schema, index_name), QuoteLiteral(r.Get(i, 4))));
+    if (!r.IsNull(i, 5))
+      plan->deferred_indexes.push_back(fmt::format("COMMENT ON CONSTRAINT {} ON {} IS {}",
+          QuoteIdent(r.Get(i, 2)), shadow, QuoteLiteral(r.Get(i, 5))));
   }
   // Index names after the ALTER: keep the pairs whose shadow index survived
   // (the ALTER may drop one with its column; a retyped column's index is

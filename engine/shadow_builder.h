@@ -35,6 +35,12 @@ struct ShadowPlan {
   std::vector<std::string> deferred_indexes;
   // (original index name, shadow index name): renamed at the swap.
   std::vector<std::pair<std::string, std::string>> index_names;
+  // (original, shadow) extended statistics, renamed at the swap.
+  struct StatisticsName {
+    std::string orig_schema, orig_name, shadow_schema, shadow_name;
+  };
+  std::vector<StatisticsName> statistics_names;
+  std::string key_index;  // the shadow's unique index on the key (kept during the copy)
   bool plain_alter_rewrites = true;  // would ALTER TABLE rewrite the original?
   std::vector<std::string> notes;    // shown in the plan
 };
@@ -51,6 +57,8 @@ class ShadowBuilder {
 
  private:
   absl::Status CreateLike(const Inspection& in, ShadowPlan* plan);
+  absl::Status CopyTableSettings(const Inspection& in, ShadowPlan* plan);
+  absl::Status PairIndexesAndStatistics(const Inspection& in, ShadowPlan* plan);
   absl::Status ApplyAlter(const Inspection& in, ShadowPlan* plan);
   absl::Status MapColumns(const Inspection& in, ShadowPlan* plan);
   absl::Status CheckKey(const Inspection& in, ShadowPlan* plan);
