@@ -1,0 +1,308 @@
+#include "cli/control_server.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <istream>
+#include <thread>
+#include <vector>
+
+#include "common/log.h"
+#include "fmt/format.h"
+
+namespace shadowcopy::cli {
+namespace {
+
+namespace asio = boost::asio;
+using Local = asio::local::stream_protocol;
+
+constexpr size_t kMaxLine = 4096;
+
+std::vector<std::string_view> Words(std::string_view line) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (i < line.size()) {
+    while (i < line.size() && blank(line[i])) ++i;
+    size_t start = i;
+    while (i < line.size() && !blank(line[i])) ++i;
+    if (i > start) out.push_back(line.substr(start, i - start));
+  }
+  return out;
+}
+
+absl::Status Malformed(std::string_view msg) {
+  return absl::InvalidArgumentError(fmt::format("{} (try help)", msg));
+}
+
+std::string Sanitize(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '.' || c == '-';
+    out += ok ? c : '_';
+  }
+  return out;
+}
+
+constexpr size_t kMaxSocketPath = sizeof(sockaddr_un::sun_path) - 1;
+
+// True when something accepts connections on `path`.
+bool Answers(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+absl::StatusOr<ControlCommand> ParseControlCommand(std::string_view line) {
+  std::vector<std::string_view> w = Words(line);
+  if (w.empty()) return Malformed("empty command");
+  ControlCommand c;
+  std::string_view verb = w[0];
+  size_t args = w.size() - 1;
+  auto no_args = [&](ControlVerb v) -> absl::StatusOr<ControlCommand> {
+    if (args != 0) return Malformed(fmt::format("{} takes no arguments", verb));
+    c.verb = v;
+    return c;
+  };
+  if (verb == "help") return no_args(ControlVerb::kHelp);
+  if (verb == "resume") return no_args(ControlVerb::kResume);
+  if (verb == "cutover") return no_args(ControlVerb::kCutover);
+  if (verb == "abort") return no_args(ControlVerb::kAbort);
+  if (verb == "status") {
+    c.verb = ControlVerb::kStatus;
+    if (args == 0) return c;
+    if (args == 1 && w[1] == "--json") {
+      c.json = true;
+      return c;
+    }
+    return Malformed("usage: status [--json]");
+  }
+  if (verb == "pause") {
+    c.verb = ControlVerb::kPause;
+    if (args == 0) return c;
+    if (args == 1 && w[1] == "--replay") {
+      c.replay = true;
+      return c;
+    }
+    return Malformed("usage: pause [--replay]");
+  }
+  if (verb == "get") {
+    if (args != 1) return Malformed("usage: get NAME");
+    c.verb = ControlVerb::kGet;
+    c.name = std::string(w[1]);
+    return c;
+  }
+  if (verb == "set") {
+    if (args != 1) return Malformed("usage: set NAME=VALUE");
+    auto eq = w[1].find('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 == w[1].size())
+      return Malformed("usage: set NAME=VALUE");
+    c.verb = ControlVerb::kSet;
+    c.name = std::string(w[1].substr(0, eq));
+    c.value = std::string(w[1].substr(eq + 1));
+    return c;
+  }
+  return Malformed(fmt::format("unknown command '{}'", verb.substr(0, 64)));
+}
+
+std::string ControlHelpText(const engine::Control& control) {
+  std::string tunables;
+  for (const auto& t : control.Tunables()) tunables += fmt::format(" {}={}", t.name, t.value);
+  return "commands: status [--json] | pause [--replay] | resume | set NAME=VALUE | get NAME | cutover | "
+         "abort | help; tunables:" + tunables;
+}
+
+std::string ExecuteControlCommand(engine::Control& control, const ControlCommand& c) {
+  switch (c.verb) {
+    case ControlVerb::kHelp:
+      return ControlHelpText(control);
+    case ControlVerb::kStatus:
+      return c.json ? control.StatusJson() : control.StatusText();
+    case ControlVerb::kPause:
+      if (!control.Pause(c.replay)) return "ok: already paused";
+      return c.replay ? "ok: paused the copy and the replay" : "ok: paused the copy (replay continues)";
+    case ControlVerb::kResume:
+      return control.Resume() ? "ok: resumed" : "ok: not paused";
+    case ControlVerb::kSet: {
+      absl::Status st = control.Set(c.name, c.value);
+      if (!st.ok()) return fmt::format("error: {}", st.message());
+      auto v = control.Get(c.name);
+      std::string mode;
+      if (c.name == "chunk-size") mode = " (fixed size)";
+      if (c.name == "target-chunk-time") mode = " (adaptive sizing)";
+      return fmt::format("ok: {}={}{}", c.name, v.ok() ? *v : c.value, mode);
+    }
+    case ControlVerb::kGet: {
+      auto v = control.Get(c.name);
+      if (!v.ok()) return fmt::format("error: {}", v.status().message());
+      return fmt::format("{}={}", c.name, *v);
+    }
+    case ControlVerb::kCutover: {
+      if (control.ReleaseCutover()) return "ok: cutover released";
+      std::string state = control.Status().cutover;
+      if (state == "not postponed") return "error: the cutover is not postponed (no --postpone-cutover)";
+      return "ok: cutover already released";
+    }
+    case ControlVerb::kAbort:
+      return control.Abort() ? "ok: aborting; the migration stops and removes what it created"
+                             : "ok: abort already requested";
+  }
+  return "error: internal: unhandled command";
+}
+
+std::string HandleControlLine(engine::Control& control, std::string_view line) {
+  auto cmd = ParseControlCommand(line);
+  if (!cmd.ok()) return fmt::format("error: {}", cmd.status().message());
+  return ExecuteControlCommand(control, *cmd);
+}
+
+std::string DefaultControlSocketPath(std::string_view schema, std::string_view table) {
+  std::string name = schema == "public" ? Sanitize(table) : Sanitize(schema) + "." + Sanitize(table);
+  constexpr std::string_view kPrefix = "/tmp/shadowcopy-", kSuffix = ".sock";
+  size_t room = kMaxSocketPath - kPrefix.size() - kSuffix.size();
+  if (name.size() > room) name.resize(room);
+  return fmt::format("{}{}{}", kPrefix, name, kSuffix);
+}
+
+std::string DefaultControlSocketPath(uint32_t table_oid) {
+  return fmt::format("/tmp/shadowcopy-{}.sock", table_oid);
+}
+
+// One connected client: read a line, write its reply, repeat.
+class ControlSession : public std::enable_shared_from_this<ControlSession> {
+ public:
+  ControlSession(Local::socket socket, engine::Control* control)
+      : socket_(std::move(socket)), control_(control), buf_(kMaxLine) {}
+
+  void Read() {
+    auto self = shared_from_this();
+    asio::async_read_until(socket_, buf_, '\n', [self](boost::system::error_code ec, size_t n) {
+      if (ec == asio::error::not_found) {
+        self->Reply("error: command too long", /*then_close=*/true);
+        return;
+      }
+      if (ec) return;  // EOF or closed: the session ends
+      std::string line(asio::buffers_begin(self->buf_.data()), asio::buffers_begin(self->buf_.data()) + n);
+      self->buf_.consume(n);
+      self->Reply(HandleControlLine(*self->control_, line), false);
+    });
+  }
+
+ private:
+  void Reply(std::string reply, bool then_close) {
+    auto self = shared_from_this();
+    out_ = std::move(reply) + "\n";
+    asio::async_write(socket_, asio::buffer(out_), [self, then_close](boost::system::error_code ec, size_t) {
+      if (ec || then_close) {
+        boost::system::error_code ignored;
+        self->socket_.close(ignored);
+        return;
+      }
+      self->Read();
+    });
+  }
+
+  Local::socket socket_;
+  engine::Control* const control_;
+  asio::streambuf buf_;
+  std::string out_;
+};
+
+struct ControlServer::Impl {
+  asio::io_context io;
+  Local::acceptor acceptor{io};
+  std::thread thread;
+  bool created = false;
+
+  void Accept(engine::Control* control) {
+    acceptor.async_accept([this, control](boost::system::error_code ec, Local::socket socket) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      if (!ec) std::make_shared<ControlSession>(std::move(socket), control)->Read();
+      Accept(control);
+    });
+  }
+};
+
+ControlServer::ControlServer(engine::Control* control, std::string path)
+    : control_(control), path_(std::move(path)) {}
+
+ControlServer::~ControlServer() { Stop(); }
+
+absl::Status ControlServer::Start() {
+  if (path_.empty() || path_.size() > kMaxSocketPath)
+    return absl::InvalidArgumentError(
+        fmt::format("control socket path must be 1 to {} bytes: '{}'", kMaxSocketPath, path_));
+  struct stat st;
+  if (::lstat(path_.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode))
+      return absl::FailedPreconditionError(
+          fmt::format("{} exists and is not a socket; remove it or choose another --socket", path_));
+    if (Answers(path_))
+      return absl::FailedPreconditionError(fmt::format(
+          "a process is already listening on {} (another shadowcopy run?); choose another --socket", path_));
+    if (::unlink(path_.c_str()) != 0 && errno != ENOENT)
+      return absl::FailedPreconditionError(
+          fmt::format("cannot remove the stale socket {}: {}", path_, std::strerror(errno)));
+    Log(LogLevel::kInfo, "removed stale control socket {}", path_);
+  }
+  auto impl = std::make_unique<Impl>();
+  boost::system::error_code ec;
+  auto fail = [&](std::string_view what) {
+    std::string msg = fmt::format("control socket {}: {}: {}", path_, what, ec.message());
+    if (impl->created) ::unlink(path_.c_str());
+    return absl::FailedPreconditionError(msg);
+  };
+  impl->acceptor.open(Local(), ec);
+  if (ec) return fail("socket");
+  impl->acceptor.bind(Local::endpoint(path_), ec);
+  if (ec) return fail("bind");
+  impl->created = true;
+  // Owner only, before anyone can connect: connect() fails until listen().
+  if (::chmod(path_.c_str(), 0600) != 0) {
+    ec = boost::system::error_code(errno, boost::system::system_category());
+    return fail("chmod");
+  }
+  impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen");
+  impl->Accept(control_);
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] {
+    try {
+      raw->io.run();
+    } catch (const std::exception& e) {
+      Log(LogLevel::kError, "control socket stopped: {}", e.what());
+    }
+  });
+  impl_ = std::move(impl);
+  return absl::OkStatus();
+}
+
+void ControlServer::Stop() {
+  if (!impl_) return;
+  // Handlers stop running; the pending ones (and the sessions they own) are
+  // destroyed with the io_context below.
+  impl_->io.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_->created) ::unlink(path_.c_str());
+  impl_.reset();  // closes the acceptor and every client socket
+}
+
+}  // namespace shadowcopy::cli

@@ -1,0 +1,94 @@
+// The control socket: a Unix-domain stream socket (mode 0600) on which an
+// operator sends one command per line and gets one reply line per command:
+//
+//   help | status [--json] | pause [--replay] | resume | set NAME=VALUE |
+//   get NAME | cutover | abort
+//
+// A reply is a human line ("ok: ..." for changes), the JSON object for
+// `status --json`, or a line starting with "error:" for an unknown or
+// malformed command, which changes nothing. Several clients may be connected
+// at once. Everything goes through engine::Control; the server holds no
+// migration state of its own.
+//
+// Thread-safety: ParseControlCommand and the path helpers are pure.
+// ControlServer's Start() and Stop() belong to one thread; the server runs
+// its own io_context on its own thread (completion handlers, no coroutines).
+#ifndef SHADOWCOPY_CLI_CONTROL_SERVER_H_
+#define SHADOWCOPY_CLI_CONTROL_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/control.h"
+
+namespace shadowcopy::cli {
+
+enum class ControlVerb { kHelp, kStatus, kPause, kResume, kSet, kGet, kCutover, kAbort };
+
+struct ControlCommand {
+  ControlVerb verb = ControlVerb::kHelp;
+  bool json = false;    // status --json
+  bool replay = false;  // pause --replay
+  std::string name;     // set / get
+  std::string value;    // set
+};
+
+// Parses one command line (surrounding blanks and a trailing CR ignored).
+// InvalidArgument with a one-line message for anything else (empty, unknown
+// verb, missing or extra arguments, `set` without NAME=VALUE). Tunable names
+// and values are checked by engine::Control.
+absl::StatusOr<ControlCommand> ParseControlCommand(std::string_view line);
+
+// Runs `command` against `control`; returns the reply line (no newline).
+std::string ExecuteControlCommand(engine::Control& control, const ControlCommand& command);
+
+// Parse + execute; a parse error becomes "error: <message>".
+std::string HandleControlLine(engine::Control& control, std::string_view line);
+
+// One-line help: the commands and the tunables with their current values.
+std::string ControlHelpText(const engine::Control& control);
+
+// Default socket path for a table: /tmp/shadowcopy-<table>.sock for a table
+// in public, else /tmp/shadowcopy-<schema>.<table>.sock; characters other
+// than [A-Za-z0-9_.-] become '_' and the name is shortened to fit a socket
+// address.
+std::string DefaultControlSocketPath(std::string_view schema, std::string_view table);
+// /tmp/shadowcopy-<oid>.sock, for when the table's oid is known.
+std::string DefaultControlSocketPath(uint32_t table_oid);
+
+class ControlServer {
+ public:
+  // `control` must outlive the server.
+  ControlServer(engine::Control* control, std::string path);
+  ~ControlServer();  // Stop()
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  // Creates the socket (mode 0600 before it accepts anyone) and starts
+  // serving on its own thread. A path on which a live server answers is
+  // FailedPrecondition (another run uses it); a stale socket file is
+  // removed; a path that exists and is not a socket is FailedPrecondition
+  // (never deleted); a path too long for a socket address is
+  // InvalidArgument. REQUIRES: not started.
+  absl::Status Start();
+
+  // Stops serving, closes every client, joins the thread and removes the
+  // socket file. Idempotent.
+  void Stop();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Impl;
+  engine::Control* const control_;
+  const std::string path_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shadowcopy::cli
+
+#endif  // SHADOWCOPY_CLI_CONTROL_SERVER_H_

@@ -1,0 +1,137 @@
+#include "cli/ctl.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "cli/control_server.h"
+#include "fmt/format.h"
+
+namespace shadowcopy::cli {
+namespace {
+
+absl::Status Errno(std::string_view what, const std::string& path) {
+  return absl::UnavailableError(fmt::format("{} {}: {}", what, path, std::strerror(errno)));
+}
+
+// Closes the descriptor on scope exit.
+struct Fd {
+  int fd;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<std::string> SendControlCommand(const std::string& socket_path, const std::string& command,
+                                               std::chrono::milliseconds timeout) {
+  sockaddr_un addr{};
+  if (socket_path.empty() || socket_path.size() >= sizeof addr.sun_path)
+    return absl::InvalidArgumentError(fmt::format("invalid socket path '{}'", socket_path));
+  if (command.find('\n') != std::string::npos)
+    return absl::InvalidArgumentError("a command is one line");
+  Fd s{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (s.fd < 0) return Errno("socket for", socket_path);
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size());
+  if (::connect(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return Errno("cannot connect to the control socket", socket_path);
+  std::string line = command + "\n";
+  for (size_t done = 0; done < line.size();) {
+    ssize_t n = ::send(s.fd, line.data() + done, line.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Errno("cannot send to", socket_path);
+    done += static_cast<size_t>(n);
+  }
+  std::string reply;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  while (reply.find('\n') == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return absl::UnavailableError(fmt::format("no reply from {} within {} ms", socket_path, timeout.count()));
+    pollfd p{s.fd, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return Errno("cannot wait for", socket_path);
+    if (r == 0) continue;
+    ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Errno("cannot read from", socket_path);
+    if (n == 0) {
+      if (reply.empty())
+        return absl::UnavailableError(fmt::format("{} closed the connection without a reply", socket_path));
+      break;
+    }
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  if (auto nl = reply.find('\n'); nl != std::string::npos) reply.resize(nl);
+  return reply;
+}
+
+int RunCtl(const std::string& socket_path, const std::string& command) {
+  auto reply = SendControlCommand(socket_path, command);
+  if (!reply.ok()) {
+    std::fprintf(stderr, "shadowcopy: error: %s (is the migration running with this --socket?)\n",
+                 std::string(reply.status().message()).c_str());
+    return 3;
+  }
+  bool error = reply->rfind("error:", 0) == 0;
+  std::fprintf(error ? stderr : stdout, "%s\n", reply->c_str());
+  std::fflush(error ? stderr : stdout);
+  return error ? 1 : 0;
+}
+
+int CtlMain(const std::vector<std::string>& args) {
+  std::string socket, schema = "public", table;
+  std::vector<std::string> words;
+  auto usage = [](std::string_view msg) {
+    std::fprintf(stderr,
+                 "shadowcopy: error: %.*s\nusage: shadowcopy ctl (--socket PATH | --table T [--schema S]) "
+                 "COMMAND...   (COMMAND: help for the list)\n",
+                 static_cast<int>(msg.size()), msg.data());
+    return 2;
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (!words.empty()) {  // everything after the first command word belongs to the command
+      words.push_back(a);
+      continue;
+    }
+    std::string* target = nullptr;
+    std::string name = a, value;
+    bool inline_value = false;
+    if (auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      name = a.substr(0, eq);
+      value = a.substr(eq + 1);
+      inline_value = true;
+    }
+    if (name == "--socket") target = &socket;
+    else if (name == "--table") target = &table;
+    else if (name == "--schema") target = &schema;
+    if (target == nullptr) {
+      if (a.rfind("--", 0) == 0) return usage(fmt::format("unknown option '{}'", a));
+      words.push_back(a);
+      continue;
+    }
+    if (!inline_value) {
+      if (i + 1 >= args.size()) return usage(fmt::format("{} needs a value", name));
+      value = args[++i];
+    }
+    *target = value;
+  }
+  if (words.empty()) return usage("no command given");
+  if (socket.empty() && table.empty()) return usage("--socket PATH (or --table T) is required");
+  if (socket.empty()) socket = DefaultControlSocketPath(schema, table);
+  std::string command;
+  for (const auto& w : words) command += (command.empty() ? "" : " ") + w;
+  return RunCtl(socket, command);
+}
+
+}  // namespace shadowcopy::cli

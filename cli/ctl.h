@@ -1,0 +1,36 @@
+// `shadowcopy ctl`: sends one command to a running migration's control
+// socket and prints the reply, so nobody needs `nc -U`.
+//
+// Thread-safety: stateless; blocks the calling thread for at most the reply
+// timeout.
+#ifndef SHADOWCOPY_CLI_CTL_H_
+#define SHADOWCOPY_CLI_CTL_H_
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace shadowcopy::cli {
+
+// Connects to `socket_path`, sends `command` as one line and returns the
+// reply line (without its newline). Unavailable when nothing listens there
+// or no reply comes within `timeout`.
+absl::StatusOr<std::string> SendControlCommand(const std::string& socket_path, const std::string& command,
+                                               std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Sends `command`, prints the reply: on stdout, or on stderr when it starts
+// with "error:". Returns 0 on a good reply, 1 on an error reply, 3 when the
+// socket cannot be reached (with "shadowcopy: error: ..." on stderr).
+int RunCtl(const std::string& socket_path, const std::string& command);
+
+// The `ctl` subcommand; `args` follow the word ctl:
+//   --socket PATH | --table T [--schema S]   then the command's words
+// The command's words are joined with single spaces. Returns 2 on a usage
+// error, else as RunCtl.
+int CtlMain(const std::vector<std::string>& args);
+
+}  // namespace shadowcopy::cli
+
+#endif  // SHADOWCOPY_CLI_CTL_H_

@@ -1,0 +1,254 @@
+// The control socket protocol: the pure parser (every command, malformed
+// ones), command execution against a real engine::Control (replies, and
+// nothing changes on an error), the default socket path, and the server and
+// the ctl client end to end over a real Unix socket (mode 0600, several
+// clients, stale file replaced, live server refused, file removed on Stop).
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <thread>
+
+#include "cli/control_server.h"
+#include "cli/ctl.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace shadowcopy::cli {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+ControlCommand MustParse(std::string_view line) {
+  auto c = ParseControlCommand(line);
+  EXPECT_TRUE(c.ok()) << line << ": " << c.status();
+  return c.ok() ? *c : ControlCommand{};
+}
+
+TEST(ParseControlCommandTest, EveryCommand) {
+  EXPECT_EQ(MustParse("help").verb, ControlVerb::kHelp);
+  EXPECT_EQ(MustParse("status").verb, ControlVerb::kStatus);
+  EXPECT_FALSE(MustParse("status").json);
+  EXPECT_TRUE(MustParse("status --json").json);
+  EXPECT_EQ(MustParse("pause").verb, ControlVerb::kPause);
+  EXPECT_FALSE(MustParse("pause").replay);
+  EXPECT_TRUE(MustParse("pause --replay").replay);
+  EXPECT_EQ(MustParse("resume").verb, ControlVerb::kResume);
+  EXPECT_EQ(MustParse("cutover").verb, ControlVerb::kCutover);
+  EXPECT_EQ(MustParse("abort").verb, ControlVerb::kAbort);
+  auto set = MustParse("set chunk-size=500");
+  EXPECT_EQ(set.verb, ControlVerb::kSet);
+  EXPECT_EQ(set.name, "chunk-size");
+  EXPECT_EQ(set.value, "500");
+  auto get = MustParse("get max-replica-lag");
+  EXPECT_EQ(get.verb, ControlVerb::kGet);
+  EXPECT_EQ(get.name, "max-replica-lag");
+}
+
+TEST(ParseControlCommandTest, BlanksAndLineEndings) {
+  EXPECT_EQ(MustParse("  status \r\n").verb, ControlVerb::kStatus);
+  EXPECT_TRUE(MustParse("status\t--json\r").json);
+  auto set = MustParse("set   target-chunk-time=2s  ");
+  EXPECT_EQ(set.value, "2s");
+  EXPECT_EQ(MustParse("set x=a=b").value, "a=b") << "the first = splits";
+}
+
+TEST(ParseControlCommandTest, Malformed) {
+  for (const char* bad :
+       {"", "   ", "\r\n", "stats", "STATUS", "status --yaml", "status --json extra", "pause now",
+        "pause --replay x", "resume 1", "help me", "cutover now", "abort!", "abort now", "set",
+        "set chunk-size", "set chunk-size=", "set =5", "set chunk-size = 5", "set a=1 b=2", "get",
+        "get a b", "rm -rf /", "\x01\x02"}) {
+    auto c = ParseControlCommand(bad);
+    EXPECT_FALSE(c.ok()) << "'" << bad << "' parsed";
+    if (!c.ok()) {
+      EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+    }
+  }
+  std::string huge(10000, 'x');
+  auto c = ParseControlCommand(huge);
+  ASSERT_FALSE(c.ok());
+  EXPECT_LT(c.status().message().size(), 200u) << "the echo of an unknown verb is bounded";
+}
+
+TEST(ExecuteControlCommandTest, RepliesAndChanges) {
+  engine::Control c(engine::ControlSettings{});
+  EXPECT_THAT(HandleControlLine(c, "help"), HasSubstr("set NAME=VALUE"));
+  EXPECT_THAT(HandleControlLine(c, "help"), HasSubstr("chunk-size=10000"));
+  EXPECT_EQ(HandleControlLine(c, "pause"), "ok: paused the copy (replay continues)");
+  EXPECT_TRUE(c.paused());
+  EXPECT_EQ(HandleControlLine(c, "pause"), "ok: already paused");
+  EXPECT_THAT(HandleControlLine(c, "status"), HasSubstr("paused by operator"));
+  EXPECT_THAT(HandleControlLine(c, "status --json"), HasSubstr("\"paused\":true"));
+  EXPECT_EQ(HandleControlLine(c, "resume"), "ok: resumed");
+  EXPECT_EQ(HandleControlLine(c, "set chunk-size=500"), "ok: chunk-size=500 (fixed size)");
+  EXPECT_TRUE(c.Sizing().fixed);
+  EXPECT_EQ(HandleControlLine(c, "get chunk-size"), "chunk-size=500");
+  EXPECT_EQ(HandleControlLine(c, "set target-chunk-time=1s"), "ok: target-chunk-time=1s (adaptive sizing)");
+  EXPECT_FALSE(c.Sizing().fixed);
+  EXPECT_EQ(HandleControlLine(c, "set max-replica-lag=2s"), "ok: max-replica-lag=2s");
+  EXPECT_EQ(HandleControlLine(c, "set max-lock-waiters=2"), "ok: max-lock-waiters=2");
+  EXPECT_EQ(HandleControlLine(c, "set max-active=30"), "ok: max-active=30");
+  EXPECT_THAT(HandleControlLine(c, "cutover"), StartsWith("error: the cutover is not postponed"));
+  EXPECT_THAT(HandleControlLine(c, "abort"), StartsWith("ok: aborting"));
+  EXPECT_TRUE(c.abort_requested());
+}
+
+TEST(ExecuteControlCommandTest, ErrorsChangeNothing) {
+  engine::Control c(engine::ControlSettings{});
+  auto before = c.StatusJson();
+  for (const char* bad : {"set chunk-size=0", "set chunk-size=ten", "set bogus=1", "get bogus", "stop",
+                          "pause please", "set chunk-size", "set max-chunk-size=1"}) {
+    EXPECT_THAT(HandleControlLine(c, bad), StartsWith("error: ")) << bad;
+  }
+  EXPECT_EQ(c.revision(), 0u);
+  EXPECT_FALSE(c.paused());
+  EXPECT_FALSE(c.abort_requested());
+  auto after = c.StatusJson();
+  // elapsed_s may differ; everything before it must not.
+  EXPECT_EQ(before.substr(0, before.find("\"elapsed_s\"")), after.substr(0, after.find("\"elapsed_s\"")));
+}
+
+TEST(ExecuteControlCommandTest, CutoverRelease) {
+  engine::ControlSettings s;
+  s.postpone_cutover = true;
+  engine::Control c(s);
+  EXPECT_FALSE(c.CutoverAllowed());
+  EXPECT_EQ(HandleControlLine(c, "cutover"), "ok: cutover released");
+  EXPECT_TRUE(c.CutoverAllowed());
+  EXPECT_EQ(HandleControlLine(c, "cutover"), "ok: cutover already released");
+}
+
+TEST(DefaultControlSocketPathTest, Names) {
+  EXPECT_EQ(DefaultControlSocketPath("public", "orders"), "/tmp/shadowcopy-orders.sock");
+  EXPECT_EQ(DefaultControlSocketPath("sales", "Order Items"), "/tmp/shadowcopy-sales.Order_Items.sock");
+  EXPECT_EQ(DefaultControlSocketPath("public", "../etc/x"), "/tmp/shadowcopy-.._etc_x.sock");
+  EXPECT_LE(DefaultControlSocketPath("public", std::string(300, 'a')).size(), 107u);
+  EXPECT_EQ(DefaultControlSocketPath(16384u), "/tmp/shadowcopy-16384.sock");
+}
+
+class ControlServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = ::testing::TempDir() + "sc_ctl_" + std::to_string(::getpid()) + ".sock";
+    if (path_.size() > 100) path_ = "/tmp/sc_ctl_" + std::to_string(::getpid()) + ".sock";
+    ::unlink(path_.c_str());
+  }
+  void TearDown() override { ::unlink(path_.c_str()); }
+  std::string path_;
+};
+
+TEST_F(ControlServerTest, ServesSeveralClientsAndCleansUp) {
+  engine::Control control(engine::ControlSettings{});
+  {
+    ControlServer server(&control, path_);
+    ASSERT_TRUE(server.Start().ok());
+    struct stat st;
+    ASSERT_EQ(::lstat(path_.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+    std::vector<std::thread> clients;
+    std::atomic<int> good{0};
+    for (int i = 0; i < 8; ++i)
+      clients.emplace_back([&, i] {
+        auto r = SendControlCommand(path_, i % 2 ? "status --json" : "get chunk-size");
+        if (r.ok() && (r->front() == '{' || *r == "chunk-size=10000")) ++good;
+      });
+    for (auto& t : clients) t.join();
+    EXPECT_EQ(good.load(), 8);
+
+    auto r = SendControlCommand(path_, "set chunk-size=250");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(*r, "ok: chunk-size=250 (fixed size)");
+    EXPECT_EQ(control.Sizing().fixed_size, 250);
+    r = SendControlCommand(path_, "frobnicate");
+    ASSERT_TRUE(r.ok());
+    EXPECT_THAT(*r, StartsWith("error: unknown command"));
+
+    // Exit codes of the ctl client.
+    EXPECT_EQ(RunCtl(path_, "pause"), 0);
+    EXPECT_TRUE(control.paused());
+    EXPECT_EQ(RunCtl(path_, "set chunk-size=abc"), 1);
+    EXPECT_EQ(control.Sizing().fixed_size, 250);
+    EXPECT_EQ(CtlMain({"--socket", path_, "set", "chunk-size=300"}), 0);
+    EXPECT_EQ(control.Sizing().fixed_size, 300);
+    EXPECT_EQ(CtlMain({"--socket=" + path_, "status", "--json"}), 0);
+    EXPECT_EQ(CtlMain({"status"}), 2);
+    EXPECT_EQ(CtlMain({"--socket", path_}), 2);
+
+    // A second server on the same path is refused while the first answers.
+    ControlServer second(&control, path_);
+    auto st2 = second.Start();
+    EXPECT_EQ(st2.code(), absl::StatusCode::kFailedPrecondition) << st2;
+    EXPECT_EQ(RunCtl(path_, "resume"), 0) << "the refused server must not disturb the first";
+  }
+  struct stat st;
+  EXPECT_NE(::lstat(path_.c_str(), &st), 0) << "socket file left behind";
+  EXPECT_EQ(RunCtl(path_, "status"), 3);
+}
+
+TEST_F(ControlServerTest, PipelinedCommandsAndLongLines) {
+  engine::Control control(engine::ControlSettings{});
+  ControlServer server(&control, path_);
+  ASSERT_TRUE(server.Start().ok());
+  // Two commands in one write: two replies, in order.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string two = "pause\nget chunk-size\n";
+  ASSERT_EQ(::write(fd, two.data(), two.size()), static_cast<ssize_t>(two.size()));
+  std::string got;
+  char buf[256];
+  while (std::count(got.begin(), got.end(), '\n') < 2) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    ASSERT_GT(n, 0);
+    got.append(buf, n);
+  }
+  EXPECT_EQ(got, "ok: paused the copy (replay continues)\nchunk-size=10000\n");
+  ::close(fd);
+  // An over-long line gets an error reply and changes nothing.
+  auto r = SendControlCommand(path_, "set chunk-size=" + std::string(10000, '9'));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(*r, StartsWith("error:"));
+  EXPECT_FALSE(control.Sizing().fixed);
+  server.Stop();
+  server.Stop();
+}
+
+TEST_F(ControlServerTest, StaleSocketReplacedOtherFilesRefused) {
+  engine::Control control(engine::ControlSettings{});
+  {
+    // A socket file nobody listens on (a crashed run).
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ::close(fd);
+  }
+  ControlServer server(&control, path_);
+  ASSERT_TRUE(server.Start().ok());
+  EXPECT_EQ(RunCtl(path_, "status"), 0);
+  server.Stop();
+
+  std::FILE* f = std::fopen(path_.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  ControlServer refused(&control, path_);
+  EXPECT_EQ(refused.Start().code(), absl::StatusCode::kFailedPrecondition);
+  struct stat st;
+  EXPECT_EQ(::lstat(path_.c_str(), &st), 0) << "a regular file must never be deleted";
+  ControlServer too_long(&control, "/tmp/" + std::string(200, 'x'));
+  EXPECT_EQ(too_long.Start().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace shadowcopy::cli

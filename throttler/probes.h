@@ -1,0 +1,58 @@
+// Probes: the SQL (and file system) reads behind each throttle signal. Each
+// returns readings for the policy; a failure becomes an unreadable reading
+// (never an error the caller must handle), which the policy treats as over
+// the limit.
+//
+// Thread-safety: functions over a connection the caller owns; the throttler
+// calls them from its own thread.
+#ifndef SHADOWCOPY_THROTTLER_PROBES_H_
+#define SHADOWCOPY_THROTTLER_PROBES_H_
+
+#include <string>
+#include <vector>
+
+#include "common/pg.h"
+#include "throttler/policy.h"
+#include "throttler/wal_timeline.h"
+
+namespace shadowcopy::throttler {
+
+// Lag of every physical standby of `primary`, one reading each (source: its
+// application_name, else its address or walsender pid). Logical walsenders
+// (ours included: their pid is a logical slot's active_pid) and base backups
+// are skipped. A caught-up standby's NULL replay_lag is 0. The lag is the
+// larger of replay_lag and the `timeline` estimate (records the primary's
+// flush position first), which also sees a standby whose replay is stuck.
+// No standby: no reading.
+std::vector<Reading> ProbeStandbys(PgConn& primary, WalTimeline* timeline, TimePoint now);
+
+// Lag measured on a standby itself (`source` names it): now() −
+// pg_last_xact_replay_timestamp() while it has received WAL it has not
+// replayed, else 0. Unreadable when the server is not in recovery.
+Reading ProbeReplica(PgConn& replica, const std::string& source, TimePoint now);
+
+// WAL bytes between the primary's current position and `slot`'s
+// confirmed_flush_lsn. Unreadable when the slot does not exist.
+Reading ProbeSlot(PgConn& primary, const std::string& slot, TimePoint now);
+
+// Lock waits between the application and our sessions (`own_pids`): an
+// application session waiting for a lock one of ours holds, or one of ours
+// waiting for an application session's lock (which others then queue
+// behind). Waits between application sessions are not counted. Calls
+// pg_blocking_pids (which takes the lock manager's locks) only for backends
+// whose wait_event_type is Lock, and not at all when none waits.
+Reading ProbeLockWaiters(PgConn& primary, const std::vector<int>& own_pids, TimePoint now);
+
+// Active client backends, this session excluded.
+Reading ProbeActiveBackends(PgConn& primary, TimePoint now);
+
+// The number the operator's query returns (first column of the first row);
+// NULL, no row, non-numeric or an error: unreadable.
+Reading ProbeThrottleQuery(PgConn& conn, const std::string& sql, TimePoint now);
+
+// 1 when `path` exists, else 0.
+Reading ProbeFlagFile(const std::string& path, TimePoint now);
+
+}  // namespace shadowcopy::throttler
+
+#endif  // SHADOWCOPY_THROTTLER_PROBES_H_
