@@ -29,6 +29,34 @@ absl::Status ValidateAlterText(const std::string& alter) {
     else if (c == ';' && !in_single && !in_double)
       return absl::InvalidArgumentError("--alter must be one ALTER TABLE statement's subcommands; ';' is not allowed");
   }
+  // ALTER COLUMN ... TYPE ... USING <expr>: the copy and the replay convert
+  // with plain casts, so a USING expression would silently be ignored.
+  {
+    std::string word;
+    bool in_s = false, in_d = false, saw_type = false;
+    int depth = 0;
+    auto flush = [&]() -> bool {
+      if (word == "TYPE") saw_type = true;
+      bool bad = word == "USING" && saw_type;
+      word.clear();
+      return bad;
+    };
+    for (char c : u + " ") {
+      if (c == '\'' && !in_d) in_s = !in_s;
+      else if (c == '"' && !in_s) in_d = !in_d;
+      if (in_s || in_d) continue;
+      if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
+        word.push_back(c);
+        continue;
+      }
+      if (flush())
+        return absl::InvalidArgumentError(
+            "ALTER COLUMN ... TYPE ... USING is not supported: columns are converted with plain casts");
+      if (c == '(') ++depth;
+      if (c == ')') --depth;
+      if (c == ',' && depth == 0) saw_type = false;
+    }
+  }
   std::string trimmed = u;
   trimmed.erase(0, trimmed.find_first_not_of(" \t\n"));
   if (trimmed.rfind("ALTER TABLE", 0) == 0)
