@@ -1,5 +1,6 @@
 #include "cli/options.h"
 
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <functional>
@@ -20,6 +21,23 @@ absl::StatusOr<int64_t> ParseInt(const std::string& flag, const std::string& tex
 }
 
 }  // namespace
+
+absl::StatusOr<int64_t> ParseSize(const std::string& text) {
+  double value = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (r.ec != std::errc() || value <= 0)
+    return absl::InvalidArgumentError(fmt::format("invalid size '{}' (e.g. 512MB, 8GB)", text));
+  std::string unit(r.ptr, text.data() + text.size());
+  for (char& ch : unit) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  double mult;
+  if (unit.empty() || unit == "B") mult = 1;
+  else if (unit == "KB" || unit == "KIB") mult = 1024.0;
+  else if (unit == "MB" || unit == "MIB") mult = 1024.0 * 1024;
+  else if (unit == "GB" || unit == "GIB") mult = 1024.0 * 1024 * 1024;
+  else if (unit == "TB" || unit == "TIB") mult = 1024.0 * 1024 * 1024 * 1024;
+  else return absl::InvalidArgumentError(fmt::format("invalid size '{}' (e.g. 512MB, 8GB)", text));
+  return static_cast<int64_t>(value * mult);
+}
 
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text) {
   double value = 0;
@@ -58,6 +76,12 @@ empty copy in a rolled-back transaction, and the plan is printed.
   --execute                  really migrate (default: dry run)
   --chunk-size N             rows per copy batch (default 10000)
   --drop-old-table           drop _<table>_old after a successful cutover (default: keep it)
+  --resume                   continue the unfinished run recorded for the table (after kill -9,
+                             a lost machine or --keep-on-error); pass the same --alter
+  --keep-on-error            on failure keep the slot, publication and shadow for --resume
+                             (the slot retains WAL until resumed or cleaned up)
+  --max-retained-wal SIZE    stop the run (dropping the slot) when the slot retains more WAL than
+                             this; near it the copy waits for replay (default 8GB)
   --lock-timeout D           lock_timeout of the DDL while preparing (default 2s)
   --cutover-lock-timeout D   how long writers may queue behind the cutover lock (default 1s)
   --cutover-retries N        cutover attempts before giving up (default 30)
@@ -117,6 +141,15 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
     } else if (arg == "--execute") {
       RETURN_IF_ERROR(flag_only());
       c.execute = true;
+    } else if (arg == "--resume") {
+      RETURN_IF_ERROR(flag_only());
+      c.resume = true;
+    } else if (arg == "--keep-on-error") {
+      RETURN_IF_ERROR(flag_only());
+      c.keep_on_error = true;
+    } else if (arg == "--max-retained-wal") {
+      ASSIGN_OR_RETURN(auto v, need());
+      ASSIGN_OR_RETURN(c.max_retained_wal, ParseSize(v));
     } else if (arg == "--drop-old-table") {
       RETURN_IF_ERROR(flag_only());
       c.drop_old_table = true;

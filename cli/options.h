@@ -26,6 +26,9 @@ struct Options {
 // one-line message on bad input.
 absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args);
 
+// "512MB", "8GB", "1024" (bytes).
+absl::StatusOr<int64_t> ParseSize(const std::string& text);
+
 // "500ms", "2s", "1.5s", "1m", "250" (milliseconds).
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text);
 

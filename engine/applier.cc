@@ -32,12 +32,13 @@ absl::Status Applier::Apply(const std::vector<cdc::Transaction>& txns,
     }
   }
   PlanStats before = stats_.plan;
-  absl::Status st = ApplyOnce(changes, xids, /*collapse=*/true);
+  Lsn end_lsn = txns.empty() ? 0 : txns.back().end_lsn;
+  absl::Status st = ApplyOnce(changes, xids, /*collapse=*/true, end_lsn);
   if (!st.ok() && SqlStateOf(st) == "23505") {
     // Possibly an artefact of collapsing: replay event by event, in order.
     stats_.plan = before;
     stats_.event_by_event_retries++;
-    st = ApplyOnce(changes, xids, /*collapse=*/false);
+    st = ApplyOnce(changes, xids, /*collapse=*/false, end_lsn);
     if (!st.ok() && SqlStateOf(st) == "23505")
       return absl::FailedPreconditionError(fmt::format(
           "the replayed changes violate a unique constraint of the new table: {}", st.message()));
@@ -68,7 +69,7 @@ absl::Status Applier::BeginForRereads(const std::vector<uint32_t>& xids) {
 }
 
 absl::Status Applier::ApplyOnce(const std::vector<const cdc::Change*>& changes,
-                                const std::vector<uint32_t>& xids, bool collapse) {
+                                const std::vector<uint32_t>& xids, bool collapse, Lsn end_lsn) {
   ASSIGN_OR_RETURN(auto steps, PlanChanges(*model_, changes, collapse, &stats_.plan));
   bool rereads = false;
   for (const auto& s : steps) rereads |= s.kind == ApplyStep::Kind::kPartial;
@@ -86,6 +87,7 @@ absl::Status Applier::ApplyOnce(const std::vector<const cdc::Change*>& changes,
           break;
       }
     }
+    if (checkpoint_) RETURN_IF_ERROR(checkpoint_(conn_, end_lsn));
     return conn_->Exec("COMMIT").status();
   };
   absl::Status st = run();

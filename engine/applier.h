@@ -14,6 +14,7 @@
 #define SHADOWCOPY_ENGINE_APPLIER_H_
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,11 +46,16 @@ class Applier {
   // *messages (fences). On error nothing of the group is applied.
   absl::Status Apply(const std::vector<cdc::Transaction>& txns, std::vector<std::string>* messages);
 
+  // Runs inside each group's transaction, before COMMIT, with the group's
+  // last end LSN: the applied position is durable exactly when the changes are.
+  using Checkpoint = std::function<absl::Status(PgConn*, Lsn)>;
+  void set_checkpoint(Checkpoint c) { checkpoint_ = std::move(c); }
+
   const ApplyStats& stats() const { return stats_; }
 
  private:
   absl::Status ApplyOnce(const std::vector<const cdc::Change*>& changes,
-                         const std::vector<uint32_t>& xids, bool collapse);
+                         const std::vector<uint32_t>& xids, bool collapse, Lsn end_lsn);
   absl::Status BeginForRereads(const std::vector<uint32_t>& xids);
   absl::Status RunKeyed(const KeyedSet& set);
   absl::Status RunPartial(const PartialUpdate& p);
@@ -59,6 +65,7 @@ class Applier {
   VisibilityTracker* visibility_;
   const std::atomic<bool>* stop_;
   ApplyStats stats_;
+  Checkpoint checkpoint_;
 };
 
 }  // namespace shadowcopy::engine

@@ -22,6 +22,16 @@ absl::Status FindForOid(PgConn* conn, uint32_t oid, std::vector<Leftover>* out) 
   ASSIGN_OR_RETURN(auto p, conn->Query("SELECT 1 FROM pg_publication WHERE pubname = $1", {slot}));
   if (p.Rows() > 0)
     out->push_back({"publication", QuoteIdent(slot), fmt::format("DROP PUBLICATION {}", QuoteIdent(slot)), false});
+  ASSIGN_OR_RETURN(auto st, conn->Exec("SELECT to_regclass('shadowcopy.runs') IS NOT NULL"));
+  if (st.GetBool(0, 0)) {
+    ASSIGN_OR_RETURN(auto runs, conn->Query("SELECT run_id FROM shadowcopy.runs WHERE table_oid = $1 "
+                                            "AND finished_at IS NULL", {std::to_string(oid)}));
+    for (int i = 0; i < runs.Rows(); ++i)
+      out->push_back({"state of run", runs.GetString(i, 0),
+                      fmt::format("UPDATE shadowcopy.runs SET finished_at = now(), phase = 'finished', "
+                                  "outcome = 'cleaned up' WHERE run_id = {}", QuoteLiteral(runs.Get(i, 0))),
+                      false});
+  }
   if (t.Rows() == 0) return absl::OkStatus();
   ObjectNames names = NamesFor(t.GetString(0, 0), t.GetString(0, 1), oid);
   ASSIGN_OR_RETURN(auto sh, conn->Query("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

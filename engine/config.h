@@ -29,6 +29,9 @@ struct Config {
   bool execute = false;            // false: dry run, nothing changes
   int64_t chunk_size = 10000;      // rows per copy batch
   bool drop_old_table = false;     // drop _<table>_old after a successful cutover
+  bool resume = false;             // continue the unfinished run recorded for the table
+  bool keep_on_error = false;      // on failure keep slot, publication and shadow for --resume
+  int64_t max_retained_wal = int64_t{8} << 30;  // bytes of WAL the slot may retain
   std::chrono::milliseconds lock_timeout{2000};          // DDL while preparing
   std::chrono::milliseconds cutover_lock_timeout{1000};  // the cutover's LOCK TABLE
   int cutover_retries = 30;

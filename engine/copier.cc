@@ -80,6 +80,7 @@ absl::StatusOr<int64_t> Copier::CopyNextBatch(int64_t chunk_size) {
       if (hooks_->disable_ordering) idle = replay_step_;
       RETURN_IF_ERROR(PauseHere(*hooks_, idle, *stop_));
     }
+    if (checkpoint_) RETURN_IF_ERROR(checkpoint_(conn_, upper, !upper.has_value()));
     RETURN_IF_ERROR(conn_->Exec("COMMIT").status());
     if (upper) lower_ = std::move(upper);
     else done_ = true;

@@ -41,6 +41,18 @@ class Copier {
   // skipped and not counted).
   absl::StatusOr<int64_t> CopyNextBatch(int64_t chunk_size);
 
+  // Runs inside each batch's transaction, before COMMIT, with the batch's
+  // upper key (nullopt for the last batch) and whether the copy is done: the
+  // high-water mark is then durable exactly when the batch is.
+  using Checkpoint = std::function<absl::Status(PgConn*, const std::optional<std::vector<std::string>>&, bool)>;
+  void set_checkpoint(Checkpoint c) { checkpoint_ = std::move(c); }
+
+  // Continues after a restart: the next batch starts after `high_water`.
+  void Resume(std::optional<std::vector<std::string>> high_water, bool done) {
+    lower_ = std::move(high_water);
+    done_ = done;
+  }
+
   bool done() const { return done_; }
   int batches() const { return batches_; }
   uint64_t visibility_waits() const { return visibility_waits_; }
@@ -55,6 +67,7 @@ class Copier {
   const TestHooks* hooks_;
   const std::atomic<bool>* stop_;
   std::function<absl::Status()> replay_step_;
+  Checkpoint checkpoint_;
   std::optional<std::vector<std::string>> lower_;  // last key copied
   bool done_ = false;
   int batches_ = 0;

@@ -230,8 +230,9 @@ absl::Status Inspector::CheckNoLeftovers(const Inspection& in) {
   std::string what;
   for (int i = 0; i < r.Rows(); ++i) what += (i ? ", " : "") + r.GetString(i, 0);
   return Precondition(fmt::format(
-      "an earlier run left {} behind; drop an old table you no longer need, or run `shadowcopy "
-      "cleanup --schema {} --table {} --execute`",
+      "an earlier run left {} behind: continue it with --resume (same --alter), or remove it with "
+      "`shadowcopy cleanup --schema {} --table {} --execute` (an old _<table>_old you no longer need "
+      "must be dropped by hand)",
       what, n.schema, n.table));
 }
 

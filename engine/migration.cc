@@ -74,20 +74,85 @@ absl::StatusOr<Summary> Migration::Run() {
     summary_.elapsed_s = SecondsSince(started_);
     return summary_;
   }
-  absl::Status st = Prepare(in);
-  if (st.ok()) st = StartStream();
-  if (st.ok()) st = CopyPhase();
-  if (st.ok()) st = IndexPhase();
-  if (st.ok()) st = CutoverPhase();
-  if (st.ok()) st = FinishPhase();
+  absl::Status st;
+  if (config_.resume) {
+    st = ResumeRun(in);
+    if (st.ok() && already_finished_) {
+      summary_.elapsed_s = SecondsSince(started_);
+      return summary_;
+    }
+  } else {
+    st = Prepare(in);
+    if (st.ok()) st = StartStream(/*create_slot=*/true);
+  }
+  // A lost connection or a server restart is survived inside the run: the
+  // work continues from what the state table says is durable.
+  constexpr int kMaxReconnects = 10;
+  for (int reconnects = 0; st.ok() || (!swapped_ && ShouldReconnect(st) && reconnects < kMaxReconnects);) {
+    if (!st.ok()) {
+      ++reconnects;
+      Log(LogLevel::kWarning, "{}; reconnecting and continuing from the recorded state (attempt {}/{})",
+          st.message(), reconnects, kMaxReconnects);
+      st = Reconnect(reconnects);
+      if (!st.ok()) continue;
+    }
+    st = RunPhases();
+    if (st.ok()) break;
+  }
   if (!st.ok()) {
     if (stop_ && st.code() != absl::StatusCode::kCancelled)
       st = absl::CancelledError(fmt::format("interrupted ({})", st.message()));
-    if (!swapped_) CleanupAfterFailure();
+    if (!swapped_) CleanupAfterFailure(st);
     return st;
   }
   summary_.elapsed_s = SecondsSince(started_);
   return summary_;
+}
+
+absl::Status Migration::RunPhases() {
+  if (!copier_->done()) RETURN_IF_ERROR(CopyPhase());
+  if (!indexes_done_) RETURN_IF_ERROR(IndexPhase());
+  if (!swapped_) RETURN_IF_ERROR(CutoverPhase());
+  return FinishPhase();
+}
+
+bool Migration::ShouldReconnect(const absl::Status& st) const {
+  if (stop_ || st.code() != absl::StatusCode::kUnavailable) return false;
+  // Lock timeouts are retried where they happen; here only lost sessions.
+  for (const auto* c : {main_.get(), copy_.get(), apply_.get()})
+    if (c != nullptr && !c->Healthy()) return true;
+  return stream_ && !stream_->status().ok();
+}
+
+absl::Status Migration::Reconnect(int attempt) {
+  if (stream_) stream_->Stop();
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    copy_.reset();
+    apply_.reset();
+    lock_.reset();
+    main_.reset();
+  }
+  RetryPolicy policy;
+  policy.attempts = 30;
+  policy.initial_backoff = milliseconds(250);
+  policy.max_backoff = milliseconds(5000);
+  std::this_thread::sleep_for(Backoff(policy, attempt));
+  RETURN_IF_ERROR(Retry(policy, "reconnecting", [&] { return Connect(); }, &stop_));
+  int64_t key = (int64_t{0x5C} << 40) | plan_.model.oid;
+  ASSIGN_OR_RETURN(auto locked, main_->Query("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(key)}));
+  if (!locked.GetBool(0, 0)) return absl::FailedPreconditionError("another shadowcopy run took over the table");
+  // The durable positions, not the in-memory ones: a COMMIT whose reply was
+  // lost may or may not have happened.
+  ASSIGN_OR_RETURN(auto rec, StateStore::FindUnfinished(main_.get(), plan_.model.names.schema,
+                                                          plan_.model.names.table));
+  if (!rec || rec->run_id != run_id_) return absl::InternalError("the run's state record disappeared");
+  durable_applied_ = rec->applied_lsn;
+  std::optional<std::vector<std::string>> high_water = rec->copy_high_water;
+  bool copy_done = rec->copy_done;
+  RETURN_IF_ERROR(StartStream(/*create_slot=*/false));
+  copier_->Resume(high_water, copy_done);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Inspection> Migration::InspectPhase() {
@@ -103,7 +168,7 @@ absl::StatusOr<Inspection> Migration::InspectPhase() {
     if (!r.GetBool(0, 0))
       return absl::FailedPreconditionError(fmt::format(
           "another shadowcopy run is already working on {}", QualifiedName(in.names.schema, in.names.table)));
-    RETURN_IF_ERROR(inspector.CheckNoLeftovers(in));
+    if (!config_.resume) RETURN_IF_ERROR(inspector.CheckNoLeftovers(in));
   }
   return in;
 }
@@ -144,20 +209,27 @@ absl::Status Migration::Prepare(const Inspection& in) {
   const auto& n = in.names;
   std::string lock_timeout = fmt::format("SET lock_timeout = '{}ms'", config_.lock_timeout.count());
   RETURN_IF_ERROR(main_->Exec(lock_timeout).status());
+  run_id_ = fmt::format("{}-{:x}", in.oid, std::random_device{}());
+  state_ = std::make_unique<StateStore>(run_id_);
+  RETURN_IF_ERROR(Annotate(StateStore::EnsureSchema(main_.get()), "creating the state table shadowcopy.runs"));
   RETURN_IF_ERROR(Retry(policy, "creating the shadow table", [&]() -> absl::Status {
     RETURN_IF_ERROR(main_->Exec("BEGIN").status());
     ShadowBuilder builder(main_.get(), config_);
     auto plan = builder.Build(in);
-    if (!plan.ok()) {
+    absl::Status st = plan.status();
+    // The run's record commits with the shadow: never one without the other.
+    if (st.ok()) st = state_->Create(main_.get(), *plan, config_.alter);
+    if (!st.ok()) {
       main_->RollbackQuietly();
-      return plan.status();
+      return st;
     }
     RETURN_IF_ERROR(main_->Exec("COMMIT").status());
     plan_ = std::move(*plan);
     created_shadow_ = true;
     return absl::OkStatus();
   }, &stop_));
-  Log(LogLevel::kInfo, "created shadow table {}", QualifiedName(n.schema, n.shadow));
+  Log(LogLevel::kInfo, "created shadow table {} (run {} recorded in shadowcopy.runs)",
+      QualifiedName(n.schema, n.shadow), run_id_);
   // The publication must exist before the slot: a slot created first fails
   // when decoding reaches a change ("publication does not exist").
   RETURN_IF_ERROR(Retry(policy, "creating the publication", [&]() -> absl::Status {
@@ -170,19 +242,7 @@ absl::Status Migration::Prepare(const Inspection& in) {
   return CheckStop();
 }
 
-absl::Status Migration::StartStream() {
-  const auto& m = plan_.model;
-  cdc::StreamOptions so;
-  so.connect.dsn = config_.dsn;
-  so.slot = m.names.slot;
-  so.publication = m.names.publication;
-  so.relation_oid = m.oid;
-  for (const auto& c : m.source_columns)
-    if (!c.generated) so.expected_columns.push_back({c.name, c.type_oid});
-  stream_ = std::make_unique<cdc::ChangeStream>(so);
-  ASSIGN_OR_RETURN(auto slot, stream_->CreateSlot());
-  created_slot_ = true;
-  Log(LogLevel::kInfo, "created replication slot {} at {}", m.names.slot, FormatLsn(slot.consistent_point));
+absl::Status Migration::OpenWorkConnections() {
   ConnectOptions co;
   co.dsn = config_.dsn;
   co.application_name = "shadowcopy_copy";
@@ -195,26 +255,152 @@ absl::Status Migration::StartStream() {
   // A copy batch reads the original under ACCESS SHARE: behind a queued
   // ACCESS EXCLUSIVE request it would make the application queue behind it.
   RETURN_IF_ERROR(copy->Exec(fmt::format("SET lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
-  {
-    std::lock_guard<std::mutex> lock(conns_mu_);
-    copy_ = std::move(copy);
-    apply_ = std::move(apply);
+  std::lock_guard<std::mutex> lock(conns_mu_);
+  copy_ = std::move(copy);
+  apply_ = std::move(apply);
+  return absl::OkStatus();
+}
+
+absl::Status Migration::StartStream(bool create_slot) {
+  const auto& m = plan_.model;
+  cdc::StreamOptions so;
+  so.connect.dsn = config_.dsn;
+  so.slot = m.names.slot;
+  so.publication = m.names.publication;
+  so.relation_oid = m.oid;
+  for (const auto& c : m.source_columns)
+    if (!c.generated) so.expected_columns.push_back({c.name, c.type_oid});
+  stream_ = std::make_unique<cdc::ChangeStream>(so);
+  std::optional<cdc::SlotInfo> slot;
+  if (create_slot) {
+    ASSIGN_OR_RETURN(slot, stream_->CreateSlot());
+    created_slot_ = true;
+    Log(LogLevel::kInfo, "created replication slot {} at {}", m.names.slot, FormatLsn(slot->consistent_point));
   }
-  // Start gap: a transaction committed before the slot's consistent point is
-  // not streamed, so the copy must see it. Import the slot's snapshot (valid
-  // only until the next command on the replication connection) and make the
-  // first batch wait until its own snapshot sees at least as much.
-  RETURN_IF_ERROR(copy_->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
-  RETURN_IF_ERROR(copy_->Exec(fmt::format("SET TRANSACTION SNAPSHOT {}", QuoteLiteral(slot.snapshot_name))).status());
-  ASSIGN_OR_RETURN(auto snap_text, copy_->Exec("SELECT pg_current_snapshot()::text"));
-  RETURN_IF_ERROR(copy_->Exec("COMMIT").status());
-  ASSIGN_OR_RETURN(auto exported, ParseSnapshot(snap_text.Get(0, 0)));
-  visibility_.RequireSnapshot(exported);
+  RETURN_IF_ERROR(OpenWorkConnections());
+  if (slot) {
+    // Start gap: a transaction committed before the slot's consistent point
+    // is not streamed, so the copy must see it. Import the slot's snapshot
+    // (valid only until the next command on the replication connection) and
+    // make the first batch wait until its own snapshot sees at least as much.
+    RETURN_IF_ERROR(copy_->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
+    RETURN_IF_ERROR(copy_->Exec(fmt::format("SET TRANSACTION SNAPSHOT {}", QuoteLiteral(slot->snapshot_name))).status());
+    ASSIGN_OR_RETURN(auto snap_text, copy_->Exec("SELECT pg_current_snapshot()::text"));
+    RETURN_IF_ERROR(copy_->Exec("COMMIT").status());
+    ASSIGN_OR_RETURN(auto exported, ParseSnapshot(snap_text.Get(0, 0)));
+    visibility_.RequireSnapshot(exported);
+  }
+  stream_->MarkApplied(durable_applied_);
   RETURN_IF_ERROR(stream_->Start());
   applier_ = std::make_unique<Applier>(apply_.get(), &plan_.model, &visibility_, &stop_);
+  applier_->set_checkpoint([this](PgConn* conn, Lsn end) -> absl::Status {
+    auto [sql, params] = state_->ApplyCheckpoint(end);
+    return conn->Query(sql, params).status();
+  });
+  auto old = std::move(copier_);
   copier_ = std::make_unique<Copier>(copy_.get(), &plan_.model, &visibility_, &config_.test, &stop_,
                                      [this] { return ReplayAvailable(milliseconds(200)); });
-  run_id_ = fmt::format("{}-{}", m.oid, std::random_device{}());
+  copier_->set_checkpoint([this](PgConn* conn, const std::optional<std::vector<std::string>>& hw,
+                                 bool done) -> absl::Status {
+    auto [sql, params] = state_->CopyCheckpoint(hw, done);
+    return conn->Query(sql, params).status();
+  });
+  return absl::OkStatus();
+}
+
+absl::Status Migration::ResumeRun(const Inspection& in) {
+  Phase("resume");
+  const auto& n = in.names;
+  ASSIGN_OR_RETURN(auto rec, StateStore::FindUnfinished(main_.get(), n.schema, n.table));
+  if (!rec)
+    return absl::FailedPreconditionError(fmt::format(
+        "no unfinished run on {} to resume", QualifiedName(n.schema, n.table)));
+  if (rec->format_version != kStateFormatVersion)
+    return absl::FailedPreconditionError(fmt::format(
+        "the run was recorded in state format {}, this shadowcopy writes {}; run cleanup and start again",
+        rec->format_version, kStateFormatVersion));
+  if (rec->alter != config_.alter)
+    return absl::InvalidArgumentError(fmt::format(
+        "the run being resumed used --alter \"{}\"; resume with the same --alter", rec->alter));
+  if (rec->table_oid != in.oid) {
+    // Did the swap commit before the tool died? Then only cleanup is left;
+    // never swap twice.
+    ASSIGN_OR_RETURN(auto old, main_->Query("SELECT to_regclass($1)::oid", {QualifiedName(n.schema, n.old_table)}));
+    if (!old.IsNull(0, 0) && static_cast<uint32_t>(old.GetInt(0, 0)) == rec->table_oid)
+      return FinishAfterSwap(in, *rec);
+    return absl::FailedPreconditionError(fmt::format(
+        "{} is not the table the run started on (it was replaced); run cleanup", QualifiedName(n.schema, n.table)));
+  }
+  ASSIGN_OR_RETURN(auto r, main_->Query(
+      "SELECT (SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1), "
+      "EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $2), to_regclass($3) IS NOT NULL",
+      {n.slot, n.publication, QualifiedName(n.schema, n.shadow)}));
+  if (r.IsNull(0, 0) || r.Get(0, 0) == "lost")
+    return absl::FailedPreconditionError(fmt::format(
+        "cannot resume: replication slot {} is {} (the changes it held are gone); run `shadowcopy cleanup "
+        "--table {} --execute` and start again", n.slot, r.IsNull(0, 0) ? "missing" : "invalidated", n.table));
+  if (!r.GetBool(0, 1) || !r.GetBool(0, 2))
+    return absl::FailedPreconditionError(fmt::format(
+        "cannot resume: the publication or the shadow table of run {} is missing; run cleanup and start again",
+        rec->run_id));
+  created_shadow_ = created_publication_ = created_slot_ = true;
+  run_id_ = rec->run_id;
+  state_ = std::make_unique<StateStore>(run_id_);
+  ShadowPlan recorded;
+  recorded.deferred_indexes = rec->deferred_indexes;
+  recorded.index_names = rec->index_names;
+  recorded.statistics_names = rec->statistics_names;
+  recorded.key_index = rec->key_index;
+  ShadowBuilder builder(main_.get(), config_);
+  ASSIGN_OR_RETURN(plan_, builder.Reattach(in, std::move(recorded)));
+  durable_applied_ = rec->applied_lsn;
+  RETURN_IF_ERROR(StartStream(/*create_slot=*/false));
+  copier_->Resume(rec->copy_high_water, rec->copy_done);
+  Log(LogLevel::kInfo, "resuming run {}: copy {}, replay from {}", run_id_,
+      rec->copy_done ? "done" : "continues after the recorded high-water key", FormatLsn(durable_applied_));
+  return absl::OkStatus();
+}
+
+// The swap of the run being resumed had committed: drop what is left.
+absl::Status Migration::FinishAfterSwap(const Inspection& in, const RunRecord& rec) {
+  Log(LogLevel::kInfo, "run {}: the swap had already committed; {} is the new table. Cleaning up.", rec.run_id,
+      QualifiedName(in.names.schema, in.names.table));
+  swapped_ = true;
+  created_publication_ = created_slot_ = true;
+  run_id_ = rec.run_id;
+  state_ = std::make_unique<StateStore>(run_id_);
+  summary_.names = NamesFor(rec.schema, rec.table, rec.table_oid);
+  std::vector<std::string> removed;
+  RETURN_IF_ERROR(DropSlotAndPublication(&removed));
+  for (const auto& r : removed) Log(LogLevel::kInfo, "removed {}", r);
+  RETURN_IF_ERROR(state_->Finish(main_.get(), "success (finished by --resume)"));
+  already_finished_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status Migration::CheckRetainedWal() {
+  auto now = Clock::now();
+  if (now - last_wal_check_ < std::chrono::seconds(5)) return absl::OkStatus();
+  last_wal_check_ = now;
+  ASSIGN_OR_RETURN(auto r, main_->Query(
+      "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, wal_status "
+      "FROM pg_replication_slots WHERE slot_name = $1", {plan_.model.names.slot}));
+  if (r.Rows() == 0) return absl::DataLossError("the replication slot disappeared during the run");
+  if (r.Get(0, 1) == "lost")
+    return absl::DataLossError(fmt::format(
+        "the server invalidated replication slot {} (max_slot_wal_keep_size): changes were lost, the run stops",
+        plan_.model.names.slot));
+  int64_t retained = r.IsNull(0, 0) ? 0 : r.GetInt(0, 0);
+  if (retained > config_.max_retained_wal)
+    return absl::ResourceExhaustedError(fmt::format(
+        "the replication slot retains {:.1f} GiB of WAL, more than --max-retained-wal ({:.1f} GiB); stopping "
+        "before the disk fills", retained / 1073741824.0, config_.max_retained_wal / 1073741824.0));
+  if (retained > config_.max_retained_wal * 8 / 10) {
+    // Near the limit: let replay catch up before copying more.
+    Log(LogLevel::kInfo, "throttled: the slot retains {:.1f} GiB of WAL (limit {:.1f} GiB)",
+        retained / 1073741824.0, config_.max_retained_wal / 1073741824.0);
+    RETURN_IF_ERROR(CatchUp(milliseconds(5000)));
+  }
   return absl::OkStatus();
 }
 
@@ -222,9 +408,11 @@ absl::Status Migration::CopyPhase() {
   Phase("copy");
   auto copy_started = Clock::now();
   last_progress_ = copy_started;
+  (void)state_->SetPhase(main_.get(), "copy");
   while (!copier_->done()) {
     RETURN_IF_ERROR(CheckStop());
     RETURN_IF_ERROR(stream_->status());
+    RETURN_IF_ERROR(CheckRetainedWal());
     int64_t rows = 0;
     RetryPolicy policy;
     policy.attempts = 20;
@@ -246,8 +434,20 @@ absl::Status Migration::CopyPhase() {
 
 absl::Status Migration::IndexPhase() {
   Phase("indexes");
-  for (const auto& stmt : plan_.deferred_indexes) {
+  (void)state_->SetPhase(main_.get(), "indexes");
+  for (std::string stmt : plan_.deferred_indexes) {
     RETURN_IF_ERROR(CheckStop());
+    // Idempotent, for a resumed or reconnected run that built some already.
+    for (const char* prefix : {"CREATE INDEX ", "CREATE UNIQUE INDEX "})
+      if (stmt.rfind(prefix, 0) == 0) stmt.insert(std::string(prefix).size(), "IF NOT EXISTS ");
+    if (stmt.rfind("ALTER TABLE ", 0) == 0) {
+      auto pos = stmt.find(" ADD CONSTRAINT ");
+      std::string rest = pos == std::string::npos ? "" : stmt.substr(pos + 16);
+      ASSIGN_OR_RETURN(auto exists, main_->Query(
+          "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = $1 AND $2 LIKE quote_ident(conname) || ' %')",
+          {std::to_string(plan_.shadow_oid), rest}));
+      if (exists.GetBool(0, 0)) continue;
+    }
     auto t = Clock::now();
     RETURN_IF_ERROR(Annotate(copy_->Exec(stmt).status(), "building an index of the new table"));
     Log(LogLevel::kInfo, "built index in {:.1f} s: {}", SecondsSince(t), stmt);
@@ -258,6 +458,7 @@ absl::Status Migration::IndexPhase() {
   RETURN_IF_ERROR(copy_->Exec(fmt::format("ANALYZE {}", QualifiedName(plan_.model.names.schema,
                                                                        plan_.model.names.shadow)))
                       .status());
+  indexes_done_ = true;
   return absl::OkStatus();
 }
 
@@ -266,6 +467,7 @@ absl::Status Migration::ApplyGroup(std::vector<cdc::Transaction>& group) {
   std::vector<std::string> messages;
   RETURN_IF_ERROR(applier_->Apply(group, &messages));
   // The group is committed into the shadow: only now may the slot advance.
+  durable_applied_ = std::max(durable_applied_, group.back().end_lsn);
   stream_->MarkApplied(group.back().end_lsn);
   fences_seen_.insert(fences_seen_.end(), messages.begin(), messages.end());
   group.clear();
@@ -280,6 +482,14 @@ absl::Status Migration::ReplayAvailable(milliseconds budget) {
   while (Clock::now() < deadline) {
     RETURN_IF_ERROR(stream_->status());
     if (!stream_->Pop(&txn, milliseconds(0))) break;
+    if (txn.end_lsn <= durable_applied_) {
+      // Re-delivered after a restart (confirmed_flush is not durable on
+      // PG15): already in the shadow. It must still be visible to the next
+      // copy batch.
+      visibility_.AddApplied(txn.xid);
+      stream_->MarkApplied(txn.end_lsn);
+      continue;
+    }
     changes += txn.changes.size();
     bytes += txn.bytes;
     group.push_back(std::move(txn));
@@ -426,6 +636,8 @@ absl::Status Migration::FinishPhase() {
     if (dropped.ok()) summary_.old_table_dropped = true;
     else Log(LogLevel::kWarning, "could not drop {}: {}", QualifiedName(n.schema, n.old_table), dropped.message());
   }
+  if (auto fin = state_->Finish(main_.get(), "success"); !fin.ok())
+    Log(LogLevel::kWarning, "could not record the run's outcome: {}", fin.message());
   Phase("done");
   return st;
 }
@@ -465,9 +677,17 @@ absl::Status Migration::DropSlotAndPublication(std::vector<std::string>* removed
   return first;
 }
 
-void Migration::CleanupAfterFailure() {
+void Migration::CleanupAfterFailure(const absl::Status& cause) {
   Phase("cleanup");
   const auto& n = summary_.names;
+  if (config_.keep_on_error && (created_slot_ || created_shadow_)) {
+    if (stream_) stream_->Stop();
+    Log(LogLevel::kWarning,
+        "--keep-on-error: kept replication slot {}, publication {} and table {}; the slot retains WAL until "
+        "you run `shadowcopy --table {} --resume --execute` (same --alter) or `shadowcopy cleanup --table {} "
+        "--execute`", n.slot, n.publication, QualifiedName(n.schema, n.shadow), n.table, n.table);
+    return;
+  }
   // Cleanup must run even after a stop request: a fresh connection, since the
   // main one may be mid-cancel or broken.
   ConnectOptions co;
@@ -492,6 +712,7 @@ void Migration::CleanupAfterFailure() {
     else if (st.ok()) st = dropped.status();
   }
   for (const auto& r : removed) Log(LogLevel::kInfo, "removed {}", r);
+  if (st.ok() && state_) st = state_->Finish(main_.get(), fmt::format("failed: {}", cause.message()));
   if (!st.ok())
     Log(LogLevel::kError, "cleanup incomplete ({}); run `shadowcopy cleanup --table {} --execute`",
         st.message(), n.table);

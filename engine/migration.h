@@ -28,6 +28,7 @@
 #include "engine/inspector.h"
 #include "engine/shadow_builder.h"
 #include "engine/snapshot.h"
+#include "engine/state_store.h"
 
 namespace shadowcopy::engine {
 
@@ -65,14 +66,21 @@ class Migration {
   absl::StatusOr<Inspection> InspectPhase();
   absl::Status DryRun(const Inspection& in);
   absl::Status Prepare(const Inspection& in);
-  absl::Status StartStream();
+  absl::Status ResumeRun(const Inspection& in);
+  absl::Status FinishAfterSwap(const Inspection& in, const RunRecord& rec);
+  absl::Status StartStream(bool create_slot);
+  absl::Status RunPhases();
+  bool ShouldReconnect(const absl::Status& st) const;
+  absl::Status Reconnect(int attempt);
+  absl::Status OpenWorkConnections();
+  absl::Status CheckRetainedWal();
   absl::Status CopyPhase();
   absl::Status IndexPhase();
   absl::Status CatchUp(std::chrono::milliseconds budget);
   absl::Status CutoverPhase();
   absl::StatusOr<bool> TryCutover(int attempt);
   absl::Status FinishPhase();
-  void CleanupAfterFailure();
+  void CleanupAfterFailure(const absl::Status& cause);
   absl::Status DropSlotAndPublication(std::vector<std::string>* removed);
 
   // Applies what the stream has delivered, group by group, for at most
@@ -100,6 +108,11 @@ class Migration {
   std::string run_id_;
   std::vector<std::string> fences_seen_;
   std::vector<std::string> after_swap_;  // statements to run once the swap committed
+  std::unique_ptr<StateStore> state_;
+  Lsn durable_applied_ = 0;  // end LSN of the last group committed into the shadow
+  bool indexes_done_ = false;
+  bool already_finished_ = false;  // --resume found the swap committed
+  std::chrono::steady_clock::time_point last_wal_check_{};
   bool created_shadow_ = false, created_publication_ = false, created_slot_ = false;
   bool swapped_ = false;
   std::chrono::steady_clock::time_point started_, last_progress_;

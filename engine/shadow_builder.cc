@@ -82,6 +82,24 @@ absl::StatusOr<ShadowPlan> ShadowBuilder::Build(const Inspection& in) {
   return plan;
 }
 
+absl::StatusOr<ShadowPlan> ShadowBuilder::Reattach(const Inspection& in, ShadowPlan plan) {
+  plan.model.oid = in.oid;
+  plan.model.names = in.names;
+  plan.model.source_columns = in.columns;
+  plan.model.estimated_rows = in.estimated_rows;
+  plan.model.replica_identity = in.replica_identity;
+  plan.model.owner = in.owner;
+  ASSIGN_OR_RETURN(auto r, conn_->Query("SELECT $1::regclass::oid",
+                                        {QualifiedName(in.names.schema, in.names.shadow)}));
+  plan.shadow_oid = static_cast<uint32_t>(r.GetInt(0, 0));
+  std::string key_index = plan.key_index;
+  RETURN_IF_ERROR(MapColumns(in, &plan));
+  RETURN_IF_ERROR(CheckKey(in, &plan));
+  if (plan.key_index != key_index)
+    return absl::FailedPreconditionError("the shadow table's key index changed since the run started");
+  return plan;
+}
+
 // Each index as (name, structural signature), in OID order. LIKE creates the
 // shadow's indexes in the original's OID order, so equal positions are the
 // same index; the signature (access method, columns, uniqueness, predicate

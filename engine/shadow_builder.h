@@ -55,6 +55,12 @@ class ShadowBuilder {
   // for one the online path cannot follow.
   absl::StatusOr<ShadowPlan> Build(const Inspection& in);
 
+  // Rebuilds the plan of a shadow created by an earlier run (resume or
+  // reconnect): the column mapping and the key come from the catalog again;
+  // `recorded` supplies what only the creation knew (the deferred index
+  // definitions and the index and statistics name pairs).
+  absl::StatusOr<ShadowPlan> Reattach(const Inspection& in, ShadowPlan recorded);
+
  private:
   absl::Status CreateLike(const Inspection& in, ShadowPlan* plan);
   absl::Status CopyTableSettings(const Inspection& in, ShadowPlan* plan);
