@@ -1,0 +1,2 @@
+\set id random(1, :maxid)
+DELETE FROM orders WHERE id = :id;
