@@ -15,7 +15,7 @@ SELECT i,
        ((i * 104729) % 1000000) / 100.0,
        CASE WHEN i % 4 = 0 THEN NULL ELSE 'order note ' || md5(i::text) END,
        timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second'
-FROM generate_series(1, :rows) AS i;
+FROM generate_series(1::bigint, :rows) AS i;
 SELECT setval('orders_id_seq', :rows);
 CREATE INDEX orders_customer_id_idx ON orders (customer_id);
 CREATE INDEX orders_status_created_at_idx ON orders (status, created_at);
