@@ -24,9 +24,21 @@ absl::StatusCode CodeForSqlState(std::string_view state) {
   return absl::StatusCode::kUnknown;
 }
 
+// libpq's messages can span lines ("server closed the connection
+// unexpectedly\n\tThis probably means..."): errors are reported on one line.
 std::string FirstLine(std::string_view text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
-  return std::string(text);
+  std::string out;
+  bool space = false;
+  for (char c : text) {
+    if (c == '\n' || c == '\t' || c == '\r' || c == ' ') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out.push_back(' ');
+    space = false;
+    out.push_back(c);
+  }
+  return out;
 }
 
 }  // namespace

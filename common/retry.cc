@@ -23,10 +23,16 @@ std::chrono::milliseconds Backoff(const RetryPolicy& policy, int attempt) {
 
 absl::Status Retry(const RetryPolicy& policy, std::string_view what,
                    const std::function<absl::Status()>& fn, const std::atomic<bool>* stop) {
+  return RetryIf(policy, what, fn, stop, IsRetryable);
+}
+
+absl::Status RetryIf(const RetryPolicy& policy, std::string_view what,
+                     const std::function<absl::Status()>& fn, const std::atomic<bool>* stop,
+                     const std::function<bool(const absl::Status&)>& retryable) {
   absl::Status st;
   for (int attempt = 1; attempt <= policy.attempts; ++attempt) {
     st = fn();
-    if (st.ok() || !IsRetryable(st)) return st;
+    if (st.ok() || !retryable(st)) return st;
     if (stop && *stop) return absl::CancelledError("stopped");
     if (attempt == policy.attempts) break;
     auto wait = Backoff(policy, attempt);

@@ -32,6 +32,11 @@ std::chrono::milliseconds Backoff(const RetryPolicy& policy, int attempt);
 absl::Status Retry(const RetryPolicy& policy, std::string_view what,
                    const std::function<absl::Status()>& fn, const std::atomic<bool>* stop);
 
+// As Retry, retrying only the failures `retryable` accepts.
+absl::Status RetryIf(const RetryPolicy& policy, std::string_view what,
+                     const std::function<absl::Status()>& fn, const std::atomic<bool>* stop,
+                     const std::function<bool(const absl::Status&)>& retryable);
+
 }  // namespace shadowcopy
 
 #endif  // SHADOWCOPY_COMMON_RETRY_H_

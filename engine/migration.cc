@@ -417,10 +417,11 @@ absl::Status Migration::CopyPhase() {
     RetryPolicy policy;
     policy.attempts = 20;
     // A failed batch rolled back and did not advance: retrying it is safe.
-    RETURN_IF_ERROR(Retry(policy, "copy batch", [&]() -> absl::Status {
+    // A lost session is not retried here: the run reconnects everything.
+    RETURN_IF_ERROR(RetryIf(policy, "copy batch", [&]() -> absl::Status {
       ASSIGN_OR_RETURN(rows, copier_->CopyNextBatch(config_.chunk_size));
       return absl::OkStatus();
-    }, &stop_));
+    }, &stop_, [this](const absl::Status& st) { return IsRetryable(st) && copy_->Healthy(); }));
     summary_.rows_copied += rows;
     // Replay what arrived while the batch ran, after it committed.
     RETURN_IF_ERROR(ReplayAvailable(milliseconds(1000)));
