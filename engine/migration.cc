@@ -596,6 +596,32 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
     return lock_->Exec("COMMIT").status();
   };
   absl::Status st = swap();
+  if (!st.ok() && !lock_->Healthy()) {
+    // The session died, possibly after COMMIT was sent: find out whether the
+    // swap happened before doing anything else (never swap twice, never drop
+    // the wrong table).
+    ConnectOptions co;
+    co.dsn = config_.dsn;
+    co.application_name = "shadowcopy_cutover";
+    RetryPolicy policy;
+    absl::Status checked = Retry(policy, "checking whether the swap committed", [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(auto conn, PgConn::Connect(co));
+      ASSIGN_OR_RETURN(auto r, conn->Query("SELECT to_regclass($1)::oid",
+                                           {QualifiedName(n.schema, n.table)}));
+      if (!r.IsNull(0, 0) && static_cast<uint32_t>(r.GetInt(0, 0)) == plan_.shadow_oid) swapped_ = true;
+      std::lock_guard<std::mutex> guard(conns_mu_);
+      lock_ = std::move(conn);
+      return absl::OkStatus();
+    }, &stop_);
+    RETURN_IF_ERROR(Annotate(checked, "the connection was lost during the swap's commit"));
+    if (swapped_) {
+      Log(LogLevel::kWarning, "the connection was lost during the swap's commit, but the swap committed");
+      st = absl::OkStatus();
+    } else {
+      Log(LogLevel::kInfo, "cutover attempt {}: the connection was lost; the swap did not commit", attempt);
+      return false;
+    }
+  }
   if (!st.ok()) {
     lock_->RollbackQuietly();
     if (IsRetryable(st)) {
