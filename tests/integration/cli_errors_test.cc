@@ -163,6 +163,10 @@ TEST_F(CliDataErrorTest, TypeChangeFailsOnData) {
   ExpectDataError("ALTER COLUMN status TYPE integer USING status::integer");
 }
 
+TEST_F(CliDataErrorTest, NarrowingTypeOverflowsOnData) {
+  ExpectDataError("ALTER COLUMN amount TYPE numeric(4,2)");
+}
+
 TEST_F(CliDataErrorTest, CheckConstraintViolatedByData) {
   ExpectDataError("ADD CONSTRAINT amount_negative CHECK (amount < 0)");
 }
