@@ -9,6 +9,8 @@
 #include <iostream>
 #include <thread>
 
+#include "cli/control_server.h"
+#include "cli/ctl.h"
 #include "cli/options.h"
 #include "common/log.h"
 #include "common/quote.h"
@@ -85,7 +87,18 @@ int RunMigration(const Options& o) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  engine::Migration migration(o.config);
+  engine::Config config = o.config;
+  if (config.execute && !config.no_socket && config.socket_path.empty())
+    config.socket_path = DefaultControlSocketPath(config.schema, config.table);
+  engine::Migration migration(config);
+  // The operator's socket: status, pause, resume, set, cutover, abort.
+  std::unique_ptr<ControlServer> server;
+  if (config.execute && !config.no_socket) {
+    server = std::make_unique<ControlServer>(migration.control(), config.socket_path);
+    if (auto st = server->Start(); !st.ok()) return Fail(st);
+    Log(LogLevel::kInfo, "control socket: {} (shadowcopy ctl --socket {} status)", config.socket_path,
+        config.socket_path);
+  }
   std::atomic<bool> finished{false};
   std::thread watcher([&migration, &finished, set] {
     int sig = 0;
@@ -96,6 +109,7 @@ int RunMigration(const Options& o) {
     }
   });
   auto result = migration.Run();
+  if (server) server->Stop();
   finished = true;
   pthread_kill(watcher.native_handle(), SIGTERM);
   watcher.join();
@@ -128,6 +142,8 @@ int Main(int argc, char** argv) {
       return 0;
     case Command::kCleanup:
       return RunCleanupCommand(o);
+    case Command::kCtl:
+      return CtlMain(o.ctl_args);
     case Command::kMigrate:
       return RunMigration(o);
   }

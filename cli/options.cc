@@ -74,7 +74,26 @@ empty copy in a rolled-back transaction, and the plan is printed.
   --dsn DSN                  libpq conninfo or URI; default: PG* environment variables and
                              .pgpass. Never put a password on the command line.
   --execute                  really migrate (default: dry run)
-  --chunk-size N             rows per copy batch (default 10000)
+  --chunk-size N             fixed rows per copy batch (default: adaptive, see --target-chunk-time)
+  --target-chunk-time D      adaptive batch size aiming at this batch duration (default 500ms)
+  --min-chunk-size N, --max-chunk-size N   bounds of the adaptive size (default 100, 100000)
+
+Throttling (the copy waits, replay goes on; an unreadable signal counts as over its limit):
+  --max-replica-lag D        physical standbys' replay lag (default 10s; 0 off)
+  --replica-dsn DSN          also measure the lag on this replica itself
+  --max-lock-waiters N       application sessions waiting on locks our sessions hold (default 0; -1 off)
+  --max-active N             active backends (default 0 = off)
+  --max-replay-lag SIZE      WAL our replay has not applied yet (default 1GB)
+  --throttle-query SQL       a query returning a number; > 0 throttles
+  --throttle-flag-file F     throttled while F exists
+  --critical-replica-lag D, --critical-active N, --critical-replay-lag SIZE
+                             abort the migration (cleanly) beyond these
+Control:
+  --socket PATH              control socket (default /tmp/shadowcopy-<schema>.<table>.sock; none: off)
+  --postpone-cutover         keep replaying after the copy until `ctl cutover`
+  --postpone-cutover-flag-file F   ... or until F is removed
+  --progress text|json       progress lines as text on stderr (default) or JSON on stdout
+  shadowcopy ctl --socket PATH status|status --json|pause|resume|set NAME=VALUE|get NAME|cutover|abort|help
   --drop-old-table           drop _<table>_old after a successful cutover (default: keep it)
   --resume                   continue the unfinished run recorded for the table (after kill -9,
                              a lost machine or --keep-on-error); pass the same --alter
@@ -103,6 +122,11 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
   if (!args.empty() && args[0] == "cleanup") {
     o.command = Command::kCleanup;
     i = 1;
+  }
+  if (!args.empty() && args[0] == "ctl") {
+    o.command = Command::kCtl;
+    o.ctl_args.assign(args.begin() + 1, args.end());
+    return o;
   }
   bool table_given = false;
   for (; i < args.size(); ++i) {
@@ -162,6 +186,49 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
     } else if (arg == "--chunk-size") {
       ASSIGN_OR_RETURN(auto v, need());
       ASSIGN_OR_RETURN(c.chunk_size, ParseInt(arg, v, 1));
+      c.control.chunk_size = c.chunk_size;
+      c.control.fixed_chunk_size = true;
+    } else if (arg == "--min-chunk-size" || arg == "--max-chunk-size" || arg == "--max-lock-waiters" ||
+               arg == "--max-active" || arg == "--critical-active") {
+      ASSIGN_OR_RETURN(auto v, need());
+      ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, arg == "--max-lock-waiters" ? -1 : 0));
+      if (arg == "--min-chunk-size") c.control.min_chunk_size = n;
+      else if (arg == "--max-chunk-size") c.control.max_chunk_size = n;
+      else if (arg == "--max-lock-waiters") c.control.max_lock_waiters = n;
+      else if (arg == "--max-active") c.control.max_active = n;
+      else c.control.critical_active = n;
+    } else if (arg == "--max-replay-lag" || arg == "--critical-replay-lag") {
+      ASSIGN_OR_RETURN(auto v, need());
+      ASSIGN_OR_RETURN(int64_t n, ParseSize(v));
+      if (arg == "--max-replay-lag") c.control.max_replay_lag_bytes = n;
+      else c.control.critical_replay_lag_bytes = n;
+    } else if (arg == "--target-chunk-time" || arg == "--max-replica-lag" || arg == "--critical-replica-lag") {
+      ASSIGN_OR_RETURN(auto v, need());
+      ASSIGN_OR_RETURN(auto d, ParseDuration(v));
+      if (arg == "--target-chunk-time") c.control.target_chunk_time = d;
+      else if (arg == "--max-replica-lag") c.control.max_replica_lag = d;
+      else c.control.critical_replica_lag = d;
+    } else if (arg == "--postpone-cutover") {
+      RETURN_IF_ERROR(flag_only());
+      c.control.postpone_cutover = true;
+    } else if (arg == "--postpone-cutover-flag-file") {
+      ASSIGN_OR_RETURN(c.control.postpone_cutover_flag_file, need());
+    } else if (arg == "--socket") {
+      ASSIGN_OR_RETURN(c.socket_path, need());
+      if (c.socket_path == "none") {
+        c.no_socket = true;
+        c.socket_path.clear();
+      }
+    } else if (arg == "--replica-dsn") {
+      ASSIGN_OR_RETURN(c.replica_dsn, need());
+    } else if (arg == "--throttle-query") {
+      ASSIGN_OR_RETURN(c.throttle_query, need());
+    } else if (arg == "--throttle-flag-file") {
+      ASSIGN_OR_RETURN(c.throttle_flag_file, need());
+    } else if (arg == "--progress") {
+      ASSIGN_OR_RETURN(auto v, need());
+      if (v != "json" && v != "text") return absl::InvalidArgumentError("--progress is text or json");
+      c.progress_json = v == "json";
     } else if (arg == "--cutover-retries") {
       ASSIGN_OR_RETURN(auto v, need());
       ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));
@@ -185,6 +252,7 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
     return absl::InvalidArgumentError("--table is required (see --help)");
   if (table_given && c.table.empty()) return absl::InvalidArgumentError("--table must not be empty");
   if (c.schema.empty()) return absl::InvalidArgumentError("--schema must not be empty");
+  RETURN_IF_ERROR(engine::ValidateControlSettings(c.control));
   return o;
 }
 

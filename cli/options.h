@@ -13,13 +13,14 @@
 
 namespace shadowcopy::cli {
 
-enum class Command { kMigrate, kCleanup, kHelp, kVersion };
+enum class Command { kMigrate, kCleanup, kCtl, kHelp, kVersion };
 
 struct Options {
   Command command = Command::kMigrate;
   engine::Config config;
   bool cleanup_all = false;
   bool verbose = false;
+  std::vector<std::string> ctl_args;  // kCtl: the words after "ctl"
 };
 
 // Parses the arguments after the program name. InvalidArgument with a

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/control.h"
+
 namespace shadowcopy::engine {
 
 struct TestHooks {
@@ -27,7 +29,13 @@ struct Config {
   std::string table;
   std::string alter;               // what follows ALTER TABLE <name>; empty: rebuild
   bool execute = false;            // false: dry run, nothing changes
-  int64_t chunk_size = 10000;      // rows per copy batch
+  int64_t chunk_size = 10000;      // rows per copy batch (mirrors control.chunk_size)
+  ControlSettings control;         // live tunables' initial values, cutover hold
+  std::string socket_path;         // control socket; "" = /tmp/shadowcopy-<schema>.<table>.sock
+  bool no_socket = false;          // --socket none
+  std::string replica_dsn;         // --replica-dsn: measure lag on the replica itself
+  std::string throttle_query;      // --throttle-query: a number > 0 throttles
+  std::string throttle_flag_file;  // --throttle-flag-file: exists -> throttled
   bool drop_old_table = false;     // drop _<table>_old after a successful cutover
   bool resume = false;             // continue the unfinished run recorded for the table
   bool keep_on_error = false;      // on failure keep slot, publication and shadow for --resume

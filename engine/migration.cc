@@ -28,11 +28,14 @@ double SecondsSince(Clock::time_point t) {
 
 }  // namespace
 
-Migration::Migration(Config config) : config_(std::move(config)) {
+Migration::Migration(Config config)
+    : config_(std::move(config)), control_(std::make_unique<Control>(config_.control)) {
   visibility_.set_enabled(!config_.test.disable_visibility);
+  control_->SetAbortHandler([this] { RequestStop(); });
 }
 
 Migration::~Migration() {
+  if (throttler_) throttler_->Stop();
   if (stream_) stream_->Stop();
 }
 
@@ -48,7 +51,72 @@ absl::Status Migration::CheckStop() const {
   return absl::OkStatus();
 }
 
-void Migration::Phase(std::string_view name) { Log(LogLevel::kInfo, "phase={}", name); }
+void Migration::Phase(std::string_view name) {
+  Log(LogLevel::kInfo, "phase={}", name);
+  phase_ = std::string(name);
+  PublishProgress(name);
+}
+
+void Migration::PublishProgress(std::string_view phase) {
+  Progress p;
+  p.phase = std::string(phase);
+  p.rows_copied = summary_.rows_copied;
+  p.estimated_rows = plan_.model.estimated_rows;
+  p.batches = copier_ ? copier_->batches() : 0;
+  p.chunk_size = sizer_ ? sizer_->Next() : config_.control.chunk_size;
+  if (applier_) p.changes_replayed = applier_->stats().changes;
+  if (stream_) {
+    auto ss = stream_->stats();
+    p.queue_depth = ss.queued_transactions;
+    p.replay_lag_bytes = ss.server_wal_end > durable_applied_ && durable_applied_ > 0
+                             ? static_cast<int64_t>(ss.server_wal_end - durable_applied_) : 0;
+  }
+  double elapsed = SecondsSince(started_);
+  p.rows_per_s = elapsed > 0 ? summary_.rows_copied / std::max(elapsed, 1e-3) : 0;
+  control_->Publish(p);
+}
+
+absl::Status Migration::StartThrottler() {
+  if (throttler_) return absl::OkStatus();
+  throttler::ThrottlerOptions to;
+  to.connect.dsn = config_.dsn;
+  to.replica_dsn = config_.replica_dsn;
+  to.throttle_query = config_.throttle_query;
+  to.flag_file = config_.throttle_flag_file;
+  to.limits = [this] { return control_->ThrottleLimits(); };
+  to.operator_paused = [this] { return control_->paused(); };
+  throttler_ = std::make_unique<throttler::Throttler>(to);
+  RETURN_IF_ERROR(Annotate(throttler_->Start(), "starting the throttler"));
+  throttler_->SetSlot(plan_.model.names.slot);
+  control_->SetThrottleSource([t = throttler_.get()] { return t->current(); });
+  sizer_ = std::make_unique<throttler::ChunkSizer>(control_->Sizing(), config_.control.chunk_size);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Migration::CopyMayProceed() {
+  if (control_->abort_requested()) return absl::CancelledError("aborted by the operator");
+  {
+    std::vector<int> pids;
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    for (auto* c : {main_.get(), copy_.get(), apply_.get(), lock_.get()})
+      if (c && c->Healthy()) pids.push_back(c->BackendPid());
+    throttler_->SetOwnPids(std::move(pids));
+  }
+  throttler::Decision d = throttler_->current();
+  if (d.abort) return absl::AbortedError(fmt::format("stopping the migration: {}", d.reason));
+  if (d.reason != last_throttle_reason_) {
+    Log(LogLevel::kInfo, "{}", d.reason.empty() ? "copy resumed: no throttle signal over its limit" : d.reason);
+    if (d.throttled && !control_->paused()) sizer_->OnThrottled();
+    last_throttle_reason_ = d.reason;
+  }
+  if (!d.throttled) return true;
+  // Throttled: the copy waits, the replay goes on (so the slot never falls
+  // behind) unless the operator paused the replay too.
+  if (control_->replay_paused()) std::this_thread::sleep_for(milliseconds(200));
+  else RETURN_IF_ERROR(ReplayAvailable(milliseconds(200)));
+  if (stream_->Queued() == 0) std::this_thread::sleep_for(milliseconds(50));
+  return false;
+}
 
 absl::Status Migration::Connect() {
   ConnectOptions co;
@@ -110,6 +178,7 @@ absl::StatusOr<Summary> Migration::Run() {
 }
 
 absl::Status Migration::RunPhases() {
+  RETURN_IF_ERROR(StartThrottler());
   if (!copier_->done()) RETURN_IF_ERROR(CopyPhase());
   if (!indexes_done_) RETURN_IF_ERROR(IndexPhase());
   if (!swapped_) RETURN_IF_ERROR(CutoverPhase());
@@ -413,16 +482,28 @@ absl::Status Migration::CopyPhase() {
     RETURN_IF_ERROR(CheckStop());
     RETURN_IF_ERROR(stream_->status());
     RETURN_IF_ERROR(CheckRetainedWal());
+    ASSIGN_OR_RETURN(bool proceed, CopyMayProceed());
+    if (!proceed) {
+      MaybeReportProgress(false);
+      continue;
+    }
+    if (control_->revision() != control_revision_) {
+      control_revision_ = control_->revision();
+      sizer_->Configure(control_->Sizing());
+    }
+    const int64_t chunk = sizer_->Next();
+    auto batch_started = Clock::now();
     int64_t rows = 0;
     RetryPolicy policy;
     policy.attempts = 20;
     // A failed batch rolled back and did not advance: retrying it is safe.
     // A lost session is not retried here: the run reconnects everything.
     RETURN_IF_ERROR(RetryIf(policy, "copy batch", [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(rows, copier_->CopyNextBatch(config_.chunk_size));
+      ASSIGN_OR_RETURN(rows, copier_->CopyNextBatch(chunk));
       return absl::OkStatus();
     }, &stop_, [this](const absl::Status& st) { return IsRetryable(st) && copy_->Healthy(); }));
     summary_.rows_copied += rows;
+    sizer_->Observe(rows, Clock::now() - batch_started);
     // Replay what arrived while the batch ran, after it committed.
     RETURN_IF_ERROR(ReplayAvailable(milliseconds(1000)));
     MaybeReportProgress(false);
@@ -515,6 +596,22 @@ absl::Status Migration::CatchUp(milliseconds budget) {
 absl::Status Migration::CutoverPhase() {
   Phase("catchup");
   RETURN_IF_ERROR(CatchUp(milliseconds(60000)));
+  if (!control_->CutoverAllowed()) {
+    Log(LogLevel::kInfo, "cutover postponed: replay keeps the new table current; release it with "
+                         "`shadowcopy ctl --socket {} cutover`{}", config_.socket_path,
+        config_.control.postpone_cutover_flag_file.empty() ? ""
+            : fmt::format(" or by removing {}", config_.control.postpone_cutover_flag_file));
+    Phase("postponed");
+    while (!control_->CutoverAllowed()) {
+      RETURN_IF_ERROR(CheckStop());
+      if (control_->abort_requested()) return absl::CancelledError("aborted by the operator");
+      RETURN_IF_ERROR(CheckRetainedWal());
+      if (control_->replay_paused()) std::this_thread::sleep_for(milliseconds(200));
+      else RETURN_IF_ERROR(CatchUp(milliseconds(200)));
+      MaybeReportProgress(false);
+    }
+    RETURN_IF_ERROR(CatchUp(milliseconds(60000)));
+  }
   Phase("cutover");
   ConnectOptions co;
   co.dsn = config_.dsn;
@@ -756,10 +853,19 @@ void Migration::MaybeReportProgress(bool force) {
   double pct = total > 0 ? 100.0 * summary_.rows_copied / total : 100.0;
   double eta = rate > 0 ? (total - summary_.rows_copied) / rate : 0;
   auto ss = stream_->stats();
+  PublishProgress(phase_);
+  if (config_.progress_json) {
+    std::string line = control_->StatusJson() + "\n";
+    std::fputs(line.c_str(), stdout);
+    std::fflush(stdout);
+    return;
+  }
+  std::string throttle = last_throttle_reason_.empty() ? "" : "; " + last_throttle_reason_;
   Log(LogLevel::kInfo,
-      "progress: copied {} / ~{:.0f} rows ({:.1f}%), {:.0f} rows/s, ETA {:.0f} s; replayed {} "
-      "changes, {} transactions queued",
-      summary_.rows_copied, total, pct, rate, eta, applier_->stats().changes, ss.queued_transactions);
+      "progress: {} copied {} / ~{:.0f} rows ({:.1f}%), {:.0f} rows/s, ETA {:.0f} s; replayed {} "
+      "changes, {} transactions queued; chunk {}{}",
+      phase_, summary_.rows_copied, total, pct, rate, eta, applier_->stats().changes, ss.queued_transactions,
+      sizer_ ? sizer_->Next() : 0, throttle);
 }
 
 }  // namespace shadowcopy::engine

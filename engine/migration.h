@@ -29,6 +29,9 @@
 #include "engine/shadow_builder.h"
 #include "engine/snapshot.h"
 #include "engine/state_store.h"
+#include "engine/control.h"
+#include "throttler/chunk_sizer.h"
+#include "throttler/throttler.h"
 
 namespace shadowcopy::engine {
 
@@ -61,6 +64,10 @@ class Migration {
   // is removed. Safe from any thread.
   void RequestStop();
 
+  // The operator's interface to this run (control socket, CLI). Valid for the
+  // Migration's lifetime; thread-safe.
+  Control* control() { return control_.get(); }
+
  private:
   absl::Status Connect();
   absl::StatusOr<Inspection> InspectPhase();
@@ -74,6 +81,11 @@ class Migration {
   absl::Status Reconnect(int attempt);
   absl::Status OpenWorkConnections();
   absl::Status CheckRetainedWal();
+  absl::Status StartThrottler();
+  // Waits while the throttler (or the operator) holds the copy, replaying
+  // meanwhile. Returns true when the copy may go on.
+  absl::StatusOr<bool> CopyMayProceed();
+  void PublishProgress(std::string_view phase);
   absl::Status CopyPhase();
   absl::Status IndexPhase();
   absl::Status CatchUp(std::chrono::milliseconds budget);
@@ -109,6 +121,12 @@ class Migration {
   std::vector<std::string> fences_seen_;
   std::vector<std::string> after_swap_;  // statements to run once the swap committed
   std::unique_ptr<StateStore> state_;
+  std::unique_ptr<Control> control_;
+  std::unique_ptr<throttler::Throttler> throttler_;
+  std::unique_ptr<throttler::ChunkSizer> sizer_;
+  uint64_t control_revision_ = ~uint64_t{0};
+  std::string last_throttle_reason_;
+  std::string phase_ = "starting";
   Lsn durable_applied_ = 0;  // end LSN of the last group committed into the shadow
   bool indexes_done_ = false;
   bool already_finished_ = false;  // --resume found the swap committed
