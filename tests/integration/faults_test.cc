@@ -1,0 +1,568 @@
+// Fault matrix of issue 5 (crash safety): the tool killed with SIGKILL in
+// each phase and resumed with --resume; a PostgreSQL fast restart and a
+// terminated replication connection survived inside the run; a transaction
+// holding the table through several cutover attempts; TRUNCATE and ALTER of
+// the original mid-run; `shadowcopy cleanup` after an abandoned run;
+// --keep-on-error; the --max-retained-wal guard.
+//
+// Every case runs the mirror workload (except where the case forbids it),
+// ends with a full comparison of orders with the truth table (transformed by
+// the ALTER when the run swapped), checks that no slot, publication or shadow
+// table is left, and that the run's row in shadowcopy.runs is finished.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "common/quote.h"
+#include "fmt/format.h"
+#include "gtest/gtest.h"
+#include "tests/integration/harness.h"
+#include "tests/integration/workload.h"
+
+namespace shadowcopy::it {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr char kAlter[] = "ALTER COLUMN id TYPE bigint";
+constexpr char kRestartTest[] = "PostgresFastRestartDuringCopySurvives";
+
+// Remembers the last `phase=` the tool logged and every stderr line, and
+// keeps the workload's copy-phase flag (TrackCopyPhase).
+class ToolLog {
+ public:
+  explicit ToolLog(MirrorWorkload* workload = nullptr)
+      : track_(workload ? TrackCopyPhase(workload) : nullptr) {}
+
+  StderrLineCallback Callback() {
+    return [this](const std::string& line) {
+      if (track_) track_(line);
+      std::lock_guard<std::mutex> lock(mu_);
+      auto at = line.find("phase=");
+      if (at != std::string::npos) {
+        auto end = line.find_first_of(" \t", at);
+        phase_ = line.substr(at + 6, end == std::string::npos ? std::string::npos : end - at - 6);
+      }
+    };
+  }
+  std::string phase() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return phase_;
+  }
+
+ private:
+  StderrLineCallback track_;
+  mutable std::mutex mu_;
+  std::string phase_;  // guarded by mu_
+};
+
+class FaultTest : public DatabaseTest {
+ protected:
+  FaultTest() {
+    // A server restart disturbs every test sharing the server: run alone.
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    exclusive_server_ = info != nullptr && std::string(info->name()) == kRestartTest;
+  }
+
+  std::vector<std::string> MigrateArgs(std::vector<std::string> extra = {},
+                                       const std::string& chunk = "2000") const {
+    std::vector<std::string> args{"--alter", kAlter, "--execute", "--chunk-size", chunk};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ToolArgs("orders", args);
+  }
+
+  std::unique_ptr<ShadowcopyProcess> Start(const std::vector<std::string>& args,
+                                           const EnvVars& env = {},
+                                           StderrLineCallback cb = nullptr) {
+    auto tool = ShadowcopyProcess::Start(args, env, std::move(cb));
+    EXPECT_TRUE(tool.ok()) << tool.status();
+    return tool.ok() ? std::move(*tool) : nullptr;
+  }
+
+  // SIGKILL, then reap. The run's leftovers stay (for --resume or cleanup).
+  ProcessResult KillHard(ShadowcopyProcess& tool) {
+    tool.Signal(SIGKILL);
+    ProcessResult r = tool.Wait(seconds(30));
+    EXPECT_EQ(r.term_signal, SIGKILL) << "the tool ended before it was killed\n" << r.Describe();
+    return r;
+  }
+
+  std::string Slot(const std::string& oid) const { return "shadowcopy_" + oid; }
+
+  std::string UnfinishedRuns() {
+    if (QueryValue(db(), "SELECT to_regclass('shadowcopy.runs') IS NOT NULL") != "t") return "0";
+    return QueryValue(db(),
+                      "SELECT count(*) FROM shadowcopy.runs WHERE table_name = 'orders' AND "
+                      "finished_at IS NULL");
+  }
+
+  // What a killed run leaves: slot, publication, shadow table, an unfinished
+  // state row.
+  void ExpectLeftoversOf(const std::string& oid) {
+    EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" +
+                                   Slot(oid) + "'"),
+              "1")
+        << "the slot is gone";
+    EXPECT_EQ(QueryValue(db(),
+                         "SELECT count(*) FROM pg_publication WHERE pubname = '" + Slot(oid) + "'"),
+              "1")
+        << "the publication is gone";
+    EXPECT_TRUE(TableExists("_orders_shadow"));
+    EXPECT_EQ(UnfinishedRuns(), "1") << "the run's state row is not unfinished";
+  }
+
+  // The run's row is finished (no unfinished row for orders), with at least
+  // one row recorded; returns the latest outcome.
+  std::string ExpectStateFinished() {
+    EXPECT_EQ(QueryValue(db(), "SELECT to_regclass('shadowcopy.runs') IS NOT NULL"), "t")
+        << "no state table";
+    EXPECT_EQ(UnfinishedRuns(), "0") << "a state row is still unfinished";
+    return QueryValue(db(),
+                      "SELECT coalesce(outcome, '<null>') FROM shadowcopy.runs WHERE table_name = "
+                      "'orders' ORDER BY started_at DESC LIMIT 1");
+  }
+
+  // After a successful (resumed) run: orders is the transformed truth.
+  void ExpectMigrated() {
+    ASSERT_TRUE(TransformTruth(db(), "truth", kAlter).ok());
+    ExpectMirrorEqual(db(), "orders", "truth");
+    EXPECT_EQ(QueryValue(db(),
+                         "SELECT atttypid::regtype FROM pg_attribute WHERE attrelid = "
+                         "'orders'::regclass AND attname = 'id'"),
+              "bigint");
+    EXPECT_TRUE(TableExists("_orders_old"));
+    ExpectNothingLeftBehind("orders");
+    std::string outcome = ExpectStateFinished();
+    EXPECT_NE(outcome.find("success"), std::string::npos) << "outcome: " << outcome;
+  }
+
+  // After a failed run: orders is still the original table and equals the
+  // untransformed truth.
+  void ExpectOriginalUntouched(const std::string& oid) {
+    EXPECT_EQ(TableOid("orders"), oid) << "orders was replaced";
+    EXPECT_EQ(QueryValue(db(),
+                         "SELECT atttypid::regtype FROM pg_attribute WHERE attrelid = "
+                         "'orders'::regclass AND attname = 'id'"),
+              "integer");
+    EXPECT_FALSE(TableExists("_orders_old"));
+    ExpectMirrorEqual(db(), "orders", "truth");
+  }
+
+  ProcessResult Resume(std::vector<std::string> extra = {}) {
+    extra.insert(extra.begin(), "--resume");
+    return RunShadowcopy(MigrateArgs(extra), {}, nullptr, seconds(180));
+  }
+
+  // Stops the workload a little after the run so writes go on past it.
+  static void StopSoon(MirrorWorkload& workload) {
+    std::this_thread::sleep_for(milliseconds(500));
+    workload.Stop();
+    std::cout << "workload events:\n" << workload.CountsReport();
+  }
+
+  // A session holding ACCESS SHARE on orders in an open transaction.
+  std::unique_ptr<PgConn> StartBlocker() {
+    auto blocker = Connect();
+    if (blocker != nullptr) MustExec(*blocker, "BEGIN; LOCK TABLE orders IN ACCESS SHARE MODE");
+    return blocker;
+  }
+
+  // The first number after `key` in the summary line of a result, or -1.
+  static double Summary(const ProcessResult& r, std::string_view key) {
+    return SummaryNumber(LastLine(r.out), key).value_or(-1);
+  }
+};
+
+// pg_ctl restart -m fast of the server this test database lives on, as the
+// server's OS user. Returns "" on success, else what went wrong; sets *skip
+// when the data directory is not reachable from here.
+std::string FastRestartServer(PgConn& conn, bool* skip) {
+  *skip = false;
+  std::string dir = QueryValue(conn, "SHOW data_directory");
+  if (dir.empty() || access((dir + "/postmaster.pid").c_str(), F_OK) != 0) {
+    // As root the directory (0700, owned by postgres) is reachable; as
+    // another user only when it is ours.
+    *skip = true;
+    return "data directory " + dir + " is not reachable from the test";
+  }
+  const char* bin = std::getenv("SC_PG_BIN");
+  std::string pg_ctl = std::string(bin ? bin : "/usr/lib/postgresql/15/bin") + "/pg_ctl";
+  const char* log = std::getenv("SC_PG_LOG");
+  std::string cmd = fmt::format(
+      "cd /tmp && {}'{}' -D '{}' -l '{}' -w -t 60 -m fast restart </dev/null 2>&1",
+      geteuid() == 0 ? "runuser -u postgres -- " : "", pg_ctl, dir, log ? log : "/dev/null");
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return "popen failed";
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  int rc = pclose(p);
+  if (rc != 0) return fmt::format("`{}` exited {}: {}", cmd, rc, out);
+  return "";
+}
+
+// 1. SIGKILL during the copy, then --resume with the same --alter.
+TEST_F(FaultTest, KillDuringCopyThenResume) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 100000, 1000).ok());
+  std::string oid = TableOid("orders");
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
+  ASSERT_TRUE(workload.Start().ok());
+  ToolLog log(&workload);
+  auto tool = Start(MigrateArgs(), {}, log.Callback());
+  ASSERT_NE(tool, nullptr);
+  ASSERT_TRUE(tool->WaitForStderr("phase=copy", seconds(60))) << tool->Wait(seconds(5)).Describe();
+  std::this_thread::sleep_for(seconds(1));
+  ASSERT_EQ(log.phase(), "copy") << "the copy ended within a second; the case needs a longer one";
+  KillHard(*tool);
+  workload.SetCopyPhaseActive(false);
+
+  ExpectLeftoversOf(oid);
+  EXPECT_EQ(QueryValue(db(), "SELECT phase FROM shadowcopy.runs WHERE finished_at IS NULL"),
+            "copy");
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT copy_high_water IS NOT NULL AND NOT copy_done FROM shadowcopy.runs "
+                       "WHERE finished_at IS NULL"),
+            "t")
+      << "no copy progress was recorded before the kill";
+
+  // A plain run refuses and points at --resume (and cleanup).
+  ProcessResult plain = RunShadowcopy(MigrateArgs());
+  ExpectFailedWithOneErrorLine(plain);
+  EXPECT_NE(plain.err.find("--resume"), std::string::npos) << plain.Describe();
+  EXPECT_NE(plain.err.find("cleanup"), std::string::npos) << plain.Describe();
+  ExpectLeftoversOf(oid);
+
+  // A different --alter is refused by --resume.
+  ProcessResult other = RunShadowcopy(ToolArgs(
+      "orders", {"--alter", "ALTER COLUMN customer_id TYPE bigint", "--execute", "--resume"}));
+  EXPECT_NE(other.exit_code, 0) << other.Describe();
+  ExpectLeftoversOf(oid);
+
+  std::this_thread::sleep_for(milliseconds(500));  // writes while nobody decodes
+  ProcessResult resumed = Resume();
+  StopSoon(workload);
+  ExpectSucceeded(resumed);
+  EXPECT_NE(resumed.err.find("resuming run"), std::string::npos) << resumed.Describe();
+  // Finished ranges are not copied again.
+  double copied = Summary(resumed, "rows_copied");
+  EXPECT_GE(copied, 0) << resumed.Describe();
+  EXPECT_LT(copied, 100000 - 2000) << "the resumed run copied everything again\n"
+                                   << resumed.Describe();
+  ExpectNoWorkloadErrors(workload);
+  ExpectMigrated();
+}
+
+// 2. SIGKILL as soon as the copy has finished (index build / catch-up).
+TEST_F(FaultTest, KillDuringIndexesOrCatchupThenResume) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 30000, 1000).ok());
+  std::string oid = TableOid("orders");
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
+  ASSERT_TRUE(workload.Start().ok());
+  ToolLog log(&workload);
+  auto tool = Start(MigrateArgs({}, "1000"), {}, log.Callback());
+  ASSERT_NE(tool, nullptr);
+  ASSERT_TRUE(tool->WaitForStderr("phase=indexes", seconds(90)))
+      << tool->Wait(seconds(5)).Describe();
+  std::string phase = log.phase();
+  KillHard(*tool);
+  std::cout << "killed in phase " << phase << "\n";
+  EXPECT_TRUE(phase == "indexes" || phase == "catchup") << phase;
+  ExpectLeftoversOf(oid);
+  EXPECT_EQ(QueryValue(db(), "SELECT copy_done FROM shadowcopy.runs WHERE finished_at IS NULL"),
+            "t")
+      << "the copy's end was not recorded";
+
+  std::this_thread::sleep_for(milliseconds(500));
+  ProcessResult resumed = Resume();
+  StopSoon(workload);
+  ExpectSucceeded(resumed);
+  ExpectNoWorkloadErrors(workload);
+  ExpectMigrated();
+}
+
+// 3. SIGKILL while the cutover waits for its lock, then --resume.
+TEST_F(FaultTest, KillWhileWaitingForCutoverLockThenResume) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000).ok());
+  std::string oid = TableOid("orders");
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
+  ASSERT_TRUE(workload.Start().ok());
+  auto blocker = StartBlocker();
+  ASSERT_NE(blocker, nullptr);
+  auto tool =
+      Start(MigrateArgs({"--cutover-lock-timeout", "500ms", "--cutover-retries", "50"}, "1000"));
+  ASSERT_NE(tool, nullptr);
+  ASSERT_TRUE(tool->WaitForStderr("cutover attempt", seconds(90)))
+      << tool->Wait(seconds(5)).Describe();
+  // Kill while a later attempt is queued for ACCESS EXCLUSIVE.
+  bool waiting = PollUntilTrue(db(),
+                               "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = "
+                               "'orders'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted)",
+                               seconds(20));
+  EXPECT_TRUE(waiting) << "never saw the cutover queued for the lock";
+  KillHard(*tool);
+  ExpectLeftoversOf(oid);
+  std::cout << "state phase at the kill: "
+            << QueryValue(db(), "SELECT phase FROM shadowcopy.runs WHERE finished_at IS NULL")
+            << "\n";
+  EXPECT_EQ(TableOid("orders"), oid) << "the killed cutover swapped";
+
+  std::this_thread::sleep_for(milliseconds(300));
+  MustExec(*blocker, "COMMIT");
+  ProcessResult resumed = Resume();
+  StopSoon(workload);
+  ExpectSucceeded(resumed);
+  ExpectNoWorkloadErrors(workload);
+  ExpectMigrated();
+}
+
+// 4. PostgreSQL fast restart during the copy: survived inside the run.
+TEST_F(FaultTest, PostgresFastRestartDuringCopySurvives) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 100000, 1000).ok());
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
+  ASSERT_TRUE(workload.Start().ok());
+  ToolLog log(&workload);
+  auto tool = Start(MigrateArgs(), {}, log.Callback());
+  ASSERT_NE(tool, nullptr);
+  ASSERT_TRUE(tool->WaitForStderr("phase=copy", seconds(60))) << tool->Wait(seconds(5)).Describe();
+  std::this_thread::sleep_for(seconds(1));
+  std::string phase = log.phase();
+  bool skip = false;
+  std::string restart = FastRestartServer(db(), &skip);
+  if (skip) {
+    tool->Signal(SIGINT);
+    tool->Wait(seconds(60));
+    workload.Stop();
+    GTEST_SKIP() << restart;
+  }
+  ASSERT_EQ(restart, "");
+  EXPECT_EQ(phase, "copy") << "the copy had ended before the restart";
+  PQreset(db().raw());  // the fixture's session died with the server
+  ASSERT_TRUE(db().Healthy());
+  ProcessResult r = tool->Wait(seconds(180));
+  StopSoon(workload);
+  ExpectSucceeded(r);
+  EXPECT_NE(r.err.find("reconnecting and continuing from the recorded state"), std::string::npos)
+      << r.Describe();
+  // The writers lose their sessions in the restart: errors are expected
+  // here, and the mirror stays exact (both tables change in one transaction).
+  std::cout << workload.Errors().size() << " writer errors across the restart\n";
+  ExpectMigrated();
+}
+
+// 5. The replication connection terminated during the copy: survived.
+TEST_F(FaultTest, ReplicationConnectionTerminatedDuringCopySurvives) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 100000, 1000).ok());
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
+  ASSERT_TRUE(workload.Start().ok());
+  ToolLog log(&workload);
+  auto tool = Start(MigrateArgs(), {}, log.Callback());
+  ASSERT_NE(tool, nullptr);
+  ASSERT_TRUE(tool->WaitForStderr("phase=copy", seconds(60))) << tool->Wait(seconds(5)).Describe();
+  std::this_thread::sleep_for(milliseconds(700));
+  std::string pid = QueryValue(db(),
+                               "SELECT pid FROM pg_stat_replication WHERE application_name LIKE "
+                               "'shadowcopy%' LIMIT 1");
+  ASSERT_NE(pid, "") << "no shadowcopy walsender in pg_stat_replication";
+  EXPECT_EQ(log.phase(), "copy");
+  EXPECT_EQ(QueryValue(db(), "SELECT pg_terminate_backend(" + pid + ")"), "t");
+  ProcessResult r = tool->Wait(seconds(180));
+  StopSoon(workload);
+  ExpectSucceeded(r);
+  EXPECT_NE(r.err.find("reconnecting and continuing from the recorded state"), std::string::npos)
+      << r.Describe();
+  ExpectNoWorkloadErrors(workload);
+  ExpectMigrated();
+}
+
+// 6. A transaction holds the table through 3 cutover attempts, then ends.
+TEST_F(FaultTest, LockHeldThroughThreeCutoverAttemptsThenReleased) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000).ok());
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
+  ASSERT_TRUE(workload.Start().ok());
+  auto blocker = StartBlocker();
+  ASSERT_NE(blocker, nullptr);
+  auto tool =
+      Start(MigrateArgs({"--cutover-lock-timeout", "200ms", "--cutover-retries", "30"}, "1000"));
+  ASSERT_NE(tool, nullptr);
+  bool third = tool->WaitForStderr("cutover attempt 3", seconds(120));
+  MustExec(*blocker, "COMMIT");
+  ProcessResult r = tool->Wait(seconds(120));
+  StopSoon(workload);
+  EXPECT_TRUE(third) << r.Describe();
+  ExpectSucceeded(r);
+  for (int i = 1; i <= 3; ++i)
+    EXPECT_NE(r.err.find(fmt::format("cutover attempt {}: ", i)), std::string::npos)
+        << r.Describe();
+  double attempts = Summary(r, "cutover_attempts");
+  if (attempts >= 0) {
+    EXPECT_GE(attempts, 4) << r.Describe();
+  }
+  ExpectNoWorkloadErrors(workload);
+  EXPECT_LT(workload.MaxTransactionTime(), milliseconds(1000)) << workload.CountsReport();
+  ExpectMigrated();
+}
+
+// 7. TRUNCATE of the original mid-run (mirrored on truth in the same
+// transaction), then new rows: replayed in order.
+TEST_F(FaultTest, TruncateMidRunIsReplayed) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000).ok());
+  auto before = std::make_unique<MirrorWorkload>(dbname(), WorkloadOptions{.writers = 4});
+  ASSERT_TRUE(before->Start().ok());
+  PausePoint pause;
+  auto tool = Start(MigrateArgs({}, "1000"), pause.Env("before-batch:4"));
+  ASSERT_NE(tool, nullptr);
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << tool->Wait(seconds(5)).Describe();
+  // The writers own keys the TRUNCATE removes: stop them, and start new
+  // ones on the rows inserted after it.
+  before->Stop();
+  ExpectNoWorkloadErrors(*before);
+  MustExec(db(),
+           "BEGIN; TRUNCATE orders; TRUNCATE truth;"
+           "INSERT INTO orders (id, customer_id, status, amount, note, created_at) "
+           "SELECT g, g, 'after truncate', g, CASE WHEN g % 50 = 0 THEN repeat(md5(g::text), 4000) "
+           "END, now() FROM generate_series(30001, 30400) g;"
+           "INSERT INTO truth SELECT * FROM orders; COMMIT");
+  MirrorWorkload after(dbname(), WorkloadOptions{.writers = 4});
+  ASSERT_TRUE(after.Start().ok());
+  std::this_thread::sleep_for(milliseconds(300));
+  pause.Continue();
+  ProcessResult r = tool->Wait(seconds(120));
+  StopSoon(after);
+  ExpectSucceeded(r);
+  ExpectNoWorkloadErrors(after);
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders WHERE id <= 20000"), "0")
+      << "rows from before the TRUNCATE came back";
+  ExpectMigrated();
+}
+
+// 8. ALTER TABLE of the original mid-run stops the run with a clear error.
+TEST_F(FaultTest, AlterOfOriginalMidRunStopsTheRun) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000).ok());
+  std::string oid = TableOid("orders");
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
+  ASSERT_TRUE(workload.Start().ok());
+  PausePoint pause;
+  auto tool = Start(MigrateArgs({}, "1000"), pause.Env("before-batch:3"));
+  ASSERT_NE(tool, nullptr);
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << tool->Wait(seconds(5)).Describe();
+  MustExec(db(),
+           "SET lock_timeout = '10s'; BEGIN; ALTER TABLE orders ADD COLUMN x int;"
+           "ALTER TABLE truth ADD COLUMN x int; COMMIT");
+  pause.Continue();
+  ProcessResult r = tool->Wait(seconds(120));
+  StopSoon(workload);
+  ExpectFailedWithOneErrorLine(r);
+  EXPECT_NE(r.err.find("altered"), std::string::npos) << r.Describe();
+  EXPECT_NE(r.err.find("orders"), std::string::npos) << r.Describe();
+  ExpectNoWorkloadErrors(workload);
+  ExpectNothingLeftBehind("orders");
+  ExpectOriginalUntouched(oid);
+  std::string outcome = ExpectStateFinished();
+  EXPECT_NE(outcome.find("fail"), std::string::npos) << outcome;
+}
+
+// 9. cleanup after an abandoned (killed) run: the dry run lists and keeps,
+// --execute removes; a fresh run then succeeds.
+TEST_F(FaultTest, CleanupAfterAbandonedRun) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 30000, 1000).ok());
+  std::string oid = TableOid("orders");
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
+  ASSERT_TRUE(workload.Start().ok());
+  auto tool = Start(MigrateArgs({}, "500"));
+  ASSERT_NE(tool, nullptr);
+  ASSERT_TRUE(tool->WaitForStderr("phase=copy", seconds(60))) << tool->Wait(seconds(5)).Describe();
+  std::this_thread::sleep_for(milliseconds(500));
+  KillHard(*tool);
+  ExpectLeftoversOf(oid);
+  std::string run_id =
+      QueryValue(db(), "SELECT run_id FROM shadowcopy.runs WHERE finished_at IS NULL");
+
+  ProcessResult dry = RunShadowcopy({"cleanup", "--table", "orders", "--dsn", dsn()});
+  EXPECT_EQ(dry.exit_code, 0) << dry.Describe();
+  for (const std::string& name : {Slot(oid), std::string("_orders_shadow"), run_id})
+    EXPECT_NE(dry.out.find(name), std::string::npos) << "the dry run does not list " << name << "\n"
+                                                     << dry.Describe();
+  ExpectLeftoversOf(oid);  // the dry run changed nothing
+
+  ProcessResult done = RunShadowcopy({"cleanup", "--table", "orders", "--dsn", dsn(), "--execute"});
+  EXPECT_EQ(done.exit_code, 0) << done.Describe();
+  ExpectNothingLeftBehind("orders");
+  EXPECT_EQ(UnfinishedRuns(), "0");
+  ExpectMirrorEqual(db(), "orders", "truth");  // still the original, under load
+
+  ProcessResult fresh = RunShadowcopy(MigrateArgs({}, "1000"), {}, nullptr, seconds(180));
+  StopSoon(workload);
+  ExpectSucceeded(fresh);
+  ExpectNoWorkloadErrors(workload);
+  ExpectMigrated();
+}
+
+// 10. --keep-on-error keeps slot, publication, shadow and an unfinished
+// state row; cleanup --execute removes them.
+TEST_F(FaultTest, KeepOnErrorKeepsLeftoversForCleanup) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000).ok());
+  std::string oid = TableOid("orders");
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
+  ASSERT_TRUE(workload.Start().ok());
+  PausePoint pause;
+  auto tool = Start(MigrateArgs({"--keep-on-error"}, "1000"), pause.Env("before-batch:3"));
+  ASSERT_NE(tool, nullptr);
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << tool->Wait(seconds(5)).Describe();
+  MustExec(db(),
+           "SET lock_timeout = '10s'; BEGIN; ALTER TABLE orders ADD COLUMN x int;"
+           "ALTER TABLE truth ADD COLUMN x int; COMMIT");
+  pause.Continue();
+  ProcessResult r = tool->Wait(seconds(120));
+  StopSoon(workload);
+  ExpectFailedWithOneErrorLine(r);
+  EXPECT_NE(r.err.find("altered"), std::string::npos) << r.Describe();
+  EXPECT_NE(r.err.find("--keep-on-error"), std::string::npos) << r.Describe();
+  ExpectNoWorkloadErrors(workload);
+  ExpectLeftoversOf(oid);
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT active FROM pg_replication_slots WHERE slot_name = '" + Slot(oid) +
+                           "'"),
+            "f");
+
+  ProcessResult done = RunShadowcopy({"cleanup", "--table", "orders", "--dsn", dsn(), "--execute"});
+  EXPECT_EQ(done.exit_code, 0) << done.Describe();
+  ExpectNothingLeftBehind("orders");
+  ExpectStateFinished();
+  ExpectOriginalUntouched(oid);
+}
+
+// 11. --max-retained-wal: crossing it stops the run and drops the slot.
+TEST_F(FaultTest, MaxRetainedWalStopsTheRun) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000).ok());
+  std::string oid = TableOid("orders");
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4, .big_note_percent = 20});
+  ASSERT_TRUE(workload.Start().ok());
+  PausePoint pause;
+  auto tool = Start(MigrateArgs({"--max-retained-wal", "1MB"}, "1000"), pause.Env("before-batch:3"));
+  ASSERT_NE(tool, nullptr);
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << tool->Wait(seconds(5)).Describe();
+  // The guard looks every 5 s: let the workload write for longer, and write
+  // some more WAL right before the copy goes on.
+  std::this_thread::sleep_for(milliseconds(5500));
+  MustExec(db(),
+           "CREATE TABLE wal_filler AS SELECT g, md5(g::text) || md5((g + 1)::text) AS t "
+           "FROM generate_series(1, 100000) g");
+  pause.Continue();
+  ProcessResult r = tool->Wait(seconds(120));
+  StopSoon(workload);
+  ExpectFailedWithOneErrorLine(r);
+  EXPECT_NE(r.err.find("--max-retained-wal"), std::string::npos) << r.Describe();
+  ExpectNoWorkloadErrors(workload);
+  ExpectNothingLeftBehind("orders");
+  ExpectOriginalUntouched(oid);
+  std::string outcome = ExpectStateFinished();
+  EXPECT_NE(outcome.find("fail"), std::string::npos) << outcome;
+}
+
+}  // namespace
+}  // namespace shadowcopy::it
