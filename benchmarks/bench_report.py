@@ -120,7 +120,12 @@ def cmd_report(results_path, cutover_path, meta_path):
       "single-row UPDATE 60% / INSERT 20% / DELETE 20% by random key, started "
       f"{meta['lead']} s before and stopped ≥ {meta['lead']} s after each method; latencies are of the "
       "transactions that overlap the method's wall interval (from the scheduled start, so "
-      "queueing behind a lock counts); `none` = the same window length with no migration.")
+      "queueing behind a lock counts); `none` = the same window length with no migration. "
+      "pgbench runs in 5 s rounds (it prints failures only when it ends by itself): a round whose "
+      "clients are blocked past its end never runs the transactions scheduled meanwhile, so for "
+      "methods that block writers (offline ALTER, VACUUM FULL) p99 understates — read max, and "
+      "`tx served / scheduled`. `load avg` is the machine's 1-min load when the method started "
+      "(other work shares these 2 cores).")
     w("")
     sizes = sorted({r["rows"] for r in rows})
     targets = []
@@ -146,6 +151,9 @@ def cmd_report(results_path, cutover_path, meta_path):
                     "max": med([r.get("max") for r in rs]),
                     "failed": sum((r.get("failed") or 0) + (r.get("aborted") or 0) for r in rs),
                     "rewrote": all(r.get("rewrote", True) for r in rs),
+                    "served": med([r.get("n") / r["expected"] for r in rs
+                                   if r.get("expected") and r.get("n") is not None]),
+                    "load": med([float(r["loadavg"].split()[0]) for r in rs if r.get("loadavg")]),
                 }
                 sc = [r for r in rs if r.get("summary")]
                 if sc:
@@ -170,12 +178,12 @@ def cmd_report(results_path, cutover_path, meta_path):
             if wl == "on":
                 w("| method | wall s (min–max) | × pg_repack | × ALTER | p50 ms | p99 ms | max ms "
                   "| p99 × pg_repack | p99 × none | failed | copy rows/s | replayed (chg/s after copy) "
-                  "| blocked ms | peak RSS MiB |")
-                w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+                  "| blocked ms | peak RSS MiB | tx served / scheduled | load avg |")
+                w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
             else:
                 w("| method | wall s (min–max) | × pg_repack | × ALTER | copy rows/s | copy s "
-                  "| blocked ms | peak RSS MiB |")
-                w("|---|---|---|---|---|---|---|---|")
+                  "| blocked ms | peak RSS MiB | load avg |")
+                w("|---|---|---|---|---|---|---|---|---|")
             for m in METHOD_ORDER:
                 if m not in agg:
                     continue
@@ -200,11 +208,13 @@ def cmd_report(results_path, cutover_path, meta_path):
                       f"| {fmt(a['max'])} | {fmt(ratio(a['p99'], rep99), 2)} "
                       f"| {fmt(ratio(a['p99'], none99), 2)} | {a['failed']} "
                       f"| {fmt(a.get('copy_rps'), 0) if a.get('copy_rps') else '–'} | {repl} "
-                      f"| {fmt(a.get('blocked'))} | {rss} |")
+                      f"| {fmt(a.get('blocked'))} | {rss} "
+                      f"| {'–' if a.get('served') is None else '%.0f%%' % (100 * a['served'])} "
+                      f"| {fmt(a.get('load'))} |")
                 else:
                     w(f"| {label} | {wall} | {rr} | {ra} "
                       f"| {fmt(a.get('copy_rps'), 0) if a.get('copy_rps') else '–'} "
-                      f"| {fmt(a.get('copy_s'), 2)} | {fmt(a.get('blocked'))} | {rss} |")
+                      f"| {fmt(a.get('copy_s'), 2)} | {fmt(a.get('blocked'))} | {rss} | {fmt(a.get('load'))} |")
             w("")
 
             def target(name, value, limit, unit="×"):
