@@ -35,12 +35,24 @@ class CliTest : public DatabaseTest {
                       "WHERE relnamespace = 'public'::regnamespace");
   }
 
-  // Runs the tool, expecting an error that changed nothing at all.
+  // Every relation outside the tool's own state schema.
+  std::string UserRelations() {
+    return QueryValue(db(),
+                      "SELECT string_agg(c.oid::text || ':' || relname, ',' ORDER BY c.oid) "
+                      "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                      "WHERE n.nspname <> 'shadowcopy'");
+  }
+
+  // Runs the tool, expecting an error found while inspecting (before the
+  // prepare phase creates anything) that changed nothing.
   ProcessResult ExpectCleanError(const std::vector<std::string>& args) {
-    std::string before = Relations();
+    std::string before = UserRelations();
     ProcessResult result = RunShadowcopy(args);
     ExpectFailedWithOneErrorLine(result);
-    EXPECT_EQ(Relations(), before) << "relations were created or dropped";
+    EXPECT_EQ(result.err.find("phase=prepare"), std::string::npos)
+        << "the error was found only after the prepare phase began\n"
+        << result.Describe();
+    EXPECT_EQ(UserRelations(), before) << "relations were created or dropped";
     ExpectNothingLeftBehind("orders");
     ExpectMirrorEqual(db(), "orders", "truth");
     return result;

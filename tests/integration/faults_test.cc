@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "common/quote.h"
 #include "fmt/format.h"
@@ -32,12 +33,25 @@ using std::chrono::seconds;
 constexpr char kAlter[] = "ALTER COLUMN id TYPE bigint";
 constexpr char kRestartTest[] = "PostgresFastRestartDuringCopySurvives";
 
-// Remembers the last `phase=` the tool logged and every stderr line, and
-// keeps the workload's copy-phase flag (TrackCopyPhase).
+// Remembers the last `phase=` the tool logged and keeps the workload's
+// copy-phase flag (TrackCopyPhase). With KillAt(), sends SIGKILL from the
+// reader thread the moment a line contains the needle (no wake-up delay).
 class ToolLog {
  public:
   explicit ToolLog(MirrorWorkload* workload = nullptr)
       : track_(workload ? TrackCopyPhase(workload) : nullptr) {}
+
+  // Kill `pid` when a line containing any of `needles` appears.
+  void KillAt(pid_t pid, std::vector<std::string> needles) {
+    std::lock_guard<std::mutex> lock(mu_);
+    kill_needles_ = std::move(needles);
+    kill_pid_ = pid;
+  }
+  // The line that triggered the kill ("" when none did).
+  std::string killed_at() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return killed_at_;
+  }
 
   StderrLineCallback Callback() {
     return [this](const std::string& line) {
@@ -47,6 +61,14 @@ class ToolLog {
       if (at != std::string::npos) {
         auto end = line.find_first_of(" \t", at);
         phase_ = line.substr(at + 6, end == std::string::npos ? std::string::npos : end - at - 6);
+      }
+      if (kill_pid_ > 0 && killed_at_.empty()) {
+        for (const auto& needle : kill_needles_) {
+          if (line.find(needle) == std::string::npos) continue;
+          ::kill(kill_pid_, SIGKILL);
+          killed_at_ = line;
+          break;
+        }
       }
     };
   }
@@ -58,7 +80,10 @@ class ToolLog {
  private:
   StderrLineCallback track_;
   mutable std::mutex mu_;
-  std::string phase_;  // guarded by mu_
+  std::string phase_;                      // guarded by mu_
+  std::vector<std::string> kill_needles_;  // guarded by mu_
+  pid_t kill_pid_ = 0;                     // guarded by mu_
+  std::string killed_at_;                  // guarded by mu_
 };
 
 class FaultTest : public DatabaseTest {
@@ -108,9 +133,9 @@ class FaultTest : public DatabaseTest {
                                    Slot(oid) + "'"),
               "1")
         << "the slot is gone";
-    EXPECT_EQ(QueryValue(db(),
-                         "SELECT count(*) FROM pg_publication WHERE pubname = '" + Slot(oid) + "'"),
-              "1")
+    EXPECT_EQ(
+        QueryValue(db(), "SELECT count(*) FROM pg_publication WHERE pubname = '" + Slot(oid) + "'"),
+        "1")
         << "the publication is gone";
     EXPECT_TRUE(TableExists("_orders_shadow"));
     EXPECT_EQ(UnfinishedRuns(), "1") << "the run's state row is not unfinished";
@@ -171,6 +196,9 @@ class FaultTest : public DatabaseTest {
     if (blocker != nullptr) MustExec(*blocker, "BEGIN; LOCK TABLE orders IN ACCESS SHARE MODE");
     return blocker;
   }
+
+  // Case 2's body: SIGKILL at the line `phase=<phase>`, then --resume.
+  void KillAtPhaseThenResume(const std::string& phase);
 
   // The first number after `key` in the summary line of a result, or -1.
   static double Summary(const ProcessResult& r, std::string_view key) {
@@ -240,7 +268,8 @@ TEST_F(FaultTest, KillDuringCopyThenResume) {
   // A different --alter is refused by --resume.
   ProcessResult other = RunShadowcopy(ToolArgs(
       "orders", {"--alter", "ALTER COLUMN customer_id TYPE bigint", "--execute", "--resume"}));
-  EXPECT_NE(other.exit_code, 0) << other.Describe();
+  ExpectFailedWithOneErrorLine(other);
+  EXPECT_NE(other.err.find("same --alter"), std::string::npos) << other.Describe();
   ExpectLeftoversOf(oid);
 
   std::this_thread::sleep_for(milliseconds(500));  // writes while nobody decodes
@@ -257,8 +286,9 @@ TEST_F(FaultTest, KillDuringCopyThenResume) {
   ExpectMigrated();
 }
 
-// 2. SIGKILL as soon as the copy has finished (index build / catch-up).
-TEST_F(FaultTest, KillDuringIndexesOrCatchupThenResume) {
+// 2. SIGKILL right after the copy: at the start of the index build, and at
+// the start of the catch-up.
+void FaultTest::KillAtPhaseThenResume(const std::string& phase) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 30000, 1000).ok());
   std::string oid = TableOid("orders");
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
@@ -266,24 +296,33 @@ TEST_F(FaultTest, KillDuringIndexesOrCatchupThenResume) {
   ToolLog log(&workload);
   auto tool = Start(MigrateArgs({}, "1000"), {}, log.Callback());
   ASSERT_NE(tool, nullptr);
-  ASSERT_TRUE(tool->WaitForStderr("phase=indexes", seconds(90)))
+  log.KillAt(tool->pid(), {"phase=" + phase});
+  ASSERT_TRUE(tool->WaitForStderr("phase=" + phase, seconds(90)))
       << tool->Wait(seconds(5)).Describe();
-  std::string phase = log.phase();
-  KillHard(*tool);
-  std::cout << "killed in phase " << phase << "\n";
-  EXPECT_TRUE(phase == "indexes" || phase == "catchup") << phase;
+  ProcessResult killed = KillHard(*tool);
+  std::cout << "killed at: " << log.killed_at() << "\n";
+  EXPECT_NE(log.killed_at(), "") << killed.Describe();
+  EXPECT_EQ(killed.err.find("phase=cutover"), std::string::npos) << "the kill came too late\n"
+                                                                 << killed.Describe();
   ExpectLeftoversOf(oid);
   EXPECT_EQ(QueryValue(db(), "SELECT copy_done FROM shadowcopy.runs WHERE finished_at IS NULL"),
             "t")
       << "the copy's end was not recorded";
+  EXPECT_EQ(TableOid("orders"), oid);
 
-  std::this_thread::sleep_for(milliseconds(500));
+  std::this_thread::sleep_for(milliseconds(500));  // writes while nobody decodes
   ProcessResult resumed = Resume();
   StopSoon(workload);
   ExpectSucceeded(resumed);
+  EXPECT_EQ(Summary(resumed, "rows_copied"), 0) << "the resumed run copied again\n"
+                                                << resumed.Describe();
   ExpectNoWorkloadErrors(workload);
   ExpectMigrated();
 }
+
+TEST_F(FaultTest, KillAtIndexBuildThenResume) { KillAtPhaseThenResume("indexes"); }
+
+TEST_F(FaultTest, KillAtCatchupThenResume) { KillAtPhaseThenResume("catchup"); }
 
 // 3. SIGKILL while the cutover waits for its lock, then --resume.
 TEST_F(FaultTest, KillWhileWaitingForCutoverLockThenResume) {
@@ -299,10 +338,11 @@ TEST_F(FaultTest, KillWhileWaitingForCutoverLockThenResume) {
   ASSERT_TRUE(tool->WaitForStderr("cutover attempt", seconds(90)))
       << tool->Wait(seconds(5)).Describe();
   // Kill while a later attempt is queued for ACCESS EXCLUSIVE.
-  bool waiting = PollUntilTrue(db(),
-                               "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = "
-                               "'orders'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted)",
-                               seconds(20));
+  bool waiting =
+      PollUntilTrue(db(),
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = "
+                    "'orders'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted)",
+                    seconds(20));
   EXPECT_TRUE(waiting) << "never saw the cutover queued for the lock";
   KillHard(*tool);
   ExpectLeftoversOf(oid);
@@ -331,6 +371,7 @@ TEST_F(FaultTest, PostgresFastRestartDuringCopySurvives) {
   ASSERT_TRUE(tool->WaitForStderr("phase=copy", seconds(60))) << tool->Wait(seconds(5)).Describe();
   std::this_thread::sleep_for(seconds(1));
   std::string phase = log.phase();
+  std::string started = QueryValue(db(), "SELECT pg_postmaster_start_time()");
   bool skip = false;
   std::string restart = FastRestartServer(db(), &skip);
   if (skip) {
@@ -343,6 +384,7 @@ TEST_F(FaultTest, PostgresFastRestartDuringCopySurvives) {
   EXPECT_EQ(phase, "copy") << "the copy had ended before the restart";
   PQreset(db().raw());  // the fixture's session died with the server
   ASSERT_TRUE(db().Healthy());
+  EXPECT_NE(QueryValue(db(), "SELECT pg_postmaster_start_time()"), started) << "no restart";
   ProcessResult r = tool->Wait(seconds(180));
   StopSoon(workload);
   ExpectSucceeded(r);
@@ -370,8 +412,14 @@ TEST_F(FaultTest, ReplicationConnectionTerminatedDuringCopySurvives) {
   ASSERT_NE(pid, "") << "no shadowcopy walsender in pg_stat_replication";
   EXPECT_EQ(log.phase(), "copy");
   EXPECT_EQ(QueryValue(db(), "SELECT pg_terminate_backend(" + pid + ")"), "t");
+  bool replaced = PollUntilTrue(db(),
+                                "SELECT EXISTS (SELECT 1 FROM pg_stat_replication WHERE "
+                                "application_name LIKE 'shadowcopy%' AND pid <> " +
+                                    pid + ")",
+                                seconds(30));
   ProcessResult r = tool->Wait(seconds(180));
   StopSoon(workload);
+  EXPECT_TRUE(replaced) << "the stream never came back\n" << r.Describe();
   ExpectSucceeded(r);
   EXPECT_NE(r.err.find("reconnecting and continuing from the recorded state"), std::string::npos)
       << r.Describe();
@@ -494,6 +542,9 @@ TEST_F(FaultTest, CleanupAfterAbandonedRun) {
   ExpectNothingLeftBehind("orders");
   EXPECT_EQ(UnfinishedRuns(), "0");
   ExpectMirrorEqual(db(), "orders", "truth");  // still the original, under load
+  ProcessResult nothing = Resume();
+  ExpectFailedWithOneErrorLine(nothing);
+  EXPECT_NE(nothing.err.find("no unfinished run"), std::string::npos) << nothing.Describe();
 
   ProcessResult fresh = RunShadowcopy(MigrateArgs({}, "1000"), {}, nullptr, seconds(180));
   StopSoon(workload);
@@ -524,9 +575,8 @@ TEST_F(FaultTest, KeepOnErrorKeepsLeftoversForCleanup) {
   EXPECT_NE(r.err.find("--keep-on-error"), std::string::npos) << r.Describe();
   ExpectNoWorkloadErrors(workload);
   ExpectLeftoversOf(oid);
-  EXPECT_EQ(QueryValue(db(),
-                       "SELECT active FROM pg_replication_slots WHERE slot_name = '" + Slot(oid) +
-                           "'"),
+  EXPECT_EQ(QueryValue(db(), "SELECT active FROM pg_replication_slots WHERE slot_name = '" +
+                                 Slot(oid) + "'"),
             "f");
 
   ProcessResult done = RunShadowcopy({"cleanup", "--table", "orders", "--dsn", dsn(), "--execute"});
@@ -543,7 +593,8 @@ TEST_F(FaultTest, MaxRetainedWalStopsTheRun) {
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4, .big_note_percent = 20});
   ASSERT_TRUE(workload.Start().ok());
   PausePoint pause;
-  auto tool = Start(MigrateArgs({"--max-retained-wal", "1MB"}, "1000"), pause.Env("before-batch:3"));
+  auto tool =
+      Start(MigrateArgs({"--max-retained-wal", "1MB"}, "1000"), pause.Env("before-batch:3"));
   ASSERT_NE(tool, nullptr);
   ASSERT_TRUE(pause.WaitPaused(seconds(60))) << tool->Wait(seconds(5)).Describe();
   // The guard looks every 5 s: let the workload write for longer, and write

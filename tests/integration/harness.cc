@@ -172,6 +172,11 @@ void ShadowcopyProcess::HandleStderrBytes(std::string_view bytes) {
     for (const auto& l : complete) on_line_(l);
 }
 
+bool ShadowcopyProcess::OutputClosed() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pipes_closed_;
+}
+
 void ShadowcopyProcess::Signal(int sig) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!reaped_) kill(pid_, sig);

@@ -62,6 +62,8 @@ class ShadowcopyProcess {
   ShadowcopyProcess& operator=(const ShadowcopyProcess&) = delete;
 
   pid_t pid() const { return pid_; }
+  // True once the child closed its output (it has exited or is exiting).
+  bool OutputClosed();
   // Sends `sig` to the child unless it has been reaped already.
   void Signal(int sig);
   // Waits until a stderr line containing `needle` has been seen (including

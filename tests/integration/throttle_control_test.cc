@@ -66,7 +66,8 @@ class ThrottleControlTest : public DatabaseTest {
  protected:
   void SetUp() override {
     DatabaseTest::SetUp();
-    if (!BinaryHasControlSocket()) GTEST_SKIP() << "engine integration pending (--help has no --socket)";
+    if (!BinaryHasControlSocket())
+      GTEST_SKIP() << "engine integration pending (--help has no --socket)";
     socket_ = fmt::format("/tmp/sc-it-{}-{}.sock", ::getpid(), counter_++);
     flag_ = fmt::format("/tmp/sc-it-{}-{}.flag", ::getpid(), counter_++);
     ::unlink(socket_.c_str());
@@ -83,15 +84,19 @@ class ThrottleControlTest : public DatabaseTest {
 
   // Starts the tool on `orders` with the socket and small adaptive batches.
   void StartTool(std::vector<std::string> extra) {
-    std::vector<std::string> args = {"--execute", "--socket", socket_, "--min-chunk-size", "10",
-                                     "--max-chunk-size", "200", "--target-chunk-time", "20ms"};
+    std::vector<std::string> args = {
+        "--execute", "--socket",         socket_, "--min-chunk-size",
+        "10",        "--max-chunk-size", "200",   "--target-chunk-time",
+        "20ms"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto tool = ShadowcopyProcess::Start(ToolArgs("orders", args));
     ASSERT_TRUE(tool.ok()) << tool.status();
     tool_ = std::move(*tool);
     auto deadline = Clock::now() + seconds(15);
-    while (!Exists(socket_) && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(20));
-    ASSERT_TRUE(Exists(socket_)) << "no control socket at " << socket_ << "\n" << tool_->Wait(seconds(5)).Describe();
+    while (!Exists(socket_) && Clock::now() < deadline)
+      std::this_thread::sleep_for(milliseconds(20));
+    ASSERT_TRUE(Exists(socket_)) << "no control socket at " << socket_ << "\n"
+                                 << tool_->Wait(seconds(5)).Describe();
   }
 
   ProcessResult Ctl(std::vector<std::string> words) {
@@ -107,8 +112,8 @@ class ThrottleControlTest : public DatabaseTest {
   }
 
   // Polls `status --json` until `pred` holds; returns the last status.
-  std::string WaitForStatus(const std::function<bool(const std::string&)>& pred, milliseconds timeout,
-                            const std::string& what) {
+  std::string WaitForStatus(const std::function<bool(const std::string&)>& pred,
+                            milliseconds timeout, const std::string& what) {
     auto deadline = Clock::now() + timeout;
     std::string s;
     while (Clock::now() < deadline) {
@@ -120,7 +125,9 @@ class ThrottleControlTest : public DatabaseTest {
     return s;
   }
 
-  int64_t ShadowRows() { return std::stoll("0" + QueryValue(db(), "SELECT count(*) FROM _orders_shadow")); }
+  int64_t ShadowRows() {
+    return std::stoll("0" + QueryValue(db(), "SELECT count(*) FROM _orders_shadow"));
+  }
 
   std::string socket_, flag_;
   std::unique_ptr<ShadowcopyProcess> tool_;
@@ -155,7 +162,8 @@ TEST_F(ThrottleControlTest, PauseHoldsTheCopyAndResumeFinishesIt) {
     std::mt19937 rng(42);
     while (!stop) {
       std::string id = std::to_string(1 + rng() % max_copied);
-      if (writer_conn->Query("UPDATE orders SET amount = amount + 1 WHERE id = $1", {id}).ok()) ++updates;
+      if (writer_conn->Query("UPDATE orders SET amount = amount + 1 WHERE id = $1", {id}).ok())
+        ++updates;
       std::this_thread::sleep_for(milliseconds(5));
     }
   });
@@ -175,9 +183,11 @@ TEST_F(ThrottleControlTest, PauseHoldsTheCopyAndResumeFinishesIt) {
   ProcessResult result = tool_->Wait(seconds(60));
   ExpectSucceeded(result);
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders"), "40000");
-  EXPECT_EQ(QueryValue(db(), "SELECT (SELECT sum(amount) FROM orders) = (SELECT sum(amount) FROM truth) + " +
-                                 std::to_string(updates.load())),
-            "t")
+  EXPECT_EQ(
+      QueryValue(db(),
+                 "SELECT (SELECT sum(amount) FROM orders) = (SELECT sum(amount) FROM truth) + " +
+                     std::to_string(updates.load())),
+      "t")
       << "every update made during the pause reached the new table";
 }
 
@@ -191,7 +201,9 @@ TEST_F(ThrottleControlTest, SetChunkSizeChangesTheBatchSize) {
   EXPECT_EQ(LastLine(Ctl({"get", "chunk-size"}).out), "chunk-size=37");
   RemoveFlag();
   std::string s = WaitForStatus(
-      [](const std::string& s) { return JsonNumber(s, "chunk_size") == 37 && JsonNumber(s, "rows_copied") > 37; },
+      [](const std::string& s) {
+        return JsonNumber(s, "chunk_size") == 37 && JsonNumber(s, "rows_copied") > 37;
+      },
       seconds(10), "batches of 37 rows");
   EXPECT_EQ(JsonString(s, "chunk_mode"), "fixed");
   // Every batch since holds 37 rows (the last one may hold fewer).
@@ -199,8 +211,8 @@ TEST_F(ThrottleControlTest, SetChunkSizeChangesTheBatchSize) {
   int64_t batches = static_cast<int64_t>(JsonNumber(s, "batches"));
   EXPECT_LE(rows, batches * 200) << s;
   ASSERT_EQ(Ctl({"set", "target-chunk-time=100ms"}).exit_code, 0);
-  s = WaitForStatus([](const std::string& s) { return JsonString(s, "chunk_mode") == "adaptive"; }, seconds(5),
-                    "adaptive mode");
+  s = WaitForStatus([](const std::string& s) { return JsonString(s, "chunk_mode") == "adaptive"; },
+                    seconds(5), "adaptive mode");
   ASSERT_EQ(Ctl({"set", "max-chunk-size=20000"}).exit_code, 0);
   ExpectSucceeded(tool_->Wait(seconds(60)));
 }
@@ -211,7 +223,8 @@ TEST_F(ThrottleControlTest, FlagFileThrottlesWithItsReasonUntilRemoved) {
   ASSERT_NO_FATAL_FAILURE(StartTool({"--throttle-flag-file", flag_}));
   std::string s = WaitForStatus(
       [](const std::string& s) {
-        return JsonString(s, "phase") == "copy" && s.find("\"throttled\":true") != std::string::npos;
+        return JsonString(s, "phase") == "copy" &&
+               s.find("\"throttled\":true") != std::string::npos;
       },
       seconds(10), "the copy phase, throttled");
   EXPECT_EQ(JsonString(s, "throttle_reason"), "throttled: flag file " + flag_ + " exists") << s;
@@ -225,12 +238,15 @@ TEST_F(ThrottleControlTest, FlagFileThrottlesWithItsReasonUntilRemoved) {
 
 TEST_F(ThrottleControlTest, ThrottleQueryThrottlesUntilItReturnsZero) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 5000, 1000000).ok());
-  MustExec(db(), "CREATE TABLE throttle_switch (on_off int); INSERT INTO throttle_switch VALUES (1)");
-  ASSERT_NO_FATAL_FAILURE(StartTool({"--throttle-query", "SELECT coalesce(sum(on_off), 0) FROM throttle_switch"}));
+  MustExec(db(),
+           "CREATE TABLE throttle_switch (on_off int); INSERT INTO throttle_switch VALUES (1)");
+  ASSERT_NO_FATAL_FAILURE(
+      StartTool({"--throttle-query", "SELECT coalesce(sum(on_off), 0) FROM throttle_switch"}));
   std::string s = WaitForStatus(
       [](const std::string& s) {
         return JsonString(s, "phase") == "copy" &&
-               JsonString(s, "throttle_reason").find("throttle query returned 1") != std::string::npos;
+               JsonString(s, "throttle_reason").find("throttle query returned 1") !=
+                   std::string::npos;
       },
       seconds(10), "the throttle query's reason");
   std::this_thread::sleep_for(seconds(1));
@@ -266,9 +282,13 @@ TEST_F(ThrottleControlTest, MalformedCommandsGetAnErrorAndChangeNothing) {
   ASSERT_NO_FATAL_FAILURE(StartTool({"--throttle-flag-file", flag_}));
   std::string help_before = Ctl({"help"}).out;
   std::string status_before = Status();
-  for (std::vector<std::string> bad : {std::vector<std::string>{"frobnicate"}, {"set", "chunk-size=abc"},
-                                       {"set", "chunk-size"}, {"set", "no-such=1"}, {"get", "nothing"},
-                                       {"pause", "now"}, {"status", "--yaml"}}) {
+  for (std::vector<std::string> bad : {std::vector<std::string>{"frobnicate"},
+                                       {"set", "chunk-size=abc"},
+                                       {"set", "chunk-size"},
+                                       {"set", "no-such=1"},
+                                       {"get", "nothing"},
+                                       {"pause", "now"},
+                                       {"status", "--yaml"}}) {
     ProcessResult r = Ctl(bad);
     EXPECT_NE(r.exit_code, 0) << bad[0] << "\n" << r.Describe();
     EXPECT_NE(r.err.find("error:"), std::string::npos) << r.Describe();
@@ -292,8 +312,8 @@ TEST_F(ThrottleControlTest, SocketIsPrivateAndRemovedAtExit) {
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(st.st_mode & 0777, 0600u) << std::oct << (st.st_mode & 0777);
   // A second run on the same socket is refused while the first serves it.
-  ProcessResult second = RunShadowcopy(ToolArgs("orders", {"--execute", "--socket", socket_}), {}, nullptr,
-                                       seconds(30));
+  ProcessResult second = RunShadowcopy(ToolArgs("orders", {"--execute", "--socket", socket_}), {},
+                                       nullptr, seconds(30));
   EXPECT_NE(second.exit_code, 0) << second.Describe();
   EXPECT_TRUE(Exists(socket_)) << "the refused run removed the live socket";
   RemoveFlag();
@@ -301,7 +321,8 @@ TEST_F(ThrottleControlTest, SocketIsPrivateAndRemovedAtExit) {
   EXPECT_FALSE(Exists(socket_)) << "socket file left behind";
   ProcessResult gone = Ctl({"status"});
   EXPECT_NE(gone.exit_code, 0);
-  EXPECT_NE(gone.err.find(socket_), std::string::npos) << "the message names the socket: " << gone.err;
+  EXPECT_NE(gone.err.find(socket_), std::string::npos)
+      << "the message names the socket: " << gone.err;
 }
 
 TEST_F(ThrottleControlTest, AbortStopsAndCleansUp) {
