@@ -25,7 +25,7 @@ absl::StatusOr<int64_t> ParseInt(const std::string& flag, const std::string& tex
 absl::StatusOr<int64_t> ParseSize(const std::string& text) {
   double value = 0;
   auto r = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (r.ec != std::errc() || value <= 0)
+  if (r.ec != std::errc() || !(value > 0) || value > 1e18)
     return absl::InvalidArgumentError(fmt::format("invalid size '{}' (e.g. 512MB, 8GB)", text));
   std::string unit(r.ptr, text.data() + text.size());
   for (char& ch : unit) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
@@ -36,6 +36,7 @@ absl::StatusOr<int64_t> ParseSize(const std::string& text) {
   else if (unit == "GB" || unit == "GIB") mult = 1024.0 * 1024 * 1024;
   else if (unit == "TB" || unit == "TIB") mult = 1024.0 * 1024 * 1024 * 1024;
   else return absl::InvalidArgumentError(fmt::format("invalid size '{}' (e.g. 512MB, 8GB)", text));
+  if (!(value * mult < 9.2e18)) return absl::InvalidArgumentError(fmt::format("size '{}' is too large", text));
   return static_cast<int64_t>(value * mult);
 }
 
@@ -44,7 +45,7 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text)
   const char* begin = text.data();
   const char* end = text.data() + text.size();
   auto r = std::from_chars(begin, end, value);
-  if (r.ec != std::errc() || value < 0)
+  if (r.ec != std::errc() || !(value >= 0) || value > 1e12)
     return absl::InvalidArgumentError(fmt::format("invalid duration '{}'", text));
   std::string unit(r.ptr, end);
   double ms;
@@ -52,6 +53,7 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text)
   else if (unit == "s") ms = value * 1000;
   else if (unit == "m" || unit == "min") ms = value * 60000;
   else return absl::InvalidArgumentError(fmt::format("invalid duration '{}' (use ms, s or m)", text));
+  if (!(ms <= 1e12)) return absl::InvalidArgumentError(fmt::format("duration '{}' is too long", text));
   return std::chrono::milliseconds(static_cast<int64_t>(ms));
 }
 
@@ -197,10 +199,11 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       else if (arg == "--max-lock-waiters") c.control.max_lock_waiters = n;
       else if (arg == "--max-active") c.control.max_active = n;
       else c.control.critical_active = n;
-    } else if (arg == "--max-replay-lag" || arg == "--critical-replay-lag") {
+    } else if (arg == "--max-replay-lag" || arg == "--critical-replay-lag" || arg == "--max-replay-lag-bytes" ||
+               arg == "--critical-replay-lag-bytes") {
       ASSIGN_OR_RETURN(auto v, need());
       ASSIGN_OR_RETURN(int64_t n, ParseSize(v));
-      if (arg == "--max-replay-lag") c.control.max_replay_lag_bytes = n;
+      if (arg.rfind("--max-replay-lag", 0) == 0) c.control.max_replay_lag_bytes = n;
       else c.control.critical_replay_lag_bytes = n;
     } else if (arg == "--target-chunk-time" || arg == "--max-replica-lag" || arg == "--critical-replica-lag") {
       ASSIGN_OR_RETURN(auto v, need());
@@ -232,6 +235,7 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
     } else if (arg == "--cutover-retries") {
       ASSIGN_OR_RETURN(auto v, need());
       ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));
+      if (n > 100000) return absl::InvalidArgumentError("--cutover-retries must be at most 100000");
       c.cutover_retries = static_cast<int>(n);
     } else if (arg == "--lock-timeout" || arg == "--cutover-lock-timeout" ||
                arg == "--cutover-drain-timeout" || arg == "--progress-interval") {

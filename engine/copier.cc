@@ -62,8 +62,11 @@ absl::StatusOr<std::optional<std::vector<std::string>>> Copier::FindUpperBound(i
 absl::StatusOr<int64_t> Copier::CopyNextBatch(int64_t chunk_size) {
   if (done_) return 0;
   int batch = batches_ + 1;
-  if (ShouldPause(*hooks_, "before-batch", batch))
+  // Test pause points fire once per batch, also when a batch is retried.
+  if (ShouldPause(*hooks_, "before-batch", batch) && paused_at_ != batch * 2) {
+    paused_at_ = batch * 2;
     RETURN_IF_ERROR(PauseHere(*hooks_, replay_step_, *stop_));
+  }
   RETURN_IF_ERROR(BeginVisibleSnapshot());
   auto run = [&]() -> absl::StatusOr<int64_t> {
     ASSIGN_OR_RETURN(auto upper, FindUpperBound(chunk_size));
@@ -73,7 +76,8 @@ absl::StatusOr<int64_t> Copier::CopyNextBatch(int64_t chunk_size) {
     ASSIGN_OR_RETURN(auto res, conn_->Query(sql::CopyBatchSql(*model_, lower_.has_value(),
                                                               upper.has_value()),
                                             params));
-    if (ShouldPause(*hooks_, "before-commit", batch)) {
+    if (ShouldPause(*hooks_, "before-commit", batch) && paused_at_ != batch * 2 + 1) {
+      paused_at_ = batch * 2 + 1;
       // With the ordering mechanism disabled (tests only) replay runs while
       // the batch is open: the naive concurrent design this guards against.
       std::function<absl::Status()> idle;

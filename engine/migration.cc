@@ -137,8 +137,14 @@ absl::StatusOr<Summary> Migration::Run() {
   RETURN_IF_ERROR(Connect());
   ASSIGN_OR_RETURN(Inspection in, InspectPhase());
   summary_.names = in.names;
+  if (!config_.execute || !config_.resume) {
+    // The ALTER is validated, and the swap rehearsed, before anything is
+    // created: bad input changes nothing, and a swap that cannot work is
+    // found now rather than hours into the copy.
+    RetryPolicy policy;
+    RETURN_IF_ERROR(Retry(policy, "rehearsing the swap", [&] { return DryRun(in); }, &stop_));
+  }
   if (!config_.execute) {
-    RETURN_IF_ERROR(DryRun(in));
     summary_.elapsed_s = SecondsSince(started_);
     return summary_;
   }
@@ -263,8 +269,13 @@ absl::Status Migration::DryRun(const Inspection& in) {
       RETURN_IF_ERROR(Annotate(main_->Exec(stmt).status(), fmt::format("rehearsing the swap: {}", stmt)));
     double ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
     main_->RollbackQuietly();
-    std::fputs(FormatPlan(config_, in, plan, statements, ms).c_str(), stdout);
-    std::fflush(stdout);
+    if (!config_.execute) {
+      std::fputs(FormatPlan(config_, in, plan, statements, ms).c_str(), stdout);
+      std::fflush(stdout);
+    } else {
+      Log(LogLevel::kInfo, "validated the ALTER and rehearsed the swap ({} statements, {:.1f} ms)",
+          statements.in_lock.size(), ms);
+    }
     return absl::OkStatus();
   };
   absl::Status st = rehearse();
@@ -280,13 +291,14 @@ absl::Status Migration::Prepare(const Inspection& in) {
   RETURN_IF_ERROR(main_->Exec(lock_timeout).status());
   run_id_ = fmt::format("{}-{:x}", in.oid, std::random_device{}());
   state_ = std::make_unique<StateStore>(run_id_);
-  RETURN_IF_ERROR(Annotate(StateStore::EnsureSchema(main_.get()), "creating the state table shadowcopy.runs"));
   RETURN_IF_ERROR(Retry(policy, "creating the shadow table", [&]() -> absl::Status {
     RETURN_IF_ERROR(main_->Exec("BEGIN").status());
     ShadowBuilder builder(main_.get(), config_);
     auto plan = builder.Build(in);
     absl::Status st = plan.status();
-    // The run's record commits with the shadow: never one without the other.
+    // The run's record commits with the shadow: never one without the other
+    // (and bad input, refused by Build, leaves no state schema behind).
+    if (st.ok()) st = Annotate(StateStore::EnsureSchema(main_.get()), "creating the state table shadowcopy.runs");
     if (st.ok()) st = state_->Create(main_.get(), *plan, config_.alter);
     if (!st.ok()) {
       main_->RollbackQuietly();
@@ -484,6 +496,7 @@ absl::Status Migration::CopyPhase() {
     RETURN_IF_ERROR(CheckRetainedWal());
     ASSIGN_OR_RETURN(bool proceed, CopyMayProceed());
     if (!proceed) {
+      PublishProgress(phase_);
       MaybeReportProgress(false);
       continue;
     }
@@ -504,6 +517,7 @@ absl::Status Migration::CopyPhase() {
     }, &stop_, [this](const absl::Status& st) { return IsRetryable(st) && copy_->Healthy(); }));
     summary_.rows_copied += rows;
     sizer_->Observe(rows, Clock::now() - batch_started);
+    PublishProgress(phase_);
     // Replay what arrived while the batch ran, after it committed.
     RETURN_IF_ERROR(ReplayAvailable(milliseconds(1000)));
     MaybeReportProgress(false);

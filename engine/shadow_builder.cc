@@ -227,7 +227,7 @@ absl::Status ShadowBuilder::ApplyAlter(const Inspection& in, ShadowPlan* plan) {
 absl::Status ShadowBuilder::MapColumns(const Inspection& in, ShadowPlan* plan) {
   ASSIGN_OR_RETURN(auto r, conn_->Query(
                                "SELECT attnum, attname, format_type(atttypid, atttypmod), "
-                               "attisdropped, attgenerated <> '' FROM pg_attribute "
+                               "attisdropped, attgenerated <> '', attidentity = 'a' FROM pg_attribute "
                                "WHERE attrelid = $1 AND attnum > 0 ORDER BY attnum",
                                {std::to_string(plan->shadow_oid)}));
   auto& m = plan->model;
@@ -249,6 +249,7 @@ absl::Status ShadowBuilder::MapColumns(const Inspection& in, ShadowPlan* plan) {
       c.target_name = r.GetString(row, 1);
       c.target_type = r.GetString(row, 2);
       c.type_changed = c.target_type != c.source_type;
+      c.target_identity_always = r.GetBool(row, 5);
     }
     m.columns.push_back(std::move(c));
   }

@@ -43,7 +43,9 @@ std::string TargetKeyList(const TableModel& m) {
 std::string OnConflictUpdate(const TableModel& m) {
   std::string sets;
   for (const auto& c : m.columns) {
-    if (!c.kept || c.key_position >= 0) continue;
+    // An identity GENERATED ALWAYS can only be updated to DEFAULT; its value
+    // never changes after the insert, so there is nothing to update.
+    if (!c.kept || c.key_position >= 0 || c.target_identity_always) continue;
     if (!sets.empty()) sets += ", ";
     sets += fmt::format("{0} = EXCLUDED.{0}", QuoteIdent(c.target_name));
   }

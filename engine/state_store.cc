@@ -32,10 +32,15 @@ absl::Status StateStore::EnsureSchema(PgConn* conn) {
       "  table_name text NOT NULL, table_oid oid NOT NULL, alter_text text NOT NULL, "
       "  shadow_name text NOT NULL, slot_name text NOT NULL, publication_name text NOT NULL, "
       "  phase text NOT NULL, copy_high_water text[], copy_done boolean NOT NULL DEFAULT false, "
-      "  applied_lsn pg_lsn NOT NULL DEFAULT '0/0', deferred_indexes text[] NOT NULL, "
+      "  deferred_indexes text[] NOT NULL, "
       "  index_names text[] NOT NULL, statistics_names text[] NOT NULL, key_index text NOT NULL, "
       "  started_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(), "
-      "  finished_at timestamptz, outcome text)").status();
+      "  finished_at timestamptz, outcome text); "
+      // The replay's position has a row of its own: the copy batch and the
+      // replay group each update only their own row, so they never conflict.
+      "CREATE TABLE IF NOT EXISTS shadowcopy.replay_positions ("
+      "  run_id text PRIMARY KEY REFERENCES shadowcopy.runs ON DELETE CASCADE, "
+      "  applied_lsn pg_lsn NOT NULL DEFAULT '0/0', updated_at timestamptz NOT NULL DEFAULT now())").status();
 }
 
 absl::Status StateStore::Create(PgConn* conn, const ShadowPlan& plan, const std::string& alter) {
@@ -48,13 +53,14 @@ absl::Status StateStore::Create(PgConn* conn, const ShadowPlan& plan, const std:
   for (const auto& s : plan.statistics_names) {
     for (const auto* v : {&s.orig_schema, &s.orig_name, &s.shadow_schema, &s.shadow_name}) stats.push_back(*v);
   }
-  return conn->Query(
+  RETURN_IF_ERROR(conn->Query(
       "INSERT INTO shadowcopy.runs (run_id, format_version, schema_name, table_name, table_oid, "
       "alter_text, shadow_name, slot_name, publication_name, phase, deferred_indexes, index_names, "
       "statistics_names, key_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'prepare', $10, $11, $12, $13)",
       {run_id_, std::to_string(kStateFormatVersion), n.schema, n.table, std::to_string(plan.model.oid), alter,
        n.shadow, n.slot, n.publication, ArrayOf(plan.deferred_indexes), ArrayOf(idx), ArrayOf(stats),
-       plan.key_index}).status();
+       plan.key_index}).status());
+  return conn->Query("INSERT INTO shadowcopy.replay_positions (run_id) VALUES ($1)", {run_id_}).status();
 }
 
 absl::StatusOr<std::optional<RunRecord>> StateStore::FindUnfinished(PgConn* conn, const std::string& schema,
@@ -63,8 +69,9 @@ absl::StatusOr<std::optional<RunRecord>> StateStore::FindUnfinished(PgConn* conn
   if (!exists.GetBool(0, 0)) return std::optional<RunRecord>();
   ASSIGN_OR_RETURN(auto r, conn->Query(
       "SELECT run_id, format_version, table_oid, alter_text, phase, copy_high_water::text, copy_done, "
-      "applied_lsn::text, deferred_indexes::text, index_names::text, statistics_names::text, key_index "
-      "FROM shadowcopy.runs WHERE schema_name = $1 AND table_name = $2 AND finished_at IS NULL "
+      "coalesce((SELECT p.applied_lsn FROM shadowcopy.replay_positions p WHERE p.run_id = r.run_id), "
+      "'0/0')::text, deferred_indexes::text, index_names::text, statistics_names::text, key_index "
+      "FROM shadowcopy.runs r WHERE schema_name = $1 AND table_name = $2 AND finished_at IS NULL "
       "ORDER BY started_at DESC LIMIT 1", {schema, table}));
   if (r.Rows() == 0) return std::optional<RunRecord>();
   RunRecord rec;
@@ -113,8 +120,8 @@ std::pair<std::string, PgParams> StateStore::CopyCheckpoint(
 }
 
 std::pair<std::string, PgParams> StateStore::ApplyCheckpoint(Lsn end_lsn) const {
-  return {"UPDATE shadowcopy.runs SET applied_lsn = greatest(applied_lsn, $2::pg_lsn), updated_at = now() "
-          "WHERE run_id = $1", {run_id_, FormatLsn(end_lsn)}};
+  return {"UPDATE shadowcopy.replay_positions SET applied_lsn = greatest(applied_lsn, $2::pg_lsn), "
+          "updated_at = now() WHERE run_id = $1", {run_id_, FormatLsn(end_lsn)}};
 }
 
 }  // namespace shadowcopy::engine

@@ -34,6 +34,7 @@ struct MappedColumn {
   std::string target_name;      // name in the shadow (RENAME COLUMN followed)
   std::string target_type;      // type in the shadow
   bool type_changed = false;
+  bool target_identity_always = false;  // GENERATED ALWAYS AS IDENTITY in the shadow
   int key_position = -1;        // position in the key, -1 when not a key column
 };
 

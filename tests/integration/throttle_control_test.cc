@@ -281,7 +281,12 @@ TEST_F(ThrottleControlTest, MalformedCommandsGetAnErrorAndChangeNothing) {
   CreateFlag();
   ASSERT_NO_FATAL_FAILURE(StartTool({"--throttle-flag-file", flag_}));
   std::string help_before = Ctl({"help"}).out;
+  // The throttler starts with the copy: compare states from then on.
   std::string status_before = Status();
+  for (int i = 0; i < 100 && JsonString(status_before, "throttle_reason").empty(); ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    status_before = Status();
+  }
   for (std::vector<std::string> bad : {std::vector<std::string>{"frobnicate"},
                                        {"set", "chunk-size=abc"},
                                        {"set", "chunk-size"},

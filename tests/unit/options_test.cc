@@ -112,7 +112,6 @@ TEST(ParseOptionsTest, BadIntegersRefused) {
 }
 
 TEST(ParseOptionsTest, CutoverRetriesBeyondIntRangeRefused) {
-  GTEST_SKIP() << "BUG: --cutover-retries accepts values above INT_MAX and truncates them to int";
   auto o = ParseOptions({"--table", "t", "--cutover-retries", "4294967297"});
   EXPECT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument)
       << "parsed as " << (o.ok() ? o->config.cutover_retries : 0);
@@ -183,8 +182,6 @@ TEST(ParseDurationTest, Malformed) {
 // "inf", "nan" and values beyond int64 milliseconds are converted with an
 // undefined float-to-integer cast (x86 gives INT64_MIN).
 TEST(ParseDurationTest, NonFiniteOrHugeRefused) {
-  GTEST_SKIP() << "BUG: ParseDuration casts inf/nan/out-of-range doubles to int64 (undefined "
-                  "behaviour) instead of refusing them";
   for (const char* text : {"inf", "nan", "infs", "1e300", "1e17m"}) {
     auto d = ParseDuration(text);
     EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument)
