@@ -96,7 +96,16 @@ class FaultTest : public DatabaseTest {
 
   std::vector<std::string> MigrateArgs(std::vector<std::string> extra = {},
                                        const std::string& chunk = "2000") const {
-    std::vector<std::string> args{"--alter", kAlter, "--execute", "--chunk-size", chunk};
+    // A control socket of its own: the default path is named after the
+    // table only, and other runs on this machine migrate an `orders` too.
+    // After a kill -9 the resumed run finds the dead run's socket file there.
+    std::vector<std::string> args{"--alter",
+                                  kAlter,
+                                  "--execute",
+                                  "--chunk-size",
+                                  chunk,
+                                  "--socket",
+                                  "/tmp/sc_" + dbname() + ".sock"};
     args.insert(args.end(), extra.begin(), extra.end());
     return ToolArgs("orders", args);
   }
@@ -266,8 +275,9 @@ TEST_F(FaultTest, KillDuringCopyThenResume) {
   ExpectLeftoversOf(oid);
 
   // A different --alter is refused by --resume.
-  ProcessResult other = RunShadowcopy(ToolArgs(
-      "orders", {"--alter", "ALTER COLUMN customer_id TYPE bigint", "--execute", "--resume"}));
+  ProcessResult other =
+      RunShadowcopy(ToolArgs("orders", {"--alter", "ALTER COLUMN customer_id TYPE bigint",
+                                        "--execute", "--resume", "--socket", "none"}));
   ExpectFailedWithOneErrorLine(other);
   EXPECT_NE(other.err.find("same --alter"), std::string::npos) << other.Describe();
   ExpectLeftoversOf(oid);
@@ -330,11 +340,14 @@ TEST_F(FaultTest, KillWhileWaitingForCutoverLockThenResume) {
   std::string oid = TableOid("orders");
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
   ASSERT_TRUE(workload.Start().ok());
-  auto blocker = StartBlocker();
-  ASSERT_NE(blocker, nullptr);
   auto tool =
       Start(MigrateArgs({"--cutover-lock-timeout", "500ms", "--cutover-retries", "50"}, "1000"));
   ASSERT_NE(tool, nullptr);
+  // The blocker comes once the copy runs (the run rehearses the swap under
+  // the lock before it creates anything, and would give up there).
+  ASSERT_TRUE(tool->WaitForStderr("phase=copy", seconds(60))) << tool->Wait(seconds(5)).Describe();
+  auto blocker = StartBlocker();
+  ASSERT_NE(blocker, nullptr);
   ASSERT_TRUE(tool->WaitForStderr("cutover attempt", seconds(90)))
       << tool->Wait(seconds(5)).Describe();
   // Kill while a later attempt is queued for ACCESS EXCLUSIVE.
@@ -432,11 +445,12 @@ TEST_F(FaultTest, LockHeldThroughThreeCutoverAttemptsThenReleased) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000).ok());
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
   ASSERT_TRUE(workload.Start().ok());
-  auto blocker = StartBlocker();
-  ASSERT_NE(blocker, nullptr);
   auto tool =
       Start(MigrateArgs({"--cutover-lock-timeout", "200ms", "--cutover-retries", "30"}, "1000"));
   ASSERT_NE(tool, nullptr);
+  ASSERT_TRUE(tool->WaitForStderr("phase=copy", seconds(60))) << tool->Wait(seconds(5)).Describe();
+  auto blocker = StartBlocker();
+  ASSERT_NE(blocker, nullptr);
   bool third = tool->WaitForStderr("cutover attempt 3", seconds(120));
   MustExec(*blocker, "COMMIT");
   ProcessResult r = tool->Wait(seconds(120));
@@ -596,18 +610,61 @@ TEST_F(FaultTest, MaxRetainedWalStopsTheRun) {
   auto tool =
       Start(MigrateArgs({"--max-retained-wal", "1MB"}, "1000"), pause.Env("before-batch:3"));
   ASSERT_NE(tool, nullptr);
+  // The guard may stop the run at its first look, at the copy's start (the
+  // workload writes WAL fast). If the copy reaches its third batch instead,
+  // the guard's next look (every 5 s) must see the WAL written meanwhile.
+  bool paused = false;
+  for (auto until = std::chrono::steady_clock::now() + seconds(60);
+       std::chrono::steady_clock::now() < until;) {
+    if (access((pause.dir() + "/paused").c_str(), F_OK) == 0) {
+      paused = true;
+      break;
+    }
+    if (tool->WaitForStderr("shadowcopy: error", milliseconds(50))) break;
+  }
+  std::cout << (paused ? "the copy paused at batch 3" : "the guard stopped the run at once")
+            << "\n";
+  if (paused) {
+    std::this_thread::sleep_for(milliseconds(5500));
+    MustExec(db(),
+             "CREATE TABLE wal_filler AS SELECT g, md5(g::text) || md5((g + 1)::text) AS t "
+             "FROM generate_series(1, 100000) g");
+    pause.Continue();
+  }
+  ProcessResult r = tool->Wait(seconds(120));
+  StopSoon(workload);
+  ExpectFailedWithOneErrorLine(r);
+  EXPECT_NE(r.err.find("--max-retained-wal"), std::string::npos) << r.Describe();
+  ExpectNoWorkloadErrors(workload);
+  ExpectNothingLeftBehind("orders");
+  ExpectOriginalUntouched(oid);
+  std::string outcome = ExpectStateFinished();
+  EXPECT_NE(outcome.find("fail"), std::string::npos) << outcome;
+}
+
+// 11b. The limit crossed in the middle of the copy (not at its start): the
+// guard's periodic look stops the run and drops the slot.
+TEST_F(FaultTest, MaxRetainedWalCrossedMidCopyStopsTheRun) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000).ok());
+  std::string oid = TableOid("orders");
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 2});
+  ASSERT_TRUE(workload.Start().ok());
+  PausePoint pause;
+  auto tool =
+      Start(MigrateArgs({"--max-retained-wal", "24MB"}, "1000"), pause.Env("before-batch:3"));
+  ASSERT_NE(tool, nullptr);
   ASSERT_TRUE(pause.WaitPaused(seconds(60))) << tool->Wait(seconds(5)).Describe();
-  // The guard looks every 5 s: let the workload write for longer, and write
-  // some more WAL right before the copy goes on.
+  // Past the guard's 5 s interval, ~50 MB of WAL right before the copy goes on.
   std::this_thread::sleep_for(milliseconds(5500));
   MustExec(db(),
            "CREATE TABLE wal_filler AS SELECT g, md5(g::text) || md5((g + 1)::text) AS t "
-           "FROM generate_series(1, 100000) g");
+           "FROM generate_series(1, 500000) g");
   pause.Continue();
   ProcessResult r = tool->Wait(seconds(120));
   StopSoon(workload);
   ExpectFailedWithOneErrorLine(r);
   EXPECT_NE(r.err.find("--max-retained-wal"), std::string::npos) << r.Describe();
+  EXPECT_NE(r.err.find("removed replication slot"), std::string::npos) << r.Describe();
   ExpectNoWorkloadErrors(workload);
   ExpectNothingLeftBehind("orders");
   ExpectOriginalUntouched(oid);
