@@ -19,7 +19,8 @@ Copier::Copier(PgConn* conn, const TableModel* model, VisibilityTracker* visibil
       visibility_(visibility),
       hooks_(hooks),
       stop_(stop),
-      replay_step_(std::move(replay_step)) {}
+      replay_step_(std::move(replay_step)),
+      plain_allowed_(sql::KeyOrderPreserved(*model)) {}
 
 // Opens the batch's transaction with a snapshot that sees every transaction
 // the applier has already applied (the visibility rule): the commit record of
@@ -73,8 +74,19 @@ absl::StatusOr<int64_t> Copier::CopyNextBatch(int64_t chunk_size) {
     PgParams params;
     if (lower_) params.insert(params.end(), lower_->begin(), lower_->end());
     if (upper) params.insert(params.end(), upper->begin(), upper->end());
+    // Rows the replay wrote ahead of the copy must win (ON CONFLICT DO
+    // NOTHING); a range the shadow holds nothing of yet takes a plain INSERT.
+    // No replay runs between the probe and the insert (single applier), and a
+    // conflict anyway would fail the batch, which is then retried with
+    // ON CONFLICT: never a wrong row.
+    bool on_conflict = true;
+    if (plain_allowed_ && !hooks_->disable_ordering) {
+      ASSIGN_OR_RETURN(auto probe, conn_->Query(sql::ShadowRangeProbeSql(*model_, lower_.has_value(),
+                                                                         upper.has_value()), params));
+      on_conflict = probe.GetBool(0, 0);
+    }
     ASSIGN_OR_RETURN(auto res, conn_->Query(sql::CopyBatchSql(*model_, lower_.has_value(),
-                                                              upper.has_value()),
+                                                              upper.has_value(), on_conflict),
                                             params));
     if (ShouldPause(*hooks_, "before-commit", batch) && paused_at_ != batch * 2 + 1) {
       paused_at_ = batch * 2 + 1;
@@ -91,6 +103,12 @@ absl::StatusOr<int64_t> Copier::CopyNextBatch(int64_t chunk_size) {
     return res.Affected();
   };
   auto rows = run();
+  if (!rows.ok() && SqlStateOf(rows.status()) == "23505" && plain_allowed_) {
+    // Unexpected: fall back to ON CONFLICT for the rest of the copy.
+    plain_allowed_ = false;
+    conn_->RollbackQuietly();
+    return absl::AbortedError("copy batch met a replayed row; retrying with ON CONFLICT");
+  }
   if (!rows.ok()) {
     conn_->RollbackQuietly();
     return Annotate(rows.status(), fmt::format("copy batch {}", batch));

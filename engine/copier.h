@@ -70,7 +70,8 @@ class Copier {
   Checkpoint checkpoint_;
   std::optional<std::vector<std::string>> lower_;  // last key copied
   bool done_ = false;
-  int paused_at_ = 0;  // last test pause point fired (batch * 2 + point)
+  int paused_at_ = 0;
+  bool plain_allowed_ = false;  // key order preserved: ranges can be probed  // last test pause point fired (batch * 2 + point)
   int batches_ = 0;
   uint64_t visibility_waits_ = 0;
 };

@@ -71,7 +71,7 @@ class Migration {
  private:
   absl::Status Connect();
   absl::StatusOr<Inspection> InspectPhase();
-  absl::Status DryRun(const Inspection& in);
+  absl::Status DryRun(const Inspection& in, bool rehearse_swap);
   absl::Status Prepare(const Inspection& in);
   absl::Status ResumeRun(const Inspection& in);
   absl::Status FinishAfterSwap(const Inspection& in, const RunRecord& rec);
@@ -89,6 +89,7 @@ class Migration {
   absl::Status CopyPhase();
   absl::Status IndexPhase();
   absl::Status CatchUp(std::chrono::milliseconds budget);
+  absl::Status CatchUpToWalEnd();
   absl::Status CutoverPhase();
   absl::StatusOr<bool> TryCutover(int attempt);
   absl::Status FinishPhase();

@@ -135,7 +135,45 @@ std::string CopyBoundarySql(const TableModel& m, bool has_lower) {
                      Original(m), where, order, has_lower ? k + 1 : 1);
 }
 
-std::string CopyBatchSql(const TableModel& m, bool has_lower, bool has_upper) {
+bool KeyOrderPreserved(const TableModel& m) {
+  auto rank = [](const std::string& t) {
+    if (t == "smallint") return 1;
+    if (t == "integer") return 2;
+    if (t == "bigint") return 3;
+    return 0;
+  };
+  for (int idx : m.key_columns) {
+    const auto& c = m.columns[idx];
+    if (!c.type_changed) continue;
+    int from = rank(c.source_type), to = rank(c.target_type);
+    if (from == 0 || to < from) return false;
+  }
+  return true;
+}
+
+std::string ShadowRangeProbeSql(const TableModel& m, bool has_lower, bool has_upper) {
+  int k = static_cast<int>(m.key_columns.size());
+  std::string tuple = "(";
+  for (size_t i = 0; i < m.key_columns.size(); ++i)
+    tuple += (i ? ", s." : "s.") + QuoteIdent(m.columns[m.key_columns[i]].target_name);
+  tuple += ")";
+  auto params = [&](int first) {
+    std::string out;
+    for (size_t i = 0; i < m.key_columns.size(); ++i) {
+      const auto& c = m.columns[m.key_columns[i]];
+      out += fmt::format("{}{}", i ? ", " : "",
+                         MappedExpr(c, fmt::format("CAST(${} AS {})", first + static_cast<int>(i), c.source_type)));
+    }
+    return out;
+  };
+  std::string where;
+  if (has_lower) where += fmt::format(" WHERE {} > ({})", tuple, params(1));
+  if (has_upper)
+    where += fmt::format("{} {} <= ({})", has_lower ? " AND" : " WHERE", tuple, params(has_lower ? k + 1 : 1));
+  return fmt::format("SELECT EXISTS (SELECT 1 FROM {} AS s{})", Shadow(m), where);
+}
+
+std::string CopyBatchSql(const TableModel& m, bool has_lower, bool has_upper, bool on_conflict) {
   int k = static_cast<int>(m.key_columns.size());
   std::vector<std::string> conds;
   if (has_lower) conds.push_back(fmt::format("{} > ({})", SourceKeyTuple(m, "o"), KeyParams(m, 1)));
@@ -145,10 +183,9 @@ std::string CopyBatchSql(const TableModel& m, bool has_lower, bool has_upper) {
   std::string where;
   for (size_t i = 0; i < conds.size(); ++i) where += (i ? " AND " : " WHERE ") + conds[i];
   return fmt::format(
-      "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {} AS o{} "
-      "ON CONFLICT ({}) DO NOTHING",
+      "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {} AS o{}{}",
       Shadow(m), TargetColumnList(m), MappedSelectList(m, "o"), Original(m), where,
-      TargetKeyList(m));
+      on_conflict ? fmt::format(" ON CONFLICT ({}) DO NOTHING", TargetKeyList(m)) : "");
 }
 
 std::string UpsertSql(const TableModel& m) {
