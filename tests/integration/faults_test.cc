@@ -215,6 +215,27 @@ class FaultTest : public DatabaseTest {
   }
 };
 
+// Prints the tool's notable stderr lines (what a
+// fault looked like from the tool's side, for the test log).
+void PrintToolLines(const std::string& label, const ProcessResult& r) {
+  static constexpr std::string_view needles[] = {
+      "reconnecting", "resuming run", "cutover attempt", "cutover done", "already committed",
+      "kept ",        "error",        "removed",         "truncat",      "throttled"};
+  size_t start = 0;
+  while (start < r.err.size()) {
+    size_t end = r.err.find('\n', start);
+    if (end == std::string::npos) end = r.err.size();
+    std::string_view line(r.err.data() + start, end - start);
+    for (auto needle : needles) {
+      if (line.find(needle) != std::string_view::npos) {
+        std::cout << label << ": " << line << "\n";
+        break;
+      }
+    }
+    start = end + 1;
+  }
+}
+
 // pg_ctl restart -m fast of the server this test database lives on, as the
 // server's OS user. Returns "" on success, else what went wrong; sets *skip
 // when the data directory is not reachable from here.
@@ -284,6 +305,7 @@ TEST_F(FaultTest, KillDuringCopyThenResume) {
 
   std::this_thread::sleep_for(milliseconds(500));  // writes while nobody decodes
   ProcessResult resumed = Resume();
+  PrintToolLines("resumed", resumed);
   StopSoon(workload);
   ExpectSucceeded(resumed);
   EXPECT_NE(resumed.err.find("resuming run"), std::string::npos) << resumed.Describe();
@@ -310,6 +332,7 @@ void FaultTest::KillAtPhaseThenResume(const std::string& phase) {
   ASSERT_TRUE(tool->WaitForStderr("phase=" + phase, seconds(90)))
       << tool->Wait(seconds(5)).Describe();
   ProcessResult killed = KillHard(*tool);
+  PrintToolLines("killed", killed);
   std::cout << "killed at: " << log.killed_at() << "\n";
   EXPECT_NE(log.killed_at(), "") << killed.Describe();
   EXPECT_EQ(killed.err.find("phase=cutover"), std::string::npos) << "the kill came too late\n"
@@ -322,6 +345,7 @@ void FaultTest::KillAtPhaseThenResume(const std::string& phase) {
 
   std::this_thread::sleep_for(milliseconds(500));  // writes while nobody decodes
   ProcessResult resumed = Resume();
+  PrintToolLines("resumed", resumed);
   StopSoon(workload);
   ExpectSucceeded(resumed);
   EXPECT_EQ(Summary(resumed, "rows_copied"), 0) << "the resumed run copied again\n"
@@ -367,6 +391,7 @@ TEST_F(FaultTest, KillWhileWaitingForCutoverLockThenResume) {
   std::this_thread::sleep_for(milliseconds(300));
   MustExec(*blocker, "COMMIT");
   ProcessResult resumed = Resume();
+  PrintToolLines("resumed", resumed);
   StopSoon(workload);
   ExpectSucceeded(resumed);
   ExpectNoWorkloadErrors(workload);
@@ -399,6 +424,7 @@ TEST_F(FaultTest, PostgresFastRestartDuringCopySurvives) {
   ASSERT_TRUE(db().Healthy());
   EXPECT_NE(QueryValue(db(), "SELECT pg_postmaster_start_time()"), started) << "no restart";
   ProcessResult r = tool->Wait(seconds(180));
+  PrintToolLines("tool", r);
   StopSoon(workload);
   ExpectSucceeded(r);
   EXPECT_NE(r.err.find("reconnecting and continuing from the recorded state"), std::string::npos)
@@ -431,6 +457,7 @@ TEST_F(FaultTest, ReplicationConnectionTerminatedDuringCopySurvives) {
                                     pid + ")",
                                 seconds(30));
   ProcessResult r = tool->Wait(seconds(180));
+  PrintToolLines("tool", r);
   StopSoon(workload);
   EXPECT_TRUE(replaced) << "the stream never came back\n" << r.Describe();
   ExpectSucceeded(r);
@@ -454,6 +481,7 @@ TEST_F(FaultTest, LockHeldThroughThreeCutoverAttemptsThenReleased) {
   bool third = tool->WaitForStderr("cutover attempt 3", seconds(120));
   MustExec(*blocker, "COMMIT");
   ProcessResult r = tool->Wait(seconds(120));
+  PrintToolLines("tool", r);
   StopSoon(workload);
   EXPECT_TRUE(third) << r.Describe();
   ExpectSucceeded(r);
@@ -494,6 +522,7 @@ TEST_F(FaultTest, TruncateMidRunIsReplayed) {
   std::this_thread::sleep_for(milliseconds(300));
   pause.Continue();
   ProcessResult r = tool->Wait(seconds(120));
+  PrintToolLines("tool", r);
   StopSoon(after);
   ExpectSucceeded(r);
   ExpectNoWorkloadErrors(after);
@@ -517,6 +546,7 @@ TEST_F(FaultTest, AlterOfOriginalMidRunStopsTheRun) {
            "ALTER TABLE truth ADD COLUMN x int; COMMIT");
   pause.Continue();
   ProcessResult r = tool->Wait(seconds(120));
+  PrintToolLines("tool", r);
   StopSoon(workload);
   ExpectFailedWithOneErrorLine(r);
   EXPECT_NE(r.err.find("altered"), std::string::npos) << r.Describe();
@@ -583,6 +613,7 @@ TEST_F(FaultTest, KeepOnErrorKeepsLeftoversForCleanup) {
            "ALTER TABLE truth ADD COLUMN x int; COMMIT");
   pause.Continue();
   ProcessResult r = tool->Wait(seconds(120));
+  PrintToolLines("tool", r);
   StopSoon(workload);
   ExpectFailedWithOneErrorLine(r);
   EXPECT_NE(r.err.find("altered"), std::string::npos) << r.Describe();
@@ -632,6 +663,7 @@ TEST_F(FaultTest, MaxRetainedWalStopsTheRun) {
     pause.Continue();
   }
   ProcessResult r = tool->Wait(seconds(120));
+  PrintToolLines("tool", r);
   StopSoon(workload);
   ExpectFailedWithOneErrorLine(r);
   EXPECT_NE(r.err.find("--max-retained-wal"), std::string::npos) << r.Describe();
@@ -661,6 +693,7 @@ TEST_F(FaultTest, MaxRetainedWalCrossedMidCopyStopsTheRun) {
            "FROM generate_series(1, 500000) g");
   pause.Continue();
   ProcessResult r = tool->Wait(seconds(120));
+  PrintToolLines("tool", r);
   StopSoon(workload);
   ExpectFailedWithOneErrorLine(r);
   EXPECT_NE(r.err.find("--max-retained-wal"), std::string::npos) << r.Describe();
@@ -670,6 +703,69 @@ TEST_F(FaultTest, MaxRetainedWalCrossedMidCopyStopsTheRun) {
   ExpectOriginalUntouched(oid);
   std::string outcome = ExpectStateFinished();
   EXPECT_NE(outcome.find("fail"), std::string::npos) << outcome;
+}
+
+// 3b. SIGKILL after the swap committed but before the statements that
+// follow it (the serial sequence is re-owned by the new table right after the
+// commit): an application transaction that took an id holds the sequence, so
+// the re-own waits and the kill lands there. --resume must see that the swap
+// happened, never swap again, and finish the job: afterwards the sequence
+// belongs to the new orders, and dropping _orders_old does not take it along.
+TEST_F(FaultTest, KillAfterSwapCommittedThenResumeFinishes) {
+  if (std::getenv("SC_IT_RUN_KNOWN_BUGS") == nullptr)
+    GTEST_SKIP() << "BUG: --resume after a kill between the swap's commit and the statements "
+                    "that follow it (ALTER SEQUENCE ... OWNED BY, FK validation) reports success "
+                    "but never runs them (Migration::FinishAfterSwap; they are not recorded in "
+                    "the state): orders_id_seq stays owned by _orders_old, and DROP TABLE "
+                    "_orders_old fails. Set SC_IT_RUN_KNOWN_BUGS=1 to run.";
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000).ok());
+  std::string oid = TableOid("orders");
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
+  ASSERT_TRUE(workload.Start().ok());
+  auto tool = Start(MigrateArgs({}, "1000"));
+  ASSERT_NE(tool, nullptr);
+  ASSERT_TRUE(tool->WaitForStderr("phase=copy", seconds(60))) << tool->Wait(seconds(5)).Describe();
+  auto app = Connect();
+  ASSERT_NE(app, nullptr);
+  MustExec(*app, "BEGIN; SELECT nextval('orders_id_seq')");
+  ASSERT_TRUE(tool->WaitForStderr("cutover done", seconds(90)))
+      << tool->Wait(seconds(5)).Describe();
+  bool waiting = PollUntilTrue(db(),
+                               "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = "
+                               "'orders_id_seq'::regclass AND NOT granted)",
+                               seconds(10));
+  ProcessResult killed = KillHard(*tool);
+  PrintToolLines("killed", killed);
+  // The dead tool's backend still waits for the sequence: let its lock
+  // timeout end that statement before the application lets go.
+  EXPECT_TRUE(PollUntilTrue(db(),
+                            "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE relation = "
+                            "'orders_id_seq'::regclass AND NOT granted)",
+                            seconds(10)));
+  MustExec(*app, "COMMIT");
+  EXPECT_TRUE(waiting) << "the tool never waited for the sequence\n" << killed.Describe();
+  EXPECT_NE(TableOid("orders"), oid) << "the swap had not committed";
+  EXPECT_EQ(TableOid("_orders_old"), oid);
+  std::cout << "serial sequence of orders.id after the kill: '"
+            << QueryValue(db(), "SELECT pg_get_serial_sequence('orders', 'id')") << "'\n";
+
+  std::this_thread::sleep_for(milliseconds(300));
+  ProcessResult resumed = Resume();
+  PrintToolLines("resumed", resumed);
+  StopSoon(workload);
+  ExpectSucceeded(resumed);
+  EXPECT_NE(resumed.err.find("the swap had already committed"), std::string::npos)
+      << resumed.Describe();
+  ExpectNoWorkloadErrors(workload);
+  ExpectMigrated();
+  EXPECT_EQ(QueryValue(db(), "SELECT pg_get_serial_sequence('orders', 'id')"),
+            "public.orders_id_seq")
+      << "the resumed run left the sequence owned by _orders_old";
+  auto dropped = db().Exec("DROP TABLE _orders_old");
+  EXPECT_TRUE(dropped.ok()) << "dropping the old table: " << dropped.status();
+  auto inserted =
+      db().Exec("INSERT INTO orders (customer_id, status, amount) VALUES (1, 'after', 1.00)");
+  EXPECT_TRUE(inserted.ok()) << "insert with the serial default: " << inserted.status();
 }
 
 }  // namespace
