@@ -377,7 +377,8 @@ TEST_F(FaultTest, KillWhileWaitingForCutoverLockThenResume) {
   // Kill while a later attempt is queued for ACCESS EXCLUSIVE.
   bool waiting =
       PollUntilTrue(db(),
-                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = "
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE database = (SELECT oid FROM "
+                    "pg_database WHERE datname = current_database()) AND relation = "
                     "'orders'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted)",
                     seconds(20));
   EXPECT_TRUE(waiting) << "never saw the cutover queued for the lock";
@@ -438,6 +439,7 @@ TEST_F(FaultTest, PostgresFastRestartDuringCopySurvives) {
 // 5. The replication connection terminated during the copy: survived.
 TEST_F(FaultTest, ReplicationConnectionTerminatedDuringCopySurvives) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 100000, 1000).ok());
+  std::string oid = TableOid("orders");
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
   ASSERT_TRUE(workload.Start().ok());
   ToolLog log(&workload);
@@ -445,17 +447,24 @@ TEST_F(FaultTest, ReplicationConnectionTerminatedDuringCopySurvives) {
   ASSERT_NE(tool, nullptr);
   ASSERT_TRUE(tool->WaitForStderr("phase=copy", seconds(60))) << tool->Wait(seconds(5)).Describe();
   std::this_thread::sleep_for(milliseconds(700));
-  std::string pid = QueryValue(db(),
-                               "SELECT pid FROM pg_stat_replication WHERE application_name LIKE "
-                               "'shadowcopy%' LIMIT 1");
+  // Our run's walsender: the slot's active pid, also listed by
+  // pg_stat_replication (other tests' walsenders share the server).
+  ASSERT_TRUE(PollUntilTrue(db(),
+                            "SELECT EXISTS (SELECT 1 FROM pg_replication_slots s JOIN "
+                            "pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = '" +
+                                Slot(oid) + "' AND r.application_name LIKE 'shadowcopy%')",
+                            seconds(10)))
+      << "no shadowcopy walsender on slot " << Slot(oid);
+  std::string pid = QueryValue(
+      db(), "SELECT active_pid FROM pg_replication_slots WHERE slot_name = '" + Slot(oid) + "'");
   ASSERT_NE(pid, "") << "no shadowcopy walsender in pg_stat_replication";
   EXPECT_EQ(log.phase(), "copy");
   EXPECT_EQ(QueryValue(db(), "SELECT pg_terminate_backend(" + pid + ")"), "t");
-  bool replaced = PollUntilTrue(db(),
-                                "SELECT EXISTS (SELECT 1 FROM pg_stat_replication WHERE "
-                                "application_name LIKE 'shadowcopy%' AND pid <> " +
-                                    pid + ")",
-                                seconds(30));
+  bool replaced =
+      PollUntilTrue(db(),
+                    "SELECT coalesce(active_pid <> " + pid +
+                        ", false) FROM pg_replication_slots WHERE slot_name = '" + Slot(oid) + "'",
+                    seconds(30));
   ProcessResult r = tool->Wait(seconds(180));
   PrintToolLines("tool", r);
   StopSoon(workload);
@@ -730,18 +739,22 @@ TEST_F(FaultTest, KillAfterSwapCommittedThenResumeFinishes) {
   MustExec(*app, "BEGIN; SELECT nextval('orders_id_seq')");
   ASSERT_TRUE(tool->WaitForStderr("cutover done", seconds(90)))
       << tool->Wait(seconds(5)).Describe();
-  bool waiting = PollUntilTrue(db(),
-                               "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = "
-                               "'orders_id_seq'::regclass AND NOT granted)",
-                               seconds(10));
+  bool waiting =
+      PollUntilTrue(db(),
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE database = (SELECT oid FROM "
+                    "pg_database WHERE datname = current_database()) AND relation = "
+                    "'orders_id_seq'::regclass AND NOT granted)",
+                    seconds(10));
   ProcessResult killed = KillHard(*tool);
   PrintToolLines("killed", killed);
   // The dead tool's backend still waits for the sequence: let its lock
   // timeout end that statement before the application lets go.
-  EXPECT_TRUE(PollUntilTrue(db(),
-                            "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE relation = "
-                            "'orders_id_seq'::regclass AND NOT granted)",
-                            seconds(10)));
+  EXPECT_TRUE(
+      PollUntilTrue(db(),
+                    "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE database = (SELECT oid FROM "
+                    "pg_database WHERE datname = current_database()) AND relation = "
+                    "'orders_id_seq'::regclass AND NOT granted)",
+                    seconds(10)));
   MustExec(*app, "COMMIT");
   EXPECT_TRUE(waiting) << "the tool never waited for the sequence\n" << killed.Describe();
   EXPECT_NE(TableOid("orders"), oid) << "the swap had not committed";
