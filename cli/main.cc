@@ -2,6 +2,7 @@
 // watcher (SIGINT/SIGTERM stop the run, which then cleans up), runs the
 // migration or the cleanup, and prints the outcome.
 #include <pthread.h>
+#include <unistd.h>
 #include <signal.h>
 
 #include <atomic>
@@ -88,16 +89,25 @@ int RunMigration(const Options& o) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   engine::Config config = o.config;
-  if (config.execute && !config.no_socket && config.socket_path.empty())
+  bool default_socket = config.socket_path.empty();
+  if (config.execute && !config.no_socket && default_socket)
     config.socket_path = DefaultControlSocketPath(config.schema, config.table);
   engine::Migration migration(config);
   // The operator's socket: status, pause, resume, set, cutover, abort.
   std::unique_ptr<ControlServer> server;
   if (config.execute && !config.no_socket) {
     server = std::make_unique<ControlServer>(migration.control(), config.socket_path);
-    if (auto st = server->Start(); !st.ok()) return Fail(st);
-    Log(LogLevel::kInfo, "control socket: {} (shadowcopy ctl --socket {} status)", config.socket_path,
-        config.socket_path);
+    auto st = server->Start();
+    if (!st.ok() && default_socket && st.code() == absl::StatusCode::kFailedPrecondition) {
+      // Another run (another database or server) uses the default name.
+      std::string path = config.socket_path;
+      path.insert(path.size() - 5, fmt::format("-{}", getpid()));
+      server = std::make_unique<ControlServer>(migration.control(), path);
+      st = server->Start();
+    }
+    if (!st.ok()) return Fail(st);
+    Log(LogLevel::kInfo, "control socket: {} (shadowcopy ctl --socket {} status)", server->path(),
+        server->path());
   }
   std::atomic<bool> finished{false};
   std::thread watcher([&migration, &finished, set] {

@@ -451,7 +451,21 @@ absl::Status Migration::ResumeRun(const Inspection& in) {
   return absl::OkStatus();
 }
 
-// The swap of the run being resumed had committed: drop what is left.
+// What is left once the swap committed (re-owning serial sequences,
+// validating re-created foreign keys), each with a short lock_timeout.
+absl::Status Migration::RunAfterSwap(PgConn* conn) {
+  RETURN_IF_ERROR(conn->Exec(fmt::format("SET lock_timeout = '{}ms'", config_.cutover_lock_timeout.count())).status());
+  for (const auto& stmt : after_swap_) {
+    RetryPolicy policy;
+    policy.attempts = 30;
+    auto st = Retry(policy, "after the swap", [&] { return conn->Exec(stmt).status(); }, nullptr);
+    if (!st.ok())
+      return Annotate(st, fmt::format("the swap succeeded but this statement failed, run it by hand: {}", stmt));
+  }
+  return absl::OkStatus();
+}
+
+// The swap of the run being resumed had committed: finish what follows it.
 absl::Status Migration::FinishAfterSwap(const Inspection& in, const RunRecord& rec) {
   Log(LogLevel::kInfo, "run {}: the swap had already committed; {} is the new table. Cleaning up.", rec.run_id,
       QualifiedName(in.names.schema, in.names.table));
@@ -460,9 +474,20 @@ absl::Status Migration::FinishAfterSwap(const Inspection& in, const RunRecord& r
   run_id_ = rec.run_id;
   state_ = std::make_unique<StateStore>(run_id_);
   summary_.names = NamesFor(rec.schema, rec.table, rec.table_oid);
+  after_swap_ = rec.after_swap;
+  RETURN_IF_ERROR(RunAfterSwap(main_.get()));
   std::vector<std::string> removed;
   RETURN_IF_ERROR(DropSlotAndPublication(&removed));
   for (const auto& r : removed) Log(LogLevel::kInfo, "removed {}", r);
+  if (config_.drop_old_table) {
+    const auto& n = summary_.names;
+    RetryPolicy policy;
+    auto dropped = Retry(policy, "dropping the old table", [&] {
+      return main_->Exec(fmt::format("DROP TABLE {}", QualifiedName(n.schema, n.old_table))).status();
+    }, nullptr);
+    if (dropped.ok()) summary_.old_table_dropped = true;
+    else Log(LogLevel::kWarning, "could not drop {}: {}", QualifiedName(n.schema, n.old_table), dropped.message());
+  }
   RETURN_IF_ERROR(state_->Finish(main_.get(), "success (finished by --resume)"));
   already_finished_ = true;
   return absl::OkStatus();
@@ -483,12 +508,12 @@ absl::Status Migration::CheckRetainedWal() {
   int64_t retained = r.IsNull(0, 0) ? 0 : r.GetInt(0, 0);
   if (retained > config_.max_retained_wal)
     return absl::ResourceExhaustedError(fmt::format(
-        "the replication slot retains {:.1f} GiB of WAL, more than --max-retained-wal ({:.1f} GiB); stopping "
-        "before the disk fills", retained / 1073741824.0, config_.max_retained_wal / 1073741824.0));
+        "the replication slot retains {} of WAL, more than --max-retained-wal ({}); stopping "
+        "before the disk fills", throttler::FormatBytes(retained), throttler::FormatBytes(config_.max_retained_wal)));
   if (retained > config_.max_retained_wal * 8 / 10) {
     // Near the limit: let replay catch up before copying more.
-    Log(LogLevel::kInfo, "throttled: the slot retains {:.1f} GiB of WAL (limit {:.1f} GiB)",
-        retained / 1073741824.0, config_.max_retained_wal / 1073741824.0);
+    Log(LogLevel::kInfo, "throttled: the slot retains {} of WAL (limit {})", throttler::FormatBytes(retained),
+        throttler::FormatBytes(config_.max_retained_wal));
     RETURN_IF_ERROR(CatchUp(milliseconds(5000)));
   }
   return absl::OkStatus();
@@ -644,6 +669,7 @@ absl::Status Migration::CatchUpToWalEnd() {
 
 absl::Status Migration::CutoverPhase() {
   Phase("catchup");
+  (void)state_->SetPhase(main_.get(), "catchup");
   RETURN_IF_ERROR(CatchUpToWalEnd());
   if (!control_->CutoverAllowed()) {
     Log(LogLevel::kInfo, "cutover postponed: replay keeps the new table current; release it with "
@@ -740,6 +766,8 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
     auto statements = BuildSwapStatements(plan_, catalog);
     for (const auto& stmt : statements.in_lock) RETURN_IF_ERROR(lock_->Exec(stmt).status());
     after_swap_ = std::move(statements.after_commit);
+    auto [record_sql, record_params] = state_->AfterSwap(after_swap_);
+    RETURN_IF_ERROR(lock_->Query(record_sql, record_params).status());
     return lock_->Exec("COMMIT").status();
   };
   absl::Status st = swap();
@@ -780,14 +808,7 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   swapped_ = true;
   summary_.blocked_ms = std::chrono::duration<double, std::milli>(Clock::now() - lock_time).count();
   Log(LogLevel::kInfo, "cutover done: writers were blocked for {:.1f} ms", summary_.blocked_ms);
-  RETURN_IF_ERROR(lock_->Exec(fmt::format("SET lock_timeout = '{}ms'", config_.cutover_lock_timeout.count())).status());
-  for (const auto& stmt : after_swap_) {
-    RetryPolicy policy;
-    policy.attempts = 30;
-    auto st = Retry(policy, "after the swap", [&] { return lock_->Exec(stmt).status(); }, nullptr);
-    if (!st.ok())
-      return Annotate(st, fmt::format("the swap succeeded but this statement failed, run it by hand: {}", stmt));
-  }
+  RETURN_IF_ERROR(RunAfterSwap(lock_.get()));
   return true;
 }
 

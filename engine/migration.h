@@ -81,6 +81,7 @@ class Migration {
   absl::Status Reconnect(int attempt);
   absl::Status OpenWorkConnections();
   absl::Status CheckRetainedWal();
+  absl::Status RunAfterSwap(PgConn* conn);
   absl::Status StartThrottler();
   // Waits while the throttler (or the operator) holds the copy, replaying
   // meanwhile. Returns true when the copy may go on.

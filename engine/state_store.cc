@@ -34,6 +34,7 @@ absl::Status StateStore::EnsureSchema(PgConn* conn) {
       "  phase text NOT NULL, copy_high_water text[], copy_done boolean NOT NULL DEFAULT false, "
       "  deferred_indexes text[] NOT NULL, "
       "  index_names text[] NOT NULL, statistics_names text[] NOT NULL, key_index text NOT NULL, "
+      "  after_swap text[], "
       "  started_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(), "
       "  finished_at timestamptz, outcome text); "
       // The replay's position has a row of its own: the copy batch and the
@@ -70,7 +71,8 @@ absl::StatusOr<std::optional<RunRecord>> StateStore::FindUnfinished(PgConn* conn
   ASSIGN_OR_RETURN(auto r, conn->Query(
       "SELECT run_id, format_version, table_oid, alter_text, phase, copy_high_water::text, copy_done, "
       "coalesce((SELECT p.applied_lsn FROM shadowcopy.replay_positions p WHERE p.run_id = r.run_id), "
-      "'0/0')::text, deferred_indexes::text, index_names::text, statistics_names::text, key_index "
+      "'0/0')::text, deferred_indexes::text, index_names::text, statistics_names::text, key_index, "
+      "after_swap::text "
       "FROM shadowcopy.runs r WHERE schema_name = $1 AND table_name = $2 AND finished_at IS NULL "
       "ORDER BY started_at DESC LIMIT 1", {schema, table}));
   if (r.Rows() == 0) return std::optional<RunRecord>();
@@ -94,6 +96,9 @@ absl::StatusOr<std::optional<RunRecord>> StateStore::FindUnfinished(PgConn* conn
   ASSIGN_OR_RETURN(auto st, ParseArray(conn, r.Get(0, 10)));
   for (size_t i = 0; i + 3 < st.size(); i += 4) rec.statistics_names.push_back({st[i], st[i + 1], st[i + 2], st[i + 3]});
   rec.key_index = r.GetString(0, 11);
+  if (!r.IsNull(0, 12)) {
+    ASSIGN_OR_RETURN(rec.after_swap, ParseArray(conn, r.Get(0, 12)));
+  }
   return std::optional<RunRecord>(std::move(rec));
 }
 
@@ -117,6 +122,11 @@ std::pair<std::string, PgParams> StateStore::CopyCheckpoint(
              done ? "true" : "false"};
   return {"UPDATE shadowcopy.runs SET copy_high_water = coalesce($2::text[], copy_high_water), "
           "copy_done = $3::boolean, updated_at = now() WHERE run_id = $1", p};
+}
+
+std::pair<std::string, PgParams> StateStore::AfterSwap(const std::vector<std::string>& statements) const {
+  return {"UPDATE shadowcopy.runs SET after_swap = $2::text[], phase = 'swapped', updated_at = now() "
+          "WHERE run_id = $1", {run_id_, ArrayOf(statements)}};
 }
 
 std::pair<std::string, PgParams> StateStore::ApplyCheckpoint(Lsn end_lsn) const {

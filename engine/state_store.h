@@ -41,6 +41,7 @@ struct RunRecord {
   std::vector<std::pair<std::string, std::string>> index_names;
   std::vector<ShadowPlan::StatisticsName> statistics_names;
   std::string key_index;
+  std::vector<std::string> after_swap;  // recorded by the swap's own transaction
 };
 
 class StateStore {
@@ -66,6 +67,9 @@ class StateStore {
   std::pair<std::string, PgParams> CopyCheckpoint(const std::optional<std::vector<std::string>>& high_water,
                                                   bool done) const;
   std::pair<std::string, PgParams> ApplyCheckpoint(Lsn end_lsn) const;
+  // Run inside the swap's transaction: what is left to do once it committed
+  // (re-owning sequences, validating foreign keys), for a resume after a crash.
+  std::pair<std::string, PgParams> AfterSwap(const std::vector<std::string>& statements) const;
 
   const std::string& run_id() const { return run_id_; }
 

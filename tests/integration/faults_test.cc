@@ -721,12 +721,6 @@ TEST_F(FaultTest, MaxRetainedWalCrossedMidCopyStopsTheRun) {
 // happened, never swap again, and finish the job: afterwards the sequence
 // belongs to the new orders, and dropping _orders_old does not take it along.
 TEST_F(FaultTest, KillAfterSwapCommittedThenResumeFinishes) {
-  if (std::getenv("SC_IT_RUN_KNOWN_BUGS") == nullptr)
-    GTEST_SKIP() << "BUG: --resume after a kill between the swap's commit and the statements "
-                    "that follow it (ALTER SEQUENCE ... OWNED BY, FK validation) reports success "
-                    "but never runs them (Migration::FinishAfterSwap; they are not recorded in "
-                    "the state): orders_id_seq stays owned by _orders_old, and DROP TABLE "
-                    "_orders_old fails. Set SC_IT_RUN_KNOWN_BUGS=1 to run.";
   ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000).ok());
   std::string oid = TableOid("orders");
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
