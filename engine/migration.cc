@@ -184,7 +184,9 @@ absl::StatusOr<Summary> Migration::Run() {
   if (!st.ok()) {
     if (stop_ && st.code() != absl::StatusCode::kCancelled)
       st = absl::CancelledError(fmt::format("interrupted ({})", st.message()));
-    if (!swapped_) CleanupAfterFailure(st);
+    // After the swap only the slot and publication are left to drop (the
+    // shadow is the table now).
+    CleanupAfterFailure(st);
     return st;
   }
   summary_.elapsed_s = SecondsSince(started_);
@@ -875,7 +877,7 @@ absl::Status Migration::DropSlotAndPublication(std::vector<std::string>* removed
 void Migration::CleanupAfterFailure(const absl::Status& cause) {
   Phase("cleanup");
   const auto& n = summary_.names;
-  if (config_.keep_on_error && (created_slot_ || created_shadow_)) {
+  if (config_.keep_on_error && !swapped_ && (created_slot_ || created_shadow_)) {
     if (stream_) stream_->Stop();
     Log(LogLevel::kWarning,
         "--keep-on-error: kept replication slot {}, publication {} and table {}; the slot retains WAL until "
@@ -900,14 +902,16 @@ void Migration::CleanupAfterFailure(const absl::Status& cause) {
   main_->RollbackQuietly();
   std::vector<std::string> removed;
   auto st = DropSlotAndPublication(&removed);
-  if (created_shadow_) {
+  if (created_shadow_ && !swapped_) {
     auto dropped = main_->Exec(fmt::format("SET lock_timeout = '10s'; DROP TABLE IF EXISTS {}",
                                            QualifiedName(n.schema, n.shadow)));
     if (dropped.ok()) removed.push_back(fmt::format("table {}", QualifiedName(n.schema, n.shadow)));
     else if (st.ok()) st = dropped.status();
   }
   for (const auto& r : removed) Log(LogLevel::kInfo, "removed {}", r);
-  if (st.ok() && state_) st = state_->Finish(main_.get(), fmt::format("failed: {}", cause.message()));
+  if (st.ok() && state_)
+    st = state_->Finish(main_.get(), swapped_ ? fmt::format("swapped; then failed: {}", cause.message())
+                                              : fmt::format("failed: {}", cause.message()));
   if (!st.ok())
     Log(LogLevel::kError, "cleanup incomplete ({}); run `shadowcopy cleanup --table {} --execute`",
         st.message(), n.table);
