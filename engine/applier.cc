@@ -71,6 +71,7 @@ absl::Status Applier::BeginForRereads(const std::vector<uint32_t>& xids) {
 absl::Status Applier::ApplyOnce(const std::vector<const cdc::Change*>& changes,
                                 const std::vector<uint32_t>& xids, bool collapse, Lsn end_lsn) {
   ASSIGN_OR_RETURN(auto steps, PlanChanges(*model_, changes, collapse, &stats_.plan));
+  current_horizon_ = horizon_ ? horizon_() : CopyHorizon{};
   bool rereads = false;
   for (const auto& s : steps) rereads |= s.kind == ApplyStep::Kind::kPartial;
   auto run = [&]() -> absl::Status {
@@ -107,6 +108,9 @@ absl::Status Applier::RunKeyed(const KeyedSet& set) {
     }
     RETURN_IF_ERROR(conn_->Query(sql::DeleteSql(m), params).status());
   }
+  const auto& h = current_horizon_;
+  // Nothing copied yet: every upsert is ahead of the copy.
+  if (h.active && !h.high_water) return absl::OkStatus();
   for (size_t start = 0; start < set.upserts.size(); start += kRowsPerStatement) {
     size_t end = std::min(set.upserts.size(), start + kRowsPerStatement);
     PgParams params;
@@ -116,7 +120,8 @@ absl::Status Applier::RunKeyed(const KeyedSet& set) {
       for (size_t i = start; i < end; ++i) values.push_back(&set.upserts[i][c.tuple_index]);
       params.push_back(sql::TextArrayLiteral(values));
     }
-    RETURN_IF_ERROR(conn_->Query(sql::UpsertSql(m), params).status());
+    if (h.active) params.insert(params.end(), h.high_water->begin(), h.high_water->end());
+    RETURN_IF_ERROR(conn_->Query(sql::UpsertSql(m, h.active), params).status());
   }
   return absl::OkStatus();
 }
@@ -162,9 +167,12 @@ absl::Status Applier::RunPartial(const PartialUpdate& p) {
     ASSIGN_OR_RETURN(affected, update_where(p.old_key));
   }
   if (affected > 0) return absl::OkStatus();
+  const auto& h = current_horizon_;
+  if (h.active && !h.high_water) return absl::OkStatus();  // the copy will read it
   stats_.rereads++;
   PgParams key(p.new_key.begin(), p.new_key.end());
-  return conn_->Query(sql::RereadSql(m), key).status();
+  if (h.active) key.insert(key.end(), h.high_water->begin(), h.high_water->end());
+  return conn_->Query(sql::RereadSql(m, h.active), key).status();
 }
 
 }  // namespace shadowcopy::engine

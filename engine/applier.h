@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,18 @@ class Applier {
   // Runs inside each group's transaction, before COMMIT, with the group's
   // last end LSN: the applied position is durable exactly when the changes are.
   using Checkpoint = std::function<absl::Status(PgConn*, Lsn)>;
+
+  // Where the copy stands, asked before each group: changes to keys above the
+  // copy's high-water mark need not be written — the copy will read those
+  // rows later, under a snapshot that sees these changes (the visibility
+  // rule), and the range then stays empty in the shadow so the copy can use a
+  // plain INSERT. `active` false: the copy is done, write everything.
+  struct CopyHorizon {
+    bool active = false;
+    std::optional<std::vector<std::string>> high_water;  // nullopt: nothing copied yet
+  };
+  using HorizonFn = std::function<CopyHorizon()>;
+  void set_horizon(HorizonFn f) { horizon_ = std::move(f); }
   void set_checkpoint(Checkpoint c) { checkpoint_ = std::move(c); }
 
   const ApplyStats& stats() const { return stats_; }
@@ -66,6 +79,8 @@ class Applier {
   const std::atomic<bool>* stop_;
   ApplyStats stats_;
   Checkpoint checkpoint_;
+  HorizonFn horizon_;
+  CopyHorizon current_horizon_;
 };
 
 }  // namespace shadowcopy::engine

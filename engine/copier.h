@@ -54,6 +54,8 @@ class Copier {
   }
 
   bool done() const { return done_; }
+  // The last key copied (nullopt before the first batch).
+  const std::optional<std::vector<std::string>>& high_water() const { return lower_; }
   int batches() const { return batches_; }
   uint64_t visibility_waits() const { return visibility_waits_; }
 

@@ -389,6 +389,15 @@ absl::Status Migration::StartStream(bool create_slot) {
     auto [sql, params] = state_->ApplyCheckpoint(end);
     return conn->Query(sql, params).status();
   });
+  // Replay skips keys the copy has not reached (the copy reads them later).
+  // Not with the ordering mechanism disabled in tests: that mode must show the
+  // naive design's hazard.
+  if (!config_.test.disable_ordering) {
+    applier_->set_horizon([this]() -> Applier::CopyHorizon {
+      if (!copier_ || copier_->done()) return {};
+      return {true, copier_->high_water()};
+    });
+  }
   auto old = std::move(copier_);
   copier_ = std::make_unique<Copier>(copy_.get(), &plan_.model, &visibility_, &config_.test, &stop_,
                                      [this] { return ReplayAvailable(milliseconds(200)); });

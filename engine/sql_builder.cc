@@ -188,12 +188,15 @@ std::string CopyBatchSql(const TableModel& m, bool has_lower, bool has_upper, bo
       on_conflict ? fmt::format(" ON CONFLICT ({}) DO NOTHING", TargetKeyList(m)) : "");
 }
 
-std::string UpsertSql(const TableModel& m) {
+std::string UpsertSql(const TableModel& m, bool horizon) {
   std::string arrays, aliases, select;
+  std::vector<std::string> key_alias(m.key_columns.size());
   int n = 0;
   for (const auto& c : m.columns) {
     if (!c.kept) continue;
     ++n;
+    if (c.key_position >= 0)
+      key_alias[c.key_position] = fmt::format("CAST(o.c{} AS {})", n, c.source_type);
     if (n > 1) {
       arrays += ", ";
       aliases += ", ";
@@ -203,9 +206,15 @@ std::string UpsertSql(const TableModel& m) {
     aliases += fmt::format("c{}", n);
     select += MappedExpr(c, fmt::format("CAST(o.c{} AS {})", n, c.source_type));
   }
+  std::string where;
+  if (horizon) {
+    std::string lhs;
+    for (size_t i = 0; i < key_alias.size(); ++i) lhs += (i ? ", " : "") + key_alias[i];
+    where = fmt::format(" WHERE ({}) <= ({})", lhs, KeyParams(m, n + 1));
+  }
   return fmt::format(
-      "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM unnest({}) AS o({}) {}",
-      Shadow(m), TargetColumnList(m), select, arrays, aliases, OnConflictUpdate(m));
+      "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM unnest({}) AS o({}){} {}",
+      Shadow(m), TargetColumnList(m), select, arrays, aliases, where, OnConflictUpdate(m));
 }
 
 std::string DeleteSql(const TableModel& m) {
@@ -248,13 +257,16 @@ std::string PartialUpdateSql(const TableModel& m, const std::vector<int>& set_co
   return fmt::format("UPDATE {} SET {} WHERE {}", Shadow(m), sets, where);
 }
 
-std::string RereadSql(const TableModel& m) {
+std::string RereadSql(const TableModel& m, bool horizon) {
   std::string where;
   for (size_t i = 0; i < m.key_columns.size(); ++i) {
     const auto& c = m.columns[m.key_columns[i]];
     if (i) where += " AND ";
     where += fmt::format("o.{} = CAST(${} AS {})", QuoteIdent(c.source_name), i + 1, c.source_type);
   }
+  if (horizon)
+    where += fmt::format(" AND {} <= ({})", SourceKeyTuple(m, "o"),
+                         KeyParams(m, static_cast<int>(m.key_columns.size()) + 1));
   return fmt::format(
       "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {} AS o WHERE {} {}",
       Shadow(m), TargetColumnList(m), MappedSelectList(m, "o"), Original(m), where,

@@ -54,7 +54,10 @@ std::string ShadowRangeProbeSql(const TableModel& m, bool has_lower, bool has_up
 
 // Multi-row upsert of decoded rows: one text[] parameter per kept column, in
 // `m.columns` order of kept columns.
-std::string UpsertSql(const TableModel& m);
+// With `horizon`, rows whose key (in the original's order) is above the copy's
+// high-water mark — parameters after the columns' arrays — are left out: the
+// copy has not reached them and will read them itself (see applier.h).
+std::string UpsertSql(const TableModel& m, bool horizon = false);
 
 // Multi-row delete by key: one text[] parameter per key column.
 std::string DeleteSql(const TableModel& m);
@@ -66,7 +69,8 @@ std::string PartialUpdateSql(const TableModel& m, const std::vector<int>& set_co
 
 // Re-reads one row of the original by key and upserts it into the shadow.
 // Parameters: the key values.
-std::string RereadSql(const TableModel& m);
+// `horizon`: as UpsertSql, the high-water key values follow the key.
+std::string RereadSql(const TableModel& m, bool horizon = false);
 
 // The kept columns' target names as a quoted list (the INSERT column list).
 std::string TargetColumnList(const TableModel& m);
