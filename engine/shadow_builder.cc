@@ -164,6 +164,18 @@ absl::Status ShadowBuilder::CopyTableSettings(const Inspection& in, ShadowPlan* 
       RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER TABLE {} ALTER COLUMN {} SET ({})", shadow, col,
                                               cols.Get(i, 2))).status());
   }
+  // Identity sequences: LIKE makes new ones with the original's options
+  // spelled out; give them the original's data type too, so they are the same
+  // sequence definition (pg_dump shows no difference).
+  ASSIGN_OR_RETURN(auto ids, conn_->Query(
+      "SELECT pg_get_serial_sequence($1, a.attname), format_type(sq.seqtypid, NULL) "
+      "FROM pg_attribute a JOIN pg_sequence sq "
+      "ON sq.seqrelid = pg_get_serial_sequence($2, a.attname)::regclass "
+      "WHERE a.attrelid = $3 AND a.attidentity <> '' AND NOT a.attisdropped",
+      {shadow, QualifiedName(in.names.schema, in.names.table), std::to_string(in.oid)}));
+  for (int i = 0; i < ids.Rows(); ++i)
+    if (!ids.IsNull(i, 0))
+      RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER SEQUENCE {} AS {}", ids.Get(i, 0), ids.Get(i, 1))).status());
   // No autovacuum on the shadow while it is ours: an auto-analyze after the
   // copy would hold a lock the swap's rename must wait for (the swap runs
   // while writers are blocked). We ANALYZE it ourselves before the cutover;

@@ -7,6 +7,17 @@
 namespace shadowcopy::engine {
 namespace {
 
+// "_<name>_old" for an index or statistics object of the old table. When
+// that must be truncated to 63 bytes, a hash of the full name keeps it from
+// colliding with the old table's own name or another object's.
+std::string OldObjectName(const std::string& name) {
+  std::string plain = sql::AffixedName("_", name, "_old");
+  if (plain.size() < 63) return plain;
+  uint32_t h = 2166136261u;
+  for (unsigned char ch : name) h = (h ^ ch) * 16777619u;
+  return sql::AffixedName("_", name, fmt::format("_{:08x}_old", h));
+}
+
 const MappedColumn* FindBySource(const TableModel& m, const std::string& name) {
   for (const auto& c : m.columns)
     if (c.source_name == name) return &c;
@@ -54,13 +65,13 @@ void RenameObjects(const ShadowPlan& plan, std::vector<std::string>* out) {
   // application code names them (ON CONFLICT ON CONSTRAINT orders_pkey).
   for (const auto& [orig_index, shadow_index] : plan.index_names) {
     out->push_back(fmt::format("ALTER INDEX {} RENAME TO {}", QualifiedName(n.schema, orig_index),
-                               QuoteIdent(sql::AffixedName("_", orig_index, "_old"))));
+                               QuoteIdent(OldObjectName(orig_index))));
     out->push_back(fmt::format("ALTER INDEX {} RENAME TO {}", QualifiedName(n.schema, shadow_index),
                                QuoteIdent(orig_index)));
   }
   for (const auto& s : plan.statistics_names) {
     out->push_back(fmt::format("ALTER STATISTICS {} RENAME TO {}", QualifiedName(s.orig_schema, s.orig_name),
-                               QuoteIdent(sql::AffixedName("_", s.orig_name, "_old"))));
+                               QuoteIdent(OldObjectName(s.orig_name))));
     out->push_back(fmt::format("ALTER STATISTICS {} RENAME TO {}", QualifiedName(s.shadow_schema, s.shadow_name),
                                QuoteIdent(s.orig_name)));
   }
@@ -148,6 +159,15 @@ SwapStatements BuildSwapStatements(const ShadowPlan& plan, const SwapCatalog& ca
       out->push_back(fmt::format(
           "SELECT setval(pg_get_serial_sequence({}, {}), s.last_value, s.is_called) FROM {} AS s",
           QuoteLiteral(orig), QuoteLiteral(c->target_name), s.sequence));
+      // The new identity sequence takes the old one's name, after the commit:
+      // renaming takes a lock that a writer holding nextval() on the old one
+      // (queued behind our table lock) would deadlock with.
+      if (!s.shadow_sequence.empty() && !s.sequence_name.empty()) {
+        result.after_commit.push_back(fmt::format("ALTER SEQUENCE {} RENAME TO {}", s.sequence,
+                                                  QuoteIdent(OldObjectName(s.sequence_name))));
+        result.after_commit.push_back(fmt::format("ALTER SEQUENCE {} RENAME TO {}", s.shadow_sequence,
+                                                  QuoteIdent(s.sequence_name)));
+      }
     } else {
       // Otherwise dropping the old table would drop the sequence the new
       // table's default calls.

@@ -30,6 +30,8 @@ struct OwnedSequence {
   std::string sequence;  // qualified, quoted
   std::string column;    // the original's column
   bool identity = false;
+  std::string sequence_name;    // identity: the old sequence's bare name
+  std::string shadow_sequence;  // identity: the shadow's sequence, qualified, quoted
 };
 
 struct Grant {

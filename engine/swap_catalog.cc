@@ -13,13 +13,14 @@ absl::Status ReadTableBasics(PgConn* conn, const std::string& oid, SwapCatalog* 
   // identity ('i'). The shadow's serial default already calls the same
   // sequence; an identity column got a new sequence of its own.
   ASSIGN_OR_RETURN(auto seqs, conn->Query(
-      "SELECT s.oid::regclass::text, a.attname, d.deptype = 'i' "
+      "SELECT s.oid::regclass::text, a.attname, d.deptype = 'i', s.relname "
       "FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
       "JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
       "WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass "
       "AND d.refobjid = $1 AND d.deptype IN ('a', 'i') ORDER BY a.attnum", {oid}));
   for (int i = 0; i < seqs.Rows(); ++i)
-    cat->sequences.push_back({seqs.GetString(i, 0), seqs.GetString(i, 1), seqs.GetBool(i, 2)});
+    cat->sequences.push_back({seqs.GetString(i, 0), seqs.GetString(i, 1), seqs.GetBool(i, 2),
+                              seqs.GetString(i, 3), ""});
   ASSIGN_OR_RETURN(auto grants, conn->Query(
       "SELECT a.privilege_type, "
       "CASE WHEN a.grantee = 0 THEN '' ELSE pg_get_userbyid(a.grantee) END, "
@@ -51,6 +52,21 @@ absl::Status ReadTableBasics(PgConn* conn, const std::string& oid, SwapCatalog* 
   cat->row_security = misc.GetBool(0, 4);
   cat->force_row_security = misc.GetBool(0, 5);
   cat->replica_identity_index = misc.GetString(0, 6);
+  return absl::OkStatus();
+}
+
+// The shadow's own identity sequences (LIKE ... INCLUDING IDENTITY made new ones).
+absl::Status ReadShadowSequences(PgConn* conn, const ShadowPlan& plan, SwapCatalog* cat) {
+  for (auto& s : cat->sequences) {
+    if (!s.identity) continue;
+    for (const auto& c : plan.model.columns) {
+      if (c.source_name != s.column || !c.kept) continue;
+      ASSIGN_OR_RETURN(auto r, conn->Query(
+          "SELECT pg_get_serial_sequence($1, $2)::regclass::text",
+          {QualifiedName(plan.model.names.schema, plan.model.names.shadow), c.target_name}));
+      if (!r.IsNull(0, 0)) s.shadow_sequence = r.GetString(0, 0);
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -140,6 +156,7 @@ absl::StatusOr<SwapCatalog> ReadSwapCatalog(PgConn* conn, const ShadowPlan& plan
   SwapCatalog cat;
   std::string oid = std::to_string(plan.model.oid);
   RETURN_IF_ERROR(ReadTableBasics(conn, oid, &cat));
+  RETURN_IF_ERROR(ReadShadowSequences(conn, plan, &cat));
   RETURN_IF_ERROR(ReadForeignKeys(conn, oid, &cat));
   RETURN_IF_ERROR(ReadTriggersAndPolicies(conn, oid, &cat));
   RETURN_IF_ERROR(ReadViews(conn, oid, &cat));
