@@ -80,8 +80,17 @@ TEST(SwapTest, QuotesNamesAndTruncatesLongOldIndexName) {
   p.index_names = {{long_index, "_shadow_idx"}};
   SwapStatements s = BuildSwapStatements(p, SwapCatalog{});
   EXPECT_EQ(s.in_lock[0], R"(ALTER TABLE "My ""S"""."orders" RENAME TO "_orders_old")");
-  size_t old_index = Pos(s.in_lock, "ALTER INDEX \"My \"\"S\"\"\".\"" + long_index + "\" RENAME TO \"_" +
-                                        std::string(63 - 5, 'i') + "_old\"");
+  // Truncated to 63 bytes, the old name carries a hash of the full name so
+  // that it cannot collide with another truncated name.
+  std::string prefix = "ALTER INDEX \"My \"\"S\"\"\".\"" + long_index + "\" RENAME TO \"_";
+  size_t old_index = s.in_lock.size();
+  for (size_t i = 0; i < s.in_lock.size(); ++i)
+    if (s.in_lock[i].rfind(prefix, 0) == 0) old_index = i;
+  ASSERT_LT(old_index, s.in_lock.size());
+  std::string old_name = s.in_lock[old_index].substr(prefix.size() - 1);
+  old_name = old_name.substr(0, old_name.size() - 1);  // closing quote
+  EXPECT_EQ(old_name.size(), 63u) << old_name;
+  EXPECT_EQ(old_name.substr(old_name.size() - 4), "_old");
   EXPECT_EQ(Pos(s.in_lock, "ALTER INDEX \"My \"\"S\"\"\".\"_shadow_idx\" RENAME TO \"" + long_index + "\""),
             old_index + 1);
   Pos(s.in_lock, R"(ALTER TABLE "My ""S"""."_orders_shadow" RENAME TO "orders")");
