@@ -262,7 +262,7 @@ def cmd_report(results_path, cutover_path, meta_path):
             targets.append(f"| {meta.get('cutover_rows', 0):,} | cutover blocked p99 | {p99:.1f} ms | ≤ 100 ms | "
                            f"{'met' if p99 <= 100 else 'MISSED'} |")
     if targets:
-        w("#### Targets of issue 6 (this run)")
+        w("#### Performance targets (this run)")
         w("")
         w("| rows | target | measured | limit | verdict |")
         w("|---|---|---|---|---|")
@@ -297,7 +297,7 @@ def cmd_splice(path, tag, section_path):
     try:
         text = open(path).read()
     except OSError:
-        text = "# Benchmark results (issue 6)\n\nWritten by `scripts/bench`; see the end of this file for notes.\n"
+        text = "# Benchmark results\n\nWritten by `scripts/bench`; see the end of this file for notes.\n"
     block = f"{begin}\n{section}\n{end}"
     if begin in text and end in text:
         pre, rest = text.split(begin, 1)

@@ -1,4 +1,4 @@
--- The table of issue 6, loaded deterministically with :rows rows (ids 1..rows).
+-- The benchmark table, loaded deterministically with :rows rows (ids 1..rows).
 -- Used by scripts/bench to fill the template database once per size.
 CREATE TABLE orders (
   id bigserial PRIMARY KEY,

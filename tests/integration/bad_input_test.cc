@@ -1,4 +1,4 @@
-// Bad inputs (issue 3): each is refused with exit code 1 and exactly one
+// Bad inputs: each is refused with exit code 1 and exactly one
 // "shadowcopy: error:" line, creates no slot, publication, shadow table or
 // `shadowcopy` schema, and leaves the table as it was. Plus one success case
 // with awkward identifiers.

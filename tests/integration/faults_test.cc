@@ -1,4 +1,4 @@
-// Fault matrix of issue 5 (crash safety): the tool killed with SIGKILL in
+// Fault matrix (crash safety): the tool killed with SIGKILL in
 // each phase and resumed with --resume; a PostgreSQL fast restart and a
 // terminated replication connection survived inside the run; a transaction
 // holding the table through several cutover attempts; TRUNCATE and ALTER of

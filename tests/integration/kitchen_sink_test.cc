@@ -1,4 +1,4 @@
-// Kitchen sink (issue 3): a table carrying every kind of dependent object the
+// Kitchen sink: a table carrying every kind of dependent object the
 // cutover has to carry over (identity and serial columns, outgoing and
 // incoming foreign keys, a view on the altered column and a view on that
 // view, a trigger, RLS with a policy, table and column grants, comments,
