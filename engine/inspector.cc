@@ -125,6 +125,21 @@ absl::Status Inspector::ChooseKey(Inspection* out) {
                                                : r.GetBool(i, 4);
     if (ok) chosen = i;
   }
+  if (chosen < 0 && out->replica_identity == 'd') {
+    // No primary key: a unique index over NOT NULL columns will do (as with
+    // pg_repack). Its updates and deletes must name the key in the WAL, so the
+    // run sets REPLICA IDENTITY USING INDEX for its duration (a published
+    // table without a replica identity would make the application's UPDATEs
+    // fail) and puts DEFAULT back afterwards.
+    for (int i = 0; i < r.Rows() && chosen < 0; ++i)
+      if (r.GetBool(i, 4)) chosen = i;
+    if (chosen >= 0) {
+      out->set_replica_identity = true;
+      out->warnings.push_back(fmt::format(
+          "no primary key: the run sets REPLICA IDENTITY USING INDEX {} on the table (a brief lock) and "
+          "puts DEFAULT back afterwards", QuoteIdent(r.GetString(chosen, 0))));
+    }
+  }
   if (chosen < 0) {
     if (out->replica_identity == 'd')
       return Precondition(fmt::format(

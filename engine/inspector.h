@@ -22,6 +22,9 @@ struct Inspection {
   std::vector<ColumnInfo> columns;        // non-dropped, attnum order
   std::vector<std::string> key_names;     // key columns, key order
   std::string key_index;                  // the unique index they come from
+  // No primary key: the run sets REPLICA IDENTITY USING INDEX key_index on
+  // the original for its duration.
+  bool set_replica_identity = false;
   std::string owner;
   char replica_identity = 'd';
   double estimated_rows = 0;

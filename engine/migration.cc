@@ -322,6 +322,16 @@ absl::Status Migration::Prepare(const Inspection& in) {
   }, &stop_));
   Log(LogLevel::kInfo, "created shadow table {} (run {} recorded in shadowcopy.runs)",
       QualifiedName(n.schema, n.shadow), run_id_);
+  if (in.set_replica_identity) {
+    RETURN_IF_ERROR(Retry(policy, "setting the replica identity", [&]() -> absl::Status {
+      return main_->Exec(fmt::format("ALTER TABLE {} REPLICA IDENTITY USING INDEX {}",
+                                     QualifiedName(n.schema, n.table), QuoteIdent(in.key_index)))
+          .status();
+    }, &stop_));
+    set_replica_identity_ = true;
+    Log(LogLevel::kInfo, "set REPLICA IDENTITY USING INDEX {} on {} for the run (no primary key)",
+        QuoteIdent(in.key_index), QualifiedName(n.schema, n.table));
+  }
   // The publication must exist before the slot: a slot created first fails
   // when decoding reaches a change ("publication does not exist").
   RETURN_IF_ERROR(Retry(policy, "creating the publication", [&]() -> absl::Status {
@@ -774,6 +784,9 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
       std::chrono::duration<double, std::milli>(Clock::now() - lock_time).count());
   auto swap = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(auto catalog, ReadSwapCatalog(lock_.get(), plan_));
+    // The replica identity the run set is not the user's: the new table keeps
+    // the default.
+    if (set_replica_identity_) catalog.replica_identity = 'd';
     auto statements = BuildSwapStatements(plan_, catalog);
     for (const auto& stmt : statements.in_lock) RETURN_IF_ERROR(lock_->Exec(stmt).status());
     after_swap_ = std::move(statements.after_commit);
@@ -911,6 +924,13 @@ void Migration::CleanupAfterFailure(const absl::Status& cause) {
   main_->RollbackQuietly();
   std::vector<std::string> removed;
   auto st = DropSlotAndPublication(&removed);
+  if (set_replica_identity_ && !swapped_) {
+    // After the publication is gone: the original gets its default back.
+    auto reset = main_->Exec(fmt::format("SET lock_timeout = '10s'; ALTER TABLE {} REPLICA IDENTITY DEFAULT",
+                                         QualifiedName(n.schema, n.table)));
+    if (reset.ok()) removed.push_back(fmt::format("the replica identity set on {}", QualifiedName(n.schema, n.table)));
+    else if (st.ok()) st = reset.status();
+  }
   if (created_shadow_ && !swapped_) {
     auto dropped = main_->Exec(fmt::format("SET lock_timeout = '10s'; DROP TABLE IF EXISTS {}",
                                            QualifiedName(n.schema, n.shadow)));

@@ -135,6 +135,7 @@ class Migration {
   std::chrono::steady_clock::time_point last_wal_check_{};
   bool created_shadow_ = false, created_publication_ = false, created_slot_ = false;
   bool swapped_ = false;
+  bool set_replica_identity_ = false;  // REPLICA IDENTITY USING INDEX set on the original
   std::chrono::steady_clock::time_point started_, last_progress_;
   int64_t rows_at_last_progress_ = 0;
 

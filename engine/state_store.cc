@@ -37,6 +37,7 @@ absl::Status StateStore::EnsureSchema(PgConn* conn) {
       "  after_swap text[], "
       "  started_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(), "
       "  finished_at timestamptz, outcome text); "
+      "ALTER TABLE shadowcopy.runs ADD COLUMN IF NOT EXISTS after_swap text[]; "
       // The replay's position has a row of its own: the copy batch and the
       // replay group each update only their own row, so they never conflict.
       "CREATE TABLE IF NOT EXISTS shadowcopy.replay_positions ("

@@ -23,6 +23,9 @@ struct KeyedTableCase {
   const char* key_cols;  // key column names
   const char* key_sql;   // key values from an integer SQL expression {0}
   const char* alter;     // --alter
+  // No primary key: the key is a unique index over NOT NULL columns, and the
+  // run sets the replica identity to it for its duration only.
+  bool unique_index_only = false;
 };
 
 const KeyedTableCase kCases[] = {
@@ -32,6 +35,8 @@ const KeyedTableCase kCases[] = {
      "ALTER COLUMN v TYPE bigint"},
     {"uuid_keyed", "u uuid", "u", "md5('u' || ({0}))::uuid",
      "ADD COLUMN extra int DEFAULT 7, ALTER COLUMN v TYPE bigint"},
+    {"unique_keyed", "k text NOT NULL", "k", "'key-' || lpad(({0})::text, 8, '0')",
+     "ALTER COLUMN v TYPE bigint", true},
 };
 constexpr int kKeyedRows = 20000;
 
@@ -42,11 +47,19 @@ std::string KeySql(const KeyedTableCase& c, const std::string& n) {
 // Creates <name> and <name>_truth (same definition) and loads both.
 absl::Status CreateKeyedTables(PgConn& conn, const KeyedTableCase& c, int rows) {
   std::string sql;
-  for (const char* suffix : {"", "_truth"})
+  for (const char* suffix : {"", "_truth"}) {
+    if (c.unique_index_only && *suffix == '\0') {
+      sql += fmt::format(
+          "CREATE TABLE {0} ({1}, v int NOT NULL, payload text); "
+          "CREATE UNIQUE INDEX {0}_key ON {0} ({2});",
+          c.name, c.key_defs, c.key_cols);
+      continue;
+    }
     sql += fmt::format(
         "CREATE TABLE {0}{1} ({2}, v int NOT NULL, payload text, "
         "PRIMARY KEY ({3}));",
         c.name, suffix, c.key_defs, c.key_cols);
+  }
   sql += fmt::format(
       "INSERT INTO {0} SELECT {1}, g % 1000, 'p' || g FROM generate_series(1, {2}) g;"
       "INSERT INTO {0}_truth SELECT * FROM {0};",
@@ -156,6 +169,12 @@ TEST_P(KeyedTableTest, OnlineAlterEqualsTruth) {
   ASSERT_TRUE(TransformTruth(db(), truth, c.alter).ok());
   ExpectMirrorEqual(db(), c.name, truth);
   ExpectNothingLeftBehind(c.name);
+  if (c.unique_index_only) {
+    // The replica identity the run needed is not left on the new table.
+    EXPECT_EQ(QueryValue(db(), std::string("SELECT relreplident FROM pg_class WHERE oid = '") + c.name +
+                                   "'::regclass"),
+              "d");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Keys, KeyedTableTest, ::testing::ValuesIn(kCases),
