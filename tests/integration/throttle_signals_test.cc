@@ -133,5 +133,100 @@ TEST_F(ReplicaLagTest, PausedStandbyReplayThrottlesUntilItResumes) {
   ExpectMirrorEqual(db(), "orders", "truth");
 }
 
+// Our own sessions that wait on a lock, and application sessions that wait
+// for one of ours: both must stay at zero while the copy backs off.
+constexpr const char* kOurLockWaitsSql =
+    "SELECT (SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'shadowcopy%' "
+    "AND wait_event_type = 'Lock') + (SELECT count(*) FROM pg_stat_activity a "
+    "CROSS JOIN LATERAL unnest(pg_blocking_pids(a.pid)) AS b(pid) WHERE a.application_name = 'sc_it' "
+    "AND b.pid IN (SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'shadowcopy%'))";
+
+TEST_F(ThrottleControlTest, ApplicationWaitingBehindOurBatchThrottlesTheCopy) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 3000, 1000000).ok());
+  PausePoint pause;
+  ASSERT_NO_FATAL_FAILURE(StartTool({"--chunk-size", "100"}, pause.Env("before-commit:2")));
+  ASSERT_TRUE(pause.WaitPaused(seconds(20))) << tool_->Wait(seconds(5)).Describe();
+
+  // The batch holds ACCESS SHARE on orders; a DDL of the application queues
+  // behind it.
+  auto app = Connect();
+  std::string app_pid = QueryValue(*app, "SELECT pg_backend_pid()");
+  std::atomic<bool> granted{false};
+  std::string app_error;
+  std::thread ddl([&] {
+    for (const char* sql : {"BEGIN", "LOCK TABLE orders IN ACCESS EXCLUSIVE MODE"}) {
+      auto r = app->Exec(sql);
+      if (!r.ok()) app_error = std::string(r.status().message());
+    }
+    granted = true;
+    std::this_thread::sleep_for(milliseconds(300));
+    if (auto r = app->Exec("COMMIT"); !r.ok()) app_error = std::string(r.status().message());
+  });
+  std::string s = WaitForStatus(
+      [&](const std::string& s) {
+        return Contains(JsonString(s, "throttle_reason"),
+                        "lock waiters 1 > 0 (pid " + app_pid + " waits for our pid");
+      },
+      seconds(10), "the lock-waiter reason");
+  EXPECT_TRUE(s.find("\"throttled\":true") != std::string::npos) << s;
+  EXPECT_FALSE(granted.load());
+  pause.Continue();
+  ddl.join();
+  EXPECT_EQ(app_error, "");
+  ProcessResult result = tool_->Wait(seconds(60));
+  ExpectSucceeded(result);
+  EXPECT_TRUE(Contains(result.err, "throttled: lock waiters 1 > 0 (pid " + app_pid)) << result.err;
+  ExpectMirrorEqual(db(), "orders", "truth");
+}
+
+TEST_F(ThrottleControlTest, ApplicationHoldingALockMakesTheCopyBackOffWithoutQueueing) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000000).ok());
+  CreateFlag();
+  ASSERT_NO_FATAL_FAILURE(StartTool({"--throttle-flag-file", flag_}));
+  ASSERT_EQ(Ctl({"set", "chunk-size=20"}).exit_code, 0);
+  RemoveFlag();
+  WaitForStatus([](const std::string& s) { return JsonNumber(s, "rows_copied") > 0; }, seconds(10),
+                "the copy to start");
+
+  // One application session holds ACCESS EXCLUSIVE, a second one queues
+  // behind it. The copy must neither queue (the second would then wait for
+  // it too) nor go on.
+  auto holder = Connect();
+  std::string holder_pid = QueryValue(*holder, "SELECT pg_backend_pid()");
+  MustExec(*holder, "BEGIN");
+  MustExec(*holder, "LOCK TABLE orders IN ACCESS EXCLUSIVE MODE");
+  auto queued = Connect();
+  std::string queued_error;
+  std::thread second([&] {
+    if (auto r = queued->Exec("BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE; COMMIT"); !r.ok())
+      queued_error = std::string(r.status().message());
+  });
+  std::string s = WaitForStatus(
+      [&](const std::string& s) {
+        return Contains(JsonString(s, "throttle_reason"),
+                        "the copy cannot lock \"public\".\"orders\" (AccessExclusiveLock held by pid " +
+                            holder_pid);
+      },
+      seconds(10), "the copy to back off from the application's lock");
+  double copied = JsonNumber(s, "rows_copied");
+  auto until = Clock::now() + seconds(2);
+  int polls = 0;
+  while (Clock::now() < until) {
+    ASSERT_EQ(QueryValue(db(), kOurLockWaitsSql), "0") << "a lock wait involves our sessions";
+    ++polls;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_GT(polls, 10);
+  EXPECT_EQ(JsonNumber(Status(), "rows_copied"), copied) << "the copy went on";
+  MustExec(*holder, "COMMIT");
+  second.join();
+  EXPECT_EQ(queued_error, "");
+  ASSERT_EQ(Ctl({"set", "chunk-size=5000"}).exit_code, 0);
+  ProcessResult result = tool_->Wait(seconds(60));
+  ExpectSucceeded(result);
+  EXPECT_TRUE(Contains(result.err, "throttle")) << result.err;
+  ExpectMirrorEqual(db(), "orders", "truth");
+}
+
 }  // namespace
 }  // namespace shadowcopy::it
