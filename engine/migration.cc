@@ -666,11 +666,25 @@ absl::Status Migration::IndexPhase() {
           {std::to_string(plan_.shadow_oid), rest}));
       if (exists.GetBool(0, 0)) continue;
     }
+    // A paced run (--nice-ratio) builds each index with one process:
+    // parallel maintenance workers would take every core from the
+    // application for the length of the build.
+    const bool paced = control_->NiceRatio() > 0;
+    RETURN_IF_ERROR(copy_->Exec(paced ? "SET max_parallel_maintenance_workers = 0"
+                                      : "RESET max_parallel_maintenance_workers").status());
     auto t = Clock::now();
     RETURN_IF_ERROR(Annotate(copy_->Exec(stmt).status(), "building an index of the new table"));
-    Log(LogLevel::kInfo, "built index in {:.1f} s: {}", SecondsSince(t), stmt);
+    auto took = Clock::now() - t;
+    Log(LogLevel::kInfo, "built index in {:.1f} s{}: {}", SecondsSince(t), paced ? " (one process)" : "", stmt);
     RETURN_IF_ERROR(ReplayAvailable(milliseconds(5000)));
+    // The nice ratio's rest after a build, as after a copy batch.
+    auto until = Clock::now() + throttler::NicePause(took, control_->NiceRatio());
+    while (Clock::now() < until) {
+      RETURN_IF_ERROR(CheckStop());
+      RETURN_IF_ERROR(ReplayWhileWaiting(until));
+    }
   }
+  RETURN_IF_ERROR(copy_->Exec("RESET max_parallel_maintenance_workers").status());
   // Statistics are keyed by table oid: analyze the shadow before the swap so
   // the application's plans are good from the first query.
   RETURN_IF_ERROR(copy_->Exec(fmt::format("ANALYZE {}", QualifiedName(plan_.model.names.schema,
