@@ -79,6 +79,8 @@ empty copy in a rolled-back transaction, and the plan is printed.
   --chunk-size N             fixed rows per copy batch (default: adaptive, see --target-chunk-time)
   --target-chunk-time D      adaptive batch size aiming at this batch duration (default 500ms)
   --min-chunk-size N, --max-chunk-size N   bounds of the adaptive size (default 100, 100000)
+  --nice-ratio R             after each batch rest R times its duration, replaying meanwhile
+                             (default 0; 1 halves the copy's share of the server)
 
 Throttling (the copy waits, replay goes on; an unreadable signal counts as over its limit):
   --max-replica-lag D        physical standbys' replay lag (default 10s; 0 off)
@@ -211,6 +213,12 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       if (arg == "--target-chunk-time") c.control.target_chunk_time = d;
       else if (arg == "--max-replica-lag") c.control.max_replica_lag = d;
       else c.control.critical_replica_lag = d;
+    } else if (arg == "--nice-ratio") {
+      ASSIGN_OR_RETURN(auto v, need());
+      char* end = nullptr;
+      c.control.nice_ratio = std::strtod(v.c_str(), &end);
+      if (v.empty() || end != v.c_str() + v.size())
+        return absl::InvalidArgumentError(fmt::format("--nice-ratio needs a number, got '{}'", v));
     } else if (arg == "--postpone-cutover") {
       RETURN_IF_ERROR(flag_only());
       c.control.postpone_cutover = true;

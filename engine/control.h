@@ -43,6 +43,7 @@ struct ControlSettings {
   std::chrono::milliseconds target_chunk_time{500};  // --target-chunk-time
   int64_t min_chunk_size = 100;                    // --min-chunk-size
   int64_t max_chunk_size = 100000;                 // --max-chunk-size
+  double nice_ratio = 0;                           // --nice-ratio: rest ratio × batch time after each batch
   std::chrono::milliseconds max_replica_lag{10000};  // --max-replica-lag; 0: off
   int64_t max_lock_waiters = 0;                    // --max-lock-waiters; -1: off
   int64_t max_active = 0;                          // --max-active; 0: off
@@ -79,6 +80,7 @@ struct StatusSnapshot {
   double percent = 0;              // of estimated rows (100 after the copy)
   double elapsed_s = 0;            // since the Control was made
   throttler::SizingSettings sizing;
+  double nice_ratio = 0;
   bool paused = false;             // operator pause of the copy
   bool replay_paused = false;      // ... and of the replay
   bool throttled = false;          // the throttle source says wait (pause included)
@@ -114,7 +116,9 @@ class Control {
 
   // Sets a tunable from its text form. Names: chunk-size (rows; switches to
   // fixed size), target-chunk-time (duration such as 500ms, 2s; switches to
-  // adaptive sizing), min-chunk-size, max-chunk-size, max-replica-lag
+  // adaptive sizing), min-chunk-size, max-chunk-size, nice-ratio (a
+  // number from 0 to 100: the copy rests that many times each batch's
+  // duration after it), max-replica-lag
   // (duration or off), max-lock-waiters (count or off), max-active (count or
   // off), max-replay-lag-bytes (bytes with optional kB/MB/GB, or off).
   // InvalidArgument (nothing changes) for an unknown name or a bad value.
@@ -147,6 +151,8 @@ class Control {
   throttler::SizingSettings Sizing() const;
   // The throttler's live limits.
   throttler::Limits ThrottleLimits() const;
+  // How long the copy rests after each batch, in multiples of its duration.
+  double NiceRatio() const;
   bool paused() const { return paused_.load(); }
   bool replay_paused() const { return replay_paused_.load(); }
   bool abort_requested() const { return abort_.load(); }
