@@ -9,6 +9,7 @@
 #include "common/quote.h"
 #include "common/retry.h"
 #include "common/status.h"
+#include "engine/test_hooks.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::engine {
@@ -291,6 +292,13 @@ absl::Status Backfill::BatchLoop() {
       control_revision_ = control_->revision();
       sizer_->Configure(control_->Sizing());
     }
+    // Test pause points fire once per batch number of this process.
+    int number = static_cast<int>(summary_.batches) + 1;
+    if (ShouldPause(config_.test, "before-batch", number) && paused_at_ != number * 2) {
+      paused_at_ = number * 2;
+      RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
+      continue;  // the operator may have paused meanwhile
+    }
     auto t = Clock::now();
     auto batch = RunBatchRetrying(sizer_->Next(), /*commit=*/true);
     if (!batch.ok() && !stop_ && batch.status().code() == absl::StatusCode::kUnavailable && !conn_->Healthy()) {
@@ -348,6 +356,11 @@ absl::StatusOr<Backfill::Batch> Backfill::RunBatch(int64_t size, bool commit) {
       b.upper = std::move(upper);
     }
     if (!commit) return b;
+    int number = static_cast<int>(summary_.batches) + 1;
+    if (ShouldPause(config_.test, "before-commit", number) && paused_at_ != number * 2 + 1) {
+      paused_at_ = number * 2 + 1;
+      RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
+    }
     auto [sql, params] = state_->Checkpoint(b.upper, b.last, b.rows, b.keys);
     RETURN_IF_ERROR(Annotate(conn_->Query(sql, params).status(), "checkpoint"));
     RETURN_IF_ERROR(conn_->Exec("COMMIT").status());

@@ -121,7 +121,8 @@ class Backfill {
   uint64_t control_revision_ = ~uint64_t{0};
   std::string last_throttle_reason_;
   BackfillSummary summary_;
-  std::string stop_reason_;       // recorded in the state when the run stops
+  std::string stop_reason_;
+  int paused_at_ = 0;             // last test pause point fired (batch * 2 + point)       // recorded in the state when the run stops
   int64_t keys_before_ = 0;       // covered by earlier processes of the run
   double estimated_keys_ = 0;     // keys in the span (planner)
   double estimated_matches_ = -1; // rows the WHERE matches (planner); < 0 unknown
