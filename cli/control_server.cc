@@ -283,7 +283,10 @@ absl::Status ControlServer::Start() {
   };
   impl->acceptor.open(Local(), ec);
   if (ec) return fail("socket");
+  // Created owner-only (the file never shows another mode, even briefly).
+  mode_t old_umask = ::umask(0177);
   impl->acceptor.bind(Local::endpoint(path_), ec);
+  ::umask(old_umask);
   if (ec) return fail("bind");
   impl->created = true;
   // Owner only, before anyone can connect: connect() fails until listen().

@@ -81,17 +81,25 @@ int RunCleanupCommand(const Options& o) {
   return 0;
 }
 
+// The config with the control socket's path filled in when executing with
+// the default one.
+engine::Config WithSocketPath(engine::Config config) {
+  if (config.execute && !config.no_socket && config.socket_path.empty())
+    config.socket_path = DefaultControlSocketPath(config.schema, config.table);
+  return config;
+}
+
 // The operator's socket (status, pause, resume, set, cutover, abort) when
-// executing; null when there is none.
+// executing; null when there is none. `default_socket`: the path is the
+// default one, which falls back to a per-process name when in use.
 absl::StatusOr<std::unique_ptr<ControlServer>> StartControlServer(engine::Control* control,
-                                                                  const engine::Config& o) {
-  if (!o.execute || o.no_socket) return std::unique_ptr<ControlServer>();
-  bool default_socket = o.socket_path.empty();
-  std::string path = default_socket ? DefaultControlSocketPath(o.schema, o.table) : o.socket_path;
-  auto server = std::make_unique<ControlServer>(control, path);
+                                                                  const engine::Config& config, bool default_socket) {
+  if (!config.execute || config.no_socket) return std::unique_ptr<ControlServer>();
+  auto server = std::make_unique<ControlServer>(control, config.socket_path);
   auto st = server->Start();
   if (!st.ok() && default_socket && st.code() == absl::StatusCode::kFailedPrecondition) {
     // Another run (another database or server) uses the default name.
+    std::string path = config.socket_path;
     path.insert(path.size() - 5, fmt::format("-{}", getpid()));
     server = std::make_unique<ControlServer>(control, path);
     st = server->Start();
@@ -106,7 +114,7 @@ absl::StatusOr<std::unique_ptr<ControlServer>> StartControlServer(engine::Contro
 // thread, so a stop request goes through the engine (RequestStop), which
 // cancels queries and lets the run's thread clean up.
 template <typename Result>
-absl::StatusOr<Result> RunControlled(engine::Control* control, const engine::Config& config,
+absl::StatusOr<Result> RunControlled(engine::Control* control, const engine::Config& config, bool default_socket,
                                      const std::function<absl::StatusOr<Result>()>& run,
                                      const std::function<void()>& stop) {
   sigset_t set;
@@ -114,7 +122,7 @@ absl::StatusOr<Result> RunControlled(engine::Control* control, const engine::Con
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  auto server = StartControlServer(control, config);
+  auto server = StartControlServer(control, config, default_socket);
   if (!server.ok()) return server.status();
   std::atomic<bool> finished{false};
   std::thread watcher([&stop, &finished, set] {
@@ -134,9 +142,10 @@ absl::StatusOr<Result> RunControlled(engine::Control* control, const engine::Con
 }
 
 int RunMigration(const Options& o) {
-  engine::Migration migration(o.config);
+  engine::Config config = WithSocketPath(o.config);
+  engine::Migration migration(config);
   auto result = RunControlled<engine::Summary>(
-      migration.control(), o.config, [&] { return migration.Run(); }, [&] { migration.RequestStop(); });
+      migration.control(), config, o.config.socket_path.empty(), [&] { return migration.Run(); }, [&] { migration.RequestStop(); });
   if (!result.ok()) return Fail(result.status());
   if (o.config.execute) PrintSummary(*result);
   return 0;
@@ -158,9 +167,10 @@ void PrintBackfillSummary(const engine::BackfillSummary& s) {
 }
 
 int RunBackfill(const Options& o) {
-  engine::Backfill backfill(o.config);
+  engine::Config config = WithSocketPath(o.config);
+  engine::Backfill backfill(config);
   auto result = RunControlled<engine::BackfillSummary>(
-      backfill.control(), o.config, [&] { return backfill.Run(); }, [&] { backfill.RequestStop(); });
+      backfill.control(), config, o.config.socket_path.empty(), [&] { return backfill.Run(); }, [&] { backfill.RequestStop(); });
   if (!result.ok()) return Fail(result.status());
   if (o.config.execute) PrintBackfillSummary(*result);
   return 0;
