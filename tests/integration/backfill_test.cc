@@ -349,6 +349,37 @@ TEST_F(BackfillTest, SigintRollsBackTheBatchInFlight) {
   EXPECT_EQ(Count("SELECT count(*) FROM shadowcopy.backfills WHERE finished_at IS NULL"), 0);
 }
 
+TEST_F(BackfillTest, CtlAbortStopsAndKeepsTheCheckpoint) {
+  CreateItems();
+  PausePoint pause;
+  StartTool({"--delete", "--where", "grp = 7", "--batch-size", "1000"}, pause.Env("before-commit:2"));
+  ASSERT_TRUE(pause.WaitPaused(seconds(30))) << tool_->Wait(seconds(5)).Describe();
+  ProcessResult a = Ctl({"abort"});
+  EXPECT_NE(a.out.find("ok: aborting"), std::string::npos) << a.Describe();
+  ProcessResult r = tool_->Wait(seconds(30));
+  EXPECT_EQ(r.exit_code, 130) << r.Describe();
+  EXPECT_EQ(Count("SELECT count(*) FROM items WHERE grp = 7"), 900);  // batch 1 committed, batch 2 rolled back
+  EXPECT_EQ(Cursor(), "10000");
+  EXPECT_EQ(QueryValue(db(), "SELECT last_error FROM shadowcopy.backfills"), "interrupted");
+}
+
+TEST_F(BackfillTest, LostConnectionContinuesFromTheCheckpoint) {
+  CreateItems();
+  PausePoint pause;
+  StartTool({"--set", "flag = 'done'", "--where", "grp % 3 = 0", "--batch-size", "500"},
+            pause.Env("before-commit:4"));
+  ASSERT_TRUE(pause.WaitPaused(seconds(30))) << tool_->Wait(seconds(5)).Describe();
+  // The session dies inside batch 4's transaction: the batch rolls back and
+  // the run reconnects and continues after batch 3's checkpoint.
+  MustExec(db(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                 "AND application_name = 'shadowcopy_backfill'");
+  pause.Continue();
+  ProcessResult r = tool_->Wait(seconds(60));
+  ExpectSucceeded(r);
+  EXPECT_NE(r.err.find("reconnecting"), std::string::npos) << r.Describe();
+  ExpectUpdatedExactlyOnce();
+}
+
 TEST_F(BackfillTest, CompositeKeyAndOddIdentifiers) {
   MustExec(db(),
            "CREATE SCHEMA \"Odd Schema\"; "
