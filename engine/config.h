@@ -23,6 +23,14 @@ struct TestHooks {
   bool disable_visibility = false;  // skip the visibility check
 };
 
+// `shadowcopy backfill`: what each batch does.
+struct BackfillSpec {
+  std::string set;           // --set: the UPDATE's SET list
+  bool delete_rows = false;  // --delete
+  std::string where;         // --where: required ("true" for every row)
+  int lock_retries = 30;     // attempts of a batch that meets a lock timeout
+};
+
 struct Config {
   std::string dsn;                 // libpq conninfo/URI; empty: PG* variables
   std::string schema = "public";
@@ -46,6 +54,7 @@ struct Config {
   std::chrono::milliseconds cutover_drain_timeout{3000}; // fence drain under the lock
   std::chrono::milliseconds progress_interval{2000};
   bool progress_json = false;
+  BackfillSpec backfill;           // `shadowcopy backfill` only
   TestHooks test;
 };
 

@@ -59,6 +59,12 @@ struct ControlSettings {
 // size < 1, a non-positive target, a negative limit).
 absl::Status ValidateControlSettings(const ControlSettings& s);
 
+// Which run a Control steers: the online rewrite (copy, replay, cutover) or a
+// backfill (batched UPDATE/DELETE). A backfill's tunables are named
+// batch-size, target-batch-time, min-batch-size and max-batch-size (the
+// chunk names are accepted too); it has no replay and no cutover.
+enum class ControlKind { kMigration, kBackfill };
+
 // What the migration thread publishes (Control::Publish), as often as it likes.
 struct Progress {
   std::string phase = "starting";  // inspect, prepare, copy, indexes, catchup, cutover, done...
@@ -72,6 +78,13 @@ struct Progress {
   double replay_lag_s = 0;         // age of the last applied commit
   int64_t batches = 0;
   int64_t chunk_size = 0;          // size of the current (next) batch
+  // Backfill only (estimated_rows is then the keys in the span).
+  int64_t keys_covered = 0;        // keys the committed batches walked
+  int64_t rows_changed = 0;        // rows the committed batches updated or deleted
+  double changed_per_s = 0;        // recent rate of rows_changed
+  double span_percent = -1;        // share of the span by key value; < 0: by keys_covered
+  std::string key_position;        // the cursor, "(123)"; "" before the first batch
+  std::string key_span;            // "(1) .. (200000)"
 };
 
 // A consistent copy of everything `status` shows.
@@ -101,7 +114,7 @@ class Control {
   using Clock = std::chrono::steady_clock;
 
   // REQUIRES: ValidateControlSettings(settings).ok().
-  explicit Control(const ControlSettings& settings);
+  explicit Control(const ControlSettings& settings, ControlKind kind = ControlKind::kMigration);
   Control(const Control&) = delete;
   Control& operator=(const Control&) = delete;
 
@@ -135,6 +148,10 @@ class Control {
   // Asks the migration to stop and clean up: sets abort_requested() and runs
   // the abort handler (once). Returns false when already requested.
   bool Abort();
+
+  ControlKind kind() const { return kind_; }
+  // "copy" or "backfill": what pause holds, for replies.
+  const char* work_name() const { return kind_ == ControlKind::kBackfill ? "backfill" : "copy"; }
 
   StatusSnapshot Status() const;
   // One human line: phase, rows, rate, ETA, replay, chunk, throttle, cutover.
@@ -172,9 +189,15 @@ class Control {
  private:
   absl::Status SetLocked(const std::string& name, const std::string& value, std::string* log)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The internal (chunk) name of a tunable as this kind of run spells it; ""
+  // when this kind has no such tunable.
+  std::string InternalName(const std::string& name) const;
+  std::string BackfillStatusText(const StatusSnapshot& s) const;
+  std::string BackfillStatusJson(const StatusSnapshot& s) const;
   std::string GetLocked(const std::string& name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // Immutable after construction.
+  const ControlKind kind_;
   const Clock::time_point started_;
   const bool postpone_cutover_;
   const std::string postpone_flag_file_;

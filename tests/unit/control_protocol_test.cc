@@ -252,3 +252,25 @@ TEST_F(ControlServerTest, StaleSocketReplacedOtherFilesRefused) {
 
 }  // namespace
 }  // namespace shadowcopy::cli
+
+namespace shadowcopy::cli {
+namespace {
+
+TEST(BackfillControlProtocolTest, RepliesSpeakOfTheBackfill) {
+  engine::Control c(engine::ControlSettings{}, engine::ControlKind::kBackfill);
+  EXPECT_THAT(HandleControlLine(c, "help"), ::testing::HasSubstr("batch-size="));
+  EXPECT_THAT(HandleControlLine(c, "help"), ::testing::Not(::testing::HasSubstr("cutover")));
+  EXPECT_EQ(HandleControlLine(c, "pause"), "ok: paused the backfill (after the batch in flight)");
+  EXPECT_EQ(HandleControlLine(c, "pause"), "ok: already paused");
+  EXPECT_EQ(HandleControlLine(c, "pause --replay"), "error: a backfill has no replay (use pause)");
+  EXPECT_EQ(HandleControlLine(c, "resume"), "ok: resumed");
+  EXPECT_EQ(HandleControlLine(c, "set batch-size=300"), "ok: batch-size=300 (fixed size)");
+  EXPECT_EQ(HandleControlLine(c, "get batch-size"), "batch-size=300");
+  EXPECT_EQ(HandleControlLine(c, "set target-batch-time=100ms"), "ok: target-batch-time=100ms (adaptive sizing)");
+  EXPECT_EQ(HandleControlLine(c, "cutover"), "error: a backfill has no cutover");
+  EXPECT_THAT(HandleControlLine(c, "abort"), ::testing::HasSubstr("rolled back"));
+  EXPECT_TRUE(c.abort_requested());
+}
+
+}  // namespace
+}  // namespace shadowcopy::cli
