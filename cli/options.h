@@ -13,14 +13,14 @@
 
 namespace shadowcopy::cli {
 
-enum class Command { kMigrate, kCleanup, kCtl, kHelp, kVersion };
+enum class Command { kMigrate, kCleanup, kCtl, kVerify, kHelp, kVersion };
 
 struct Options {
   Command command = Command::kMigrate;
   engine::Config config;
   bool cleanup_all = false;
   bool verbose = false;
-  std::vector<std::string> ctl_args;  // kCtl: the words after "ctl"
+  std::vector<std::string> ctl_args;  // kCtl, kVerify: the words after "ctl" / "verify"
 };
 
 // Parses the arguments after the program name. InvalidArgument with a
