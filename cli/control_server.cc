@@ -179,8 +179,9 @@ std::string ExecuteControlCommand(engine::Control& control, const ControlCommand
       if (!r.ok()) return fmt::format("error: {}", r.status().message());
       if (!r->has_value())
         return fmt::format("pending: verification {} is {}", c.request,
-                           control.Status().progress.verify_state == "running" ? "running"
-                                                                               : "waiting for the copy to finish");
+                           control.Status().progress.verify_state == "running"
+                               ? "running"
+                               : "queued (it runs once the copy is done)");
       return fmt::format("{}: {}", (*r)->ok ? "ok" : "error", (*r)->text);
     }
     case ControlVerb::kAbort:

@@ -48,16 +48,21 @@ absl::Status Migration::VerifyIfWanted(bool before_cutover) {
   const uint64_t requested = control_->verify_requested();
   const bool wanted = before_cutover && config_.verify && !summary_.verified;
   if (!wanted && requested <= verify_answered_) return absl::OkStatus();
+  const Summary before = summary_;
+  summary_.verify_blocked_ms = 0;
   absl::Status st = RunVerification();
+  const int64_t found = summary_.verify_mismatches - before.verify_mismatches;
   std::string text;
   if (st.ok())
-    text = fmt::format("verified {}: {} ranges, {} rows, {} mismatches found and {} repaired over the run; "
-                       "writers blocked {:.1f} ms at most",
-                       QualifiedName(plan_.model.names.schema, plan_.model.names.table), verify_total_,
-                       summary_.verify_rows, summary_.verify_mismatches, summary_.verify_repaired,
+    text = fmt::format("verified {}: {} ranges, {} rows, {}; writers blocked {:.1f} ms at most",
+                       QualifiedName(plan_.model.names.schema, plan_.model.names.table),
+                       summary_.verify_ranges - before.verify_ranges, summary_.verify_rows - before.verify_rows,
+                       found == 0 ? std::string("no mismatch")
+                                  : fmt::format("{} mismatches found and repaired", found),
                        summary_.verify_blocked_ms);
   else
     text = std::string(st.message());
+  summary_.verify_blocked_ms = std::max(summary_.verify_blocked_ms, before.verify_blocked_ms);
   control_->VerifyCompleted(requested, st.ok(), text);
   verify_answered_ = requested;
   return st;
@@ -71,7 +76,6 @@ absl::Status Migration::OpenVerifySessions() {
   co.application_name = "shadowcopy_verify";
   ASSIGN_OR_RETURN(auto vlock, PgConn::Connect(co));
   ASSIGN_OR_RETURN(auto vexport, PgConn::Connect(co));
-  RETURN_IF_ERROR(vexport->Exec(vsql::SessionSettingsSql()).status());
   // The shadow's key orders rows as the original's only with the same types
   // (or widened integers) and the same collations; otherwise its side cannot
   // be cut by the original's key ranges and the table is one range.

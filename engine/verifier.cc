@@ -31,7 +31,6 @@ absl::Status Verifier::Connect() {
     ConnectOptions co = connect_;
     co.application_name = "shadowcopy_verify";
     ASSIGN_OR_RETURN(auto conn, PgConn::Connect(co));
-    RETURN_IF_ERROR(conn->Exec(vsql::SessionSettingsSql()).status());
     conns.push_back(std::move(conn));
   }
   std::lock_guard<std::mutex> lock(mu_);

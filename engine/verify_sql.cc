@@ -127,12 +127,6 @@ std::string DescribeRange(const TableModel& m, const KeyRange& r) {
                      r.upper ? DescribeKey(*r.upper) : "+inf", r.upper ? "]" : ")");
 }
 
-std::string SessionSettingsSql() {
-  return "SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC'; "
-         "SET extra_float_digits = 3; SET bytea_output = 'hex'; SET row_security = off; "
-         "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0";
-}
-
 std::string RangeHashSql(const TableModel& m, bool has_lower, bool has_upper, bool order_preserved) {
   return fmt::format("SELECT o.n, o.x, o.t, s.n, s.x, s.t FROM {} AS o, {} AS s",
                      SideAggregate(m, has_lower, has_upper, false, order_preserved),

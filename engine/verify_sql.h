@@ -4,9 +4,13 @@
 //
 // A row is compared by the text of ROW(<values>) where the original's values
 // go through sql::MappedExpr — the mapping the copy and the replay use — so
-// both sides are values of the new types, rendered by the same session (the
-// verification sessions pin DateStyle, IntervalStyle, TimeZone,
-// extra_float_digits and bytea_output). Text is stricter than equality on
+// both sides are values of the new types, rendered to text by the same
+// session. Verification sessions are opened as the copy's and the replay's
+// are (PgConn::Connect pins DateStyle, IntervalStyle and extra_float_digits;
+// TimeZone, bytea_output and the rest come from the same environment and
+// role) and change nothing: a cast whose result depends on a setting
+// (timestamptz to timestamp on TimeZone, bytea to text on bytea_output)
+// then gives what it gave the copy. Text is stricter than equality on
 // purpose: numeric 1.0 and 1.00, or json with different spacing, differ.
 // Per range each side yields count(*), bit_xor and sum of a 64-bit hash of the
 // row text (order-independent; keys are unique, so no two rows of a side have
@@ -41,10 +45,6 @@ PgParams RangeParams(const KeyRange& r);
 
 // "id in (100, 200]", "(a, b) in ((1, x), +inf)": for reports.
 std::string DescribeRange(const TableModel& m, const KeyRange& r);
-
-// The session settings every verification connection runs with, so that both
-// sides render values identically whatever the role's defaults are.
-std::string SessionSettingsSql();
 
 // One row: orig_count, orig_xor, orig_sum, shadow_count, shadow_xor,
 // shadow_sum for the range. `order_preserved`: the shadow's key orders rows as

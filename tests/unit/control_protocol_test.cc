@@ -109,7 +109,7 @@ TEST(ExecuteControlCommandTest, VerifyRequestsAndResults) {
   EXPECT_THAT(HandleControlLine(c, "verify-result 1"), StartsWith("error: no verification request 1"));
   EXPECT_EQ(HandleControlLine(c, "verify"), "ok: verification requested (request 1)");
   EXPECT_EQ(c.verify_requested(), 1u);
-  EXPECT_THAT(HandleControlLine(c, "verify-result 1"), StartsWith("pending: verification 1 is waiting"));
+  EXPECT_THAT(HandleControlLine(c, "verify-result 1"), StartsWith("pending: verification 1 is queued"));
   EXPECT_EQ(HandleControlLine(c, "verify"), "ok: verification requested (request 2)");
   c.VerifyCompleted(1, true, "verified: 3 ranges");
   EXPECT_EQ(HandleControlLine(c, "verify-result 1"), "ok: verified: 3 ranges");

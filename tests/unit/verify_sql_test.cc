@@ -192,12 +192,6 @@ TEST(CorruptRowSqlTest, CopiesAnotherRowsValuesOrDeletes) {
   EXPECT_THAT(CorruptRowSql(key_only, false, false, true), StartsWith("DELETE FROM \"public\".\"_t_shadow\""));
 }
 
-TEST(SessionSettingsTest, PinsEveryTextFormSetting) {
-  std::string sql = SessionSettingsSql();
-  for (const char* s : {"DateStyle", "IntervalStyle", "TimeZone", "extra_float_digits", "bytea_output"})
-    EXPECT_THAT(sql, HasSubstr(s));
-}
-
 TEST(CatalogSqlTest, KeyCollationsPairEachKeyColumn) {
   std::string sql = KeyCollationsSql(Composite(), 16500);
   EXPECT_THAT(sql, HasSubstr("('Region', 'Region'), ('order no', 'order no')"));
