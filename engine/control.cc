@@ -345,6 +345,26 @@ bool Control::Abort() {
   return true;
 }
 
+uint64_t Control::RequestVerify() {
+  uint64_t n = ++verify_requested_;
+  Log(LogLevel::kInfo, "control: verification requested by the operator (request {})", n);
+  return n;
+}
+
+absl::StatusOr<std::optional<Control::VerifyOutcome>> Control::VerifyResult(uint64_t n) const {
+  if (n == 0 || n > verify_requested_.load())
+    return absl::NotFoundError(fmt::format("no verification request {}", n));
+  absl::MutexLock lock(&mu_);
+  if (n > verify_completed_) return std::optional<VerifyOutcome>();
+  return std::optional<VerifyOutcome>(verify_outcome_);
+}
+
+void Control::VerifyCompleted(uint64_t covered, bool ok, std::string text) {
+  absl::MutexLock lock(&mu_);
+  verify_completed_ = std::max(verify_completed_, covered);
+  verify_outcome_ = VerifyOutcome{ok, std::move(text)};
+}
+
 void Control::Publish(const Progress& progress) {
   absl::MutexLock lock(&mu_);
   progress_ = progress;
@@ -440,6 +460,9 @@ std::string Control::StatusText() const {
     line += fmt::format("; {} batches, chunk {} rows (adaptive, target {})", p.batches, p.chunk_size,
                         FormatControlDuration(s.sizing.target));
   if (s.nice_ratio > 0) line += fmt::format(", nice ratio {:g}", s.nice_ratio);
+  if (!p.verify_state.empty())
+    line += fmt::format("; verify {}: {}/{} ranges, {} mismatches, {} repaired", p.verify_state,
+                        p.verify_ranges_done, p.verify_ranges_total, p.verify_mismatches, p.verify_repaired);
   line += "; " + (s.throttled ? s.throttle_reason : std::string("running"));
   if (s.replay_paused) line += " (replay paused too)";
   if (s.cutover != "not postponed") line += "; cutover " + s.cutover;
@@ -458,12 +481,16 @@ std::string Control::StatusJson() const {
       "\"chunk_mode\":\"{}\",\"target_chunk_time_ms\":{},\"min_chunk_size\":{},\"max_chunk_size\":{},"
       "\"nice_ratio\":{:g},"
       "\"paused\":{},\"replay_paused\":{},\"throttled\":{},\"throttle_reason\":\"{}\","
-      "\"cutover\":\"{}\",\"abort_requested\":{},\"elapsed_s\":{:.1f}}}",
+      "\"cutover\":\"{}\",\"abort_requested\":{},\"elapsed_s\":{:.1f},\"verify\":\"{}\","
+      "\"verify_ranges_done\":{},\"verify_ranges_total\":{},\"verify_rows\":{},\"verify_mismatches\":{},"
+      "\"verify_repaired\":{},\"verify_blocked_ms\":{:.1f}}}",
       JsonEscape(p.phase), p.rows_copied, Finite(p.estimated_rows), Finite(s.percent), Finite(p.rows_per_s),
       Finite(p.eta_s), p.changes_replayed, p.queue_depth, p.replay_lag_bytes, Finite(p.replay_lag_s),
       p.batches, p.chunk_size > 0 ? p.chunk_size : s.sizing.fixed ? s.sizing.fixed_size : 0, s.sizing.fixed ? "fixed" : "adaptive",
       s.sizing.target.count(), s.sizing.min_size, s.sizing.max_size, Finite(s.nice_ratio), s.paused, s.replay_paused, s.throttled,
-      JsonEscape(s.throttle_reason), s.cutover, s.abort_requested, s.elapsed_s);
+      JsonEscape(s.throttle_reason), s.cutover, s.abort_requested, s.elapsed_s, JsonEscape(p.verify_state),
+      p.verify_ranges_done, p.verify_ranges_total, p.verify_rows, p.verify_mismatches, p.verify_repaired,
+      Finite(p.verify_blocked_ms));
 }
 
 std::string Control::BackfillStatusText(const StatusSnapshot& s) const {

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,14 @@ struct Progress {
   double span_percent = -1;        // share of the span by key value; < 0: by keys_covered
   std::string key_position;        // the cursor, "(123)"; "" before the first batch
   std::string key_span;            // "(1) .. (200000)"
+  // Verification (shadow vs. original), totals over the run so far.
+  std::string verify_state;        // "" not started, "running", "clean", "off"
+  int64_t verify_ranges_done = 0;  // ranges hashed in the current verification
+  int64_t verify_ranges_total = 0;
+  int64_t verify_rows = 0;         // original rows hashed in the current verification
+  int64_t verify_mismatches = 0;   // ranges found different (run total)
+  int64_t verify_repaired = 0;     // ranges re-copied (run total)
+  double verify_blocked_ms = 0;    // longest writer block of a consistency point
 };
 
 // A consistent copy of everything `status` shows.
@@ -145,6 +154,18 @@ class Control {
   // postponed (or was released already); nothing else changes.
   bool ReleaseCutover();
 
+  // Asks the migration to verify the shadow against the original: at once
+  // when the copy is done (e.g. while the cutover is postponed), else before
+  // the cutover. Returns the request's number (1, 2, ...).
+  uint64_t RequestVerify();
+  // The outcome of request `n`: ok and a one-line report; nullopt while it is
+  // pending; NotFound for a request never made.
+  struct VerifyOutcome {
+    bool ok = false;
+    std::string text;
+  };
+  absl::StatusOr<std::optional<VerifyOutcome>> VerifyResult(uint64_t n) const;
+
   // Asks the migration to stop and clean up: sets abort_requested() and runs
   // the abort handler (once). Returns false when already requested.
   bool Abort();
@@ -175,6 +196,12 @@ class Control {
   bool abort_requested() const { return abort_.load(); }
   // Incremented by every successful Set: a cheap "did anything change?".
   uint64_t revision() const { return revision_.load(); }
+
+  // The number of the last verification request made.
+  uint64_t verify_requested() const { return verify_requested_.load(); }
+  // Records the outcome of a verification that started after request
+  // `covered` was made: it answers every request up to `covered`.
+  void VerifyCompleted(uint64_t covered, bool ok, std::string text);
 
   // False while the cutover is postponed: --postpone-cutover and no
   // ReleaseCutover yet, or the postpone flag file exists.
@@ -207,12 +234,15 @@ class Control {
   std::atomic<bool> abort_{false};
   std::atomic<bool> cutover_released_{false};
   std::atomic<uint64_t> revision_{0};
+  std::atomic<uint64_t> verify_requested_{0};
 
   mutable absl::Mutex mu_;
   ControlSettings settings_ ABSL_GUARDED_BY(mu_);
   Progress progress_ ABSL_GUARDED_BY(mu_);
   std::function<throttler::Decision()> throttle_source_ ABSL_GUARDED_BY(mu_);
   std::function<void()> abort_handler_ ABSL_GUARDED_BY(mu_);
+  uint64_t verify_completed_ ABSL_GUARDED_BY(mu_) = 0;
+  VerifyOutcome verify_outcome_ ABSL_GUARDED_BY(mu_);
 };
 
 // Value parsers shared with the command line (text → value; InvalidArgument
