@@ -163,11 +163,29 @@ absl::Status Applier::RunPartial(const PartialUpdate& p) {
     del.delete_keys = std::move(old_keys);
     return RunKeyed(del);
   }
+  const auto& h = current_horizon_;
   if (affected == 0 && key_changed) {
+    // Moving the old row to a key the copy has not reached would leave a row
+    // above the high-water mark: later changes to that key are skipped (the
+    // copy reads them) and the copy keeps the row it finds there, stale.
+    // Drop the old key instead; the copy reads the new key's current row.
+    if (h.active) {
+      bool above = !h.high_water.has_value();
+      if (!above) {
+        PgParams keys(p.new_key.begin(), p.new_key.end());
+        keys.insert(keys.end(), h.high_water->begin(), h.high_water->end());
+        ASSIGN_OR_RETURN(auto r, conn_->Query(sql::KeyAtOrBelowSql(m), keys));
+        above = !r.GetBool(0, 0);
+      }
+      if (above) {
+        KeyedSet del;
+        del.delete_keys.push_back(p.old_key);
+        return RunKeyed(del);
+      }
+    }
     ASSIGN_OR_RETURN(affected, update_where(p.old_key));
   }
   if (affected > 0) return absl::OkStatus();
-  const auto& h = current_horizon_;
   if (h.active && !h.high_water) return absl::OkStatus();  // the copy will read it
   stats_.rereads++;
   PgParams key(p.new_key.begin(), p.new_key.end());

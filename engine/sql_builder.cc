@@ -193,6 +193,11 @@ std::string CopyBatchSql(const TableModel& m, bool has_lower, bool has_upper, bo
       on_conflict ? fmt::format(" ON CONFLICT ({}) DO NOTHING", TargetKeyList(m)) : "");
 }
 
+std::string KeyAtOrBelowSql(const TableModel& m) {
+  const int k = static_cast<int>(m.key_columns.size());
+  return fmt::format("SELECT ({}) <= ({})", KeyParams(m, 1), KeyParams(m, k + 1));
+}
+
 std::string UpsertSql(const TableModel& m, bool horizon) {
   std::string arrays, aliases, select;
   std::vector<std::string> key_alias(m.key_columns.size());

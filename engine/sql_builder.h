@@ -80,6 +80,10 @@ std::string PartialUpdateSql(const TableModel& m, const std::vector<int>& set_co
 // `horizon`: as UpsertSql, the high-water key values follow the key.
 std::string RereadSql(const TableModel& m, bool horizon = false);
 
+// True when the key in $1..$k is at or below the key in $k+1..$2k, in the
+// copy's key order (the original's key types).
+std::string KeyAtOrBelowSql(const TableModel& m);
+
 // The kept columns' target names as a quoted list (the INSERT column list).
 std::string TargetColumnList(const TableModel& m);
 
