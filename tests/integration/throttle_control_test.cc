@@ -108,8 +108,14 @@ TEST_F(ThrottleControlTest, SetChunkSizeChangesTheBatchSize) {
   ASSERT_EQ(Ctl({"set", "target-chunk-time=100ms"}).exit_code, 0);
   s = WaitForStatus([](const std::string& s) { return JsonString(s, "chunk_mode") == "adaptive"; },
                     seconds(5), "adaptive mode");
+  ProcessResult nice = Ctl({"set", "nice-ratio=0.5"});
+  ASSERT_EQ(nice.exit_code, 0) << nice.Describe();
+  EXPECT_EQ(LastLine(Ctl({"get", "nice-ratio"}).out), "nice-ratio=0.5");
+  EXPECT_EQ(JsonNumber(Status(), "nice_ratio"), 0.5);
   ASSERT_EQ(Ctl({"set", "max-chunk-size=20000"}).exit_code, 0);
-  ExpectSucceeded(tool_->Wait(seconds(60)));
+  ProcessResult result = tool_->Wait(seconds(60));
+  ExpectSucceeded(result);
+  EXPECT_NE(result.err.find("nice-ratio set to 0.5 (was 0)"), std::string::npos) << result.err;
 }
 
 TEST_F(ThrottleControlTest, FlagFileThrottlesWithItsReasonUntilRemoved) {
@@ -186,6 +192,7 @@ TEST_F(ThrottleControlTest, MalformedCommandsGetAnErrorAndChangeNothing) {
                                        {"set", "chunk-size=abc"},
                                        {"set", "chunk-size"},
                                        {"set", "no-such=1"},
+                                       {"set", "nice-ratio=-1"},
                                        {"get", "nothing"},
                                        {"pause", "now"},
                                        {"status", "--yaml"}}) {
