@@ -215,9 +215,8 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       else c.control.critical_replica_lag = d;
     } else if (arg == "--nice-ratio") {
       ASSIGN_OR_RETURN(auto v, need());
-      char* end = nullptr;
-      c.control.nice_ratio = std::strtod(v.c_str(), &end);
-      if (v.empty() || end != v.c_str() + v.size())
+      auto r = std::from_chars(v.data(), v.data() + v.size(), c.control.nice_ratio);
+      if (v.empty() || r.ec != std::errc() || r.ptr != v.data() + v.size())
         return absl::InvalidArgumentError(fmt::format("--nice-ratio needs a number, got '{}'", v));
     } else if (arg == "--postpone-cutover") {
       RETURN_IF_ERROR(flag_only());
