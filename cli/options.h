@@ -13,14 +13,15 @@
 
 namespace shadowcopy::cli {
 
-enum class Command { kMigrate, kCleanup, kCtl, kHelp, kVersion };
+enum class Command { kMigrate, kBackfill, kCleanup, kCtl, kVerify, kHelp, kVersion };
 
 struct Options {
   Command command = Command::kMigrate;
   engine::Config config;
   bool cleanup_all = false;
   bool verbose = false;
-  std::vector<std::string> ctl_args;  // kCtl: the words after "ctl"
+  bool backfill_help = false;         // kHelp asked by `backfill --help`
+  std::vector<std::string> ctl_args;  // kCtl, kVerify: the words after "ctl" / "verify"
 };
 
 // Parses the arguments after the program name. InvalidArgument with a
@@ -37,6 +38,8 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text)
 absl::Status ApplyTestEnvironment(engine::TestHooks* hooks);
 
 std::string UsageText();
+// `shadowcopy backfill --help`.
+std::string BackfillUsageText();
 
 }  // namespace shadowcopy::cli
 

@@ -33,6 +33,32 @@ constexpr TunableDef kTunables[] = {
     {"max-replay-lag-bytes", "throttle while our slot is behind by more WAL (bytes, or off)"},
 };
 
+constexpr TunableDef kBackfillTunables[] = {
+    {"batch-size", "keys per batch; setting it switches to that fixed size"},
+    {"target-batch-time", "wanted duration of a batch; setting it switches to adaptive sizing"},
+    {"min-batch-size", "smallest adaptive batch (keys)"},
+    {"max-batch-size", "largest adaptive batch (keys)"},
+    {"max-replica-lag", "throttle while a standby lags more (duration, or off)"},
+    {"max-lock-waiters", "throttle while more lock waits involve our sessions (count, or off)"},
+    {"max-active", "throttle while more client backends are active (count, or off)"},
+};
+
+// The backfill's names for the batch tunables, as the copy's chunk names.
+std::string ChunkName(const std::string& name) {
+  if (name == "batch-size") return "chunk-size";
+  if (name == "target-batch-time") return "target-chunk-time";
+  if (name == "min-batch-size") return "min-chunk-size";
+  if (name == "max-batch-size") return "max-chunk-size";
+  return name;
+}
+
+// A log line about chunk tunables, in the backfill's words.
+std::string BatchWords(std::string text) {
+  for (size_t at = text.find("chunk"); at != std::string::npos; at = text.find("chunk", at))
+    text.replace(at, 5, "batch");
+  return text;
+}
+
 absl::Status BadValue(const std::string& name, const std::string& value, std::string_view want) {
   return absl::InvalidArgumentError(fmt::format("{} needs {}, got '{}'", name, want, value));
 }
@@ -134,8 +160,9 @@ absl::Status ValidateControlSettings(const ControlSettings& s) {
   return absl::OkStatus();
 }
 
-Control::Control(const ControlSettings& settings)
-    : started_(Clock::now()),
+Control::Control(const ControlSettings& settings, ControlKind kind)
+    : kind_(kind),
+      started_(Clock::now()),
       postpone_cutover_(settings.postpone_cutover || !settings.postpone_cutover_flag_file.empty()),
       postpone_flag_file_(settings.postpone_cutover_flag_file),
       settings_(settings) {}
@@ -144,7 +171,8 @@ bool Control::Pause(bool replay_too) {
   bool was_paused = paused_.exchange(true);
   bool was_replay_paused = replay_too ? replay_paused_.exchange(true) : replay_paused_.load();
   bool changed = !was_paused || (replay_too && !was_replay_paused);
-  if (changed)
+  if (changed && kind_ == ControlKind::kBackfill) Log(LogLevel::kInfo, "control: paused the backfill");
+  else if (changed)
     Log(LogLevel::kInfo, "control: paused the copy{}", replay_too ? " and the replay" : " (replay continues)");
   return changed;
 }
@@ -156,13 +184,23 @@ bool Control::Resume() {
   return was || was_replay;
 }
 
+std::string Control::InternalName(const std::string& name) const {
+  if (kind_ == ControlKind::kMigration) return name;
+  std::string internal = ChunkName(name);
+  if (internal == "max-replay-lag-bytes") return "";
+  return internal;
+}
+
 absl::Status Control::Set(const std::string& name, const std::string& value) {
   std::string log;
   {
     absl::MutexLock lock(&mu_);
-    absl::Status st = SetLocked(name, value, &log);
-    if (!st.ok()) return st;
+    std::string internal = InternalName(name);
+    if (internal.empty()) return absl::InvalidArgumentError(fmt::format("unknown tunable '{}' (see help)", name));
+    absl::Status st = SetLocked(internal, value, &log);
+    if (!st.ok()) return kind_ == ControlKind::kBackfill ? absl::InvalidArgumentError(BatchWords(std::string(st.message()))) : st;
   }
+  if (kind_ == ControlKind::kBackfill) log = BatchWords(log);
   ++revision_;
   Log(LogLevel::kInfo, "control: {}", log);
   return absl::OkStatus();
@@ -245,7 +283,8 @@ absl::Status Control::SetLocked(const std::string& name, const std::string& valu
 
 absl::StatusOr<std::string> Control::Get(const std::string& name) const {
   absl::MutexLock lock(&mu_);
-  std::string v = GetLocked(name);
+  std::string internal = InternalName(name);
+  std::string v = internal.empty() ? "" : GetLocked(internal);
   if (v.empty()) return absl::NotFoundError(fmt::format("unknown tunable '{}' (see help)", name));
   return v;
 }
@@ -269,6 +308,10 @@ std::string Control::GetLocked(const std::string& name) const {
 std::vector<TunableInfo> Control::Tunables() const {
   absl::MutexLock lock(&mu_);
   std::vector<TunableInfo> out;
+  if (kind_ == ControlKind::kBackfill) {
+    for (const auto& t : kBackfillTunables) out.push_back({t.name, GetLocked(ChunkName(t.name)), t.help});
+    return out;
+  }
   for (const auto& t : kTunables) out.push_back({t.name, GetLocked(t.name), t.help});
   return out;
 }
@@ -300,6 +343,26 @@ bool Control::Abort() {
   }
   if (handler) handler();
   return true;
+}
+
+uint64_t Control::RequestVerify() {
+  uint64_t n = ++verify_requested_;
+  Log(LogLevel::kInfo, "control: verification requested by the operator (request {})", n);
+  return n;
+}
+
+absl::StatusOr<std::optional<Control::VerifyOutcome>> Control::VerifyResult(uint64_t n) const {
+  if (n == 0 || n > verify_requested_.load())
+    return absl::NotFoundError(fmt::format("no verification request {}", n));
+  absl::MutexLock lock(&mu_);
+  if (n > verify_completed_) return std::optional<VerifyOutcome>();
+  return std::optional<VerifyOutcome>(verify_outcome_);
+}
+
+void Control::VerifyCompleted(uint64_t covered, bool ok, std::string text) {
+  absl::MutexLock lock(&mu_);
+  verify_completed_ = std::max(verify_completed_, covered);
+  verify_outcome_ = VerifyOutcome{ok, std::move(text)};
 }
 
 void Control::Publish(const Progress& progress) {
@@ -363,7 +426,10 @@ StatusSnapshot Control::Status() const {
     s.progress = progress_;
   }
   const Progress& p = s.progress;
-  if (p.estimated_rows > 0) s.percent = std::min(100.0, 100.0 * p.rows_copied / p.estimated_rows);
+  if (kind_ == ControlKind::kBackfill && p.span_percent >= 0) s.percent = std::min(100.0, p.span_percent);
+  else if (kind_ == ControlKind::kBackfill && p.estimated_rows > 0)
+    s.percent = std::min(100.0, 100.0 * p.keys_covered / p.estimated_rows);
+  else if (p.estimated_rows > 0) s.percent = std::min(100.0, 100.0 * p.rows_copied / p.estimated_rows);
   s.elapsed_s = std::chrono::duration<double>(Clock::now() - started_).count();
   s.paused = paused();
   s.replay_paused = replay_paused();
@@ -378,6 +444,7 @@ StatusSnapshot Control::Status() const {
 
 std::string Control::StatusText() const {
   StatusSnapshot s = Status();
+  if (kind_ == ControlKind::kBackfill) return BackfillStatusText(s);
   const Progress& p = s.progress;
   std::string line = fmt::format("{}: {} / ~{:.0f} rows ({:.1f}%), {:.0f} rows/s", p.phase, p.rows_copied,
                                  std::max(p.estimated_rows, static_cast<double>(p.rows_copied)), s.percent,
@@ -393,6 +460,9 @@ std::string Control::StatusText() const {
     line += fmt::format("; {} batches, chunk {} rows (adaptive, target {})", p.batches, p.chunk_size,
                         FormatControlDuration(s.sizing.target));
   if (s.nice_ratio > 0) line += fmt::format(", nice ratio {:g}", s.nice_ratio);
+  if (!p.verify_state.empty())
+    line += fmt::format("; verify {}: {}/{} ranges, {} mismatches, {} repaired", p.verify_state,
+                        p.verify_ranges_done, p.verify_ranges_total, p.verify_mismatches, p.verify_repaired);
   line += "; " + (s.throttled ? s.throttle_reason : std::string("running"));
   if (s.replay_paused) line += " (replay paused too)";
   if (s.cutover != "not postponed") line += "; cutover " + s.cutover;
@@ -402,6 +472,7 @@ std::string Control::StatusText() const {
 
 std::string Control::StatusJson() const {
   StatusSnapshot s = Status();
+  if (kind_ == ControlKind::kBackfill) return BackfillStatusJson(s);
   const Progress& p = s.progress;
   return fmt::format(
       "{{\"phase\":\"{}\",\"rows_copied\":{},\"estimated_rows\":{:.0f},\"percent\":{:.1f},"
@@ -410,12 +481,51 @@ std::string Control::StatusJson() const {
       "\"chunk_mode\":\"{}\",\"target_chunk_time_ms\":{},\"min_chunk_size\":{},\"max_chunk_size\":{},"
       "\"nice_ratio\":{:g},"
       "\"paused\":{},\"replay_paused\":{},\"throttled\":{},\"throttle_reason\":\"{}\","
-      "\"cutover\":\"{}\",\"abort_requested\":{},\"elapsed_s\":{:.1f}}}",
+      "\"cutover\":\"{}\",\"abort_requested\":{},\"elapsed_s\":{:.1f},\"verify\":\"{}\","
+      "\"verify_ranges_done\":{},\"verify_ranges_total\":{},\"verify_rows\":{},\"verify_mismatches\":{},"
+      "\"verify_repaired\":{},\"verify_blocked_ms\":{:.1f}}}",
       JsonEscape(p.phase), p.rows_copied, Finite(p.estimated_rows), Finite(s.percent), Finite(p.rows_per_s),
       Finite(p.eta_s), p.changes_replayed, p.queue_depth, p.replay_lag_bytes, Finite(p.replay_lag_s),
       p.batches, p.chunk_size > 0 ? p.chunk_size : s.sizing.fixed ? s.sizing.fixed_size : 0, s.sizing.fixed ? "fixed" : "adaptive",
       s.sizing.target.count(), s.sizing.min_size, s.sizing.max_size, Finite(s.nice_ratio), s.paused, s.replay_paused, s.throttled,
-      JsonEscape(s.throttle_reason), s.cutover, s.abort_requested, s.elapsed_s);
+      JsonEscape(s.throttle_reason), s.cutover, s.abort_requested, s.elapsed_s, JsonEscape(p.verify_state),
+      p.verify_ranges_done, p.verify_ranges_total, p.verify_rows, p.verify_mismatches, p.verify_repaired,
+      Finite(p.verify_blocked_ms));
+}
+
+std::string Control::BackfillStatusText(const StatusSnapshot& s) const {
+  const Progress& p = s.progress;
+  std::string line = fmt::format("{}: {} / ~{:.0f} keys ({:.1f}%)", p.phase, p.keys_covered,
+                                 std::max(p.estimated_rows, static_cast<double>(p.keys_covered)), s.percent);
+  if (!p.key_position.empty()) line += fmt::format(", at key {}", p.key_position);
+  if (!p.key_span.empty()) line += fmt::format(" of span {}", p.key_span);
+  line += fmt::format("; {} rows changed; {:.0f} keys/s, {:.0f} rows changed/s", p.rows_changed, p.rows_per_s,
+                      p.changed_per_s);
+  if (p.eta_s >= 0) line += fmt::format(", ETA {:.0f} s", p.eta_s);
+  if (s.sizing.fixed)
+    line += fmt::format("; {} batches, batch {} keys (fixed size {})", p.batches, p.chunk_size, s.sizing.fixed_size);
+  else
+    line += fmt::format("; {} batches, batch {} keys (adaptive, target {})", p.batches, p.chunk_size,
+                        FormatControlDuration(s.sizing.target));
+  line += "; " + (s.throttled ? s.throttle_reason : std::string("running"));
+  if (s.abort_requested) line += "; abort requested";
+  return line;
+}
+
+std::string Control::BackfillStatusJson(const StatusSnapshot& s) const {
+  const Progress& p = s.progress;
+  return fmt::format(
+      "{{\"phase\":\"{}\",\"keys_covered\":{},\"estimated_keys\":{:.0f},\"percent\":{:.1f},"
+      "\"key_position\":\"{}\",\"key_span\":\"{}\",\"rows_changed\":{},\"rows_per_s\":{:.1f},"
+      "\"rows_changed_per_s\":{:.1f},\"eta_s\":{:.1f},\"batches\":{},\"batch_size\":{},"
+      "\"batch_mode\":\"{}\",\"target_batch_time_ms\":{},\"min_batch_size\":{},\"max_batch_size\":{},"
+      "\"paused\":{},\"throttled\":{},\"throttle_reason\":\"{}\",\"abort_requested\":{},"
+      "\"elapsed_s\":{:.1f}}}",
+      JsonEscape(p.phase), p.keys_covered, Finite(p.estimated_rows), Finite(s.percent), JsonEscape(p.key_position),
+      JsonEscape(p.key_span), p.rows_changed, Finite(p.rows_per_s), Finite(p.changed_per_s), Finite(p.eta_s),
+      p.batches, p.chunk_size > 0 ? p.chunk_size : s.sizing.fixed ? s.sizing.fixed_size : 0,
+      s.sizing.fixed ? "fixed" : "adaptive", s.sizing.target.count(), s.sizing.min_size, s.sizing.max_size,
+      s.paused, s.throttled, JsonEscape(s.throttle_reason), s.abort_requested, s.elapsed_s);
 }
 
 }  // namespace shadowcopy::engine

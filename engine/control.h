@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,12 @@ struct ControlSettings {
 // size < 1, a non-positive target, a negative limit).
 absl::Status ValidateControlSettings(const ControlSettings& s);
 
+// Which run a Control steers: the online rewrite (copy, replay, cutover) or a
+// backfill (batched UPDATE/DELETE). A backfill's tunables are named
+// batch-size, target-batch-time, min-batch-size and max-batch-size (the
+// chunk names are accepted too); it has no replay and no cutover.
+enum class ControlKind { kMigration, kBackfill };
+
 // What the migration thread publishes (Control::Publish), as often as it likes.
 struct Progress {
   std::string phase = "starting";  // inspect, prepare, copy, indexes, catchup, cutover, done...
@@ -72,6 +79,21 @@ struct Progress {
   double replay_lag_s = 0;         // age of the last applied commit
   int64_t batches = 0;
   int64_t chunk_size = 0;          // size of the current (next) batch
+  // Backfill only (estimated_rows is then the keys in the span).
+  int64_t keys_covered = 0;        // keys the committed batches walked
+  int64_t rows_changed = 0;        // rows the committed batches updated or deleted
+  double changed_per_s = 0;        // recent rate of rows_changed
+  double span_percent = -1;        // share of the span by key value; < 0: by keys_covered
+  std::string key_position;        // the cursor, "(123)"; "" before the first batch
+  std::string key_span;            // "(1) .. (200000)"
+  // Verification (shadow vs. original), totals over the run so far.
+  std::string verify_state;        // "" not started, "running", "clean", "off"
+  int64_t verify_ranges_done = 0;  // ranges hashed in the current verification
+  int64_t verify_ranges_total = 0;
+  int64_t verify_rows = 0;         // original rows hashed in the current verification
+  int64_t verify_mismatches = 0;   // ranges found different (run total)
+  int64_t verify_repaired = 0;     // ranges re-copied (run total)
+  double verify_blocked_ms = 0;    // longest writer block of a consistency point
 };
 
 // A consistent copy of everything `status` shows.
@@ -101,7 +123,7 @@ class Control {
   using Clock = std::chrono::steady_clock;
 
   // REQUIRES: ValidateControlSettings(settings).ok().
-  explicit Control(const ControlSettings& settings);
+  explicit Control(const ControlSettings& settings, ControlKind kind = ControlKind::kMigration);
   Control(const Control&) = delete;
   Control& operator=(const Control&) = delete;
 
@@ -132,9 +154,25 @@ class Control {
   // postponed (or was released already); nothing else changes.
   bool ReleaseCutover();
 
+  // Asks the migration to verify the shadow against the original: at once
+  // when the copy is done (e.g. while the cutover is postponed), else before
+  // the cutover. Returns the request's number (1, 2, ...).
+  uint64_t RequestVerify();
+  // The outcome of request `n`: ok and a one-line report; nullopt while it is
+  // pending; NotFound for a request never made.
+  struct VerifyOutcome {
+    bool ok = false;
+    std::string text;
+  };
+  absl::StatusOr<std::optional<VerifyOutcome>> VerifyResult(uint64_t n) const;
+
   // Asks the migration to stop and clean up: sets abort_requested() and runs
   // the abort handler (once). Returns false when already requested.
   bool Abort();
+
+  ControlKind kind() const { return kind_; }
+  // "copy" or "backfill": what pause holds, for replies.
+  const char* work_name() const { return kind_ == ControlKind::kBackfill ? "backfill" : "copy"; }
 
   StatusSnapshot Status() const;
   // One human line: phase, rows, rate, ETA, replay, chunk, throttle, cutover.
@@ -159,6 +197,12 @@ class Control {
   // Incremented by every successful Set: a cheap "did anything change?".
   uint64_t revision() const { return revision_.load(); }
 
+  // The number of the last verification request made.
+  uint64_t verify_requested() const { return verify_requested_.load(); }
+  // Records the outcome of a verification that started after request
+  // `covered` was made: it answers every request up to `covered`.
+  void VerifyCompleted(uint64_t covered, bool ok, std::string text);
+
   // False while the cutover is postponed: --postpone-cutover and no
   // ReleaseCutover yet, or the postpone flag file exists.
   bool CutoverAllowed() const;
@@ -172,9 +216,15 @@ class Control {
  private:
   absl::Status SetLocked(const std::string& name, const std::string& value, std::string* log)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The internal (chunk) name of a tunable as this kind of run spells it; ""
+  // when this kind has no such tunable.
+  std::string InternalName(const std::string& name) const;
+  std::string BackfillStatusText(const StatusSnapshot& s) const;
+  std::string BackfillStatusJson(const StatusSnapshot& s) const;
   std::string GetLocked(const std::string& name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // Immutable after construction.
+  const ControlKind kind_;
   const Clock::time_point started_;
   const bool postpone_cutover_;
   const std::string postpone_flag_file_;
@@ -184,12 +234,15 @@ class Control {
   std::atomic<bool> abort_{false};
   std::atomic<bool> cutover_released_{false};
   std::atomic<uint64_t> revision_{0};
+  std::atomic<uint64_t> verify_requested_{0};
 
   mutable absl::Mutex mu_;
   ControlSettings settings_ ABSL_GUARDED_BY(mu_);
   Progress progress_ ABSL_GUARDED_BY(mu_);
   std::function<throttler::Decision()> throttle_source_ ABSL_GUARDED_BY(mu_);
   std::function<void()> abort_handler_ ABSL_GUARDED_BY(mu_);
+  uint64_t verify_completed_ ABSL_GUARDED_BY(mu_) = 0;
+  VerifyOutcome verify_outcome_ ABSL_GUARDED_BY(mu_);
 };
 
 // Value parsers shared with the command line (text → value; InvalidArgument

@@ -29,6 +29,12 @@
 
 namespace shadowcopy::engine {
 
+// Opens a REPEATABLE READ transaction on `conn` whose snapshot sees every
+// transaction the applier has applied (the visibility rule), retrying every
+// 2 ms while one is not visible yet; each retry increments *waits.
+absl::Status BeginVisibleTransaction(PgConn* conn, VisibilityTracker* visibility,
+                                     const std::atomic<bool>* stop, uint64_t* waits);
+
 class Copier {
  public:
   // All pointers are borrowed. `idle` runs while a test pause point waits.

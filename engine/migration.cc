@@ -43,8 +43,9 @@ Migration::~Migration() {
 void Migration::RequestStop() {
   stop_ = true;
   std::lock_guard<std::mutex> lock(conns_mu_);
-  for (auto* c : {main_.get(), copy_.get(), apply_.get(), lock_.get()})
+  for (auto* c : {main_.get(), copy_.get(), apply_.get(), lock_.get(), vlock_.get(), vexport_.get()})
     if (c) c->Cancel();
+  if (verifier_) verifier_->Cancel();
 }
 
 absl::Status Migration::CheckStop() const {
@@ -74,6 +75,13 @@ void Migration::PublishProgress(std::string_view phase) {
   }
   double elapsed = SecondsSince(started_);
   p.rows_per_s = elapsed > 0 ? summary_.rows_copied / std::max(elapsed, 1e-3) : 0;
+  p.verify_state = config_.verify || !verify_state_.empty() ? verify_state_ : "off";
+  p.verify_ranges_total = verify_total_;
+  p.verify_ranges_done = verifier_ ? verifier_->ranges_done() - verify_done_base_ : 0;
+  p.verify_rows = summary_.verify_rows;
+  p.verify_mismatches = summary_.verify_mismatches;
+  p.verify_repaired = summary_.verify_repaired;
+  p.verify_blocked_ms = summary_.verify_blocked_ms;
   control_->Publish(p);
 }
 
@@ -265,6 +273,9 @@ absl::Status Migration::Reconnect(int attempt) {
   if (stream_) stream_->Stop();
   {
     std::lock_guard<std::mutex> lock(conns_mu_);
+    verifier_.reset();
+    vlock_.reset();
+    vexport_.reset();
     copy_.reset();
     apply_.reset();
     lock_.reset();
@@ -773,6 +784,9 @@ absl::Status Migration::CutoverPhase() {
   Phase("catchup");
   (void)state_->SetPhase(main_.get(), "catchup");
   RETURN_IF_ERROR(CatchUpToWalEnd());
+  // Verified before the cutover is postponed: replay keeps the new table
+  // current meanwhile; the operator can ask for another verification.
+  RETURN_IF_ERROR(VerifyIfWanted(/*before_cutover=*/true));
   if (!control_->CutoverAllowed()) {
     Log(LogLevel::kInfo, "cutover postponed: replay keeps the new table current; release it with "
                          "`shadowcopy ctl --socket {} cutover`{}", config_.socket_path,
@@ -783,12 +797,17 @@ absl::Status Migration::CutoverPhase() {
       RETURN_IF_ERROR(CheckStop());
       if (control_->abort_requested()) return absl::CancelledError("aborted by the operator");
       RETURN_IF_ERROR(CheckRetainedWal());
+      if (control_->verify_requested() > verify_answered_) {
+        RETURN_IF_ERROR(VerifyIfWanted(/*before_cutover=*/false));
+        Phase("postponed");
+      }
       if (control_->replay_paused()) std::this_thread::sleep_for(milliseconds(200));
       else RETURN_IF_ERROR(CatchUp(milliseconds(200)));
       MaybeReportProgress(false);
     }
     RETURN_IF_ERROR(CatchUp(milliseconds(60000)));
   }
+  RETURN_IF_ERROR(VerifyIfWanted(/*before_cutover=*/true));
   Phase("cutover");
   ConnectOptions co;
   co.dsn = config_.dsn;

@@ -281,3 +281,58 @@ TEST(ControlTest, ConcurrentOperatorsAndPublisher) {
 
 }  // namespace
 }  // namespace shadowcopy::engine
+
+namespace shadowcopy::engine {
+namespace {
+
+TEST(BackfillControlTest, BatchNamesForTheChunkTunables) {
+  Control c(ControlSettings{}, ControlKind::kBackfill);
+  ASSERT_TRUE(c.Set("batch-size", "250").ok());
+  EXPECT_TRUE(c.Sizing().fixed);
+  EXPECT_EQ(c.Sizing().fixed_size, 250);
+  EXPECT_EQ(*c.Get("batch-size"), "250");
+  ASSERT_TRUE(c.Set("target-batch-time", "50ms").ok());
+  EXPECT_FALSE(c.Sizing().fixed);
+  EXPECT_EQ(*c.Get("target-batch-time"), "50ms");
+  ASSERT_TRUE(c.Set("max-batch-size", "900").ok());
+  EXPECT_EQ(c.Sizing().max_size, 900);
+  auto bad = c.Set("batch-size", "0");
+  EXPECT_THAT(std::string(bad.message()), HasSubstr("batch-size"));
+  EXPECT_FALSE(c.Set("max-replay-lag-bytes", "1GB").ok());  // no replay in a backfill
+  EXPECT_FALSE(c.Get("max-replay-lag-bytes").ok());
+  std::vector<std::string> names;
+  for (const auto& t : c.Tunables()) names.push_back(t.name);
+  EXPECT_THAT(names, ::testing::ElementsAre("batch-size", "target-batch-time", "min-batch-size", "max-batch-size",
+                                            "max-replica-lag", "max-lock-waiters", "max-active"));
+}
+
+TEST(BackfillControlTest, StatusShowsKeysRowsAndSpan) {
+  Control c(ControlSettings{}, ControlKind::kBackfill);
+  Progress p;
+  p.phase = "backfill";
+  p.keys_covered = 500;
+  p.estimated_rows = 1000;
+  p.rows_changed = 123;
+  p.rows_per_s = 250;
+  p.eta_s = 2;
+  p.span_percent = 40;
+  p.key_position = "(400)";
+  p.key_span = "(1) .. (1000)";
+  c.Publish(p);
+  std::string text = c.StatusText();
+  EXPECT_THAT(text, HasSubstr("backfill: 500 / ~1000 keys (40.0%), at key (400) of span (1) .. (1000)"));
+  EXPECT_THAT(text, HasSubstr("123 rows changed"));
+  EXPECT_THAT(text, HasSubstr("ETA 2 s"));
+  EXPECT_THAT(text, HasSubstr("running"));
+  c.Pause();
+  std::string json = c.StatusJson();
+  EXPECT_THAT(json, HasSubstr("\"keys_covered\":500"));
+  EXPECT_THAT(json, HasSubstr("\"rows_changed\":123"));
+  EXPECT_THAT(json, HasSubstr("\"key_span\":\"(1) .. (1000)\""));
+  EXPECT_THAT(json, HasSubstr("\"percent\":40.0"));
+  EXPECT_THAT(json, HasSubstr("\"paused\":true"));
+  EXPECT_THAT(json, HasSubstr("paused by operator"));
+}
+
+}  // namespace
+}  // namespace shadowcopy::engine

@@ -170,6 +170,45 @@ TEST(ParseOptionsTest, HelpAndVersionShortCircuit) {
   EXPECT_EQ(ParseOptions({"--version"})->command, Command::kVersion);
 }
 
+TEST(ParseOptionsTest, VerifyOnByDefaultAndSwitchable) {
+  auto d = ParseOptions({"--table", "t"});
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->config.verify);
+  EXPECT_EQ(d->config.verify_workers, 2);
+  EXPECT_EQ(d->config.verify_max_snapshot_age, milliseconds(600000));
+  for (auto args : std::vector<std::vector<std::string>>{{"--table", "t", "--verify=off"},
+                                                         {"--table", "t", "--verify", "off"}}) {
+    auto o = ParseOptions(args);
+    ASSERT_TRUE(o.ok()) << o.status();
+    EXPECT_FALSE(o->config.verify);
+  }
+  auto on = ParseOptions({"--table", "t", "--verify", "--execute"});
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_TRUE(on->config.verify);
+  EXPECT_TRUE(on->config.execute);
+  EXPECT_EQ(CodeOf({"--table", "t", "--verify=maybe"}), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ParseOptionsTest, VerifySettings) {
+  auto o = ParseOptions({"--table", "t", "--verify-workers", "4", "--verify-range-rows", "1000",
+                         "--verify-max-snapshot-age", "2m"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->config.verify_workers, 4);
+  EXPECT_EQ(o->config.verify_range_rows, 1000);
+  EXPECT_EQ(o->config.verify_max_snapshot_age, milliseconds(120000));
+  EXPECT_EQ(CodeOf({"--table", "t", "--verify-workers", "0"}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf({"--table", "t", "--verify-workers", "33"}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf({"--table", "t", "--verify-range-rows", "0"}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf({"--table", "t", "--verify-max-snapshot-age", "0"}), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ParseOptionsTest, VerifySubcommandKeepsItsArguments) {
+  auto o = ParseOptions({"verify", "--table", "orders", "--schema", "s"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->command, Command::kVerify);
+  EXPECT_EQ(o->ctl_args, (std::vector<std::string>{"--table", "orders", "--schema", "s"}));
+}
+
 // ---- ParseDuration ----
 
 TEST(ParseDurationTest, Units) {
@@ -208,6 +247,7 @@ class TestEnvironmentTest : public ::testing::Test {
     unsetenv("SHADOWCOPY_TEST_PAUSE_DIR");
     unsetenv("SHADOWCOPY_TEST_PAUSE_AT");
     unsetenv("SHADOWCOPY_TEST_UNSAFE");
+    unsetenv("SHADOWCOPY_TEST_CORRUPT");
   }
 };
 
@@ -254,10 +294,99 @@ TEST_F(TestEnvironmentTest, UnsafeSwitches) {
   EXPECT_FALSE(empty.disable_ordering || empty.disable_visibility);
 }
 
+TEST_F(TestEnvironmentTest, CorruptHook) {
+  engine::TestHooks none, once, always, bad;
+  ASSERT_TRUE(ApplyTestEnvironment(&none).ok());
+  EXPECT_EQ(none.corrupt, "");
+  setenv("SHADOWCOPY_TEST_CORRUPT", "once", 1);
+  ASSERT_TRUE(ApplyTestEnvironment(&once).ok());
+  EXPECT_EQ(once.corrupt, "once");
+  setenv("SHADOWCOPY_TEST_CORRUPT", "always", 1);
+  ASSERT_TRUE(ApplyTestEnvironment(&always).ok());
+  EXPECT_EQ(always.corrupt, "always");
+  setenv("SHADOWCOPY_TEST_CORRUPT", "sometimes", 1);
+  EXPECT_EQ(ApplyTestEnvironment(&bad).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(TestEnvironmentTest, UnknownUnsafeValueRefused) {
   setenv("SHADOWCOPY_TEST_UNSAFE", "everything", 1);
   engine::TestHooks hooks;
   EXPECT_EQ(ApplyTestEnvironment(&hooks).code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace shadowcopy::cli
+
+namespace shadowcopy::cli {
+namespace {
+
+// ---- shadowcopy backfill ----
+
+TEST(BackfillOptionsTest, UpdateWithBackfillDefaults) {
+  auto o = ParseOptions({"backfill", "--table", "users", "--set", "a = b", "--where", "a IS NULL"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->command, Command::kBackfill);
+  EXPECT_EQ(o->config.backfill.set, "a = b");
+  EXPECT_EQ(o->config.backfill.where, "a IS NULL");
+  EXPECT_FALSE(o->config.backfill.delete_rows);
+  EXPECT_FALSE(o->config.execute);
+  EXPECT_FALSE(o->config.control.fixed_chunk_size);
+  EXPECT_EQ(o->config.control.chunk_size, 1000);
+  EXPECT_EQ(o->config.control.target_chunk_time, std::chrono::milliseconds(200));
+  EXPECT_EQ(o->config.lock_timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(o->config.control.max_replica_lag, std::chrono::milliseconds(10000));
+}
+
+TEST(BackfillOptionsTest, DeleteWithBatchFlags) {
+  auto o = ParseOptions({"backfill", "--table", "events", "--delete", "--where", "true", "--batch-size", "200000",
+                         "--lock-timeout", "1s", "--lock-retries", "5", "--execute", "--resume"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->config.backfill.delete_rows);
+  EXPECT_TRUE(o->config.control.fixed_chunk_size);
+  EXPECT_EQ(o->config.control.chunk_size, 200000);
+  EXPECT_GE(o->config.control.max_chunk_size, 200000);
+  EXPECT_EQ(o->config.lock_timeout, std::chrono::milliseconds(1000));
+  EXPECT_EQ(o->config.backfill.lock_retries, 5);
+  EXPECT_TRUE(o->config.execute);
+  EXPECT_TRUE(o->config.resume);
+  auto t = ParseOptions({"backfill", "--table", "e", "--delete", "--where", "true", "--target-batch-time", "50ms",
+                         "--min-batch-size", "5", "--max-batch-size", "500"});
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->config.control.target_chunk_time, std::chrono::milliseconds(50));
+  EXPECT_EQ(t->config.control.min_chunk_size, 5);
+  EXPECT_EQ(t->config.control.max_chunk_size, 500);
+}
+
+TEST(BackfillOptionsTest, SetXorDeleteAndWhereRequired) {
+  auto both = ParseOptions({"backfill", "--table", "t", "--set", "a = 1", "--delete", "--where", "true"});
+  EXPECT_THAT(std::string(both.status().message()), HasSubstr("either --set or --delete"));
+  auto neither = ParseOptions({"backfill", "--table", "t", "--where", "true"});
+  EXPECT_THAT(std::string(neither.status().message()), HasSubstr("--set"));
+  auto no_where = ParseOptions({"backfill", "--table", "t", "--delete"});
+  EXPECT_THAT(std::string(no_where.status().message()), HasSubstr("--where is required"));
+  EXPECT_EQ(CodeOf({"backfill", "--delete", "--where", "true"}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf({"backfill", "--table", "t", "--set", "", "--where", "true"}),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(BackfillOptionsTest, FlagsOfTheOtherCommandAreRefused) {
+  auto alter = ParseOptions({"backfill", "--table", "t", "--delete", "--where", "true", "--alter", "x"});
+  EXPECT_THAT(std::string(alter.status().message()), HasSubstr("--alter is not a backfill option"));
+  EXPECT_EQ(CodeOf({"backfill", "--table", "t", "--delete", "--where", "true", "--chunk-size", "5"}),
+            absl::StatusCode::kInvalidArgument);
+  auto set = ParseOptions({"--table", "t", "--set", "a = 1"});
+  EXPECT_THAT(std::string(set.status().message()), HasSubstr("belongs to `shadowcopy backfill`"));
+}
+
+TEST(BackfillOptionsTest, HelpIsTheBackfillsOwn) {
+  auto o = ParseOptions({"backfill", "--help"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->command, Command::kHelp);
+  EXPECT_TRUE(o->backfill_help);
+  EXPECT_THAT(BackfillUsageText(), HasSubstr("key span is fixed at the start"));
+  EXPECT_THAT(BackfillUsageText(), HasSubstr("Triggers fire per row"));
+  EXPECT_THAT(BackfillUsageText(), HasSubstr("replicate normally"));
+  EXPECT_THAT(UsageText(), HasSubstr("shadowcopy backfill"));
 }
 
 }  // namespace
