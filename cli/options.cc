@@ -24,6 +24,7 @@ absl::StatusOr<int64_t> ParseInt(const std::string& flag, const std::string& tex
 // reverse.
 bool RewriteOnly(const std::string& arg) {
   for (const char* f : {"--alter", "--chunk-size", "--target-chunk-time", "--min-chunk-size", "--max-chunk-size",
+                        "--nice-ratio",
                         "--max-replay-lag", "--critical-replay-lag", "--max-replay-lag-bytes",
                         "--critical-replay-lag-bytes", "--postpone-cutover", "--postpone-cutover-flag-file",
                         "--drop-old-table", "--keep-on-error", "--max-retained-wal", "--cutover-lock-timeout",
