@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-ORIG_CMD="benchmarks/throttle_p99.sh $*"
+ORIG_CMD="benchmarks/throttle_p99.sh$(printf ' %q' "$@")"
 
 ROWS=2000000
 RUNS=2
