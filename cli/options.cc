@@ -24,6 +24,7 @@ absl::StatusOr<int64_t> ParseInt(const std::string& flag, const std::string& tex
 // reverse.
 bool RewriteOnly(const std::string& arg) {
   for (const char* f : {"--alter", "--chunk-size", "--target-chunk-time", "--min-chunk-size", "--max-chunk-size",
+                        "--nice-ratio",
                         "--max-replay-lag", "--critical-replay-lag", "--max-replay-lag-bytes",
                         "--critical-replay-lag-bytes", "--postpone-cutover", "--postpone-cutover-flag-file",
                         "--drop-old-table", "--keep-on-error", "--max-retained-wal", "--cutover-lock-timeout",
@@ -357,9 +358,8 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       else c.control.critical_replica_lag = d;
     } else if (arg == "--nice-ratio") {
       ASSIGN_OR_RETURN(auto v, need());
-      char* end = nullptr;
-      c.control.nice_ratio = std::strtod(v.c_str(), &end);
-      if (v.empty() || end != v.c_str() + v.size())
+      auto r = std::from_chars(v.data(), v.data() + v.size(), c.control.nice_ratio);
+      if (v.empty() || r.ec != std::errc() || r.ptr != v.data() + v.size())
         return absl::InvalidArgumentError(fmt::format("--nice-ratio needs a number, got '{}'", v));
     } else if (arg == "--verify") {
       if (!has_value && i + 1 < args.size() && (args[i + 1] == "on" || args[i + 1] == "off")) {

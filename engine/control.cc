@@ -187,7 +187,7 @@ bool Control::Resume() {
 std::string Control::InternalName(const std::string& name) const {
   if (kind_ == ControlKind::kMigration) return name;
   std::string internal = ChunkName(name);
-  if (internal == "max-replay-lag-bytes") return "";
+  if (internal == "max-replay-lag-bytes" || internal == "nice-ratio") return "";
   return internal;
 }
 

@@ -3,6 +3,7 @@
 // application writes and the replay keeps up) and `resume` finishes it;
 // `set chunk-size` changes the batches' size; the throttle flag file and a
 // --throttle-query hold the copy with that reason and release it;
+// --nice-ratio rests the copy between batches while the replay goes on;
 // --postpone-cutover waits for `ctl cutover`; `abort` stops and cleans up;
 // a malformed command gets an error reply, a non-zero exit and changes
 // nothing; the socket is mode 0600 and is removed at exit.
@@ -86,6 +87,53 @@ TEST_F(ThrottleControlTest, PauseHoldsTheCopyAndResumeFinishesIt) {
       << "every update made during the pause reached the new table";
 }
 
+TEST_F(ThrottleControlTest, NiceRatioRestsBetweenBatchesWhileTheReplayGoesOn) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000000).ok());
+  // Batches of 20 rows followed by rests of 100 times their duration.
+  ASSERT_NO_FATAL_FAILURE(StartTool({"--chunk-size", "20", "--nice-ratio", "100"}));
+  std::string s = WaitForStatus([](const std::string& s) { return JsonNumber(s, "rows_copied") >= 40; },
+                                seconds(15), "two batches");
+  EXPECT_EQ(JsonNumber(s, "nice_ratio"), 100);
+  EXPECT_NE(Ctl({"status"}).out.find("nice ratio 100"), std::string::npos);
+  int64_t max_copied = std::stoll("0" + QueryValue(db(), "SELECT max(id) FROM _orders_shadow"));
+  ASSERT_GT(max_copied, 0);
+  std::atomic<bool> stop{false};
+  std::atomic<int> updates{0};
+  auto writer_conn = Connect();
+  std::thread writer([&] {
+    std::mt19937 rng(11);
+    while (!stop) {
+      std::string id = std::to_string(1 + rng() % max_copied);
+      if (writer_conn->Query("WITH o AS (UPDATE orders SET amount = amount + 1 WHERE id = $1 RETURNING id) "
+                             "UPDATE truth SET amount = amount + 1 WHERE id IN (SELECT id FROM o)",
+                             {id}).ok())
+        ++updates;
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+  });
+  // The replay applies the application's changes while the copy rests.
+  std::string before = Status();
+  s = WaitForStatus(
+      [&](const std::string& s) {
+        return JsonNumber(s, "changes_replayed") >= JsonNumber(before, "changes_replayed") + 50;
+      },
+      seconds(15), "the replay to go on during the rests");
+  // Unrested, 20-row batches run hundreds a second here; with rests of 100
+  // times a batch, at most a few dozen fit in a second.
+  std::string s1 = Status();
+  std::this_thread::sleep_for(seconds(1));
+  std::string s2 = Status();
+  EXPECT_LT(JsonNumber(s2, "batches") - JsonNumber(s1, "batches"), 100) << s1 << "\n" << s2;
+  EXPECT_LT(JsonNumber(s2, "rows_copied"), 20000) << "the copy did not rest";
+  stop = true;
+  writer.join();
+  ASSERT_EQ(Ctl({"set", "nice-ratio=0"}).exit_code, 0);
+  ASSERT_EQ(Ctl({"set", "chunk-size=5000"}).exit_code, 0);
+  ExpectSucceeded(tool_->Wait(seconds(60)));
+  EXPECT_GT(updates.load(), 50);
+  ExpectMirrorEqual(db(), "orders", "truth");
+}
+
 TEST_F(ThrottleControlTest, SetChunkSizeChangesTheBatchSize) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 30000, 1000000).ok());
   CreateFlag();
@@ -108,8 +156,14 @@ TEST_F(ThrottleControlTest, SetChunkSizeChangesTheBatchSize) {
   ASSERT_EQ(Ctl({"set", "target-chunk-time=100ms"}).exit_code, 0);
   s = WaitForStatus([](const std::string& s) { return JsonString(s, "chunk_mode") == "adaptive"; },
                     seconds(5), "adaptive mode");
+  ProcessResult nice = Ctl({"set", "nice-ratio=0.5"});
+  ASSERT_EQ(nice.exit_code, 0) << nice.Describe();
+  EXPECT_EQ(LastLine(Ctl({"get", "nice-ratio"}).out), "nice-ratio=0.5");
+  EXPECT_EQ(JsonNumber(Status(), "nice_ratio"), 0.5);
   ASSERT_EQ(Ctl({"set", "max-chunk-size=20000"}).exit_code, 0);
-  ExpectSucceeded(tool_->Wait(seconds(60)));
+  ProcessResult result = tool_->Wait(seconds(60));
+  ExpectSucceeded(result);
+  EXPECT_NE(result.err.find("nice-ratio set to 0.5 (was 0)"), std::string::npos) << result.err;
 }
 
 TEST_F(ThrottleControlTest, FlagFileThrottlesWithItsReasonUntilRemoved) {
@@ -186,6 +240,7 @@ TEST_F(ThrottleControlTest, MalformedCommandsGetAnErrorAndChangeNothing) {
                                        {"set", "chunk-size=abc"},
                                        {"set", "chunk-size"},
                                        {"set", "no-such=1"},
+                                       {"set", "nice-ratio=-1"},
                                        {"get", "nothing"},
                                        {"pause", "now"},
                                        {"status", "--yaml"}}) {

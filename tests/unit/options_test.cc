@@ -111,6 +111,15 @@ TEST(ParseOptionsTest, BadIntegersRefused) {
   }
 }
 
+TEST(ParseOptionsTest, NiceRatio) {
+  auto o = ParseOptions({"--table", "t", "--nice-ratio", "1.5"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_DOUBLE_EQ(o->config.control.nice_ratio, 1.5);
+  EXPECT_DOUBLE_EQ(ParseOptions({"--table", "t"})->config.control.nice_ratio, 0);
+  for (const char* v : {"-1", "abc", "", " 1", "1x", "nan", "inf", "101"})
+    EXPECT_EQ(CodeOf({"--table", "t", "--nice-ratio", v}), absl::StatusCode::kInvalidArgument) << v;
+}
+
 TEST(ParseOptionsTest, CutoverRetriesBeyondIntRangeRefused) {
   auto o = ParseOptions({"--table", "t", "--cutover-retries", "4294967297"});
   EXPECT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument)
