@@ -108,10 +108,12 @@ void Verifier::Work(PgConn* conn) {
     conn->RollbackQuietly();
     return fail(Annotate(begun, "verify: importing the snapshot"));
   }
-  for (;;) {
+  // Each worker hashes at least one range per pass (unless throttled
+  // throughout), so a snapshot age shorter than one range still progresses.
+  for (int taken = 0;; ++taken) {
     while (throttled_ && !cancelled_ && Clock::now() < deadline_)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (cancelled_ || Clock::now() >= deadline_) break;
+    if (cancelled_ || (Clock::now() >= deadline_ && (taken > 0 || throttled_))) break;
     size_t i = next_++;
     if (i >= jobs_.size()) break;
     {
