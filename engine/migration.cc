@@ -984,6 +984,12 @@ void Migration::MaybeReportProgress(bool force) {
     return;
   }
   std::string throttle = last_throttle_reason_.empty() ? "" : "; " + last_throttle_reason_;
+  if (phase_ == "verify" && verifier_) {
+    Log(LogLevel::kInfo, "progress: verify {} / {} ranges, {} mismatches; replayed {} changes, {} transactions "
+        "queued{}", verifier_->ranges_done() - verify_done_base_, verify_total_, summary_.verify_mismatches,
+        applier_->stats().changes, ss.queued_transactions, throttle);
+    return;
+  }
   Log(LogLevel::kInfo,
       "progress: {} copied {} / ~{:.0f} rows ({:.1f}%), {:.0f} rows/s, ETA {:.0f} s; replayed {} "
       "changes, {} transactions queued; chunk {}{}",

@@ -129,13 +129,16 @@ absl::StatusOr<std::vector<vsql::KeyRange>> Migration::PlanVerifyRanges() {
 }
 
 absl::Status Migration::RunVerification() {
+  verify_state_ = "running";
+  verify_total_ = 0;
+  verify_done_base_ = verifier_ ? verifier_->ranges_done() : 0;
   Phase("verify");
   auto started = Clock::now();
   RETURN_IF_ERROR(OpenVerifySessions());
-  verify_state_ = "running";
   ASSIGN_OR_RETURN(auto ranges, PlanVerifyRanges());
   verify_total_ = static_cast<int64_t>(ranges.size());
   verify_done_base_ = verifier_->ranges_done();
+  PublishProgress(phase_);
   Log(LogLevel::kInfo, "verify: {} key ranges of up to {} rows, {} workers{}", ranges.size(),
       config_.verify_range_rows, config_.verify_workers,
       verify_order_preserved_ ? "" : " (the new key orders rows differently: one range)");
@@ -150,6 +153,7 @@ absl::Status Migration::RunVerification() {
     const std::string& corrupt = config_.test.corrupt;
     bool inject = corrupt == "always" || (corrupt == "once" && !verify_corrupted_);
     ASSIGN_OR_RETURN(std::string snapshot, TakeConsistencyPoint(inject ? &jobs[0] : nullptr));
+    verifier_->SetThrottled(throttler_->current().throttled);  // before any worker takes a range
     verifier_->Begin(snapshot, jobs, Clock::now() + config_.verify_max_snapshot_age);
     absl::Status waited = WaitForVerifyPass();
     if (!waited.ok()) verifier_->Cancel();
@@ -216,6 +220,7 @@ absl::Status Migration::WaitForVerifyPass() {
     verifier_->SetThrottled(d.throttled);
     if (!control_->replay_paused()) RETURN_IF_ERROR(ReplayAvailable(milliseconds(100)));
     if (control_->replay_paused() || stream_->Queued() == 0) std::this_thread::sleep_for(milliseconds(10));
+    PublishProgress(phase_);
     MaybeReportProgress(false);
   }
   return absl::OkStatus();

@@ -199,5 +199,47 @@ TEST_F(VerifyTest, VerifyCommandChecksAPostponedMigration) {
   EXPECT_EQ(gone.exit_code, 3) << gone.Describe();
 }
 
+// The operator's pause holds the verification workers, as it holds the copy.
+TEST_F(VerifyTest, PauseHoldsTheVerification) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 3000).ok());
+  socket_ = fmt::format("/tmp/sc-it-verify-pause-{}.sock", ::getpid());
+  ::unlink(socket_.c_str());
+  auto tool = ShadowcopyProcess::Start(ToolArgs(
+      "orders", {"--execute", "--postpone-cutover", "--socket", socket_, "--verify-range-rows", "1000"}));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE((*tool)->WaitForStderr("phase=postponed", seconds(30))) << (*tool)->Wait(seconds(5)).Describe();
+  auto ctl = [&](std::vector<std::string> words) {
+    std::vector<std::string> args = {"ctl", "--socket", socket_};
+    args.insert(args.end(), words.begin(), words.end());
+    return RunShadowcopy(args, {}, nullptr, seconds(10));
+  };
+  EXPECT_EQ(ctl({"pause"}).exit_code, 0);
+  ProcessResult requested = ctl({"verify"});
+  EXPECT_EQ(LastLine(requested.out), "ok: verification requested (request 1)") << requested.Describe();
+  // Taken the consistency point, the workers wait: no range gets done.
+  auto running = Clock::now() + seconds(20);
+  std::string status;
+  while (Clock::now() < running && status.find("verify running: 0/4 ranges") == std::string::npos) {
+    status = ctl({"status"}).out;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_NE(status.find("verify running: 0/4 ranges"), std::string::npos) << status;
+  std::this_thread::sleep_for(milliseconds(1000));
+  EXPECT_NE(ctl({"status"}).out.find("verify running: 0/4 ranges"), std::string::npos);
+  ProcessResult pending = ctl({"verify-result", "1"});
+  EXPECT_EQ(LastLine(pending.out), "pending: verification 1 is running") << pending.Describe();
+  EXPECT_EQ(ctl({"resume"}).exit_code, 0);
+  auto deadline = Clock::now() + seconds(20);
+  std::string result;
+  while (Clock::now() < deadline) {
+    result = LastLine(ctl({"verify-result", "1"}).out);
+    if (result.rfind("pending:", 0) != 0) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(result.rfind("ok: verified", 0), 0u) << result;
+  EXPECT_EQ(ctl({"cutover"}).exit_code, 0);
+  ExpectSucceeded((*tool)->Wait(seconds(60)));
+}
+
 }  // namespace
 }  // namespace shadowcopy::it
