@@ -386,7 +386,9 @@ std::string Control::StatusText() const {
   else
     line += fmt::format("; {} batches, chunk {} rows (adaptive, target {})", p.batches, p.chunk_size,
                         FormatControlDuration(s.sizing.target));
-  if (!p.verify_state.empty())
+  if (p.verify_state == "off")
+    line += "; verify off";
+  else if (!p.verify_state.empty())
     line += fmt::format("; verify {}: {}/{} ranges, {} mismatches, {} repaired", p.verify_state,
                         p.verify_ranges_done, p.verify_ranges_total, p.verify_mismatches, p.verify_repaired);
   line += "; " + (s.throttled ? s.throttle_reason : std::string("running"));

@@ -157,6 +157,21 @@ TEST_F(VerifyTest, CorruptionEveryTimeStopsBeforeTheCutover) {
   ExpectNothingLeftBehind("orders");
 }
 
+// Ranges not started before the snapshot is too old get a fresh
+// consistency point.
+TEST_F(VerifyTest, OldSnapshotsAreReplacedForTheRangesLeft) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 3000).ok());
+  ProcessResult r = RunShadowcopy(ToolArgs("orders", {"--execute", "--verify-range-rows", "400",
+                                                      "--verify-max-snapshot-age", "1ms"}),
+                                  {}, nullptr, seconds(60));
+  ExpectSucceeded(r);
+  EXPECT_TRUE(Verified(r)) << r.Describe();
+  EXPECT_EQ(Summary(r, "verify_ranges"), 8) << r.Describe();
+  EXPECT_GE(Summary(r, "verify_points"), 2) << r.Describe();
+  EXPECT_NE(r.err.find("ranges left for a new consistency point"), std::string::npos) << r.err;
+  ExpectMirrorEqual(db(), "orders", "truth");
+}
+
 TEST_F(VerifyTest, OffSkipsItAndTheDryRunSaysSo) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 2000).ok());
   ProcessResult dry = RunShadowcopy(ToolArgs("orders", {}), {}, nullptr, seconds(30));

@@ -133,6 +133,9 @@ TEST(ExecuteControlCommandTest, StatusShowsVerification) {
   EXPECT_THAT(json, HasSubstr("\"verify\":\"running\""));
   EXPECT_THAT(json, HasSubstr("\"verify_ranges_done\":3,\"verify_ranges_total\":8"));
   EXPECT_THAT(json, HasSubstr("\"verify_mismatches\":1,\"verify_repaired\":1"));
+  p.verify_state = "off";
+  c.Publish(p);
+  EXPECT_THAT(c.StatusText(), HasSubstr("; verify off;"));
 }
 
 TEST(ExecuteControlCommandTest, ErrorsChangeNothing) {
