@@ -137,12 +137,14 @@ TEST_F(HazardTest, OrderingDeleteInsideOpenBatchStaysDeleted) {
 }
 
 TEST_F(HazardTest, OrderingUnsafeModeResurrectsDeletedRow) {
-  extra_args_ = {"--verify=off"};
+  // --verify-after reports what the unverified swap let through.
+  extra_args_ = {"--verify=off", "--verify-after"};
   MirrorDiff diff;
   RunOrderingScenario(/*unsafe=*/true, &diff);
   if (HasFatalFailure()) return;
   EXPECT_FALSE(diff.Equal()) << "the hazard was not reproduced: the test cannot detect it";
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders WHERE id = 1200"), "1");
+  EXPECT_GE(SummaryNumber(last_summary_, "verify_after_mismatches").value_or(0), 1) << last_summary_;
 }
 
 // Verification catches what the disabled mechanism let through: the

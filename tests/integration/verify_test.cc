@@ -172,6 +172,27 @@ TEST_F(VerifyTest, OldSnapshotsAreReplacedForTheRangesLeft) {
   ExpectMirrorEqual(db(), "orders", "truth");
 }
 
+// --verify-after compares the new table with the old one as they were at
+// the swap: writes made to the new table afterwards are not differences.
+TEST_F(VerifyTest, VerifyAfterComparesTheTablesAtTheSwap) {
+  const std::string alter = "ALTER COLUMN id TYPE bigint";
+  ASSERT_TRUE(CreateAndLoadOrders(db(), kRows).ok());
+  MirrorWorkload workload(dbname(), WorkloadOptions{});
+  ProcessResult r = RunUnderLoad({"--alter", alter, "--execute", "--chunk-size", "2000", "--verify-range-rows",
+                                  "3000", "--verify-after", "--drop-old-table"},
+                                 &workload);
+  ExpectSucceeded(r);
+  ExpectNoWorkloadErrors(workload);
+  EXPECT_NE(LastLine(r.out).find("\"verified_after\":true"), std::string::npos) << r.Describe();
+  EXPECT_EQ(Summary(r, "verify_after_mismatches"), 0) << r.Describe();
+  EXPECT_GE(Summary(r, "verify_after_ranges"), 4) << r.Describe();
+  EXPECT_NE(r.out.find("verified after:"), std::string::npos) << r.out;
+  EXPECT_FALSE(TableExists("_orders_old")) << "dropped once compared";
+  ASSERT_TRUE(TransformTruth(db(), "truth", alter).ok());
+  ExpectMirrorEqual(db(), "orders", "truth");
+  ExpectNothingLeftBehind("orders");
+}
+
 TEST_F(VerifyTest, OffSkipsItAndTheDryRunSaysSo) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 2000).ok());
   ProcessResult dry = RunShadowcopy(ToolArgs("orders", {}), {}, nullptr, seconds(30));
