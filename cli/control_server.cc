@@ -137,6 +137,9 @@ absl::StatusOr<ControlCommand> ParseControlCommand(std::string_view line) {
 std::string ControlHelpText(const engine::Control& control) {
   std::string tunables;
   for (const auto& t : control.Tunables()) tunables += fmt::format(" {}={}", t.name, t.value);
+  if (control.kind() == engine::ControlKind::kBackfill)
+    return "commands: status [--json] | pause | resume | set NAME=VALUE | get NAME | abort | help; tunables:" +
+           tunables;
   return "commands: status [--json] | pause [--replay] | resume | set NAME=VALUE | get NAME | cutover | "
          "verify | verify-result N | abort | help; tunables:" + tunables;
 }
@@ -148,6 +151,10 @@ std::string ExecuteControlCommand(engine::Control& control, const ControlCommand
     case ControlVerb::kStatus:
       return c.json ? control.StatusJson() : control.StatusText();
     case ControlVerb::kPause:
+      if (control.kind() == engine::ControlKind::kBackfill) {
+        if (c.replay) return "error: a backfill has no replay (use pause)";
+        return control.Pause() ? "ok: paused the backfill (after the batch in flight)" : "ok: already paused";
+      }
       if (!control.Pause(c.replay)) return "ok: already paused";
       return c.replay ? "ok: paused the copy and the replay" : "ok: paused the copy (replay continues)";
     case ControlVerb::kResume:
@@ -157,8 +164,8 @@ std::string ExecuteControlCommand(engine::Control& control, const ControlCommand
       if (!st.ok()) return fmt::format("error: {}", st.message());
       auto v = control.Get(c.name);
       std::string mode;
-      if (c.name == "chunk-size") mode = " (fixed size)";
-      if (c.name == "target-chunk-time") mode = " (adaptive sizing)";
+      if (c.name == "chunk-size" || c.name == "batch-size") mode = " (fixed size)";
+      if (c.name == "target-chunk-time" || c.name == "target-batch-time") mode = " (adaptive sizing)";
       return fmt::format("ok: {}={}{}", c.name, v.ok() ? *v : c.value, mode);
     }
     case ControlVerb::kGet: {
@@ -167,14 +174,17 @@ std::string ExecuteControlCommand(engine::Control& control, const ControlCommand
       return fmt::format("{}={}", c.name, *v);
     }
     case ControlVerb::kCutover: {
+      if (control.kind() == engine::ControlKind::kBackfill) return "error: a backfill has no cutover";
       if (control.ReleaseCutover()) return "ok: cutover released";
       std::string state = control.Status().cutover;
       if (state == "not postponed") return "error: the cutover is not postponed (no --postpone-cutover)";
       return "ok: cutover already released";
     }
     case ControlVerb::kVerify:
+      if (control.kind() == engine::ControlKind::kBackfill) return "error: a backfill has nothing to verify";
       return fmt::format("ok: verification requested (request {})", control.RequestVerify());
     case ControlVerb::kVerifyResult: {
+      if (control.kind() == engine::ControlKind::kBackfill) return "error: a backfill has nothing to verify";
       auto r = control.VerifyResult(c.request);
       if (!r.ok()) return fmt::format("error: {}", r.status().message());
       if (!r->has_value())
@@ -185,6 +195,9 @@ std::string ExecuteControlCommand(engine::Control& control, const ControlCommand
       return fmt::format("{}: {}", (*r)->ok ? "ok" : "error", (*r)->text);
     }
     case ControlVerb::kAbort:
+      if (control.kind() == engine::ControlKind::kBackfill)
+        return control.Abort() ? "ok: aborting; the batch in flight is rolled back, the checkpoint kept for --resume"
+                               : "ok: abort already requested";
       return control.Abort() ? "ok: aborting; the migration stops and removes what it created"
                              : "ok: abort already requested";
   }
@@ -295,7 +308,10 @@ absl::Status ControlServer::Start() {
   };
   impl->acceptor.open(Local(), ec);
   if (ec) return fail("socket");
+  // Created owner-only (the file never shows another mode, even briefly).
+  mode_t old_umask = ::umask(0177);
   impl->acceptor.bind(Local::endpoint(path_), ec);
+  ::umask(old_umask);
   if (ec) return fail("bind");
   impl->created = true;
   // Owner only, before anyone can connect: connect() fails until listen().

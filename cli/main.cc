@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <functional>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -16,6 +17,7 @@
 #include "cli/options.h"
 #include "common/log.h"
 #include "common/quote.h"
+#include "engine/backfill.h"
 #include "engine/cleanup.h"
 #include "engine/migration.h"
 #include "fmt/format.h"
@@ -107,52 +109,98 @@ int RunCleanupCommand(const Options& o) {
   return 0;
 }
 
-int RunMigration(const Options& o) {
-  // Signals are blocked in every thread and taken by one watcher thread, so a
-  // stop request goes through the engine's control interface (RequestStop),
-  // which cancels queries and lets the migration thread clean up.
+// The config with the control socket's path filled in when executing with
+// the default one.
+engine::Config WithSocketPath(engine::Config config) {
+  if (config.execute && !config.no_socket && config.socket_path.empty())
+    config.socket_path = DefaultControlSocketPath(config.schema, config.table);
+  return config;
+}
+
+// The operator's socket (status, pause, resume, set, cutover, abort) when
+// executing; null when there is none. `default_socket`: the path is the
+// default one, which falls back to a per-process name when in use.
+absl::StatusOr<std::unique_ptr<ControlServer>> StartControlServer(engine::Control* control,
+                                                                  const engine::Config& config, bool default_socket) {
+  if (!config.execute || config.no_socket) return std::unique_ptr<ControlServer>();
+  auto server = std::make_unique<ControlServer>(control, config.socket_path);
+  auto st = server->Start();
+  if (!st.ok() && default_socket && st.code() == absl::StatusCode::kFailedPrecondition) {
+    // Another run (another database or server) uses the default name.
+    std::string path = config.socket_path;
+    path.insert(path.size() - 5, fmt::format("-{}", getpid()));
+    server = std::make_unique<ControlServer>(control, path);
+    st = server->Start();
+  }
+  if (!st.ok()) return st;
+  Log(LogLevel::kInfo, "control socket: {} (shadowcopy ctl --socket {} status)", server->path(), server->path());
+  return server;
+}
+
+// Runs `run` with the control socket up and SIGINT/SIGTERM turned into
+// `stop`. Signals are blocked in every thread and taken by one watcher
+// thread, so a stop request goes through the engine (RequestStop), which
+// cancels queries and lets the run's thread clean up.
+template <typename Result>
+absl::StatusOr<Result> RunControlled(engine::Control* control, const engine::Config& config, bool default_socket,
+                                     const std::function<absl::StatusOr<Result>()>& run,
+                                     const std::function<void()>& stop) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  engine::Config config = o.config;
-  bool default_socket = config.socket_path.empty();
-  if (config.execute && !config.no_socket && default_socket)
-    config.socket_path = DefaultControlSocketPath(config.schema, config.table);
-  engine::Migration migration(config);
-  // The operator's socket: status, pause, resume, set, cutover, abort.
-  std::unique_ptr<ControlServer> server;
-  if (config.execute && !config.no_socket) {
-    server = std::make_unique<ControlServer>(migration.control(), config.socket_path);
-    auto st = server->Start();
-    if (!st.ok() && default_socket && st.code() == absl::StatusCode::kFailedPrecondition) {
-      // Another run (another database or server) uses the default name.
-      std::string path = config.socket_path;
-      path.insert(path.size() - 5, fmt::format("-{}", getpid()));
-      server = std::make_unique<ControlServer>(migration.control(), path);
-      st = server->Start();
-    }
-    if (!st.ok()) return Fail(st);
-    Log(LogLevel::kInfo, "control socket: {} (shadowcopy ctl --socket {} status)", server->path(),
-        server->path());
-  }
+  auto server = StartControlServer(control, config, default_socket);
+  if (!server.ok()) return server.status();
   std::atomic<bool> finished{false};
-  std::thread watcher([&migration, &finished, set] {
+  std::thread watcher([&stop, &finished, set] {
     int sig = 0;
     while (sigwait(&set, &sig) == 0) {
       if (finished) return;  // the wake-up sent below
-      Log(LogLevel::kWarning, "received {}, stopping and cleaning up", sig == SIGINT ? "SIGINT" : "SIGTERM");
-      migration.RequestStop();
+      Log(LogLevel::kWarning, "received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      stop();
     }
   });
-  auto result = migration.Run();
-  if (server) server->Stop();
+  auto result = run();
+  if (*server) (*server)->Stop();
   finished = true;
   pthread_kill(watcher.native_handle(), SIGTERM);
   watcher.join();
+  return result;
+}
+
+int RunMigration(const Options& o) {
+  engine::Config config = WithSocketPath(o.config);
+  engine::Migration migration(config);
+  auto result = RunControlled<engine::Summary>(
+      migration.control(), config, o.config.socket_path.empty(), [&] { return migration.Run(); }, [&] { migration.RequestStop(); });
   if (!result.ok()) return Fail(result.status());
   if (o.config.execute) PrintSummary(*result);
+  return 0;
+}
+
+void PrintBackfillSummary(const engine::BackfillSummary& s) {
+  std::printf("backfill complete on %s: %lld rows %s in %lld batches (%.1f s, %.0f keys/s, %.0f rows/s)%s\n",
+              s.table.c_str(), static_cast<long long>(s.rows_changed), s.delete_rows ? "deleted" : "updated",
+              static_cast<long long>(s.batches), s.batches_s, s.batches_s > 0 ? s.keys_covered / s.batches_s : 0.0,
+              s.batches_s > 0 ? s.rows_changed / s.batches_s : 0.0, s.resumed ? " (resumed run)" : "");
+  if (s.lock_retries > 0)
+    std::printf("  batches retried after a lock timeout: %lld\n", static_cast<long long>(s.lock_retries));
+  std::printf("{\"summary\":{\"rows_changed\":%lld,\"total_rows_changed\":%lld,\"keys_covered\":%lld,"
+              "\"batches\":%lld,\"lock_retries\":%lld,\"batches_s\":%.3f,\"elapsed_s\":%.3f,\"resumed\":%s}}\n",
+              static_cast<long long>(s.rows_changed), static_cast<long long>(s.total_rows_changed),
+              static_cast<long long>(s.keys_covered), static_cast<long long>(s.batches),
+              static_cast<long long>(s.lock_retries), s.batches_s, s.elapsed_s, s.resumed ? "true" : "false");
+  std::fflush(stdout);
+}
+
+int RunBackfill(const Options& o) {
+  engine::Config config = WithSocketPath(o.config);
+  engine::Backfill backfill(config);
+  auto result = RunControlled<engine::BackfillSummary>(
+      backfill.control(), config, o.config.socket_path.empty(), [&] { return backfill.Run(); }, [&] { backfill.RequestStop(); });
+  if (!result.ok()) return Fail(result.status());
+  if (o.config.execute) PrintBackfillSummary(*result);
   return 0;
 }
 
@@ -173,7 +221,7 @@ int Main(int argc, char** argv) {
   if (o.verbose) SetLogLevel(LogLevel::kDebug);
   switch (o.command) {
     case Command::kHelp:
-      std::fputs(UsageText().c_str(), stdout);
+      std::fputs((o.backfill_help ? BackfillUsageText() : UsageText()).c_str(), stdout);
       return 0;
     case Command::kVersion:
       std::printf("shadowcopy %s\n", kVersion);
@@ -186,6 +234,8 @@ int Main(int argc, char** argv) {
       return VerifyMain(o.ctl_args);
     case Command::kMigrate:
       return RunMigration(o);
+    case Command::kBackfill:
+      return RunBackfill(o);
   }
   return 0;
 }

@@ -20,6 +20,45 @@ absl::StatusOr<int64_t> ParseInt(const std::string& flag, const std::string& tex
   return v;
 }
 
+// Flags of the online rewrite that mean nothing to a backfill, and the
+// reverse.
+bool RewriteOnly(const std::string& arg) {
+  for (const char* f : {"--alter", "--chunk-size", "--target-chunk-time", "--min-chunk-size", "--max-chunk-size",
+                        "--max-replay-lag", "--critical-replay-lag", "--max-replay-lag-bytes",
+                        "--critical-replay-lag-bytes", "--postpone-cutover", "--postpone-cutover-flag-file",
+                        "--drop-old-table", "--keep-on-error", "--max-retained-wal", "--cutover-lock-timeout",
+                        "--cutover-retries", "--cutover-drain-timeout", "--all"})
+    if (arg == f) return true;
+  return false;
+}
+
+bool BackfillOnly(const std::string& arg) {
+  for (const char* f : {"--set", "--delete", "--where", "--batch-size", "--target-batch-time", "--min-batch-size",
+                        "--max-batch-size", "--lock-retries"})
+    if (arg == f) return true;
+  return false;
+}
+
+// A backfill's batches hold row locks the application may wait for: smaller
+// and shorter than the copy's by default.
+void BackfillDefaults(engine::Config* c) {
+  c->control.chunk_size = 1000;
+  c->control.target_chunk_time = std::chrono::milliseconds(200);
+  c->control.min_chunk_size = 10;
+  c->control.max_chunk_size = 50000;
+  c->lock_timeout = std::chrono::milliseconds(500);
+}
+
+absl::Status ValidateBackfill(const engine::Config& c, bool where_given) {
+  const auto& b = c.backfill;
+  if (b.delete_rows && !b.set.empty()) return absl::InvalidArgumentError("give either --set or --delete, not both");
+  if (!b.delete_rows && b.set.empty())
+    return absl::InvalidArgumentError("give --set \"COLUMN = EXPR, ...\" or --delete (see backfill --help)");
+  if (!where_given)
+    return absl::InvalidArgumentError("--where is required (--where true changes every row in the key span)");
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<int64_t> ParseSize(const std::string& text) {
@@ -64,6 +103,8 @@ usage:
   shadowcopy --table T [--schema S] [--alter "SUBCOMMANDS"] [--dsn DSN] [--execute] [options]
   shadowcopy cleanup --table T [--schema S] [--dsn DSN] [--execute]
   shadowcopy cleanup --all [--dsn DSN] [--execute]
+  shadowcopy backfill --table T (--set "EXPR" | --delete) --where "COND" [--execute] [options]
+                             batched online UPDATE or DELETE (see shadowcopy backfill --help)
   shadowcopy verify --table T [--schema S] [--socket PATH]   verify a running migration now
 
 Without --execute nothing changes: the table is inspected, the ALTER is validated on an
@@ -80,6 +121,8 @@ empty copy in a rolled-back transaction, and the plan is printed.
   --chunk-size N             fixed rows per copy batch (default: adaptive, see --target-chunk-time)
   --target-chunk-time D      adaptive batch size aiming at this batch duration (default 500ms)
   --min-chunk-size N, --max-chunk-size N   bounds of the adaptive size (default 100, 100000)
+  --nice-ratio R             after each batch rest R times its duration, replaying meanwhile
+                             (default 0; 1 halves the copy's share of the server)
 
 Throttling (the copy waits, replay goes on; an unreadable signal counts as over its limit):
   --max-replica-lag D        physical standbys' replay lag (default 10s; 0 off)
@@ -126,6 +169,71 @@ all removed on failure or Ctrl-C. After a kill -9, run `shadowcopy cleanup --tab
 )";
 }
 
+std::string BackfillUsageText() {
+  return R"usage(shadowcopy backfill: throttled online UPDATE or DELETE in short keyed batches
+
+usage:
+  shadowcopy backfill --table T [--schema S] (--set "EXPR" | --delete) --where "COND"
+                      [--dsn DSN] [--execute] [--resume] [options]
+
+Walks the table in key order (primary key, else a unique index over NOT NULL columns) and runs
+  UPDATE T SET <EXPR> WHERE <key in (cursor, next boundary]> AND (<COND>)     (or DELETE)
+one short transaction per batch, the checkpoint (the batch's last key) written in the same
+transaction. No long-running snapshot, no table lock: only the row locks of the batch in flight.
+
+The key span is fixed at the start: from the smallest key up to the largest key present then.
+Rows inserted later above it, or behind the cursor, are not the backfill's job (make the
+application write new rows correctly first). Triggers fire per row as for any UPDATE/DELETE,
+and the changes replicate normally (the run throttles on replica lag by default). Expressions
+are evaluated per batch: now() is each batch's own transaction time. Do not change key columns
+in --set.
+
+Without --execute nothing changes: the first batch runs in a transaction that is rolled back
+(PostgreSQL validates --set and --where), the matching rows and the time are estimated, and
+the plan is printed.
+
+  --table T                  table to change (required); --schema S (default: public)
+  --set "EXPR"               the SET list, e.g. "display_name = username, updated = now()"
+  --delete                   delete the matching rows instead
+  --where "COND"             which rows (required; --where true means every row in the span)
+  --dsn DSN                  libpq conninfo or URI; default: PG* environment variables and .pgpass
+  --execute                  really change the rows (default: dry run)
+  --resume                   continue the unfinished backfill recorded for the table, after its
+                             checkpoint (same --set/--delete and --where); a new backfill of a
+                             table with an unfinished one is refused
+  --batch-size N             fixed keys per batch (default: adaptive, see --target-batch-time)
+  --target-batch-time D      adaptive batch size aiming at this batch duration (default 200ms)
+  --min-batch-size N, --max-batch-size N   bounds of the adaptive size (default 10, 50000)
+  --lock-timeout D           lock_timeout of each batch (default 500ms): a batch that cannot
+                             lock its rows in time rolls back and is retried with half the keys
+                             after a jittered backoff; the application never waits behind it longer
+  --lock-retries N           attempts per batch before giving up (default 30)
+
+Throttling (the backfill waits between batches; an unreadable signal counts as over its limit):
+  --max-replica-lag D        physical standbys' replay lag (default 10s; 0 off)
+  --replica-dsn DSN          also measure the lag on this replica itself
+  --max-lock-waiters N       application sessions waiting on locks our session holds (default 0; -1 off)
+  --max-active N             active backends (default 0 = off)
+  --throttle-query SQL       a query returning a number; > 0 throttles
+  --throttle-flag-file F     throttled while F exists
+  --critical-replica-lag D, --critical-active N   stop the backfill beyond these
+Control:
+  --socket PATH              control socket (default /tmp/shadowcopy-<schema>.<table>.sock; none: off)
+  shadowcopy ctl --socket PATH status|status --json|pause|resume|set NAME=VALUE|get NAME|abort|help
+                             (tunables: batch-size, target-batch-time, min-batch-size,
+                             max-batch-size, max-replica-lag, max-lock-waiters, max-active)
+  --progress text|json       progress lines as text on stderr (default) or JSON on stdout
+  --progress-interval D      progress line interval (default 2s)
+  --verbose                  debug logging
+
+A failing batch (e.g. a constraint violation) stops the run with its key range and the error;
+committed batches stay committed. SIGINT, SIGTERM and `ctl abort` roll back the batch in flight
+and stop. The run's record (shadowcopy.backfills) keeps the checkpoint: --resume continues, or
+`shadowcopy cleanup --table T --execute` discards it. Exit status: 0 success, 1 error, 2 usage,
+130 interrupted.
+)usage";
+}
+
 absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
   Options o;
   auto& c = o.config;
@@ -134,12 +242,19 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
     o.command = Command::kCleanup;
     i = 1;
   }
+  if (!args.empty() && args[0] == "backfill") {
+    o.command = Command::kBackfill;
+    BackfillDefaults(&c);
+    i = 1;
+  }
   if (!args.empty() && (args[0] == "ctl" || args[0] == "verify")) {
     o.command = args[0] == "ctl" ? Command::kCtl : Command::kVerify;
     o.ctl_args.assign(args.begin() + 1, args.end());
     return o;
   }
   bool table_given = false;
+  bool where_given = false;
+  const bool backfill = o.command == Command::kBackfill;
   for (; i < args.size(); ++i) {
     std::string arg = args[i];
     std::string value;
@@ -158,7 +273,12 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       if (has_value) return absl::InvalidArgumentError(fmt::format("{} takes no value", arg));
       return absl::OkStatus();
     };
+    if (backfill && RewriteOnly(arg))
+      return absl::InvalidArgumentError(fmt::format("{} is not a backfill option (see backfill --help)", arg));
+    if (!backfill && BackfillOnly(arg))
+      return absl::InvalidArgumentError(fmt::format("{} belongs to `shadowcopy backfill` (see backfill --help)", arg));
     if (arg == "--help" || arg == "-h") {
+      o.backfill_help = backfill;
       o.command = Command::kHelp;
       return o;
     } else if (arg == "--version") {
@@ -169,6 +289,20 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       table_given = true;
     } else if (arg == "--schema") {
       ASSIGN_OR_RETURN(c.schema, need());
+    } else if (arg == "--set") {
+      ASSIGN_OR_RETURN(c.backfill.set, need());
+      if (c.backfill.set.empty()) return absl::InvalidArgumentError("--set must not be empty");
+    } else if (arg == "--delete") {
+      RETURN_IF_ERROR(flag_only());
+      c.backfill.delete_rows = true;
+    } else if (arg == "--where") {
+      ASSIGN_OR_RETURN(c.backfill.where, need());
+      where_given = true;
+    } else if (arg == "--lock-retries") {
+      ASSIGN_OR_RETURN(auto v, need());
+      ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));
+      if (n > 100000) return absl::InvalidArgumentError("--lock-retries must be at most 100000");
+      c.backfill.lock_retries = static_cast<int>(n);
     } else if (arg == "--alter") {
       ASSIGN_OR_RETURN(c.alter, need());
     } else if (arg == "--dsn") {
@@ -194,17 +328,18 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
     } else if (arg == "--verbose") {
       RETURN_IF_ERROR(flag_only());
       o.verbose = true;
-    } else if (arg == "--chunk-size") {
+    } else if (arg == "--chunk-size" || arg == "--batch-size") {
       ASSIGN_OR_RETURN(auto v, need());
       ASSIGN_OR_RETURN(c.chunk_size, ParseInt(arg, v, 1));
       c.control.chunk_size = c.chunk_size;
       c.control.fixed_chunk_size = true;
-    } else if (arg == "--min-chunk-size" || arg == "--max-chunk-size" || arg == "--max-lock-waiters" ||
+    } else if (arg == "--min-chunk-size" || arg == "--max-chunk-size" || arg == "--min-batch-size" ||
+               arg == "--max-batch-size" || arg == "--max-lock-waiters" ||
                arg == "--max-active" || arg == "--critical-active") {
       ASSIGN_OR_RETURN(auto v, need());
       ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, arg == "--max-lock-waiters" ? -1 : 0));
-      if (arg == "--min-chunk-size") c.control.min_chunk_size = n;
-      else if (arg == "--max-chunk-size") c.control.max_chunk_size = n;
+      if (arg == "--min-chunk-size" || arg == "--min-batch-size") c.control.min_chunk_size = n;
+      else if (arg == "--max-chunk-size" || arg == "--max-batch-size") c.control.max_chunk_size = n;
       else if (arg == "--max-lock-waiters") c.control.max_lock_waiters = n;
       else if (arg == "--max-active") c.control.max_active = n;
       else c.control.critical_active = n;
@@ -214,12 +349,19 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       ASSIGN_OR_RETURN(int64_t n, ParseSize(v));
       if (arg.rfind("--max-replay-lag", 0) == 0) c.control.max_replay_lag_bytes = n;
       else c.control.critical_replay_lag_bytes = n;
-    } else if (arg == "--target-chunk-time" || arg == "--max-replica-lag" || arg == "--critical-replica-lag") {
+    } else if (arg == "--target-chunk-time" || arg == "--target-batch-time" || arg == "--max-replica-lag" ||
+               arg == "--critical-replica-lag") {
       ASSIGN_OR_RETURN(auto v, need());
       ASSIGN_OR_RETURN(auto d, ParseDuration(v));
-      if (arg == "--target-chunk-time") c.control.target_chunk_time = d;
+      if (arg == "--target-chunk-time" || arg == "--target-batch-time") c.control.target_chunk_time = d;
       else if (arg == "--max-replica-lag") c.control.max_replica_lag = d;
       else c.control.critical_replica_lag = d;
+    } else if (arg == "--nice-ratio") {
+      ASSIGN_OR_RETURN(auto v, need());
+      char* end = nullptr;
+      c.control.nice_ratio = std::strtod(v.c_str(), &end);
+      if (v.empty() || end != v.c_str() + v.size())
+        return absl::InvalidArgumentError(fmt::format("--nice-ratio needs a number, got '{}'", v));
     } else if (arg == "--verify") {
       if (!has_value && i + 1 < args.size() && (args[i + 1] == "on" || args[i + 1] == "off")) {
         value = args[++i];
@@ -289,6 +431,14 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
     return absl::InvalidArgumentError("--table is required (see --help)");
   if (table_given && c.table.empty()) return absl::InvalidArgumentError("--table must not be empty");
   if (c.schema.empty()) return absl::InvalidArgumentError("--schema must not be empty");
+  if (backfill) {
+    RETURN_IF_ERROR(ValidateBackfill(c, where_given));
+    // A fixed --batch-size outside the adaptive bounds is what was asked for.
+    if (c.control.fixed_chunk_size) {
+      c.control.min_chunk_size = std::min(c.control.min_chunk_size, c.control.chunk_size);
+      c.control.max_chunk_size = std::max(c.control.max_chunk_size, c.control.chunk_size);
+    }
+  }
   RETURN_IF_ERROR(engine::ValidateControlSettings(c.control));
   return o;
 }

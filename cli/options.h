@@ -13,13 +13,14 @@
 
 namespace shadowcopy::cli {
 
-enum class Command { kMigrate, kCleanup, kCtl, kVerify, kHelp, kVersion };
+enum class Command { kMigrate, kBackfill, kCleanup, kCtl, kVerify, kHelp, kVersion };
 
 struct Options {
   Command command = Command::kMigrate;
   engine::Config config;
   bool cleanup_all = false;
   bool verbose = false;
+  bool backfill_help = false;         // kHelp asked by `backfill --help`
   std::vector<std::string> ctl_args;  // kCtl, kVerify: the words after "ctl" / "verify"
 };
 
@@ -37,6 +38,8 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text)
 absl::Status ApplyTestEnvironment(engine::TestHooks* hooks);
 
 std::string UsageText();
+// `shadowcopy backfill --help`.
+std::string BackfillUsageText();
 
 }  // namespace shadowcopy::cli
 

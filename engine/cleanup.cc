@@ -1,5 +1,7 @@
 #include "engine/cleanup.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "common/pg.h"
 #include "common/quote.h"
@@ -32,6 +34,21 @@ absl::Status FindForOid(PgConn* conn, uint32_t oid, std::vector<Leftover>* out) 
                                   "outcome = 'cleaned up' WHERE run_id = {}", QuoteLiteral(runs.Get(i, 0))),
                       false});
   }
+  ASSIGN_OR_RETURN(auto bf, conn->Exec("SELECT to_regclass('shadowcopy.backfills') IS NOT NULL"));
+  if (bf.GetBool(0, 0)) {
+    // An unfinished backfill keeps its checkpoint for --resume and refuses a
+    // new backfill of the table; cleanup closes its record (no row it
+    // changed is touched).
+    ASSIGN_OR_RETURN(auto runs, conn->Query("SELECT run_id, coalesce(array_to_string(cursor_key, ', '), 'none') "
+                                            "FROM shadowcopy.backfills WHERE table_oid = $1 AND finished_at IS NULL",
+                                            {std::to_string(oid)}));
+    for (int i = 0; i < runs.Rows(); ++i)
+      out->push_back({"state of backfill", fmt::format("{} (checkpoint at key ({}))", runs.GetString(i, 0),
+                                                       runs.GetString(i, 1)),
+                      fmt::format("UPDATE shadowcopy.backfills SET finished_at = now(), outcome = 'cleaned up' "
+                                  "WHERE run_id = {}", QuoteLiteral(runs.Get(i, 0))),
+                      false});
+  }
   if (t.Rows() == 0) return absl::OkStatus();
   ObjectNames names = NamesFor(t.GetString(0, 0), t.GetString(0, 1), oid);
   ASSIGN_OR_RETURN(auto sh, conn->Query("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -59,6 +76,15 @@ absl::StatusOr<std::vector<Leftover>> RunCleanup(const Config& config, bool all)
                                  "UNION SELECT substr(pubname, 12)::oid FROM pg_publication "
                                  "WHERE pubname ~ '^shadowcopy_[0-9]+$'"));
     for (int i = 0; i < r.Rows(); ++i) oids.push_back(static_cast<uint32_t>(r.GetInt(i, 0)));
+    ASSIGN_OR_RETURN(auto bf, conn->Exec("SELECT to_regclass('shadowcopy.backfills') IS NOT NULL"));
+    if (bf.GetBool(0, 0)) {
+      ASSIGN_OR_RETURN(auto b, conn->Exec("SELECT DISTINCT table_oid FROM shadowcopy.backfills "
+                                          "WHERE finished_at IS NULL"));
+      for (int i = 0; i < b.Rows(); ++i) {
+        auto oid = static_cast<uint32_t>(b.GetInt(i, 0));
+        if (std::find(oids.begin(), oids.end(), oid) == oids.end()) oids.push_back(oid);
+      }
+    }
   } else {
     ASSIGN_OR_RETURN(auto r, conn->Query("SELECT c.oid FROM pg_class c JOIN pg_namespace n "
                                          "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",

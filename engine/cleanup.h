@@ -1,6 +1,8 @@
 // Cleanup of what an interrupted run left behind (kill -9, lost machine):
 // the replication slot (which retains WAL until the disk fills), the
-// publication and the shadow table. Lists first; drops only with execute.
+// publication and the shadow table, and the state records of unfinished
+// runs (a rewrite's, or a backfill's checkpoint, which would otherwise
+// refuse a new backfill of the table). Lists first; drops only with execute.
 // Never touches _<table>_old, which holds the user's data.
 //
 // Thread-safety: used by one thread.

@@ -26,6 +26,14 @@ struct TestHooks {
   std::string corrupt;
 };
 
+// `shadowcopy backfill`: what each batch does.
+struct BackfillSpec {
+  std::string set;           // --set: the UPDATE's SET list
+  bool delete_rows = false;  // --delete
+  std::string where;         // --where: required ("true" for every row)
+  int lock_retries = 30;     // attempts of a batch that meets a lock timeout
+};
+
 struct Config {
   std::string dsn;                 // libpq conninfo/URI; empty: PG* variables
   std::string schema = "public";
@@ -55,6 +63,7 @@ struct Config {
   int verify_max_mismatches = 3;   // the same range differing this often stops the run
   bool verify_after = false;       // after the cutover, compare the new table with _<table>_old
   bool progress_json = false;
+  BackfillSpec backfill;           // `shadowcopy backfill` only
   TestHooks test;
 };
 

@@ -5,9 +5,11 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 
 #include "common/log.h"
 #include "fmt/format.h"
+#include "throttler/pacing.h"
 
 namespace shadowcopy::engine {
 namespace {
@@ -24,11 +26,38 @@ constexpr TunableDef kTunables[] = {
     {"target-chunk-time", "wanted duration of a copy batch; setting it switches to adaptive sizing"},
     {"min-chunk-size", "smallest adaptive batch (rows)"},
     {"max-chunk-size", "largest adaptive batch (rows)"},
+    {"nice-ratio", "after each batch the copy rests this many times the batch's duration (0: no rest)"},
     {"max-replica-lag", "throttle while a standby lags more (duration, or off)"},
     {"max-lock-waiters", "throttle while more lock waits involve our sessions (count, or off)"},
     {"max-active", "throttle while more client backends are active (count, or off)"},
     {"max-replay-lag-bytes", "throttle while our slot is behind by more WAL (bytes, or off)"},
 };
+
+constexpr TunableDef kBackfillTunables[] = {
+    {"batch-size", "keys per batch; setting it switches to that fixed size"},
+    {"target-batch-time", "wanted duration of a batch; setting it switches to adaptive sizing"},
+    {"min-batch-size", "smallest adaptive batch (keys)"},
+    {"max-batch-size", "largest adaptive batch (keys)"},
+    {"max-replica-lag", "throttle while a standby lags more (duration, or off)"},
+    {"max-lock-waiters", "throttle while more lock waits involve our sessions (count, or off)"},
+    {"max-active", "throttle while more client backends are active (count, or off)"},
+};
+
+// The backfill's names for the batch tunables, as the copy's chunk names.
+std::string ChunkName(const std::string& name) {
+  if (name == "batch-size") return "chunk-size";
+  if (name == "target-batch-time") return "target-chunk-time";
+  if (name == "min-batch-size") return "min-chunk-size";
+  if (name == "max-batch-size") return "max-chunk-size";
+  return name;
+}
+
+// A log line about chunk tunables, in the backfill's words.
+std::string BatchWords(std::string text) {
+  for (size_t at = text.find("chunk"); at != std::string::npos; at = text.find("chunk", at))
+    text.replace(at, 5, "batch");
+  return text;
+}
 
 absl::Status BadValue(const std::string& name, const std::string& value, std::string_view want) {
   return absl::InvalidArgumentError(fmt::format("{} needs {}, got '{}'", name, want, value));
@@ -56,6 +85,16 @@ std::string JsonEscape(std::string_view s) {
     }
   }
   return out;
+}
+
+// A nice ratio: a plain decimal number in [0, kMaxNiceRatio].
+std::optional<double> ParseRatio(const std::string& value) {
+  double v = 0;
+  auto r = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (value.empty() || r.ec != std::errc() || r.ptr != value.data() + value.size() || !(v >= 0) ||
+      v > throttler::kMaxNiceRatio)
+    return std::nullopt;
+  return v;
 }
 
 // Finite JSON number (NaN/inf would make the line unparsable).
@@ -110,6 +149,8 @@ absl::Status ValidateControlSettings(const ControlSettings& s) {
   if (s.target_chunk_time.count() <= 0) return bad("--target-chunk-time must be positive");
   if (s.min_chunk_size < 1) return bad("--min-chunk-size must be at least 1");
   if (s.max_chunk_size < s.min_chunk_size) return bad("--max-chunk-size must be at least --min-chunk-size");
+  if (!(s.nice_ratio >= 0 && s.nice_ratio <= throttler::kMaxNiceRatio))
+    return bad(fmt::format("--nice-ratio must be from 0 to {:g}", throttler::kMaxNiceRatio));
   if (s.max_replica_lag.count() < 0 || s.critical_replica_lag.count() < 0)
     return bad("replica lag limits must not be negative");
   if (s.max_lock_waiters < -1) return bad("--max-lock-waiters must be -1 (off) or more");
@@ -119,8 +160,9 @@ absl::Status ValidateControlSettings(const ControlSettings& s) {
   return absl::OkStatus();
 }
 
-Control::Control(const ControlSettings& settings)
-    : started_(Clock::now()),
+Control::Control(const ControlSettings& settings, ControlKind kind)
+    : kind_(kind),
+      started_(Clock::now()),
       postpone_cutover_(settings.postpone_cutover || !settings.postpone_cutover_flag_file.empty()),
       postpone_flag_file_(settings.postpone_cutover_flag_file),
       settings_(settings) {}
@@ -129,7 +171,8 @@ bool Control::Pause(bool replay_too) {
   bool was_paused = paused_.exchange(true);
   bool was_replay_paused = replay_too ? replay_paused_.exchange(true) : replay_paused_.load();
   bool changed = !was_paused || (replay_too && !was_replay_paused);
-  if (changed)
+  if (changed && kind_ == ControlKind::kBackfill) Log(LogLevel::kInfo, "control: paused the backfill");
+  else if (changed)
     Log(LogLevel::kInfo, "control: paused the copy{}", replay_too ? " and the replay" : " (replay continues)");
   return changed;
 }
@@ -141,13 +184,23 @@ bool Control::Resume() {
   return was || was_replay;
 }
 
+std::string Control::InternalName(const std::string& name) const {
+  if (kind_ == ControlKind::kMigration) return name;
+  std::string internal = ChunkName(name);
+  if (internal == "max-replay-lag-bytes") return "";
+  return internal;
+}
+
 absl::Status Control::Set(const std::string& name, const std::string& value) {
   std::string log;
   {
     absl::MutexLock lock(&mu_);
-    absl::Status st = SetLocked(name, value, &log);
-    if (!st.ok()) return st;
+    std::string internal = InternalName(name);
+    if (internal.empty()) return absl::InvalidArgumentError(fmt::format("unknown tunable '{}' (see help)", name));
+    absl::Status st = SetLocked(internal, value, &log);
+    if (!st.ok()) return kind_ == ControlKind::kBackfill ? absl::InvalidArgumentError(BatchWords(std::string(st.message()))) : st;
   }
+  if (kind_ == ControlKind::kBackfill) log = BatchWords(log);
   ++revision_;
   Log(LogLevel::kInfo, "control: {}", log);
   return absl::OkStatus();
@@ -185,6 +238,10 @@ absl::Status Control::SetLocked(const std::string& name, const std::string& valu
       return absl::InvalidArgumentError(
           fmt::format("min-chunk-size ({}) must not exceed max-chunk-size ({})", lo, hi));
     (is_min ? s.min_chunk_size : s.max_chunk_size) = *v;
+  } else if (name == "nice-ratio") {
+    auto v = ParseRatio(value);
+    if (!v) return BadValue(name, value, fmt::format("a number from 0 to {:g}", throttler::kMaxNiceRatio));
+    s.nice_ratio = *v;
   } else if (name == "max-replica-lag") {
     if (off) {
       s.max_replica_lag = std::chrono::milliseconds(0);
@@ -226,7 +283,8 @@ absl::Status Control::SetLocked(const std::string& name, const std::string& valu
 
 absl::StatusOr<std::string> Control::Get(const std::string& name) const {
   absl::MutexLock lock(&mu_);
-  std::string v = GetLocked(name);
+  std::string internal = InternalName(name);
+  std::string v = internal.empty() ? "" : GetLocked(internal);
   if (v.empty()) return absl::NotFoundError(fmt::format("unknown tunable '{}' (see help)", name));
   return v;
 }
@@ -237,6 +295,7 @@ std::string Control::GetLocked(const std::string& name) const {
   if (name == "target-chunk-time") return FormatControlDuration(s.target_chunk_time);
   if (name == "min-chunk-size") return std::to_string(s.min_chunk_size);
   if (name == "max-chunk-size") return std::to_string(s.max_chunk_size);
+  if (name == "nice-ratio") return fmt::format("{:g}", s.nice_ratio);
   if (name == "max-replica-lag")
     return Off(s.max_replica_lag.count() == 0, FormatControlDuration(s.max_replica_lag));
   if (name == "max-lock-waiters") return Off(s.max_lock_waiters < 0, std::to_string(s.max_lock_waiters));
@@ -249,6 +308,10 @@ std::string Control::GetLocked(const std::string& name) const {
 std::vector<TunableInfo> Control::Tunables() const {
   absl::MutexLock lock(&mu_);
   std::vector<TunableInfo> out;
+  if (kind_ == ControlKind::kBackfill) {
+    for (const auto& t : kBackfillTunables) out.push_back({t.name, GetLocked(ChunkName(t.name)), t.help});
+    return out;
+  }
   for (const auto& t : kTunables) out.push_back({t.name, GetLocked(t.name), t.help});
   return out;
 }
@@ -318,6 +381,11 @@ throttler::SizingSettings Control::Sizing() const {
   return z;
 }
 
+double Control::NiceRatio() const {
+  absl::MutexLock lock(&mu_);
+  return settings_.nice_ratio;
+}
+
 throttler::Limits Control::ThrottleLimits() const {
   absl::MutexLock lock(&mu_);
   throttler::Limits l;
@@ -352,12 +420,16 @@ StatusSnapshot Control::Status() const {
   if (source) decision = source();
   StatusSnapshot s;
   s.sizing = Sizing();
+  s.nice_ratio = NiceRatio();
   {
     absl::MutexLock lock(&mu_);
     s.progress = progress_;
   }
   const Progress& p = s.progress;
-  if (p.estimated_rows > 0) s.percent = std::min(100.0, 100.0 * p.rows_copied / p.estimated_rows);
+  if (kind_ == ControlKind::kBackfill && p.span_percent >= 0) s.percent = std::min(100.0, p.span_percent);
+  else if (kind_ == ControlKind::kBackfill && p.estimated_rows > 0)
+    s.percent = std::min(100.0, 100.0 * p.keys_covered / p.estimated_rows);
+  else if (p.estimated_rows > 0) s.percent = std::min(100.0, 100.0 * p.rows_copied / p.estimated_rows);
   s.elapsed_s = std::chrono::duration<double>(Clock::now() - started_).count();
   s.paused = paused();
   s.replay_paused = replay_paused();
@@ -372,6 +444,7 @@ StatusSnapshot Control::Status() const {
 
 std::string Control::StatusText() const {
   StatusSnapshot s = Status();
+  if (kind_ == ControlKind::kBackfill) return BackfillStatusText(s);
   const Progress& p = s.progress;
   std::string line = fmt::format("{}: {} / ~{:.0f} rows ({:.1f}%), {:.0f} rows/s", p.phase, p.rows_copied,
                                  std::max(p.estimated_rows, static_cast<double>(p.rows_copied)), s.percent,
@@ -386,6 +459,7 @@ std::string Control::StatusText() const {
   else
     line += fmt::format("; {} batches, chunk {} rows (adaptive, target {})", p.batches, p.chunk_size,
                         FormatControlDuration(s.sizing.target));
+  if (s.nice_ratio > 0) line += fmt::format(", nice ratio {:g}", s.nice_ratio);
   if (p.verify_state == "off")
     line += "; verify off";
   else if (!p.verify_state.empty())
@@ -400,12 +474,14 @@ std::string Control::StatusText() const {
 
 std::string Control::StatusJson() const {
   StatusSnapshot s = Status();
+  if (kind_ == ControlKind::kBackfill) return BackfillStatusJson(s);
   const Progress& p = s.progress;
   return fmt::format(
       "{{\"phase\":\"{}\",\"rows_copied\":{},\"estimated_rows\":{:.0f},\"percent\":{:.1f},"
       "\"rows_per_s\":{:.1f},\"eta_s\":{:.1f},\"changes_replayed\":{},\"queue_depth\":{},"
       "\"replay_lag_bytes\":{},\"replay_lag_s\":{:.3f},\"batches\":{},\"chunk_size\":{},"
       "\"chunk_mode\":\"{}\",\"target_chunk_time_ms\":{},\"min_chunk_size\":{},\"max_chunk_size\":{},"
+      "\"nice_ratio\":{:g},"
       "\"paused\":{},\"replay_paused\":{},\"throttled\":{},\"throttle_reason\":\"{}\","
       "\"cutover\":\"{}\",\"abort_requested\":{},\"elapsed_s\":{:.1f},\"verify\":\"{}\","
       "\"verify_ranges_done\":{},\"verify_ranges_total\":{},\"verify_rows\":{},\"verify_mismatches\":{},"
@@ -413,10 +489,45 @@ std::string Control::StatusJson() const {
       JsonEscape(p.phase), p.rows_copied, Finite(p.estimated_rows), Finite(s.percent), Finite(p.rows_per_s),
       Finite(p.eta_s), p.changes_replayed, p.queue_depth, p.replay_lag_bytes, Finite(p.replay_lag_s),
       p.batches, p.chunk_size > 0 ? p.chunk_size : s.sizing.fixed ? s.sizing.fixed_size : 0, s.sizing.fixed ? "fixed" : "adaptive",
-      s.sizing.target.count(), s.sizing.min_size, s.sizing.max_size, s.paused, s.replay_paused, s.throttled,
+      s.sizing.target.count(), s.sizing.min_size, s.sizing.max_size, Finite(s.nice_ratio), s.paused, s.replay_paused, s.throttled,
       JsonEscape(s.throttle_reason), s.cutover, s.abort_requested, s.elapsed_s, JsonEscape(p.verify_state),
       p.verify_ranges_done, p.verify_ranges_total, p.verify_rows, p.verify_mismatches, p.verify_repaired,
       Finite(p.verify_blocked_ms));
+}
+
+std::string Control::BackfillStatusText(const StatusSnapshot& s) const {
+  const Progress& p = s.progress;
+  std::string line = fmt::format("{}: {} / ~{:.0f} keys ({:.1f}%)", p.phase, p.keys_covered,
+                                 std::max(p.estimated_rows, static_cast<double>(p.keys_covered)), s.percent);
+  if (!p.key_position.empty()) line += fmt::format(", at key {}", p.key_position);
+  if (!p.key_span.empty()) line += fmt::format(" of span {}", p.key_span);
+  line += fmt::format("; {} rows changed; {:.0f} keys/s, {:.0f} rows changed/s", p.rows_changed, p.rows_per_s,
+                      p.changed_per_s);
+  if (p.eta_s >= 0) line += fmt::format(", ETA {:.0f} s", p.eta_s);
+  if (s.sizing.fixed)
+    line += fmt::format("; {} batches, batch {} keys (fixed size {})", p.batches, p.chunk_size, s.sizing.fixed_size);
+  else
+    line += fmt::format("; {} batches, batch {} keys (adaptive, target {})", p.batches, p.chunk_size,
+                        FormatControlDuration(s.sizing.target));
+  line += "; " + (s.throttled ? s.throttle_reason : std::string("running"));
+  if (s.abort_requested) line += "; abort requested";
+  return line;
+}
+
+std::string Control::BackfillStatusJson(const StatusSnapshot& s) const {
+  const Progress& p = s.progress;
+  return fmt::format(
+      "{{\"phase\":\"{}\",\"keys_covered\":{},\"estimated_keys\":{:.0f},\"percent\":{:.1f},"
+      "\"key_position\":\"{}\",\"key_span\":\"{}\",\"rows_changed\":{},\"rows_per_s\":{:.1f},"
+      "\"rows_changed_per_s\":{:.1f},\"eta_s\":{:.1f},\"batches\":{},\"batch_size\":{},"
+      "\"batch_mode\":\"{}\",\"target_batch_time_ms\":{},\"min_batch_size\":{},\"max_batch_size\":{},"
+      "\"paused\":{},\"throttled\":{},\"throttle_reason\":\"{}\",\"abort_requested\":{},"
+      "\"elapsed_s\":{:.1f}}}",
+      JsonEscape(p.phase), p.keys_covered, Finite(p.estimated_rows), Finite(s.percent), JsonEscape(p.key_position),
+      JsonEscape(p.key_span), p.rows_changed, Finite(p.rows_per_s), Finite(p.changed_per_s), Finite(p.eta_s),
+      p.batches, p.chunk_size > 0 ? p.chunk_size : s.sizing.fixed ? s.sizing.fixed_size : 0,
+      s.sizing.fixed ? "fixed" : "adaptive", s.sizing.target.count(), s.sizing.min_size, s.sizing.max_size,
+      s.paused, s.throttled, JsonEscape(s.throttle_reason), s.abort_requested, s.elapsed_s);
 }
 
 }  // namespace shadowcopy::engine

@@ -44,6 +44,7 @@ struct ControlSettings {
   std::chrono::milliseconds target_chunk_time{500};  // --target-chunk-time
   int64_t min_chunk_size = 100;                    // --min-chunk-size
   int64_t max_chunk_size = 100000;                 // --max-chunk-size
+  double nice_ratio = 0;                           // --nice-ratio: rest ratio × batch time after each batch
   std::chrono::milliseconds max_replica_lag{10000};  // --max-replica-lag; 0: off
   int64_t max_lock_waiters = 0;                    // --max-lock-waiters; -1: off
   int64_t max_active = 0;                          // --max-active; 0: off
@@ -59,6 +60,12 @@ struct ControlSettings {
 // size < 1, a non-positive target, a negative limit).
 absl::Status ValidateControlSettings(const ControlSettings& s);
 
+// Which run a Control steers: the online rewrite (copy, replay, cutover) or a
+// backfill (batched UPDATE/DELETE). A backfill's tunables are named
+// batch-size, target-batch-time, min-batch-size and max-batch-size (the
+// chunk names are accepted too); it has no replay and no cutover.
+enum class ControlKind { kMigration, kBackfill };
+
 // What the migration thread publishes (Control::Publish), as often as it likes.
 struct Progress {
   std::string phase = "starting";  // inspect, prepare, copy, indexes, catchup, cutover, done...
@@ -72,6 +79,13 @@ struct Progress {
   double replay_lag_s = 0;         // age of the last applied commit
   int64_t batches = 0;
   int64_t chunk_size = 0;          // size of the current (next) batch
+  // Backfill only (estimated_rows is then the keys in the span).
+  int64_t keys_covered = 0;        // keys the committed batches walked
+  int64_t rows_changed = 0;        // rows the committed batches updated or deleted
+  double changed_per_s = 0;        // recent rate of rows_changed
+  double span_percent = -1;        // share of the span by key value; < 0: by keys_covered
+  std::string key_position;        // the cursor, "(123)"; "" before the first batch
+  std::string key_span;            // "(1) .. (200000)"
   // Verification (shadow vs. original), totals over the run so far.
   std::string verify_state;        // "" not started, "running", "clean", "off"
   int64_t verify_ranges_done = 0;  // ranges hashed in the current verification
@@ -88,6 +102,7 @@ struct StatusSnapshot {
   double percent = 0;              // of estimated rows (100 after the copy)
   double elapsed_s = 0;            // since the Control was made
   throttler::SizingSettings sizing;
+  double nice_ratio = 0;
   bool paused = false;             // operator pause of the copy
   bool replay_paused = false;      // ... and of the replay
   bool throttled = false;          // the throttle source says wait (pause included)
@@ -108,7 +123,7 @@ class Control {
   using Clock = std::chrono::steady_clock;
 
   // REQUIRES: ValidateControlSettings(settings).ok().
-  explicit Control(const ControlSettings& settings);
+  explicit Control(const ControlSettings& settings, ControlKind kind = ControlKind::kMigration);
   Control(const Control&) = delete;
   Control& operator=(const Control&) = delete;
 
@@ -123,7 +138,9 @@ class Control {
 
   // Sets a tunable from its text form. Names: chunk-size (rows; switches to
   // fixed size), target-chunk-time (duration such as 500ms, 2s; switches to
-  // adaptive sizing), min-chunk-size, max-chunk-size, max-replica-lag
+  // adaptive sizing), min-chunk-size, max-chunk-size, nice-ratio (a
+  // number from 0 to 100: the copy rests that many times each batch's
+  // duration after it), max-replica-lag
   // (duration or off), max-lock-waiters (count or off), max-active (count or
   // off), max-replay-lag-bytes (bytes with optional kB/MB/GB, or off).
   // InvalidArgument (nothing changes) for an unknown name or a bad value.
@@ -153,6 +170,10 @@ class Control {
   // the abort handler (once). Returns false when already requested.
   bool Abort();
 
+  ControlKind kind() const { return kind_; }
+  // "copy" or "backfill": what pause holds, for replies.
+  const char* work_name() const { return kind_ == ControlKind::kBackfill ? "backfill" : "copy"; }
+
   StatusSnapshot Status() const;
   // One human line: phase, rows, rate, ETA, replay, chunk, throttle, cutover.
   std::string StatusText() const;
@@ -168,6 +189,8 @@ class Control {
   throttler::SizingSettings Sizing() const;
   // The throttler's live limits.
   throttler::Limits ThrottleLimits() const;
+  // How long the copy rests after each batch, in multiples of its duration.
+  double NiceRatio() const;
   bool paused() const { return paused_.load(); }
   bool replay_paused() const { return replay_paused_.load(); }
   bool abort_requested() const { return abort_.load(); }
@@ -193,9 +216,15 @@ class Control {
  private:
   absl::Status SetLocked(const std::string& name, const std::string& value, std::string* log)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The internal (chunk) name of a tunable as this kind of run spells it; ""
+  // when this kind has no such tunable.
+  std::string InternalName(const std::string& name) const;
+  std::string BackfillStatusText(const StatusSnapshot& s) const;
+  std::string BackfillStatusJson(const StatusSnapshot& s) const;
   std::string GetLocked(const std::string& name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // Immutable after construction.
+  const ControlKind kind_;
   const Clock::time_point started_;
   const bool postpone_cutover_;
   const std::string postpone_flag_file_;

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/quote.h"
 #include "common/status.h"
 #include "engine/sql_builder.h"
 #include "engine/test_hooks.h"
@@ -75,6 +76,14 @@ absl::StatusOr<int64_t> Copier::CopyNextBatch(int64_t chunk_size) {
   }
   RETURN_IF_ERROR(BeginVisibleSnapshot());
   auto run = [&]() -> absl::StatusOr<int64_t> {
+    // The batch never waits in the original's lock queue: a session that
+    // holds or awaits a conflicting lock (an ACCESS EXCLUSIVE of a DDL) makes
+    // it fail at once with lock_not_available, and the caller backs off.
+    // Waiting instead would queue every later conflicting request (the
+    // application's DDL) behind the copy.
+    RETURN_IF_ERROR(conn_->Exec(fmt::format("LOCK TABLE ONLY {} IN ACCESS SHARE MODE NOWAIT",
+                                            QualifiedName(model_->names.schema, model_->names.table)))
+                        .status());
     ASSIGN_OR_RETURN(auto upper, FindUpperBound(chunk_size));
     PgParams params;
     if (lower_) params.insert(params.end(), lower_->begin(), lower_->end());

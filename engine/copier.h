@@ -44,7 +44,9 @@ class Copier {
 
   // Copies the next batch of at most `chunk_size` rows and commits it.
   // Returns the number of rows inserted (rows the replay already wrote are
-  // skipped and not counted).
+  // skipped and not counted). Unavailable with SQLSTATE 55P03 (nothing
+  // done) when another session holds or awaits a lock on the original that
+  // conflicts with reading it: the batch does not queue for it.
   absl::StatusOr<int64_t> CopyNextBatch(int64_t chunk_size);
 
   // Runs inside each batch's transaction, before COMMIT, with the batch's

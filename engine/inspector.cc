@@ -35,7 +35,15 @@ absl::StatusOr<Inspection> Inspector::Inspect(const Config& config) {
   return in;
 }
 
-absl::Status Inspector::ResolveTable(const Config& config, Inspection* out) {
+absl::StatusOr<Inspection> Inspector::InspectForBackfill(const Config& config) {
+  Inspection in;
+  RETURN_IF_ERROR(ResolveTable(config, &in, /*for_backfill=*/true));
+  RETURN_IF_ERROR(LoadColumns(&in));
+  RETURN_IF_ERROR(ChooseBackfillKey(&in));
+  return in;
+}
+
+absl::Status Inspector::ResolveTable(const Config& config, Inspection* out, bool for_backfill) {
   ASSIGN_OR_RETURN(auto ns, conn_->Query("SELECT 1 FROM pg_namespace WHERE nspname = $1",
                                          {config.schema}));
   if (ns.Rows() == 0)
@@ -63,7 +71,7 @@ absl::Status Inspector::ResolveTable(const Config& config, Inspection* out) {
   if (r.GetBool(0, 5)) return Precondition(fmt::format("{} is a partition; not supported", qualified));
   if (r.GetBool(0, 6))
     return Precondition(fmt::format("{} takes part in table inheritance; not supported", qualified));
-  if (r.Get(0, 8) == "u")
+  if (r.Get(0, 8) == "u" && !for_backfill)
     return Precondition(fmt::format(
         "{} is UNLOGGED: its changes are not in the WAL, so they cannot be replayed online", qualified));
   if (r.Get(0, 8) == "t") return Precondition(fmt::format("{} is a temporary table", qualified));
@@ -77,6 +85,11 @@ absl::Status Inspector::ResolveTable(const Config& config, Inspection* out) {
 }
 
 absl::Status Inspector::LoadColumnsAndKey(Inspection* out) {
+  RETURN_IF_ERROR(LoadColumns(out));
+  return ChooseKey(out);
+}
+
+absl::Status Inspector::LoadColumns(Inspection* out) {
   ASSIGN_OR_RETURN(auto cols, conn_->Query(
                                   "SELECT attnum, attname, format_type(atttypid, atttypmod), "
                                   "atttypid, attnotnull, attgenerated <> '', attidentity "
@@ -94,7 +107,31 @@ absl::Status Inspector::LoadColumnsAndKey(Inspection* out) {
     c.identity = cols.Get(i, 6).empty() ? 0 : cols.Get(i, 6)[0];
     out->columns.push_back(std::move(c));
   }
-  return ChooseKey(out);
+  return absl::OkStatus();
+}
+
+// A backfill walks the table in key order and needs no replication: any
+// unique index over NOT NULL plain columns will do, the primary key first.
+absl::Status Inspector::ChooseBackfillKey(Inspection* out) {
+  ASSIGN_OR_RETURN(auto r, conn_->Query(
+      "SELECT c.relname, "
+      "(SELECT array_agg(a.attname ORDER BY k.ord)::text[] FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord) "
+      " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) "
+      "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+      "WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indimmediate "
+      "AND i.indpred IS NULL AND i.indexprs IS NULL AND 0 <> ALL (i.indkey) "
+      "AND (SELECT bool_and(a.attnotnull) FROM unnest(i.indkey) k(attnum) "
+      "     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) "
+      "ORDER BY i.indisprimary DESC, i.indisreplident DESC, i.indnatts, c.relname LIMIT 1",
+      {std::to_string(out->oid)}));
+  if (r.Rows() == 0)
+    return Precondition(fmt::format(
+        "{} has no usable key: a backfill walks the table by its primary key or a unique index over NOT NULL "
+        "columns", QualifiedName(out->names.schema, out->names.table)));
+  out->key_index = r.GetString(0, 0);
+  ASSIGN_OR_RETURN(auto names, conn_->Query("SELECT unnest($1::text[])", {r.GetString(0, 1)}));
+  for (int i = 0; i < names.Rows(); ++i) out->key_names.push_back(names.GetString(i, 0));
+  return absl::OkStatus();
 }
 
 // The key to copy and replay by. Replay needs the key of every deleted or

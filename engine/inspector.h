@@ -43,12 +43,22 @@ class Inspector {
   // REQUIRES: no transaction open on the connection.
   absl::StatusOr<Inspection> Inspect(const Config& config);
 
+  // The read-only inspection a backfill needs: the table (ordinary, not
+  // partitioned, a partition or inherited; unlogged is fine), its columns, and
+  // a key to walk it by: the primary key, else the replica identity index,
+  // else a unique index over NOT NULL columns. NotFound or FailedPrecondition
+  // with a one-line reason otherwise.
+  // REQUIRES: no transaction open on the connection.
+  absl::StatusOr<Inspection> InspectForBackfill(const Config& config);
+
   // Fails when objects of an earlier run still exist (slot, publication,
   // shadow or old table), naming them and the cleanup command.
   absl::Status CheckNoLeftovers(const Inspection& in);
 
  private:
-  absl::Status ResolveTable(const Config& config, Inspection* out);
+  absl::Status ResolveTable(const Config& config, Inspection* out, bool for_backfill = false);
+  absl::Status LoadColumns(Inspection* out);
+  absl::Status ChooseBackfillKey(Inspection* out);
   absl::Status LoadColumnsAndKey(Inspection* out);
   absl::Status ChooseKey(Inspection* out);
   absl::Status CheckServer(Inspection* out);

@@ -107,6 +107,14 @@ class Migration {
   // Waits while the throttler (or the operator) holds the copy, replaying
   // meanwhile. Returns true when the copy may go on.
   absl::StatusOr<bool> CopyMayProceed();
+  // Replays (or, with the replay paused, sleeps) until `until` or for at
+  // most 200 ms, whichever comes first.
+  absl::Status ReplayWhileWaiting(std::chrono::steady_clock::time_point until);
+  // The copy batch could not take its lock (`cause`): back off, say why.
+  void BackOffFromLock(const absl::Status& cause);
+  // "AccessExclusiveLock held by pid 7" for the locks on the original that
+  // keep the copy out; "" when none is seen (any more).
+  std::string DescribeBlockingLocks();
   void PublishProgress(std::string_view phase);
   absl::Status CopyPhase();
   absl::Status IndexPhase();
@@ -170,6 +178,9 @@ class Migration {
   std::unique_ptr<throttler::ChunkSizer> sizer_;
   uint64_t control_revision_ = ~uint64_t{0};
   std::string last_throttle_reason_;
+  std::chrono::steady_clock::time_point rest_until_{};     // nice ratio: no batch before
+  std::chrono::steady_clock::time_point lock_retry_at_{};  // lock back-off: no batch before
+  int lock_failures_ = 0;                                  // consecutive batches refused a lock
   std::string phase_ = "starting";
   Lsn durable_applied_ = 0;  // end LSN of the last group committed into the shadow
   bool indexes_done_ = false;

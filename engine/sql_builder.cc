@@ -173,15 +173,20 @@ std::string ShadowRangeProbeSql(const TableModel& m, bool has_lower, bool has_up
   return fmt::format("SELECT EXISTS (SELECT 1 FROM {} AS s{})", Shadow(m), where);
 }
 
-std::string CopyBatchSql(const TableModel& m, bool has_lower, bool has_upper, bool on_conflict) {
+std::string KeyRangeCondition(const TableModel& m, std::string_view qualifier, bool has_lower, bool has_upper,
+                              int first) {
   int k = static_cast<int>(m.key_columns.size());
-  std::vector<std::string> conds;
-  if (has_lower) conds.push_back(fmt::format("{} > ({})", SourceKeyTuple(m, "o"), KeyParams(m, 1)));
+  std::string out;
+  if (has_lower) out = fmt::format("{} > ({})", SourceKeyTuple(m, qualifier), KeyParams(m, first));
   if (has_upper)
-    conds.push_back(
-        fmt::format("{} <= ({})", SourceKeyTuple(m, "o"), KeyParams(m, has_lower ? k + 1 : 1)));
-  std::string where;
-  for (size_t i = 0; i < conds.size(); ++i) where += (i ? " AND " : " WHERE ") + conds[i];
+    out += fmt::format("{}{} <= ({})", has_lower ? " AND " : "", SourceKeyTuple(m, qualifier),
+                       KeyParams(m, has_lower ? first + k : first));
+  return out;
+}
+
+std::string CopyBatchSql(const TableModel& m, bool has_lower, bool has_upper, bool on_conflict) {
+  std::string range = KeyRangeCondition(m, "o", has_lower, has_upper);
+  std::string where = range.empty() ? "" : " WHERE " + range;
   return fmt::format(
       "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {} AS o{}{}",
       Shadow(m), TargetColumnList(m), MappedSelectList(m, "o"), Original(m), where,

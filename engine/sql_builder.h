@@ -35,6 +35,14 @@ std::string TextArrayLiteral(const std::vector<const std::optional<std::string>*
 // bound's key values ($1..$k) when `has_lower`, then the offset.
 std::string CopyBoundarySql(const TableModel& m, bool has_lower);
 
+// The key range lower < key <= upper over the original's key columns of the
+// table or alias `qualifier`, as row comparisons (an index range scan on the
+// key's index): "(q."k1", q."k2") > (CAST($first AS t1), ...) AND (...) <= (...)".
+// Parameters numbered from `first`: the lower bound's key values (when
+// has_lower), then the upper bound's (when has_upper). "" when neither.
+std::string KeyRangeCondition(const TableModel& m, std::string_view qualifier, bool has_lower, bool has_upper,
+                              int first = 1);
+
 // INSERT INTO shadow SELECT <mapped> FROM ONLY orig WHERE lower < key <= upper
 // ON CONFLICT (<key>) DO NOTHING. Parameters: lower key values (when
 // has_lower), then upper key values (when has_upper).

@@ -119,6 +119,13 @@ TEST(ExecuteControlCommandTest, VerifyRequestsAndResults) {
   EXPECT_THAT(HandleControlLine(c, "verify-result 3"), StartsWith("error:"));
 }
 
+TEST(ExecuteControlCommandTest, ABackfillHasNothingToVerify) {
+  engine::Control c(engine::ControlSettings{}, engine::ControlKind::kBackfill);
+  EXPECT_EQ(HandleControlLine(c, "verify"), "error: a backfill has nothing to verify");
+  EXPECT_EQ(HandleControlLine(c, "verify-result 1"), "error: a backfill has nothing to verify");
+  EXPECT_EQ(c.verify_requested(), 0u);
+}
+
 TEST(ExecuteControlCommandTest, StatusShowsVerification) {
   engine::Control c(engine::ControlSettings{});
   engine::Progress p;
@@ -287,6 +294,28 @@ TEST_F(ControlServerTest, StaleSocketReplacedOtherFilesRefused) {
   EXPECT_EQ(::lstat(path_.c_str(), &st), 0) << "a regular file must never be deleted";
   ControlServer too_long(&control, "/tmp/" + std::string(200, 'x'));
   EXPECT_EQ(too_long.Start().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace shadowcopy::cli
+
+namespace shadowcopy::cli {
+namespace {
+
+TEST(BackfillControlProtocolTest, RepliesSpeakOfTheBackfill) {
+  engine::Control c(engine::ControlSettings{}, engine::ControlKind::kBackfill);
+  EXPECT_THAT(HandleControlLine(c, "help"), ::testing::HasSubstr("batch-size="));
+  EXPECT_THAT(HandleControlLine(c, "help"), ::testing::Not(::testing::HasSubstr("cutover")));
+  EXPECT_EQ(HandleControlLine(c, "pause"), "ok: paused the backfill (after the batch in flight)");
+  EXPECT_EQ(HandleControlLine(c, "pause"), "ok: already paused");
+  EXPECT_EQ(HandleControlLine(c, "pause --replay"), "error: a backfill has no replay (use pause)");
+  EXPECT_EQ(HandleControlLine(c, "resume"), "ok: resumed");
+  EXPECT_EQ(HandleControlLine(c, "set batch-size=300"), "ok: batch-size=300 (fixed size)");
+  EXPECT_EQ(HandleControlLine(c, "get batch-size"), "batch-size=300");
+  EXPECT_EQ(HandleControlLine(c, "set target-batch-time=100ms"), "ok: target-batch-time=100ms (adaptive sizing)");
+  EXPECT_EQ(HandleControlLine(c, "cutover"), "error: a backfill has no cutover");
+  EXPECT_THAT(HandleControlLine(c, "abort"), ::testing::HasSubstr("rolled back"));
+  EXPECT_TRUE(c.abort_requested());
 }
 
 }  // namespace

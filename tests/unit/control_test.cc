@@ -87,6 +87,8 @@ TEST(ControlTest, BadValuesChangeNothing) {
       {"target-chunk-time", "fast"}, {"min-chunk-size", "200000"}, {"max-chunk-size", "50"},
       {"max-replica-lag", "-1s"},  {"max-replica-lag", "2h"},      {"max-lock-waiters", "-1"},
       {"max-active", "0"},         {"max-replay-lag-bytes", "lots"}, {"no-such-thing", "1"},
+      {"nice-ratio", "-1"},        {"nice-ratio", "101"},          {"nice-ratio", "nan"},
+      {"nice-ratio", "1x"},        {"nice-ratio", ""},
       {"Chunk-Size", "5"}};
   for (const auto& [name, value] : bad) {
     auto st = c.Set(name, value);
@@ -122,6 +124,27 @@ TEST(ControlTest, LimitsFeedTheThrottler) {
   EXPECT_DOUBLE_EQ(c.ThrottleLimits().max_replica_lag_s, 0);
   EXPECT_EQ(c.ThrottleLimits().max_lock_waiters, -1);
   EXPECT_EQ(*c.Get("max-lock-waiters"), "off");
+}
+
+TEST(ControlTest, NiceRatioIsLiveAndShownInStatus) {
+  Control c(ControlSettings{});
+  EXPECT_EQ(*c.Get("nice-ratio"), "0");
+  EXPECT_DOUBLE_EQ(c.NiceRatio(), 0);
+  EXPECT_EQ(c.StatusText().find("nice ratio"), std::string::npos);
+  ASSERT_TRUE(c.Set("nice-ratio", "1.5").ok());
+  EXPECT_DOUBLE_EQ(c.NiceRatio(), 1.5);
+  EXPECT_EQ(*c.Get("nice-ratio"), "1.5");
+  EXPECT_THAT(c.StatusText(), HasSubstr("nice ratio 1.5"));
+  EXPECT_THAT(c.StatusJson(), HasSubstr("\"nice_ratio\":1.5,"));
+  ASSERT_TRUE(c.Set("nice-ratio", "0").ok());
+  EXPECT_DOUBLE_EQ(c.NiceRatio(), 0);
+  ControlSettings s;
+  s.nice_ratio = 2;
+  EXPECT_DOUBLE_EQ(Control(s).NiceRatio(), 2);
+  s.nice_ratio = -0.5;
+  EXPECT_EQ(ValidateControlSettings(s).code(), absl::StatusCode::kInvalidArgument);
+  s.nice_ratio = 1000;
+  EXPECT_EQ(ValidateControlSettings(s).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ControlTest, PauseResume) {
@@ -254,6 +277,61 @@ TEST(ControlTest, ConcurrentOperatorsAndPublisher) {
   stop = true;
   publisher.join();
   EXPECT_FALSE(c.paused());
+}
+
+}  // namespace
+}  // namespace shadowcopy::engine
+
+namespace shadowcopy::engine {
+namespace {
+
+TEST(BackfillControlTest, BatchNamesForTheChunkTunables) {
+  Control c(ControlSettings{}, ControlKind::kBackfill);
+  ASSERT_TRUE(c.Set("batch-size", "250").ok());
+  EXPECT_TRUE(c.Sizing().fixed);
+  EXPECT_EQ(c.Sizing().fixed_size, 250);
+  EXPECT_EQ(*c.Get("batch-size"), "250");
+  ASSERT_TRUE(c.Set("target-batch-time", "50ms").ok());
+  EXPECT_FALSE(c.Sizing().fixed);
+  EXPECT_EQ(*c.Get("target-batch-time"), "50ms");
+  ASSERT_TRUE(c.Set("max-batch-size", "900").ok());
+  EXPECT_EQ(c.Sizing().max_size, 900);
+  auto bad = c.Set("batch-size", "0");
+  EXPECT_THAT(std::string(bad.message()), HasSubstr("batch-size"));
+  EXPECT_FALSE(c.Set("max-replay-lag-bytes", "1GB").ok());  // no replay in a backfill
+  EXPECT_FALSE(c.Get("max-replay-lag-bytes").ok());
+  std::vector<std::string> names;
+  for (const auto& t : c.Tunables()) names.push_back(t.name);
+  EXPECT_THAT(names, ::testing::ElementsAre("batch-size", "target-batch-time", "min-batch-size", "max-batch-size",
+                                            "max-replica-lag", "max-lock-waiters", "max-active"));
+}
+
+TEST(BackfillControlTest, StatusShowsKeysRowsAndSpan) {
+  Control c(ControlSettings{}, ControlKind::kBackfill);
+  Progress p;
+  p.phase = "backfill";
+  p.keys_covered = 500;
+  p.estimated_rows = 1000;
+  p.rows_changed = 123;
+  p.rows_per_s = 250;
+  p.eta_s = 2;
+  p.span_percent = 40;
+  p.key_position = "(400)";
+  p.key_span = "(1) .. (1000)";
+  c.Publish(p);
+  std::string text = c.StatusText();
+  EXPECT_THAT(text, HasSubstr("backfill: 500 / ~1000 keys (40.0%), at key (400) of span (1) .. (1000)"));
+  EXPECT_THAT(text, HasSubstr("123 rows changed"));
+  EXPECT_THAT(text, HasSubstr("ETA 2 s"));
+  EXPECT_THAT(text, HasSubstr("running"));
+  c.Pause();
+  std::string json = c.StatusJson();
+  EXPECT_THAT(json, HasSubstr("\"keys_covered\":500"));
+  EXPECT_THAT(json, HasSubstr("\"rows_changed\":123"));
+  EXPECT_THAT(json, HasSubstr("\"key_span\":\"(1) .. (1000)\""));
+  EXPECT_THAT(json, HasSubstr("\"percent\":40.0"));
+  EXPECT_THAT(json, HasSubstr("\"paused\":true"));
+  EXPECT_THAT(json, HasSubstr("paused by operator"));
 }
 
 }  // namespace

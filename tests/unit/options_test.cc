@@ -312,3 +312,78 @@ TEST_F(TestEnvironmentTest, UnknownUnsafeValueRefused) {
 
 }  // namespace
 }  // namespace shadowcopy::cli
+
+namespace shadowcopy::cli {
+namespace {
+
+// ---- shadowcopy backfill ----
+
+TEST(BackfillOptionsTest, UpdateWithBackfillDefaults) {
+  auto o = ParseOptions({"backfill", "--table", "users", "--set", "a = b", "--where", "a IS NULL"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->command, Command::kBackfill);
+  EXPECT_EQ(o->config.backfill.set, "a = b");
+  EXPECT_EQ(o->config.backfill.where, "a IS NULL");
+  EXPECT_FALSE(o->config.backfill.delete_rows);
+  EXPECT_FALSE(o->config.execute);
+  EXPECT_FALSE(o->config.control.fixed_chunk_size);
+  EXPECT_EQ(o->config.control.chunk_size, 1000);
+  EXPECT_EQ(o->config.control.target_chunk_time, std::chrono::milliseconds(200));
+  EXPECT_EQ(o->config.lock_timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(o->config.control.max_replica_lag, std::chrono::milliseconds(10000));
+}
+
+TEST(BackfillOptionsTest, DeleteWithBatchFlags) {
+  auto o = ParseOptions({"backfill", "--table", "events", "--delete", "--where", "true", "--batch-size", "200000",
+                         "--lock-timeout", "1s", "--lock-retries", "5", "--execute", "--resume"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->config.backfill.delete_rows);
+  EXPECT_TRUE(o->config.control.fixed_chunk_size);
+  EXPECT_EQ(o->config.control.chunk_size, 200000);
+  EXPECT_GE(o->config.control.max_chunk_size, 200000);
+  EXPECT_EQ(o->config.lock_timeout, std::chrono::milliseconds(1000));
+  EXPECT_EQ(o->config.backfill.lock_retries, 5);
+  EXPECT_TRUE(o->config.execute);
+  EXPECT_TRUE(o->config.resume);
+  auto t = ParseOptions({"backfill", "--table", "e", "--delete", "--where", "true", "--target-batch-time", "50ms",
+                         "--min-batch-size", "5", "--max-batch-size", "500"});
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->config.control.target_chunk_time, std::chrono::milliseconds(50));
+  EXPECT_EQ(t->config.control.min_chunk_size, 5);
+  EXPECT_EQ(t->config.control.max_chunk_size, 500);
+}
+
+TEST(BackfillOptionsTest, SetXorDeleteAndWhereRequired) {
+  auto both = ParseOptions({"backfill", "--table", "t", "--set", "a = 1", "--delete", "--where", "true"});
+  EXPECT_THAT(std::string(both.status().message()), HasSubstr("either --set or --delete"));
+  auto neither = ParseOptions({"backfill", "--table", "t", "--where", "true"});
+  EXPECT_THAT(std::string(neither.status().message()), HasSubstr("--set"));
+  auto no_where = ParseOptions({"backfill", "--table", "t", "--delete"});
+  EXPECT_THAT(std::string(no_where.status().message()), HasSubstr("--where is required"));
+  EXPECT_EQ(CodeOf({"backfill", "--delete", "--where", "true"}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf({"backfill", "--table", "t", "--set", "", "--where", "true"}),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(BackfillOptionsTest, FlagsOfTheOtherCommandAreRefused) {
+  auto alter = ParseOptions({"backfill", "--table", "t", "--delete", "--where", "true", "--alter", "x"});
+  EXPECT_THAT(std::string(alter.status().message()), HasSubstr("--alter is not a backfill option"));
+  EXPECT_EQ(CodeOf({"backfill", "--table", "t", "--delete", "--where", "true", "--chunk-size", "5"}),
+            absl::StatusCode::kInvalidArgument);
+  auto set = ParseOptions({"--table", "t", "--set", "a = 1"});
+  EXPECT_THAT(std::string(set.status().message()), HasSubstr("belongs to `shadowcopy backfill`"));
+}
+
+TEST(BackfillOptionsTest, HelpIsTheBackfillsOwn) {
+  auto o = ParseOptions({"backfill", "--help"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->command, Command::kHelp);
+  EXPECT_TRUE(o->backfill_help);
+  EXPECT_THAT(BackfillUsageText(), HasSubstr("key span is fixed at the start"));
+  EXPECT_THAT(BackfillUsageText(), HasSubstr("Triggers fire per row"));
+  EXPECT_THAT(BackfillUsageText(), HasSubstr("replicate normally"));
+  EXPECT_THAT(UsageText(), HasSubstr("shadowcopy backfill"));
+}
+
+}  // namespace
+}  // namespace shadowcopy::cli
