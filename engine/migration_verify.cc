@@ -156,6 +156,7 @@ absl::Status Migration::RunVerification() {
     bool inject = corrupt == "always" || (corrupt == "once" && !verify_corrupted_);
     ASSIGN_OR_RETURN(std::string snapshot, TakeConsistencyPoint(inject ? &jobs[0] : nullptr));
     verifier_->SetThrottled(throttler_->current().throttled);  // before any worker takes a range
+    verifier_->SetNiceRatio(control_->NiceRatio());
     verifier_->Begin(snapshot, jobs, Clock::now() + config_.verify_max_snapshot_age);
     absl::Status waited = WaitForVerifyPass();
     if (!waited.ok()) verifier_->Cancel();
@@ -220,6 +221,7 @@ absl::Status Migration::WaitForVerifyPass() {
       last_throttle_reason_ = d.reason;
     }
     verifier_->SetThrottled(d.throttled);
+    verifier_->SetNiceRatio(control_->NiceRatio());
     if (!control_->replay_paused()) RETURN_IF_ERROR(ReplayAvailable(milliseconds(100)));
     if (control_->replay_paused() || stream_->Queued() == 0) std::this_thread::sleep_for(milliseconds(10));
     PublishProgress(phase_);

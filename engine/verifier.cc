@@ -1,10 +1,12 @@
 #include "engine/verifier.h"
 
+#include <algorithm>
 #include <exception>
 
 #include "common/quote.h"
 #include "common/status.h"
 #include "fmt/format.h"
+#include "throttler/pacing.h"
 
 namespace shadowcopy::engine {
 namespace {
@@ -120,10 +122,14 @@ void Verifier::Work(PgConn* conn) {
       std::lock_guard<std::mutex> lock(mu_);
       started_[i] = true;
     }
+    auto started = Clock::now();
     if (auto st = HashRange(conn, i); !st.ok()) {
       fail(cancelled_ ? absl::CancelledError("verification cancelled") : st);
       break;
     }
+    auto rest_until = Clock::now() + throttler::NicePause(Clock::now() - started, nice_ratio_.load());
+    while (!cancelled_ && Clock::now() < rest_until)
+      std::this_thread::sleep_for(std::min<Clock::duration>(rest_until - Clock::now(), std::chrono::milliseconds(50)));
   }
   conn->RollbackQuietly();
 }
