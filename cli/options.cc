@@ -121,6 +121,7 @@ empty copy in a rolled-back transaction, and the plan is printed.
   --chunk-size N             fixed rows per copy batch (default: adaptive, see --target-chunk-time)
   --target-chunk-time D      adaptive batch size aiming at this batch duration (default 500ms)
   --min-chunk-size N, --max-chunk-size N   bounds of the adaptive size (default 100, 100000)
+  --copy-workers N           copy batches run side by side on N connections (default 1)
   --nice-ratio R             after each batch rest R times its duration, replaying meanwhile
                              (default 0; 1 halves the copy's share of the server)
 
@@ -373,6 +374,11 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
     } else if (arg == "--verify-after") {
       RETURN_IF_ERROR(flag_only());
       c.verify_after = true;
+    } else if (arg == "--copy-workers") {
+      ASSIGN_OR_RETURN(auto v, need());
+      ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));
+      if (n > 16) return absl::InvalidArgumentError("--copy-workers must be at most 16");
+      c.copy_workers = static_cast<int>(n);
     } else if (arg == "--verify-workers") {
       ASSIGN_OR_RETURN(auto v, need());
       ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));

@@ -56,6 +56,7 @@ struct Config {
   int cutover_retries = 30;
   std::chrono::milliseconds cutover_drain_timeout{3000}; // fence drain under the lock
   std::chrono::milliseconds progress_interval{2000};
+  int copy_workers = 1;            // copy batches run side by side, each on its connection
   bool verify = true;              // compare shadow and original before the cutover
   int verify_workers = 2;          // connections hashing ranges in parallel
   int64_t verify_range_rows = 50000;  // rows per verified key range

@@ -42,6 +42,23 @@ class Copier {
          const TestHooks* hooks, const std::atomic<bool>* stop,
          std::function<absl::Status()> replay_step);
 
+  // Connections for batches run in parallel with the first (borrowed; each
+  // used by one thread at a time). Empty: one batch at a time.
+  void set_extra_connections(std::vector<PgConn*> conns) { extra_ = std::move(conns); }
+
+  // Copies up to 1 + extra connections consecutive batches of at most
+  // `chunk_size` rows each: their snapshots are taken one after the other,
+  // their INSERTs run in parallel, and they commit in key order, so the
+  // committed ranges always form a prefix and the high-water mark only moves
+  // over copied keys. Nothing is replayed during a round (single applier).
+  // Returns the rows inserted; an error only when no batch committed. Runs
+  // CopyNextBatch instead without extra connections or when a test pause
+  // point is armed.
+  absl::StatusOr<int64_t> CopyNextRound(int64_t chunk_size);
+  // Batches committed by the last CopyNextRound (for sizing: they ran side
+  // by side, so each took about the round's time).
+  int last_round_batches() const { return last_round_batches_; }
+
   // Copies the next batch of at most `chunk_size` rows and commits it.
   // Returns the number of rows inserted (rows the replay already wrote are
   // skipped and not counted). Unavailable with SQLSTATE 55P03 (nothing
@@ -68,8 +85,13 @@ class Copier {
   uint64_t visibility_waits() const { return visibility_waits_; }
 
  private:
+  using Key = std::optional<std::vector<std::string>>;
   absl::Status BeginVisibleSnapshot();
-  absl::StatusOr<std::optional<std::vector<std::string>>> FindUpperBound(int64_t chunk_size);
+  absl::Status LockOriginal(PgConn* conn);
+  absl::StatusOr<Key> FindUpperBound(PgConn* conn, const Key& lower, int64_t chunk_size);
+  // Probe and INSERT of the range (lower, upper] inside the open transaction.
+  absl::StatusOr<int64_t> InsertRange(PgConn* conn, const Key& lower, const Key& upper);
+  absl::Status FailedWithReplayedRow(const absl::Status& st);
 
   PgConn* conn_;
   const TableModel* model_;
@@ -80,10 +102,12 @@ class Copier {
   Checkpoint checkpoint_;
   std::optional<std::vector<std::string>> lower_;  // last key copied
   bool done_ = false;
-  int paused_at_ = 0;
-  bool plain_allowed_ = false;  // key order preserved: ranges can be probed  // last test pause point fired (batch * 2 + point)
+  int paused_at_ = 0;  // last test pause point fired (batch * 2 + point)
+  bool plain_allowed_ = false;  // key order preserved: ranges can be probed
   int batches_ = 0;
+  int last_round_batches_ = 1;
   uint64_t visibility_waits_ = 0;
+  std::vector<PgConn*> extra_;
 };
 
 }  // namespace shadowcopy::engine

@@ -45,6 +45,7 @@ void Migration::RequestStop() {
   std::lock_guard<std::mutex> lock(conns_mu_);
   for (auto* c : {main_.get(), copy_.get(), apply_.get(), lock_.get(), vlock_.get(), vexport_.get()})
     if (c) c->Cancel();
+  for (auto& c : copy_extra_) c->Cancel();
   if (verifier_) verifier_->Cancel();
 }
 
@@ -109,6 +110,8 @@ absl::StatusOr<bool> Migration::CopyMayProceed() {
     std::lock_guard<std::mutex> lock(conns_mu_);
     for (auto* c : {main_.get(), copy_.get(), apply_.get(), lock_.get()})
       if (c && c->Healthy()) pids.push_back(c->BackendPid());
+    for (auto& c : copy_extra_)
+      if (c->Healthy()) pids.push_back(c->BackendPid());
     throttler_->SetOwnPids(std::move(pids));
   }
   auto now = Clock::now();
@@ -266,6 +269,8 @@ bool Migration::ShouldReconnect(const absl::Status& st) const {
   // Lock timeouts are retried where they happen; here only lost sessions.
   for (const auto* c : {main_.get(), copy_.get(), apply_.get()})
     if (c != nullptr && !c->Healthy()) return true;
+  for (const auto& c : copy_extra_)
+    if (!c->Healthy()) return true;
   return stream_ && !stream_->status().ok();
 }
 
@@ -277,6 +282,7 @@ absl::Status Migration::Reconnect(int attempt) {
     vlock_.reset();
     vexport_.reset();
     copy_.reset();
+    copy_extra_.clear();
     apply_.reset();
     lock_.reset();
     main_.reset();
@@ -420,8 +426,16 @@ absl::Status Migration::OpenWorkConnections() {
   // A copy batch reads the original under ACCESS SHARE: behind a queued
   // ACCESS EXCLUSIVE request it would make the application queue behind it.
   RETURN_IF_ERROR(copy->Exec(fmt::format("SET lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
+  std::vector<std::unique_ptr<PgConn>> extra;
+  for (int i = 2; i <= config_.copy_workers; ++i) {
+    co.application_name = fmt::format("shadowcopy_copy{}", i);
+    ASSIGN_OR_RETURN(auto c, PgConn::Connect(co));
+    RETURN_IF_ERROR(c->Exec(fmt::format("SET lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
+    extra.push_back(std::move(c));
+  }
   std::lock_guard<std::mutex> lock(conns_mu_);
   copy_ = std::move(copy);
+  copy_extra_ = std::move(extra);
   apply_ = std::move(apply);
   return absl::OkStatus();
 }
@@ -474,6 +488,11 @@ absl::Status Migration::StartStream(bool create_slot) {
   auto old = std::move(copier_);
   copier_ = std::make_unique<Copier>(copy_.get(), &plan_.model, &visibility_, &config_.test, &stop_,
                                      [this] { return ReplayAvailable(milliseconds(200)); });
+  {
+    std::vector<PgConn*> extra;
+    for (auto& c : copy_extra_) extra.push_back(c.get());
+    copier_->set_extra_connections(std::move(extra));
+  }
   copier_->set_checkpoint([this](PgConn* conn, const std::optional<std::vector<std::string>>& hw,
                                  bool done) -> absl::Status {
     auto [sql, params] = state_->CopyCheckpoint(hw, done);
@@ -603,6 +622,13 @@ absl::Status Migration::CheckRetainedWal() {
   return absl::OkStatus();
 }
 
+bool Migration::CopyConnectionsHealthy() const {
+  if (!copy_ || !copy_->Healthy()) return false;
+  for (const auto& c : copy_extra_)
+    if (!c->Healthy()) return false;
+  return true;
+}
+
 absl::Status Migration::CopyPhase() {
   Phase("copy");
   auto copy_started = Clock::now();
@@ -630,12 +656,12 @@ absl::Status Migration::CopyPhase() {
     // A failed batch rolled back and did not advance: retrying it is safe.
     // A lost session is not retried here: the run reconnects everything.
     absl::Status batch = RetryIf(policy, "copy batch", [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(rows, copier_->CopyNextBatch(chunk));
+      ASSIGN_OR_RETURN(rows, copier_->CopyNextRound(chunk));
       return absl::OkStatus();
     }, &stop_, [this](const absl::Status& st) {
-      return IsRetryable(st) && copy_->Healthy() && SqlStateOf(st) != "55P03";
+      return IsRetryable(st) && CopyConnectionsHealthy() && SqlStateOf(st) != "55P03";
     });
-    if (SqlStateOf(batch) == "55P03" && copy_->Healthy()) {
+    if (SqlStateOf(batch) == "55P03" && CopyConnectionsHealthy()) {
       // Another session holds or awaits a lock the batch needs: back off
       // (replaying meanwhile) instead of queueing in front of the application.
       BackOffFromLock(batch);
@@ -648,7 +674,8 @@ absl::Status Migration::CopyPhase() {
     }
     auto batch_time = Clock::now() - batch_started;
     summary_.rows_copied += rows;
-    sizer_->Observe(rows, batch_time);
+    // The round's batches ran side by side: each took about the round's time.
+    sizer_->Observe(rows / std::max(1, copier_->last_round_batches()), batch_time);
     rest_until_ = Clock::now() + throttler::NicePause(batch_time, control_->NiceRatio());
     PublishProgress(phase_);
     // Replay what arrived while the batch ran, after it committed.

@@ -99,6 +99,7 @@ class Migration {
   absl::Status StartStream(bool create_slot);
   absl::Status RunPhases();
   bool ShouldReconnect(const absl::Status& st) const;
+  bool CopyConnectionsHealthy() const;
   absl::Status Reconnect(int attempt);
   absl::Status OpenWorkConnections();
   absl::Status CheckRetainedWal();
@@ -158,6 +159,7 @@ class Migration {
   // Owned by the migration thread.
   std::unique_ptr<PgConn> main_;   // inspection, DDL, fence
   std::unique_ptr<PgConn> copy_;   // copy batches
+  std::vector<std::unique_ptr<PgConn>> copy_extra_;  // batches side by side with copy_'s
   std::unique_ptr<PgConn> apply_;  // replay
   std::unique_ptr<PgConn> lock_;   // cutover lock and swap
   std::unique_ptr<PgConn> vlock_;    // the verification's consistency-point lock

@@ -139,5 +139,24 @@ TEST_F(OnlineRewriteTest, RebuildWithDropOldTable) {
   ExpectSequenceWorksAfterwards();
 }
 
+// Batches side by side on three connections, committed in key order; with
+// verification off the mirror judges the copy and the replay alone.
+TEST_F(OnlineRewriteTest, ParallelCopyBatchesUnderLoad) {
+  const std::string alter = "ALTER COLUMN id TYPE bigint";
+  ASSERT_TRUE(CreateAndLoadOrders(db(), kRows).ok());
+  MirrorWorkload workload(dbname(), WorkloadOptions{});
+  ProcessResult result = RunUnderLoad(
+      {"--alter", alter, "--execute", "--chunk-size", kChunkSize, "--copy-workers", "3", "--verify=off"},
+      &workload);
+  ExpectSucceeded(result);
+  ExpectNoWorkloadErrors(workload);
+  ExpectWritersNotStalled(workload);
+  ExpectEveryEventDuringCopy(workload);
+  ASSERT_TRUE(TransformTruth(db(), "truth", alter).ok());
+  ExpectMirrorEqual(db(), "orders", "truth");
+  ExpectNothingLeftBehind("orders");
+  ExpectSummaryCopiedRows(result);
+}
+
 }  // namespace
 }  // namespace shadowcopy::it
