@@ -181,8 +181,10 @@ std::string ExecuteControlCommand(engine::Control& control, const ControlCommand
       return "ok: cutover already released";
     }
     case ControlVerb::kVerify:
+      if (control.kind() == engine::ControlKind::kBackfill) return "error: a backfill has nothing to verify";
       return fmt::format("ok: verification requested (request {})", control.RequestVerify());
     case ControlVerb::kVerifyResult: {
+      if (control.kind() == engine::ControlKind::kBackfill) return "error: a backfill has nothing to verify";
       auto r = control.VerifyResult(c.request);
       if (!r.ok()) return fmt::format("error: {}", r.status().message());
       if (!r->has_value())

@@ -65,6 +65,10 @@ void PrintSummary(const engine::Summary& s) {
   } else {
     std::printf("  verified:           no (--verify=off)\n");
   }
+  if (s.verified_after)
+    std::printf("  verified after:     %lld ranges at the swap, %lld differ (%.1f s, report only)\n",
+                static_cast<long long>(s.verify_after_ranges), static_cast<long long>(s.verify_after_mismatches),
+                s.verify_after_s);
   std::printf("  elapsed:            %.1f s\n", s.elapsed_s);
   std::printf("{\"summary\":{\"rows_copied\":%lld,\"batches\":%lld,\"changes_replayed\":%llu,"
               "\"transactions_replayed\":%llu,\"inserts\":%llu,\"updates\":%llu,\"key_updates\":%llu,"
@@ -72,7 +76,8 @@ void PrintSummary(const engine::Summary& s) {
               "\"cutover_attempts\":%d,\"visibility_waits\":%llu,\"old_table_dropped\":%s,"
               "\"verified\":%s,\"verify_s\":%.3f,\"verify_ranges\":%lld,\"verify_rows\":%lld,"
               "\"verify_mismatches\":%lld,\"verify_repaired\":%lld,\"verify_points\":%d,"
-              "\"verify_blocked_ms\":%.3f,\"verify_blocked_total_ms\":%.3f}}\n",
+              "\"verify_blocked_ms\":%.3f,\"verify_blocked_total_ms\":%.3f,\"verified_after\":%s,"
+              "\"verify_after_ranges\":%lld,\"verify_after_mismatches\":%lld,\"verify_after_s\":%.3f}}\n",
               static_cast<long long>(s.rows_copied), static_cast<long long>(s.batches),
               static_cast<unsigned long long>(s.changes_replayed),
               static_cast<unsigned long long>(s.transactions_replayed),
@@ -84,7 +89,9 @@ void PrintSummary(const engine::Summary& s) {
               s.old_table_dropped ? "true" : "false", s.verified ? "true" : "false", s.verify_s,
               static_cast<long long>(s.verify_ranges), static_cast<long long>(s.verify_rows),
               static_cast<long long>(s.verify_mismatches), static_cast<long long>(s.verify_repaired),
-              s.verify_points, s.verify_blocked_ms, s.verify_blocked_total_ms);
+              s.verify_points, s.verify_blocked_ms, s.verify_blocked_total_ms, s.verified_after ? "true" : "false",
+              static_cast<long long>(s.verify_after_ranges), static_cast<long long>(s.verify_after_mismatches),
+              s.verify_after_s);
   std::fflush(stdout);
 }
 

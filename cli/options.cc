@@ -142,6 +142,8 @@ Verification (before the cutover, shadow vs. original, range by range inside the
   --verify-workers N         connections hashing ranges in parallel (default 2)
   --verify-range-rows N      rows per key range (default 50000)
   --verify-max-snapshot-age D   beyond it, a fresh consistency point for the ranges left (default 10m)
+  --verify-after             after the cutover, compare the new table with _<table>_old as they
+                             were at the swap (report only)
 Control:
   --socket PATH              control socket (default /tmp/shadowcopy-<schema>.<table>.sock; none: off)
   --postpone-cutover         keep replaying after the copy until `ctl cutover`
@@ -369,6 +371,9 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       if (has_value && value != "on" && value != "off")
         return absl::InvalidArgumentError(fmt::format("--verify is on or off, got '{}'", value));
       c.verify = !has_value || value == "on";
+    } else if (arg == "--verify-after") {
+      RETURN_IF_ERROR(flag_only());
+      c.verify_after = true;
     } else if (arg == "--copy-workers") {
       ASSIGN_OR_RETURN(auto v, need());
       ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));

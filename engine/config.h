@@ -62,6 +62,7 @@ struct Config {
   int64_t verify_range_rows = 50000;  // rows per verified key range
   std::chrono::milliseconds verify_max_snapshot_age{600000};  // then a fresh consistency point
   int verify_max_mismatches = 3;   // the same range differing this often stops the run
+  bool verify_after = false;       // after the cutover, compare the new table with _<table>_old
   bool progress_json = false;
   BackfillSpec backfill;           // `shadowcopy backfill` only
   TestHooks test;

@@ -460,7 +460,9 @@ std::string Control::StatusText() const {
     line += fmt::format("; {} batches, chunk {} rows (adaptive, target {})", p.batches, p.chunk_size,
                         FormatControlDuration(s.sizing.target));
   if (s.nice_ratio > 0) line += fmt::format(", nice ratio {:g}", s.nice_ratio);
-  if (!p.verify_state.empty())
+  if (p.verify_state == "off")
+    line += "; verify off";
+  else if (!p.verify_state.empty())
     line += fmt::format("; verify {}: {}/{} ranges, {} mismatches, {} repaired", p.verify_state,
                         p.verify_ranges_done, p.verify_ranges_total, p.verify_mismatches, p.verify_repaired);
   line += "; " + (s.throttled ? s.throttle_reason : std::string("running"));

@@ -835,6 +835,7 @@ absl::Status Migration::CutoverPhase() {
     RETURN_IF_ERROR(CatchUp(milliseconds(60000)));
   }
   RETURN_IF_ERROR(VerifyIfWanted(/*before_cutover=*/true));
+  if (config_.verify_after) RETURN_IF_ERROR(OpenVerifySessions());
   Phase("cutover");
   ConnectOptions co;
   co.dsn = config_.dsn;
@@ -866,6 +867,8 @@ absl::Status Migration::CutoverPhase() {
 // the fence drain did not fit their time limits; the caller retries.
 absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   const auto& n = plan_.model.names;
+  if (vexport_) vexport_->RollbackQuietly();  // a failed attempt's snapshot
+  after_snapshot_.clear();
   RETURN_IF_ERROR(lock_->Exec("BEGIN").status());
   RETURN_IF_ERROR(lock_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.cutover_lock_timeout.count())).status());
   auto locked = lock_->Exec(fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", QualifiedName(n.schema, n.table)));
@@ -909,6 +912,19 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   }
   Log(LogLevel::kDebug, "cutover attempt {}: fence applied after {:.1f} ms", attempt,
       std::chrono::duration<double, std::milli>(Clock::now() - lock_time).count());
+  if (config_.verify_after) {
+    // The instant being swapped, for --verify-after: both tables as they are
+    // now, under the lock, with everything replayed.
+    auto exported = ExportVisibleSnapshot(deadline);
+    if (!exported.ok() || !*exported) {
+      vexport_->RollbackQuietly();
+      lock_->RollbackQuietly();
+      if (!exported.ok()) return exported.status();
+      Log(LogLevel::kInfo, "cutover attempt {}: a replayed transaction was not visible in time", attempt);
+      return false;
+    }
+    after_snapshot_ = **exported;
+  }
   auto swap = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(auto catalog, ReadSwapCatalog(lock_.get(), plan_));
     // The replica identity the run set is not the user's: the new table keeps
@@ -974,6 +990,7 @@ absl::Status Migration::FinishPhase() {
   summary_.transactions_replayed = ast.transactions;
   summary_.replayed = ast.plan;
   summary_.visibility_waits = copier_->visibility_waits();
+  if (!after_snapshot_.empty()) VerifyAfterCutover();
   if (config_.drop_old_table) {
     RetryPolicy policy;
     auto dropped = Retry(policy, "dropping the old table", [&] {
@@ -1092,6 +1109,12 @@ void Migration::MaybeReportProgress(bool force) {
     return;
   }
   std::string throttle = last_throttle_reason_.empty() ? "" : "; " + last_throttle_reason_;
+  if (phase_ == "verify" && verifier_) {
+    Log(LogLevel::kInfo, "progress: verify {} / {} ranges, {} mismatches; replayed {} changes, {} transactions "
+        "queued{}", verifier_->ranges_done() - verify_done_base_, verify_total_, summary_.verify_mismatches,
+        applier_->stats().changes, ss.queued_transactions, throttle);
+    return;
+  }
   Log(LogLevel::kInfo,
       "progress: {} copied {} / ~{:.0f} rows ({:.1f}%), {:.0f} rows/s, ETA {:.0f} s; replayed {} "
       "changes, {} transactions queued; chunk {}{}",

@@ -63,6 +63,11 @@ struct Summary {
   double verify_blocked_ms = 0;       // longest writer block of a consistency point
   double verify_blocked_total_ms = 0;
   std::vector<std::string> verify_not_compared;  // new columns without a source
+  // --verify-after: the new table against the old one at the swap.
+  bool verified_after = false;
+  int64_t verify_after_ranges = 0;
+  int64_t verify_after_mismatches = 0;
+  double verify_after_s = 0;
 };
 
 class Migration {
@@ -134,6 +139,10 @@ class Migration {
   absl::Status WaitForVerifyPass();
   absl::Status RepairRange(const vsql::KeyRange& range);
   absl::Status CorruptForTest(const vsql::KeyRange& range);
+  absl::StatusOr<std::vector<vsql::KeyRange>> PlanRangesOf(const TableModel& model);
+  // --verify-after: compares the new table with the old one under the
+  // snapshot exported at the cutover; reports, repairs nothing.
+  void VerifyAfterCutover();
   absl::Status DropSlotAndPublication(std::vector<std::string>* removed);
 
   // Applies what the stream has delivered, group by group, for at most
@@ -187,6 +196,8 @@ class Migration {
   uint64_t verify_answered_ = 0;        // operator requests answered so far
   int verify_fences_ = 0;
   std::string verify_state_;
+  std::string after_snapshot_;  // exported under the cutover lock (--verify-after)
+  TableModel after_model_;      // the model with the swapped names
   int64_t verify_total_ = 0, verify_done_base_ = 0;  // REPLICA IDENTITY USING INDEX set on the original
   std::chrono::steady_clock::time_point started_, last_progress_;
   int64_t rows_at_last_progress_ = 0;

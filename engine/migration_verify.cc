@@ -104,10 +104,12 @@ absl::Status Migration::OpenVerifySessions() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<vsql::KeyRange>> Migration::PlanVerifyRanges() { return PlanRangesOf(plan_.model); }
+
 // Cuts the original's key space every verify_range_rows keys, as the copy
 // cuts its batches. The boundaries need no snapshot: any sorted keys
 // partition the key space, and both sides are filtered by the same ranges.
-absl::StatusOr<std::vector<vsql::KeyRange>> Migration::PlanVerifyRanges() {
+absl::StatusOr<std::vector<vsql::KeyRange>> Migration::PlanRangesOf(const TableModel& model) {
   std::vector<std::vector<std::string>> boundaries;
   if (verify_order_preserved_) {
     std::optional<std::vector<std::string>> lower;
@@ -116,26 +118,29 @@ absl::StatusOr<std::vector<vsql::KeyRange>> Migration::PlanVerifyRanges() {
       PgParams params;
       if (lower) params.insert(params.end(), lower->begin(), lower->end());
       params.push_back(std::to_string(config_.verify_range_rows - 1));
-      ASSIGN_OR_RETURN(auto r, main_->Query(sql::CopyBoundarySql(plan_.model, lower.has_value()), params));
+      ASSIGN_OR_RETURN(auto r, main_->Query(sql::CopyBoundarySql(model, lower.has_value()), params));
       if (r.Rows() == 0) break;
       std::vector<std::string> key;
       for (int i = 0; i < r.Cols(); ++i) key.push_back(r.GetString(0, i));
       boundaries.push_back(key);
       lower = std::move(key);
-      RETURN_IF_ERROR(ReplayAvailable(milliseconds(20)));
+      if (!swapped_) RETURN_IF_ERROR(ReplayAvailable(milliseconds(20)));
     }
   }
   return vsql::PlanRanges(boundaries);
 }
 
 absl::Status Migration::RunVerification() {
+  verify_state_ = "running";
+  verify_total_ = 0;
+  verify_done_base_ = verifier_ ? verifier_->ranges_done() : 0;
   Phase("verify");
   auto started = Clock::now();
   RETURN_IF_ERROR(OpenVerifySessions());
-  verify_state_ = "running";
   ASSIGN_OR_RETURN(auto ranges, PlanVerifyRanges());
   verify_total_ = static_cast<int64_t>(ranges.size());
   verify_done_base_ = verifier_->ranges_done();
+  PublishProgress(phase_);
   Log(LogLevel::kInfo, "verify: {} key ranges of up to {} rows, {} workers{}", ranges.size(),
       config_.verify_range_rows, config_.verify_workers,
       verify_order_preserved_ ? "" : " (the new key orders rows differently: one range)");
@@ -150,6 +155,8 @@ absl::Status Migration::RunVerification() {
     const std::string& corrupt = config_.test.corrupt;
     bool inject = corrupt == "always" || (corrupt == "once" && !verify_corrupted_);
     ASSIGN_OR_RETURN(std::string snapshot, TakeConsistencyPoint(inject ? &jobs[0] : nullptr));
+    verifier_->SetThrottled(throttler_->current().throttled);  // before any worker takes a range
+    verifier_->SetNiceRatio(control_->NiceRatio());
     verifier_->Begin(snapshot, jobs, Clock::now() + config_.verify_max_snapshot_age);
     absl::Status waited = WaitForVerifyPass();
     if (!waited.ok()) verifier_->Cancel();
@@ -214,8 +221,10 @@ absl::Status Migration::WaitForVerifyPass() {
       last_throttle_reason_ = d.reason;
     }
     verifier_->SetThrottled(d.throttled);
+    verifier_->SetNiceRatio(control_->NiceRatio());
     if (!control_->replay_paused()) RETURN_IF_ERROR(ReplayAvailable(milliseconds(100)));
     if (control_->replay_paused() || stream_->Queued() == 0) std::this_thread::sleep_for(milliseconds(10));
+    PublishProgress(phase_);
     MaybeReportProgress(false);
   }
   return absl::OkStatus();
@@ -354,6 +363,54 @@ absl::Status Migration::CorruptForTest(const vsql::KeyRange& range) {
   Log(LogLevel::kWarning, "test hook: corrupted {} row(s) of the new table in range {}", r.Affected(),
       vsql::DescribeRange(plan_.model, range));
   return absl::OkStatus();
+}
+
+void Migration::VerifyAfterCutover() {
+  Phase("verify-after");
+  auto started = Clock::now();
+  const auto& n = plan_.model.names;
+  // The old table is the original, the new one the former shadow: the same
+  // mapping between them, under the names they have now.
+  after_model_ = plan_.model;
+  after_model_.names.table = n.old_table;
+  after_model_.names.shadow = n.table;
+  auto run = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto ranges, PlanRangesOf(after_model_));
+    ConnectOptions co;
+    co.dsn = config_.dsn;
+    Verifier after(co, &after_model_, config_.verify_workers, verify_order_preserved_);
+    RETURN_IF_ERROR(after.Connect());
+    after.Begin(after_snapshot_, ranges, Clock::now() + config_.verify_max_snapshot_age);
+    while (!after.Done()) {
+      if (stop_) after.Cancel();
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    PassOutcome out = after.Finish();
+    RETURN_IF_ERROR(out.status);
+    for (const auto& r : out.done) {
+      summary_.verify_after_ranges++;
+      if (r.match) continue;
+      summary_.verify_after_mismatches++;
+      Log(LogLevel::kWarning, "verify after the cutover: range {} differs: {} rows in {}, {} in {}; first differing "
+          "keys: {}", vsql::DescribeRange(plan_.model, ranges[r.index]), r.original_rows,
+          QualifiedName(n.schema, n.old_table), r.shadow_rows, QualifiedName(n.schema, n.table), Join(r.differing));
+    }
+    if (!out.not_started.empty())
+      Log(LogLevel::kWarning, "verify after the cutover: {} ranges not compared (the snapshot reached "
+          "--verify-max-snapshot-age)", out.not_started.size());
+    return absl::OkStatus();
+  };
+  absl::Status st = run();
+  vexport_->RollbackQuietly();
+  summary_.verify_after_s = std::chrono::duration<double>(Clock::now() - started).count();
+  if (!st.ok()) {
+    Log(LogLevel::kWarning, "verify after the cutover could not finish: {}", st.message());
+    return;
+  }
+  summary_.verified_after = true;
+  Log(summary_.verify_after_mismatches ? LogLevel::kWarning : LogLevel::kInfo,
+      "verify after the cutover: {} ranges, {} differ ({:.1f} s; report only, nothing was changed)",
+      summary_.verify_after_ranges, summary_.verify_after_mismatches, summary_.verify_after_s);
 }
 
 }  // namespace shadowcopy::engine

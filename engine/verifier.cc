@@ -1,10 +1,12 @@
 #include "engine/verifier.h"
 
+#include <algorithm>
 #include <exception>
 
 #include "common/quote.h"
 #include "common/status.h"
 #include "fmt/format.h"
+#include "throttler/pacing.h"
 
 namespace shadowcopy::engine {
 namespace {
@@ -108,20 +110,26 @@ void Verifier::Work(PgConn* conn) {
     conn->RollbackQuietly();
     return fail(Annotate(begun, "verify: importing the snapshot"));
   }
-  for (;;) {
+  // Each worker hashes at least one range per pass (unless throttled
+  // throughout), so a snapshot age shorter than one range still progresses.
+  for (int taken = 0;; ++taken) {
     while (throttled_ && !cancelled_ && Clock::now() < deadline_)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (cancelled_ || Clock::now() >= deadline_) break;
+    if (cancelled_ || (Clock::now() >= deadline_ && (taken > 0 || throttled_))) break;
     size_t i = next_++;
     if (i >= jobs_.size()) break;
     {
       std::lock_guard<std::mutex> lock(mu_);
       started_[i] = true;
     }
+    auto started = Clock::now();
     if (auto st = HashRange(conn, i); !st.ok()) {
       fail(cancelled_ ? absl::CancelledError("verification cancelled") : st);
       break;
     }
+    auto rest_until = Clock::now() + throttler::NicePause(Clock::now() - started, nice_ratio_.load());
+    while (!cancelled_ && Clock::now() < rest_until)
+      std::this_thread::sleep_for(std::min<Clock::duration>(rest_until - Clock::now(), std::chrono::milliseconds(50)));
   }
   conn->RollbackQuietly();
 }
@@ -134,8 +142,8 @@ absl::Status Verifier::HashRange(PgConn* conn, size_t index) {
   RangeOutcome out;
   out.index = index;
   out.original_rows = h.GetInt(0, 0);
-  out.shadow_rows = h.GetInt(0, 3);
-  out.match = h.Get(0, 0) == h.Get(0, 3) && h.Get(0, 1) == h.Get(0, 4) && h.Get(0, 2) == h.Get(0, 5);
+  out.shadow_rows = h.GetInt(0, 2);
+  out.match = h.Get(0, 0) == h.Get(0, 2) && h.Get(0, 1) == h.Get(0, 3);
   if (!out.match) {
     ASSIGN_OR_RETURN(auto d, conn->Query(vsql::RangeDiffSql(*model_, lo, hi, order_preserved_, kDifferingKeys),
                                          params));

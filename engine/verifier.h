@@ -8,7 +8,8 @@
 //
 // A pass stops taking ranges once the snapshot is older than its deadline
 // (it holds back vacuum); ranges not started are returned for the next pass.
-// Workers wait between ranges while the migration says the copy is throttled.
+// Workers wait between ranges while the migration says the copy is throttled,
+// and rest after each range as the copy does after a batch (--nice-ratio).
 //
 // Thread-safety: Begin/Done/Finish/SetThrottled/Cancel from the migration
 // thread (Cancel and the progress getters from any thread). Workers are
@@ -65,6 +66,8 @@ class Verifier {
   PassOutcome Finish();
 
   void SetThrottled(bool throttled) { throttled_ = throttled; }
+  // --nice-ratio: after a range that took d, a worker rests ratio × d.
+  void SetNiceRatio(double ratio) { nice_ratio_ = ratio; }
   // Cancels the workers' queries and stops the pass. Any thread.
   void Cancel();
 
@@ -91,6 +94,7 @@ class Verifier {
   std::atomic<size_t> next_{0};
   std::atomic<int> running_{0};
   std::atomic<bool> throttled_{false};
+  std::atomic<double> nice_ratio_{0};
   std::atomic<bool> cancelled_{false};
   std::atomic<int64_t> ranges_done_{0};
   std::atomic<int64_t> rows_done_{0};

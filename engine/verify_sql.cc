@@ -86,8 +86,7 @@ std::string From(const TableModel& m, bool shadow) {
 std::string SideAggregate(const TableModel& m, bool has_lower, bool has_upper, bool shadow,
                           bool order_preserved) {
   return fmt::format(
-      "(SELECT count(*) AS n, coalesce(bit_xor(h), 0) AS x, coalesce(sum(h::numeric), 0) AS t "
-      "FROM (SELECT {} AS h FROM {}{}) AS r)",
+      "(SELECT count(*) AS n, coalesce(bit_xor(h), 0) AS x FROM (SELECT {} AS h FROM {}{}) AS r)",
       RowHash(m, shadow), From(m, shadow), RangeWhere(m, has_lower, has_upper, shadow, order_preserved));
 }
 
@@ -128,7 +127,7 @@ std::string DescribeRange(const TableModel& m, const KeyRange& r) {
 }
 
 std::string RangeHashSql(const TableModel& m, bool has_lower, bool has_upper, bool order_preserved) {
-  return fmt::format("SELECT o.n, o.x, o.t, s.n, s.x, s.t FROM {} AS o, {} AS s",
+  return fmt::format("SELECT o.n, o.x, s.n, s.x FROM {} AS o, {} AS s",
                      SideAggregate(m, has_lower, has_upper, false, order_preserved),
                      SideAggregate(m, has_lower, has_upper, true, order_preserved));
 }

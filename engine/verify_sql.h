@@ -12,9 +12,10 @@
 // (timestamptz to timestamp on TimeZone, bytea to text on bytea_output)
 // then gives what it gave the copy. Text is stricter than equality on
 // purpose: numeric 1.0 and 1.00, or json with different spacing, differ.
-// Per range each side yields count(*), bit_xor and sum of a 64-bit hash of the
-// row text (order-independent; keys are unique, so no two rows of a side have
-// the same text); only these numbers leave the server.
+// Per range each side yields count(*) and the bit_xor of a 64-bit hash of
+// the row text (order-independent; keys are unique, so no two rows of a side
+// have the same text and nothing cancels within a side); only these numbers
+// leave the server.
 //
 // Thread-safety: stateless functions.
 #ifndef SHADOWCOPY_ENGINE_VERIFY_SQL_H_
@@ -46,8 +47,7 @@ PgParams RangeParams(const KeyRange& r);
 // "id in (100, 200]", "(a, b) in ((1, x), +inf)": for reports.
 std::string DescribeRange(const TableModel& m, const KeyRange& r);
 
-// One row: orig_count, orig_xor, orig_sum, shadow_count, shadow_xor,
-// shadow_sum for the range. `order_preserved`: the shadow's key orders rows as
+// One row: orig_count, orig_xor, shadow_count, shadow_xor for the range. `order_preserved`: the shadow's key orders rows as
 // the original's (sql::KeyOrderPreserved and the same key collations), so the
 // shadow side is filtered by the same range; otherwise REQUIRES an unbounded
 // range (the whole table). Parameters: RangeParams.

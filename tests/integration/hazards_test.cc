@@ -6,8 +6,10 @@
 //    yet visible to new snapshots (a synchronous standby that never answers)
 //    must not be undone by a later batch that copies the row.
 // Each runs with the mechanism on (result equals the truth) and with it
-// disabled through SHADOWCOPY_TEST_UNSAFE (the deleted row comes back), which
-// proves the test detects the hazard.
+// disabled through SHADOWCOPY_TEST_UNSAFE and --verify=off (the deleted row
+// comes back), which proves the test detects the hazard; with verification
+// on, the unsafe run's resurrected row is found and repaired before the
+// cutover.
 #include <thread>
 
 #include "fmt/format.h"
@@ -46,10 +48,7 @@ class HazardTest : public DatabaseTest {
 
   std::unique_ptr<ShadowcopyProcess> StartTool(EnvVars env) {
     std::vector<std::string> args = {"--alter", kAlter, "--execute", "--chunk-size", "500"};
-    // With a mechanism switched off, verification before the cutover would
-    // find and repair the resurrected row: the unsafe runs show the hazard
-    // itself.
-    if (env.count("SHADOWCOPY_TEST_UNSAFE") > 0) args.push_back("--verify=off");
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     auto p = ShadowcopyProcess::Start(ToolArgs("orders", args), env);
     EXPECT_TRUE(p.ok()) << p.status();
     return p.ok() ? std::move(*p) : nullptr;
@@ -100,6 +99,7 @@ class HazardTest : public DatabaseTest {
 
   std::thread hanging_commit_;
   std::string last_summary_;  // the last run's summary line
+  std::vector<std::string> extra_args_;  // added to the tool's arguments
 };
 
 void HazardTest::RunOrderingScenario(bool unsafe, MirrorDiff* diff) {
@@ -137,11 +137,26 @@ TEST_F(HazardTest, OrderingDeleteInsideOpenBatchStaysDeleted) {
 }
 
 TEST_F(HazardTest, OrderingUnsafeModeResurrectsDeletedRow) {
+  // --verify-after reports what the unverified swap let through.
+  extra_args_ = {"--verify=off", "--verify-after"};
   MirrorDiff diff;
   RunOrderingScenario(/*unsafe=*/true, &diff);
   if (HasFatalFailure()) return;
   EXPECT_FALSE(diff.Equal()) << "the hazard was not reproduced: the test cannot detect it";
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders WHERE id = 1200"), "1");
+  EXPECT_GE(SummaryNumber(last_summary_, "verify_after_mismatches").value_or(0), 1) << last_summary_;
+}
+
+// Verification catches what the disabled mechanism let through: the
+// resurrected row is reported and its range re-copied before the cutover.
+TEST_F(HazardTest, OrderingUnsafeModeIsCaughtByVerification) {
+  MirrorDiff diff;
+  RunOrderingScenario(/*unsafe=*/true, &diff);
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(diff.Equal()) << diff.sample;
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders WHERE id = 1200"), "0");
+  EXPECT_GE(SummaryNumber(last_summary_, "verify_mismatches").value_or(0), 1) << last_summary_;
+  EXPECT_GE(SummaryNumber(last_summary_, "verify_repaired").value_or(0), 1) << last_summary_;
 }
 
 void HazardTest::RunVisibilityScenario(bool unsafe, MirrorDiff* diff) {
@@ -194,6 +209,7 @@ TEST_F(HazardTest, VisibilityInvisibleDeleteIsNotUndone) {
 }
 
 TEST_F(HazardTest, VisibilityUnsafeModeResurrectsDeletedRow) {
+  extra_args_ = {"--verify=off"};
   MirrorDiff diff;
   RunVisibilityScenario(/*unsafe=*/true, &diff);
   if (HasFatalFailure()) return;

@@ -157,6 +157,42 @@ TEST_F(VerifyTest, CorruptionEveryTimeStopsBeforeTheCutover) {
   ExpectNothingLeftBehind("orders");
 }
 
+// Ranges not started before the snapshot is too old get a fresh
+// consistency point.
+TEST_F(VerifyTest, OldSnapshotsAreReplacedForTheRangesLeft) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 3000).ok());
+  ProcessResult r = RunShadowcopy(ToolArgs("orders", {"--execute", "--verify-range-rows", "400",
+                                                      "--verify-max-snapshot-age", "1ms"}),
+                                  {}, nullptr, seconds(60));
+  ExpectSucceeded(r);
+  EXPECT_TRUE(Verified(r)) << r.Describe();
+  EXPECT_EQ(Summary(r, "verify_ranges"), 8) << r.Describe();
+  EXPECT_GE(Summary(r, "verify_points"), 2) << r.Describe();
+  EXPECT_NE(r.err.find("ranges left for a new consistency point"), std::string::npos) << r.err;
+  ExpectMirrorEqual(db(), "orders", "truth");
+}
+
+// --verify-after compares the new table with the old one as they were at
+// the swap: writes made to the new table afterwards are not differences.
+TEST_F(VerifyTest, VerifyAfterComparesTheTablesAtTheSwap) {
+  const std::string alter = "ALTER COLUMN id TYPE bigint";
+  ASSERT_TRUE(CreateAndLoadOrders(db(), kRows).ok());
+  MirrorWorkload workload(dbname(), WorkloadOptions{});
+  ProcessResult r = RunUnderLoad({"--alter", alter, "--execute", "--chunk-size", "2000", "--verify-range-rows",
+                                  "3000", "--verify-after", "--drop-old-table"},
+                                 &workload);
+  ExpectSucceeded(r);
+  ExpectNoWorkloadErrors(workload);
+  EXPECT_NE(LastLine(r.out).find("\"verified_after\":true"), std::string::npos) << r.Describe();
+  EXPECT_EQ(Summary(r, "verify_after_mismatches"), 0) << r.Describe();
+  EXPECT_GE(Summary(r, "verify_after_ranges"), 4) << r.Describe();
+  EXPECT_NE(r.out.find("verified after:"), std::string::npos) << r.out;
+  EXPECT_FALSE(TableExists("_orders_old")) << "dropped once compared";
+  ASSERT_TRUE(TransformTruth(db(), "truth", alter).ok());
+  ExpectMirrorEqual(db(), "orders", "truth");
+  ExpectNothingLeftBehind("orders");
+}
+
 TEST_F(VerifyTest, OffSkipsItAndTheDryRunSaysSo) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 2000).ok());
   ProcessResult dry = RunShadowcopy(ToolArgs("orders", {}), {}, nullptr, seconds(30));
@@ -197,6 +233,48 @@ TEST_F(VerifyTest, VerifyCommandChecksAPostponedMigration) {
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders WHERE status = 'late'"), "400");
   ProcessResult gone = RunShadowcopy({"verify", "--socket", socket_}, {}, nullptr, seconds(10));
   EXPECT_EQ(gone.exit_code, 3) << gone.Describe();
+}
+
+// The operator's pause holds the verification workers, as it holds the copy.
+TEST_F(VerifyTest, PauseHoldsTheVerification) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 3000).ok());
+  socket_ = fmt::format("/tmp/sc-it-verify-pause-{}.sock", ::getpid());
+  ::unlink(socket_.c_str());
+  auto tool = ShadowcopyProcess::Start(ToolArgs(
+      "orders", {"--execute", "--postpone-cutover", "--socket", socket_, "--verify-range-rows", "1000"}));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE((*tool)->WaitForStderr("phase=postponed", seconds(30))) << (*tool)->Wait(seconds(5)).Describe();
+  auto ctl = [&](std::vector<std::string> words) {
+    std::vector<std::string> args = {"ctl", "--socket", socket_};
+    args.insert(args.end(), words.begin(), words.end());
+    return RunShadowcopy(args, {}, nullptr, seconds(10));
+  };
+  EXPECT_EQ(ctl({"pause"}).exit_code, 0);
+  ProcessResult requested = ctl({"verify"});
+  EXPECT_EQ(LastLine(requested.out), "ok: verification requested (request 1)") << requested.Describe();
+  // Taken the consistency point, the workers wait: no range gets done.
+  auto running = Clock::now() + seconds(20);
+  std::string status;
+  while (Clock::now() < running && status.find("verify running: 0/4 ranges") == std::string::npos) {
+    status = ctl({"status"}).out;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_NE(status.find("verify running: 0/4 ranges"), std::string::npos) << status;
+  std::this_thread::sleep_for(milliseconds(1000));
+  EXPECT_NE(ctl({"status"}).out.find("verify running: 0/4 ranges"), std::string::npos);
+  ProcessResult pending = ctl({"verify-result", "1"});
+  EXPECT_EQ(LastLine(pending.out), "pending: verification 1 is running") << pending.Describe();
+  EXPECT_EQ(ctl({"resume"}).exit_code, 0);
+  auto deadline = Clock::now() + seconds(20);
+  std::string result;
+  while (Clock::now() < deadline) {
+    result = LastLine(ctl({"verify-result", "1"}).out);
+    if (result.rfind("pending:", 0) != 0) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(result.rfind("ok: verified", 0), 0u) << result;
+  EXPECT_EQ(ctl({"cutover"}).exit_code, 0);
+  ExpectSucceeded((*tool)->Wait(seconds(60)));
 }
 
 }  // namespace

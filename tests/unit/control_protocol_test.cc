@@ -119,6 +119,13 @@ TEST(ExecuteControlCommandTest, VerifyRequestsAndResults) {
   EXPECT_THAT(HandleControlLine(c, "verify-result 3"), StartsWith("error:"));
 }
 
+TEST(ExecuteControlCommandTest, ABackfillHasNothingToVerify) {
+  engine::Control c(engine::ControlSettings{}, engine::ControlKind::kBackfill);
+  EXPECT_EQ(HandleControlLine(c, "verify"), "error: a backfill has nothing to verify");
+  EXPECT_EQ(HandleControlLine(c, "verify-result 1"), "error: a backfill has nothing to verify");
+  EXPECT_EQ(c.verify_requested(), 0u);
+}
+
 TEST(ExecuteControlCommandTest, StatusShowsVerification) {
   engine::Control c(engine::ControlSettings{});
   engine::Progress p;
@@ -133,6 +140,9 @@ TEST(ExecuteControlCommandTest, StatusShowsVerification) {
   EXPECT_THAT(json, HasSubstr("\"verify\":\"running\""));
   EXPECT_THAT(json, HasSubstr("\"verify_ranges_done\":3,\"verify_ranges_total\":8"));
   EXPECT_THAT(json, HasSubstr("\"verify_mismatches\":1,\"verify_repaired\":1"));
+  p.verify_state = "off";
+  c.Publish(p);
+  EXPECT_THAT(c.StatusText(), HasSubstr("; verify off;"));
 }
 
 TEST(ExecuteControlCommandTest, ErrorsChangeNothing) {

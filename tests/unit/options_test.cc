@@ -189,10 +189,14 @@ TEST(ParseOptionsTest, VerifyOnByDefaultAndSwitchable) {
   EXPECT_EQ(CodeOf({"--table", "t", "--verify=maybe"}), absl::StatusCode::kInvalidArgument);
 }
 
+bool DefaultVerifyAfter() { return ParseOptions({"--table", "t"})->config.verify_after; }
+
 TEST(ParseOptionsTest, VerifySettings) {
   auto o = ParseOptions({"--table", "t", "--verify-workers", "4", "--verify-range-rows", "1000",
-                         "--verify-max-snapshot-age", "2m"});
+                         "--verify-max-snapshot-age", "2m", "--verify-after"});
   ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->config.verify_after);
+  EXPECT_FALSE(DefaultVerifyAfter());
   EXPECT_EQ(o->config.verify_workers, 4);
   EXPECT_EQ(o->config.verify_range_rows, 1000);
   EXPECT_EQ(o->config.verify_max_snapshot_age, milliseconds(120000));
@@ -200,6 +204,7 @@ TEST(ParseOptionsTest, VerifySettings) {
   EXPECT_EQ(CodeOf({"--table", "t", "--verify-workers", "33"}), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(CodeOf({"--table", "t", "--verify-range-rows", "0"}), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(CodeOf({"--table", "t", "--verify-max-snapshot-age", "0"}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf({"--table", "t", "--verify-after=yes"}), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ParseOptionsTest, VerifySubcommandKeepsItsArguments) {

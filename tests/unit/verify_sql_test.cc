@@ -126,15 +126,15 @@ TEST(RangeHashSqlTest, OriginalThroughTheMappingShadowAsItIs) {
   EXPECT_THAT(sql, HasSubstr("FROM \"public\".\"_t_shadow\" AS s"));
 }
 
-TEST(RangeHashSqlTest, CountXorAndSumOfA64BitHashPerSide) {
+TEST(RangeHashSqlTest, CountAndXorOfA64BitHashPerSide) {
   std::string sql = RangeHashSql(Altered(), false, false, true);
   EXPECT_THAT(sql, HasSubstr("count(*)"));
   EXPECT_THAT(sql, HasSubstr("coalesce(bit_xor(h), 0)"));
-  EXPECT_THAT(sql, HasSubstr("coalesce(sum(h::numeric), 0)"));
+  EXPECT_THAT(sql, Not(HasSubstr("sum(")));
   // The bytes are hashed, whatever the database's default collation.
   EXPECT_THAT(sql, HasSubstr("hashtextextended((ROW("));
   EXPECT_THAT(sql, HasSubstr(")::text) COLLATE \"C\", 0)"));
-  EXPECT_THAT(sql, StartsWith("SELECT o.n, o.x, o.t, s.n, s.x, s.t FROM "));
+  EXPECT_THAT(sql, StartsWith("SELECT o.n, o.x, s.n, s.x FROM "));
   EXPECT_THAT(sql, Not(HasSubstr("WHERE")));
 }
 
