@@ -137,7 +137,7 @@ run_case() {  # $1 name, $2 workload on|off, $3 method backfill|statement|none
   ROWS_MD+=("$(jq -rn --arg name "$name" --arg wall "$wall" --argjson lat "$lat" --argjson pgs "$pgs" \
     --argjson s "$summary" --arg rc "$rc" --arg left "$left" --argjson matching "$MATCHING" --argjson rate "$RATE" '
     def f: if . == null then "–" else (. * 10 | round / 10 | tostring) end;
-    (($wall | tonumber) * $rate | floor) as $expected;
+    (($wall | tonumber) * $rate | floor) as $expected |
     "| \($name) | \($wall) | " +
     (if $s.rows_changed then "\($s.rows_changed) in \($s.batches) batches, \(($s.rows_changed / $s.batches_s) | floor) rows/s (\(($s.keys_covered / $s.batches_s) | floor) keys/s)"
      elif $name | test("statement") then "\($matching) rows, \(($matching / ($wall | tonumber)) | floor) rows/s" else "–" end) +

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <random>
 #include <thread>
 
@@ -235,6 +236,22 @@ TEST_F(BackfillTest, PauseHoldsTheCountAndResumeFinishes) {
   EXPECT_EQ(Ctl({"resume"}).exit_code, 0);
   ProcessResult r = tool_->Wait(seconds(60));
   ExpectSucceeded(r);
+  ExpectUpdatedExactlyOnce();
+}
+
+TEST_F(BackfillTest, ThrottleFlagFileHoldsTheBackfillWithItsReason) {
+  CreateItems();
+  std::string flag = socket_ + ".flag";
+  { FILE* f = std::fopen(flag.c_str(), "w"); ASSERT_NE(f, nullptr); std::fclose(f); }
+  StartTool({"--set", "flag = 'done'", "--where", "grp % 3 = 0", "--throttle-flag-file", flag});
+  ASSERT_TRUE(tool_->WaitForStderr("throttled:", seconds(30))) << tool_->Wait(seconds(5)).Describe();
+  ProcessResult status = Ctl({"status"});
+  EXPECT_NE(status.out.find("throttled:"), std::string::npos) << status.Describe();
+  EXPECT_NE(status.out.find(flag), std::string::npos) << status.Describe();
+  EXPECT_NE(status.out.find("0 rows changed"), std::string::npos) << status.Describe();
+  EXPECT_EQ(Count("SELECT count(*) FROM hits"), 0);
+  ::unlink(flag.c_str());
+  ExpectSucceeded(tool_->Wait(seconds(60)));
   ExpectUpdatedExactlyOnce();
 }
 
