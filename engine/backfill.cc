@@ -69,6 +69,10 @@ Backfill::Backfill(Config config)
 
 Backfill::~Backfill() {
   if (throttler_) throttler_->Stop();
+  // Release the table's advisory lock before the process exits: the server
+  // ends a closed session asynchronously, and a run started right after this
+  // one must not find the table still taken.
+  if (conn_ && conn_->Healthy()) (void)conn_->Exec("SELECT pg_advisory_unlock_all()");
 }
 
 void Backfill::RequestStop() {

@@ -281,6 +281,7 @@ TEST_F(BackfillTest, ResumeAfterKill9RedoesNoCommittedBatch) {
                                             "--resume", "--socket", "none"}));
   ExpectFailedWithOneErrorLine(other);
   EXPECT_NE(other.err.find("resume with the same expressions"), std::string::npos) << other.Describe();
+  WaitForToolSessionsToEnd();
   ProcessResult r = RunShadowcopy(Args({"--set", "flag = 'done'", "--where", "grp % 3 = 0", "--execute",
                                         "--resume", "--socket", "none", "--batch-size", "700"}));
   writers.Stop();
