@@ -127,9 +127,12 @@ absl::StatusOr<BackfillSummary> Backfill::Run() {
       stop_reason_ = "interrupted";
     }
     // The record stays unfinished (for --resume); say why it stopped.
-    if (conn_ && conn_->Healthy()) {
+    // A stop's cancel request reaches the server asynchronously and may hit
+    // one of these statements instead of the batch: try again.
+    for (int attempt = 0; attempt < 3 && conn_ && conn_->Healthy(); ++attempt) {
       conn_->RollbackQuietly();
-      (void)state_->RecordStop(conn_.get(), stop_reason_.empty() ? std::string(st.message()) : stop_reason_);
+      if (state_->RecordStop(conn_.get(), stop_reason_.empty() ? std::string(st.message()) : stop_reason_).ok())
+        break;
     }
     return st;
   }
