@@ -15,7 +15,8 @@ namespace {
 
 size_t TupleBytes(const Tuple& t) {
   size_t n = 0;
-  for (const auto& c : t) n += c.value.size() + sizeof(ColumnValue);
+  // Heap-allocated values cost their allocator chunk too.
+  for (const auto& c : t) n += sizeof(ColumnValue) + (c.value.size() > 15 ? c.value.size() + 16 : 0);
   return n;
 }
 
@@ -154,7 +155,7 @@ absl::Status ChangeStream::HandlePgOutput(std::string_view payload) {
   ASSIGN_OR_RETURN(auto msg, DecodePgOutput(payload));
   const uint32_t oid = options_.relation_oid;
   auto add = [this](Change c) {
-    current_.bytes += TupleBytes(c.old_tuple) + TupleBytes(c.new_tuple) + c.message.size() + 64;
+    current_.bytes += TupleBytes(c.old_tuple) + TupleBytes(c.new_tuple) + c.message.size() + sizeof(Change) + 32;
     current_.changes.push_back(std::move(c));
   };
   return std::visit(
@@ -169,6 +170,7 @@ absl::Status ChangeStream::HandlePgOutput(std::string_view payload) {
           current_.commit_lsn = m.commit_lsn;
           current_.end_lsn = m.end_lsn;
           current_.commit_time = m.commit_time;
+          current_.bytes += sizeof(Transaction) + 32;
           in_transaction_ = false;
           {
             std::lock_guard<std::mutex> lock(mu_);

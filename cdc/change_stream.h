@@ -65,7 +65,10 @@ struct StreamOptions {
   uint32_t relation_oid = 0;
   std::vector<ExpectedColumn> expected_columns;
   std::string message_prefix = "shadowcopy";
-  size_t max_queued_bytes = 256u << 20;  // back-pressure: stop reading beyond this
+  // Back-pressure: stop reading beyond this many bytes of received, unapplied
+  // changes (the rest waits in the server's WAL). Bounds the client's memory
+  // whatever the backlog; a replay group needs far less.
+  size_t max_queued_bytes = 64u << 20;
   std::chrono::milliseconds status_interval{1000};
 };
 

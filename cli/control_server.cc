@@ -11,6 +11,7 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <exception>
 #include <istream>
@@ -86,6 +87,16 @@ absl::StatusOr<ControlCommand> ParseControlCommand(std::string_view line) {
   if (verb == "resume") return no_args(ControlVerb::kResume);
   if (verb == "cutover") return no_args(ControlVerb::kCutover);
   if (verb == "abort") return no_args(ControlVerb::kAbort);
+  if (verb == "verify") return no_args(ControlVerb::kVerify);
+  if (verb == "verify-result") {
+    uint64_t n = 0;
+    auto r = args == 1 ? std::from_chars(w[1].data(), w[1].data() + w[1].size(), n) : std::from_chars_result{};
+    if (args != 1 || r.ec != std::errc() || r.ptr != w[1].data() + w[1].size() || n == 0)
+      return Malformed("usage: verify-result N");
+    c.verb = ControlVerb::kVerifyResult;
+    c.request = n;
+    return c;
+  }
   if (verb == "status") {
     c.verb = ControlVerb::kStatus;
     if (args == 0) return c;
@@ -130,7 +141,7 @@ std::string ControlHelpText(const engine::Control& control) {
     return "commands: status [--json] | pause | resume | set NAME=VALUE | get NAME | abort | help; tunables:" +
            tunables;
   return "commands: status [--json] | pause [--replay] | resume | set NAME=VALUE | get NAME | cutover | "
-         "abort | help; tunables:" + tunables;
+         "verify | verify-result N | abort | help; tunables:" + tunables;
 }
 
 std::string ExecuteControlCommand(engine::Control& control, const ControlCommand& c) {
@@ -168,6 +179,18 @@ std::string ExecuteControlCommand(engine::Control& control, const ControlCommand
       std::string state = control.Status().cutover;
       if (state == "not postponed") return "error: the cutover is not postponed (no --postpone-cutover)";
       return "ok: cutover already released";
+    }
+    case ControlVerb::kVerify:
+      return fmt::format("ok: verification requested (request {})", control.RequestVerify());
+    case ControlVerb::kVerifyResult: {
+      auto r = control.VerifyResult(c.request);
+      if (!r.ok()) return fmt::format("error: {}", r.status().message());
+      if (!r->has_value())
+        return fmt::format("pending: verification {} is {}", c.request,
+                           control.Status().progress.verify_state == "running"
+                               ? "running"
+                               : "queued (it runs once the copy is done)");
+      return fmt::format("{}: {}", (*r)->ok ? "ok" : "error", (*r)->text);
     }
     case ControlVerb::kAbort:
       if (control.kind() == engine::ControlKind::kBackfill)

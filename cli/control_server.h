@@ -2,7 +2,12 @@
 // operator sends one command per line and gets one reply line per command:
 //
 //   help | status [--json] | pause [--replay] | resume | set NAME=VALUE |
-//   get NAME | cutover | abort
+//   get NAME | cutover | verify | verify-result N | abort
+//
+// `verify` asks for a verification and answers at once with its request
+// number ("ok: verification requested (request N)"); `verify-result N`
+// answers "pending: ..." until it is done, then "ok: <report>" or
+// "error: <why>".
 //
 // A reply is a human line ("ok: ..." for changes), the JSON object for
 // `status --json`, or a line starting with "error:" for an unknown or
@@ -27,7 +32,7 @@
 
 namespace shadowcopy::cli {
 
-enum class ControlVerb { kHelp, kStatus, kPause, kResume, kSet, kGet, kCutover, kAbort };
+enum class ControlVerb { kHelp, kStatus, kPause, kResume, kSet, kGet, kCutover, kVerify, kVerifyResult, kAbort };
 
 struct ControlCommand {
   ControlVerb verb = ControlVerb::kHelp;
@@ -35,6 +40,7 @@ struct ControlCommand {
   bool replay = false;  // pause --replay
   std::string name;     // set / get
   std::string value;    // set
+  uint64_t request = 0; // verify-result
 };
 
 // Parses one command line (surrounding blanks and a trailing CR ignored).

@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "cli/control_server.h"
+#include "common/absl_fmt.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::cli {
@@ -88,16 +90,20 @@ int RunCtl(const std::string& socket_path, const std::string& command) {
   return error ? 1 : 0;
 }
 
-int CtlMain(const std::vector<std::string>& args) {
+namespace {
+
+// Parses --socket/--table/--schema and the command words after them.
+struct CtlArgs {
   std::string socket, schema = "public", table;
   std::vector<std::string> words;
-  auto usage = [](std::string_view msg) {
-    std::fprintf(stderr,
-                 "shadowcopy: error: %.*s\nusage: shadowcopy ctl (--socket PATH | --table T [--schema S]) "
-                 "COMMAND...   (COMMAND: help for the list)\n",
-                 static_cast<int>(msg.size()), msg.data());
-    return 2;
-  };
+};
+
+absl::StatusOr<CtlArgs> ParseCtlArgs(const std::vector<std::string>& args) {
+  CtlArgs out;
+  std::string& socket = out.socket;
+  std::string& schema = out.schema;
+  std::string& table = out.table;
+  std::vector<std::string>& words = out.words;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (!words.empty()) {  // everything after the first command word belongs to the command
@@ -116,22 +122,78 @@ int CtlMain(const std::vector<std::string>& args) {
     else if (name == "--table") target = &table;
     else if (name == "--schema") target = &schema;
     if (target == nullptr) {
-      if (a.rfind("--", 0) == 0) return usage(fmt::format("unknown option '{}'", a));
+      if (a.rfind("--", 0) == 0) return absl::InvalidArgumentError(fmt::format("unknown option '{}'", a));
       words.push_back(a);
       continue;
     }
     if (!inline_value) {
-      if (i + 1 >= args.size()) return usage(fmt::format("{} needs a value", name));
+      if (i + 1 >= args.size()) return absl::InvalidArgumentError(fmt::format("{} needs a value", name));
       value = args[++i];
     }
     *target = value;
   }
-  if (words.empty()) return usage("no command given");
-  if (socket.empty() && table.empty()) return usage("--socket PATH (or --table T) is required");
+  if (socket.empty() && table.empty())
+    return absl::InvalidArgumentError("--socket PATH (or --table T) is required");
   if (socket.empty()) socket = DefaultControlSocketPath(schema, table);
+  return out;
+}
+
+}  // namespace
+
+int CtlMain(const std::vector<std::string>& args) {
+  auto usage = [](std::string_view msg) {
+    std::fprintf(stderr,
+                 "shadowcopy: error: %.*s\nusage: shadowcopy ctl (--socket PATH | --table T [--schema S]) "
+                 "COMMAND...   (COMMAND: help for the list)\n",
+                 static_cast<int>(msg.size()), msg.data());
+    return 2;
+  };
+  auto parsed = ParseCtlArgs(args);
+  if (!parsed.ok()) return usage(std::string(parsed.status().message()));
+  if (parsed->words.empty()) return usage("no command given");
   std::string command;
-  for (const auto& w : words) command += (command.empty() ? "" : " ") + w;
-  return RunCtl(socket, command);
+  for (const auto& w : parsed->words) command += (command.empty() ? "" : " ") + w;
+  return RunCtl(parsed->socket, command);
+}
+
+int VerifyMain(const std::vector<std::string>& args) {
+  auto parsed = ParseCtlArgs(args);
+  if (parsed.ok() && !parsed->words.empty())
+    parsed = absl::InvalidArgumentError(fmt::format("unexpected argument '{}'", parsed->words[0]));
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "shadowcopy: error: %s\nusage: shadowcopy verify (--table T [--schema S] | --socket PATH)\n",
+                 std::string(parsed.status().message()).c_str());
+    return 2;
+  }
+  const std::string& socket = parsed->socket;
+  auto unreachable = [&](const absl::Status& st) {
+    std::fprintf(stderr, "shadowcopy: error: %s (is the migration running with this --socket?)\n",
+                 std::string(st.message()).c_str());
+    return 3;
+  };
+  auto reply = SendControlCommand(socket, "verify");
+  if (!reply.ok()) return unreachable(reply.status());
+  unsigned long long request = 0;
+  if (std::sscanf(reply->c_str(), "ok: verification requested (request %llu)", &request) != 1) {
+    std::fprintf(stderr, "shadowcopy: error: unexpected reply: %s\n", reply->c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "verification requested (request %llu); waiting for it\n", request);
+  std::string last;
+  for (;;) {
+    auto r = SendControlCommand(socket, fmt::format("verify-result {}", request));
+    if (!r.ok())
+      return unreachable(absl::UnavailableError(fmt::format(
+          "the migration stopped answering before verification {} finished: {}", request, r.status().message())));
+    if (r->rfind("pending:", 0) != 0) {
+      bool error = r->rfind("error:", 0) == 0;
+      std::fprintf(error ? stderr : stdout, "%s\n", r->c_str());
+      return error ? 1 : 0;
+    }
+    if (*r != last) std::fprintf(stderr, "%s\n", r->c_str());
+    last = *r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
 }
 
 }  // namespace shadowcopy::cli

@@ -31,6 +31,15 @@ int RunCtl(const std::string& socket_path, const std::string& command);
 // error, else as RunCtl.
 int CtlMain(const std::vector<std::string>& args);
 
+// The `verify` subcommand; `args` follow the word verify:
+//   --socket PATH | --table T [--schema S]
+// Asks the running migration to verify now (`verify`) and waits for the
+// outcome (`verify-result N`), printing progress lines on stderr and the
+// report on stdout. Returns 0 when the tables matched (after repairs, if
+// any), 1 when verification failed, 2 on a usage error, 3 when the socket
+// cannot be reached or the migration ended before answering.
+int VerifyMain(const std::vector<std::string>& args);
+
 }  // namespace shadowcopy::cli
 
 #endif  // SHADOWCOPY_CLI_CTL_H_

@@ -9,6 +9,7 @@
 #include <functional>
 #include <cstdio>
 #include <iostream>
+#include <string>
 #include <thread>
 
 #include "cli/control_server.h"
@@ -50,11 +51,28 @@ void PrintSummary(const engine::Summary& s) {
               static_cast<unsigned long long>(s.replayed.key_updates),
               static_cast<unsigned long long>(s.replayed.deletes));
   std::printf("  writers blocked:    %.1f ms at cutover (attempt %d)\n", s.blocked_ms, s.cutover_attempts);
+  if (s.verified || s.verify_points > 0) {
+    std::printf("  verified:           %lld ranges, %lld rows in %.1f s at %d consistency points; %lld "
+                "mismatches found, %lld repaired\n",
+                static_cast<long long>(s.verify_ranges), static_cast<long long>(s.verify_rows), s.verify_s,
+                s.verify_points, static_cast<long long>(s.verify_mismatches),
+                static_cast<long long>(s.verify_repaired));
+    std::printf("  verify lock:        writers blocked %.1f ms at most (%.1f ms in total)\n", s.verify_blocked_ms,
+                s.verify_blocked_total_ms);
+    std::string cols;
+    for (const auto& c : s.verify_not_compared) cols += (cols.empty() ? "" : ", ") + c;
+    if (!cols.empty()) std::printf("  not compared:       %s (no source in the original)\n", cols.c_str());
+  } else {
+    std::printf("  verified:           no (--verify=off)\n");
+  }
   std::printf("  elapsed:            %.1f s\n", s.elapsed_s);
   std::printf("{\"summary\":{\"rows_copied\":%lld,\"batches\":%lld,\"changes_replayed\":%llu,"
               "\"transactions_replayed\":%llu,\"inserts\":%llu,\"updates\":%llu,\"key_updates\":%llu,"
               "\"deletes\":%llu,\"blocked_ms\":%.3f,\"copy_s\":%.3f,\"elapsed_s\":%.3f,"
-              "\"cutover_attempts\":%d,\"visibility_waits\":%llu,\"old_table_dropped\":%s}}\n",
+              "\"cutover_attempts\":%d,\"visibility_waits\":%llu,\"old_table_dropped\":%s,"
+              "\"verified\":%s,\"verify_s\":%.3f,\"verify_ranges\":%lld,\"verify_rows\":%lld,"
+              "\"verify_mismatches\":%lld,\"verify_repaired\":%lld,\"verify_points\":%d,"
+              "\"verify_blocked_ms\":%.3f,\"verify_blocked_total_ms\":%.3f}}\n",
               static_cast<long long>(s.rows_copied), static_cast<long long>(s.batches),
               static_cast<unsigned long long>(s.changes_replayed),
               static_cast<unsigned long long>(s.transactions_replayed),
@@ -63,7 +81,10 @@ void PrintSummary(const engine::Summary& s) {
               static_cast<unsigned long long>(s.replayed.key_updates),
               static_cast<unsigned long long>(s.replayed.deletes), s.blocked_ms, s.copy_s, s.elapsed_s,
               s.cutover_attempts, static_cast<unsigned long long>(s.visibility_waits),
-              s.old_table_dropped ? "true" : "false");
+              s.old_table_dropped ? "true" : "false", s.verified ? "true" : "false", s.verify_s,
+              static_cast<long long>(s.verify_ranges), static_cast<long long>(s.verify_rows),
+              static_cast<long long>(s.verify_mismatches), static_cast<long long>(s.verify_repaired),
+              s.verify_points, s.verify_blocked_ms, s.verify_blocked_total_ms);
   std::fflush(stdout);
 }
 
@@ -202,6 +223,8 @@ int Main(int argc, char** argv) {
       return RunCleanupCommand(o);
     case Command::kCtl:
       return CtlMain(o.ctl_args);
+    case Command::kVerify:
+      return VerifyMain(o.ctl_args);
     case Command::kMigrate:
       return RunMigration(o);
     case Command::kBackfill:

@@ -105,6 +105,7 @@ usage:
   shadowcopy cleanup --all [--dsn DSN] [--execute]
   shadowcopy backfill --table T (--set "EXPR" | --delete) --where "COND" [--execute] [options]
                              batched online UPDATE or DELETE (see shadowcopy backfill --help)
+  shadowcopy verify --table T [--schema S] [--socket PATH]   verify a running migration now
 
 Without --execute nothing changes: the table is inspected, the ALTER is validated on an
 empty copy in a rolled-back transaction, and the plan is printed.
@@ -120,6 +121,8 @@ empty copy in a rolled-back transaction, and the plan is printed.
   --chunk-size N             fixed rows per copy batch (default: adaptive, see --target-chunk-time)
   --target-chunk-time D      adaptive batch size aiming at this batch duration (default 500ms)
   --min-chunk-size N, --max-chunk-size N   bounds of the adaptive size (default 100, 100000)
+  --nice-ratio R             after each batch rest R times its duration, replaying meanwhile
+                             (default 0; 1 halves the copy's share of the server)
 
 Throttling (the copy waits, replay goes on; an unreadable signal counts as over its limit):
   --max-replica-lag D        physical standbys' replay lag (default 10s; 0 off)
@@ -131,12 +134,18 @@ Throttling (the copy waits, replay goes on; an unreadable signal counts as over 
   --throttle-flag-file F     throttled while F exists
   --critical-replica-lag D, --critical-active N, --critical-replay-lag SIZE
                              abort the migration (cleanly) beyond these
+Verification (before the cutover, shadow vs. original, range by range inside the server):
+  --verify[=on|off]          on by default; a range that differs is re-copied and checked again,
+                             the cutover happens only after a clean pass
+  --verify-workers N         connections hashing ranges in parallel (default 2)
+  --verify-range-rows N      rows per key range (default 50000)
+  --verify-max-snapshot-age D   beyond it, a fresh consistency point for the ranges left (default 10m)
 Control:
   --socket PATH              control socket (default /tmp/shadowcopy-<schema>.<table>.sock; none: off)
   --postpone-cutover         keep replaying after the copy until `ctl cutover`
   --postpone-cutover-flag-file F   ... or until F is removed
   --progress text|json       progress lines as text on stderr (default) or JSON on stdout
-  shadowcopy ctl --socket PATH status|status --json|pause|resume|set NAME=VALUE|get NAME|cutover|abort|help
+  shadowcopy ctl --socket PATH status|status --json|pause|resume|set NAME=VALUE|get NAME|cutover|verify|abort|help
   --drop-old-table           drop _<table>_old after a successful cutover (default: keep it)
   --resume                   continue the unfinished run recorded for the table (after kill -9,
                              a lost machine or --keep-on-error); pass the same --alter
@@ -236,8 +245,8 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
     BackfillDefaults(&c);
     i = 1;
   }
-  if (!args.empty() && args[0] == "ctl") {
-    o.command = Command::kCtl;
+  if (!args.empty() && (args[0] == "ctl" || args[0] == "verify")) {
+    o.command = args[0] == "ctl" ? Command::kCtl : Command::kVerify;
     o.ctl_args.assign(args.begin() + 1, args.end());
     return o;
   }
@@ -345,6 +354,33 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       if (arg == "--target-chunk-time" || arg == "--target-batch-time") c.control.target_chunk_time = d;
       else if (arg == "--max-replica-lag") c.control.max_replica_lag = d;
       else c.control.critical_replica_lag = d;
+    } else if (arg == "--nice-ratio") {
+      ASSIGN_OR_RETURN(auto v, need());
+      char* end = nullptr;
+      c.control.nice_ratio = std::strtod(v.c_str(), &end);
+      if (v.empty() || end != v.c_str() + v.size())
+        return absl::InvalidArgumentError(fmt::format("--nice-ratio needs a number, got '{}'", v));
+    } else if (arg == "--verify") {
+      if (!has_value && i + 1 < args.size() && (args[i + 1] == "on" || args[i + 1] == "off")) {
+        value = args[++i];
+        has_value = true;
+      }
+      if (has_value && value != "on" && value != "off")
+        return absl::InvalidArgumentError(fmt::format("--verify is on or off, got '{}'", value));
+      c.verify = !has_value || value == "on";
+    } else if (arg == "--verify-workers") {
+      ASSIGN_OR_RETURN(auto v, need());
+      ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));
+      if (n > 32) return absl::InvalidArgumentError("--verify-workers must be at most 32");
+      c.verify_workers = static_cast<int>(n);
+    } else if (arg == "--verify-range-rows") {
+      ASSIGN_OR_RETURN(auto v, need());
+      ASSIGN_OR_RETURN(c.verify_range_rows, ParseInt(arg, v, 1));
+    } else if (arg == "--verify-max-snapshot-age") {
+      ASSIGN_OR_RETURN(auto v, need());
+      ASSIGN_OR_RETURN(c.verify_max_snapshot_age, ParseDuration(v));
+      if (c.verify_max_snapshot_age.count() <= 0)
+        return absl::InvalidArgumentError("--verify-max-snapshot-age must be positive");
     } else if (arg == "--postpone-cutover") {
       RETURN_IF_ERROR(flag_only());
       c.control.postpone_cutover = true;
@@ -411,6 +447,12 @@ absl::Status ApplyTestEnvironment(engine::TestHooks* hooks) {
     hooks->pause_point = s.substr(0, colon);
     ASSIGN_OR_RETURN(int64_t n, ParseInt("SHADOWCOPY_TEST_PAUSE_AT", s.substr(colon + 1), 1));
     hooks->pause_batch = static_cast<int>(n);
+  }
+  if (const char* corrupt = std::getenv("SHADOWCOPY_TEST_CORRUPT")) {
+    std::string s(corrupt);
+    if (s != "once" && s != "always" && !s.empty())
+      return absl::InvalidArgumentError("SHADOWCOPY_TEST_CORRUPT is once or always");
+    hooks->corrupt = s;
   }
   if (const char* unsafe = std::getenv("SHADOWCOPY_TEST_UNSAFE")) {
     std::string s(unsafe);

@@ -13,7 +13,7 @@
 
 namespace shadowcopy::cli {
 
-enum class Command { kMigrate, kBackfill, kCleanup, kCtl, kHelp, kVersion };
+enum class Command { kMigrate, kBackfill, kCleanup, kCtl, kVerify, kHelp, kVersion };
 
 struct Options {
   Command command = Command::kMigrate;
@@ -21,7 +21,7 @@ struct Options {
   bool cleanup_all = false;
   bool verbose = false;
   bool backfill_help = false;         // kHelp asked by `backfill --help`
-  std::vector<std::string> ctl_args;  // kCtl: the words after "ctl"
+  std::vector<std::string> ctl_args;  // kCtl, kVerify: the words after "ctl" / "verify"
 };
 
 // Parses the arguments after the program name. InvalidArgument with a

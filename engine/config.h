@@ -21,6 +21,9 @@ struct TestHooks {
   int pause_batch = 0;
   bool disable_ordering = false;    // replay while a copy batch is open
   bool disable_visibility = false;  // skip the visibility check
+  // Corrupt one shadow row at each verification's consistency point:
+  // "once" (the first only) or "always".
+  std::string corrupt;
 };
 
 // `shadowcopy backfill`: what each batch does.
@@ -53,6 +56,11 @@ struct Config {
   int cutover_retries = 30;
   std::chrono::milliseconds cutover_drain_timeout{3000}; // fence drain under the lock
   std::chrono::milliseconds progress_interval{2000};
+  bool verify = true;              // compare shadow and original before the cutover
+  int verify_workers = 2;          // connections hashing ranges in parallel
+  int64_t verify_range_rows = 50000;  // rows per verified key range
+  std::chrono::milliseconds verify_max_snapshot_age{600000};  // then a fresh consistency point
+  int verify_max_mismatches = 3;   // the same range differing this often stops the run
   bool progress_json = false;
   BackfillSpec backfill;           // `shadowcopy backfill` only
   TestHooks test;

@@ -5,9 +5,11 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 
 #include "common/log.h"
 #include "fmt/format.h"
+#include "throttler/pacing.h"
 
 namespace shadowcopy::engine {
 namespace {
@@ -24,6 +26,7 @@ constexpr TunableDef kTunables[] = {
     {"target-chunk-time", "wanted duration of a copy batch; setting it switches to adaptive sizing"},
     {"min-chunk-size", "smallest adaptive batch (rows)"},
     {"max-chunk-size", "largest adaptive batch (rows)"},
+    {"nice-ratio", "after each batch the copy rests this many times the batch's duration (0: no rest)"},
     {"max-replica-lag", "throttle while a standby lags more (duration, or off)"},
     {"max-lock-waiters", "throttle while more lock waits involve our sessions (count, or off)"},
     {"max-active", "throttle while more client backends are active (count, or off)"},
@@ -84,6 +87,16 @@ std::string JsonEscape(std::string_view s) {
   return out;
 }
 
+// A nice ratio: a plain decimal number in [0, kMaxNiceRatio].
+std::optional<double> ParseRatio(const std::string& value) {
+  double v = 0;
+  auto r = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (value.empty() || r.ec != std::errc() || r.ptr != value.data() + value.size() || !(v >= 0) ||
+      v > throttler::kMaxNiceRatio)
+    return std::nullopt;
+  return v;
+}
+
 // Finite JSON number (NaN/inf would make the line unparsable).
 double Finite(double v) { return std::isfinite(v) ? v : 0; }
 
@@ -136,6 +149,8 @@ absl::Status ValidateControlSettings(const ControlSettings& s) {
   if (s.target_chunk_time.count() <= 0) return bad("--target-chunk-time must be positive");
   if (s.min_chunk_size < 1) return bad("--min-chunk-size must be at least 1");
   if (s.max_chunk_size < s.min_chunk_size) return bad("--max-chunk-size must be at least --min-chunk-size");
+  if (!(s.nice_ratio >= 0 && s.nice_ratio <= throttler::kMaxNiceRatio))
+    return bad(fmt::format("--nice-ratio must be from 0 to {:g}", throttler::kMaxNiceRatio));
   if (s.max_replica_lag.count() < 0 || s.critical_replica_lag.count() < 0)
     return bad("replica lag limits must not be negative");
   if (s.max_lock_waiters < -1) return bad("--max-lock-waiters must be -1 (off) or more");
@@ -223,6 +238,10 @@ absl::Status Control::SetLocked(const std::string& name, const std::string& valu
       return absl::InvalidArgumentError(
           fmt::format("min-chunk-size ({}) must not exceed max-chunk-size ({})", lo, hi));
     (is_min ? s.min_chunk_size : s.max_chunk_size) = *v;
+  } else if (name == "nice-ratio") {
+    auto v = ParseRatio(value);
+    if (!v) return BadValue(name, value, fmt::format("a number from 0 to {:g}", throttler::kMaxNiceRatio));
+    s.nice_ratio = *v;
   } else if (name == "max-replica-lag") {
     if (off) {
       s.max_replica_lag = std::chrono::milliseconds(0);
@@ -276,6 +295,7 @@ std::string Control::GetLocked(const std::string& name) const {
   if (name == "target-chunk-time") return FormatControlDuration(s.target_chunk_time);
   if (name == "min-chunk-size") return std::to_string(s.min_chunk_size);
   if (name == "max-chunk-size") return std::to_string(s.max_chunk_size);
+  if (name == "nice-ratio") return fmt::format("{:g}", s.nice_ratio);
   if (name == "max-replica-lag")
     return Off(s.max_replica_lag.count() == 0, FormatControlDuration(s.max_replica_lag));
   if (name == "max-lock-waiters") return Off(s.max_lock_waiters < 0, std::to_string(s.max_lock_waiters));
@@ -325,6 +345,26 @@ bool Control::Abort() {
   return true;
 }
 
+uint64_t Control::RequestVerify() {
+  uint64_t n = ++verify_requested_;
+  Log(LogLevel::kInfo, "control: verification requested by the operator (request {})", n);
+  return n;
+}
+
+absl::StatusOr<std::optional<Control::VerifyOutcome>> Control::VerifyResult(uint64_t n) const {
+  if (n == 0 || n > verify_requested_.load())
+    return absl::NotFoundError(fmt::format("no verification request {}", n));
+  absl::MutexLock lock(&mu_);
+  if (n > verify_completed_) return std::optional<VerifyOutcome>();
+  return std::optional<VerifyOutcome>(verify_outcome_);
+}
+
+void Control::VerifyCompleted(uint64_t covered, bool ok, std::string text) {
+  absl::MutexLock lock(&mu_);
+  verify_completed_ = std::max(verify_completed_, covered);
+  verify_outcome_ = VerifyOutcome{ok, std::move(text)};
+}
+
 void Control::Publish(const Progress& progress) {
   absl::MutexLock lock(&mu_);
   progress_ = progress;
@@ -339,6 +379,11 @@ throttler::SizingSettings Control::Sizing() const {
   z.min_size = settings_.min_chunk_size;
   z.max_size = settings_.max_chunk_size;
   return z;
+}
+
+double Control::NiceRatio() const {
+  absl::MutexLock lock(&mu_);
+  return settings_.nice_ratio;
 }
 
 throttler::Limits Control::ThrottleLimits() const {
@@ -375,6 +420,7 @@ StatusSnapshot Control::Status() const {
   if (source) decision = source();
   StatusSnapshot s;
   s.sizing = Sizing();
+  s.nice_ratio = NiceRatio();
   {
     absl::MutexLock lock(&mu_);
     s.progress = progress_;
@@ -413,6 +459,10 @@ std::string Control::StatusText() const {
   else
     line += fmt::format("; {} batches, chunk {} rows (adaptive, target {})", p.batches, p.chunk_size,
                         FormatControlDuration(s.sizing.target));
+  if (s.nice_ratio > 0) line += fmt::format(", nice ratio {:g}", s.nice_ratio);
+  if (!p.verify_state.empty())
+    line += fmt::format("; verify {}: {}/{} ranges, {} mismatches, {} repaired", p.verify_state,
+                        p.verify_ranges_done, p.verify_ranges_total, p.verify_mismatches, p.verify_repaired);
   line += "; " + (s.throttled ? s.throttle_reason : std::string("running"));
   if (s.replay_paused) line += " (replay paused too)";
   if (s.cutover != "not postponed") line += "; cutover " + s.cutover;
@@ -429,13 +479,18 @@ std::string Control::StatusJson() const {
       "\"rows_per_s\":{:.1f},\"eta_s\":{:.1f},\"changes_replayed\":{},\"queue_depth\":{},"
       "\"replay_lag_bytes\":{},\"replay_lag_s\":{:.3f},\"batches\":{},\"chunk_size\":{},"
       "\"chunk_mode\":\"{}\",\"target_chunk_time_ms\":{},\"min_chunk_size\":{},\"max_chunk_size\":{},"
+      "\"nice_ratio\":{:g},"
       "\"paused\":{},\"replay_paused\":{},\"throttled\":{},\"throttle_reason\":\"{}\","
-      "\"cutover\":\"{}\",\"abort_requested\":{},\"elapsed_s\":{:.1f}}}",
+      "\"cutover\":\"{}\",\"abort_requested\":{},\"elapsed_s\":{:.1f},\"verify\":\"{}\","
+      "\"verify_ranges_done\":{},\"verify_ranges_total\":{},\"verify_rows\":{},\"verify_mismatches\":{},"
+      "\"verify_repaired\":{},\"verify_blocked_ms\":{:.1f}}}",
       JsonEscape(p.phase), p.rows_copied, Finite(p.estimated_rows), Finite(s.percent), Finite(p.rows_per_s),
       Finite(p.eta_s), p.changes_replayed, p.queue_depth, p.replay_lag_bytes, Finite(p.replay_lag_s),
       p.batches, p.chunk_size > 0 ? p.chunk_size : s.sizing.fixed ? s.sizing.fixed_size : 0, s.sizing.fixed ? "fixed" : "adaptive",
-      s.sizing.target.count(), s.sizing.min_size, s.sizing.max_size, s.paused, s.replay_paused, s.throttled,
-      JsonEscape(s.throttle_reason), s.cutover, s.abort_requested, s.elapsed_s);
+      s.sizing.target.count(), s.sizing.min_size, s.sizing.max_size, Finite(s.nice_ratio), s.paused, s.replay_paused, s.throttled,
+      JsonEscape(s.throttle_reason), s.cutover, s.abort_requested, s.elapsed_s, JsonEscape(p.verify_state),
+      p.verify_ranges_done, p.verify_ranges_total, p.verify_rows, p.verify_mismatches, p.verify_repaired,
+      Finite(p.verify_blocked_ms));
 }
 
 std::string Control::BackfillStatusText(const StatusSnapshot& s) const {

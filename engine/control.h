@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,7 @@ struct ControlSettings {
   std::chrono::milliseconds target_chunk_time{500};  // --target-chunk-time
   int64_t min_chunk_size = 100;                    // --min-chunk-size
   int64_t max_chunk_size = 100000;                 // --max-chunk-size
+  double nice_ratio = 0;                           // --nice-ratio: rest ratio × batch time after each batch
   std::chrono::milliseconds max_replica_lag{10000};  // --max-replica-lag; 0: off
   int64_t max_lock_waiters = 0;                    // --max-lock-waiters; -1: off
   int64_t max_active = 0;                          // --max-active; 0: off
@@ -84,6 +86,14 @@ struct Progress {
   double span_percent = -1;        // share of the span by key value; < 0: by keys_covered
   std::string key_position;        // the cursor, "(123)"; "" before the first batch
   std::string key_span;            // "(1) .. (200000)"
+  // Verification (shadow vs. original), totals over the run so far.
+  std::string verify_state;        // "" not started, "running", "clean", "off"
+  int64_t verify_ranges_done = 0;  // ranges hashed in the current verification
+  int64_t verify_ranges_total = 0;
+  int64_t verify_rows = 0;         // original rows hashed in the current verification
+  int64_t verify_mismatches = 0;   // ranges found different (run total)
+  int64_t verify_repaired = 0;     // ranges re-copied (run total)
+  double verify_blocked_ms = 0;    // longest writer block of a consistency point
 };
 
 // A consistent copy of everything `status` shows.
@@ -92,6 +102,7 @@ struct StatusSnapshot {
   double percent = 0;              // of estimated rows (100 after the copy)
   double elapsed_s = 0;            // since the Control was made
   throttler::SizingSettings sizing;
+  double nice_ratio = 0;
   bool paused = false;             // operator pause of the copy
   bool replay_paused = false;      // ... and of the replay
   bool throttled = false;          // the throttle source says wait (pause included)
@@ -127,7 +138,9 @@ class Control {
 
   // Sets a tunable from its text form. Names: chunk-size (rows; switches to
   // fixed size), target-chunk-time (duration such as 500ms, 2s; switches to
-  // adaptive sizing), min-chunk-size, max-chunk-size, max-replica-lag
+  // adaptive sizing), min-chunk-size, max-chunk-size, nice-ratio (a
+  // number from 0 to 100: the copy rests that many times each batch's
+  // duration after it), max-replica-lag
   // (duration or off), max-lock-waiters (count or off), max-active (count or
   // off), max-replay-lag-bytes (bytes with optional kB/MB/GB, or off).
   // InvalidArgument (nothing changes) for an unknown name or a bad value.
@@ -140,6 +153,18 @@ class Control {
   // Lets a postponed cutover go ahead. Returns false when the cutover was not
   // postponed (or was released already); nothing else changes.
   bool ReleaseCutover();
+
+  // Asks the migration to verify the shadow against the original: at once
+  // when the copy is done (e.g. while the cutover is postponed), else before
+  // the cutover. Returns the request's number (1, 2, ...).
+  uint64_t RequestVerify();
+  // The outcome of request `n`: ok and a one-line report; nullopt while it is
+  // pending; NotFound for a request never made.
+  struct VerifyOutcome {
+    bool ok = false;
+    std::string text;
+  };
+  absl::StatusOr<std::optional<VerifyOutcome>> VerifyResult(uint64_t n) const;
 
   // Asks the migration to stop and clean up: sets abort_requested() and runs
   // the abort handler (once). Returns false when already requested.
@@ -164,11 +189,19 @@ class Control {
   throttler::SizingSettings Sizing() const;
   // The throttler's live limits.
   throttler::Limits ThrottleLimits() const;
+  // How long the copy rests after each batch, in multiples of its duration.
+  double NiceRatio() const;
   bool paused() const { return paused_.load(); }
   bool replay_paused() const { return replay_paused_.load(); }
   bool abort_requested() const { return abort_.load(); }
   // Incremented by every successful Set: a cheap "did anything change?".
   uint64_t revision() const { return revision_.load(); }
+
+  // The number of the last verification request made.
+  uint64_t verify_requested() const { return verify_requested_.load(); }
+  // Records the outcome of a verification that started after request
+  // `covered` was made: it answers every request up to `covered`.
+  void VerifyCompleted(uint64_t covered, bool ok, std::string text);
 
   // False while the cutover is postponed: --postpone-cutover and no
   // ReleaseCutover yet, or the postpone flag file exists.
@@ -201,12 +234,15 @@ class Control {
   std::atomic<bool> abort_{false};
   std::atomic<bool> cutover_released_{false};
   std::atomic<uint64_t> revision_{0};
+  std::atomic<uint64_t> verify_requested_{0};
 
   mutable absl::Mutex mu_;
   ControlSettings settings_ ABSL_GUARDED_BY(mu_);
   Progress progress_ ABSL_GUARDED_BY(mu_);
   std::function<throttler::Decision()> throttle_source_ ABSL_GUARDED_BY(mu_);
   std::function<void()> abort_handler_ ABSL_GUARDED_BY(mu_);
+  uint64_t verify_completed_ ABSL_GUARDED_BY(mu_) = 0;
+  VerifyOutcome verify_outcome_ ABSL_GUARDED_BY(mu_);
 };
 
 // Value parsers shared with the command line (text → value; InvalidArgument

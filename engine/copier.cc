@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/quote.h"
 #include "common/status.h"
 #include "engine/sql_builder.h"
 #include "engine/test_hooks.h"
@@ -22,31 +23,36 @@ Copier::Copier(PgConn* conn, const TableModel* model, VisibilityTracker* visibil
       replay_step_(std::move(replay_step)),
       plain_allowed_(sql::KeyOrderPreserved(*model)) {}
 
-// Opens the batch's transaction with a snapshot that sees every transaction
-// the applier has already applied (the visibility rule): the commit record of
-// a decoded transaction can be flushed before the transaction leaves the proc
-// array, and a batch that cannot see an applied delete would copy the deleted
-// row back.
-absl::Status Copier::BeginVisibleSnapshot() {
+// The commit record of a decoded transaction can be flushed before the
+// transaction leaves the proc array; a batch (or a repair) that cannot see an
+// applied delete would copy the deleted row back.
+absl::Status BeginVisibleTransaction(PgConn* conn, VisibilityTracker* visibility,
+                                     const std::atomic<bool>* stop, uint64_t* waits) {
   auto started = std::chrono::steady_clock::now();
   auto next_log = started + std::chrono::seconds(1);
   for (;;) {
-    RETURN_IF_ERROR(conn_->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
-    ASSIGN_OR_RETURN(auto r, conn_->Exec("SELECT pg_current_snapshot()::text"));
+    RETURN_IF_ERROR(conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
+    ASSIGN_OR_RETURN(auto r, conn->Exec("SELECT pg_current_snapshot()::text"));
     ASSIGN_OR_RETURN(auto snap, ParseSnapshot(r.Get(0, 0)));
     uint64_t waiting_for = 0;
-    if (visibility_->CheckAndClear(snap, &waiting_for)) return absl::OkStatus();
-    conn_->RollbackQuietly();
-    ++visibility_waits_;
-    if (*stop_) return absl::CancelledError("stopped");
+    if (visibility->CheckAndClear(snap, &waiting_for)) return absl::OkStatus();
+    conn->RollbackQuietly();
+    ++*waits;
+    if (*stop) return absl::CancelledError("stopped");
     auto now = std::chrono::steady_clock::now();
     if (now >= next_log) {
-      Log(LogLevel::kInfo, "copy waits for transaction {} to become visible ({} ms)", waiting_for,
+      Log(LogLevel::kInfo, "waiting for transaction {} to become visible ({} ms)", waiting_for,
           std::chrono::duration_cast<std::chrono::milliseconds>(now - started).count());
       next_log = now + std::chrono::seconds(10);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+}
+
+// Opens the batch's transaction with a snapshot that sees every transaction
+// the applier has already applied (the visibility rule).
+absl::Status Copier::BeginVisibleSnapshot() {
+  return BeginVisibleTransaction(conn_, visibility_, stop_, &visibility_waits_);
 }
 
 absl::StatusOr<std::optional<std::vector<std::string>>> Copier::FindUpperBound(int64_t chunk_size) {
@@ -70,6 +76,14 @@ absl::StatusOr<int64_t> Copier::CopyNextBatch(int64_t chunk_size) {
   }
   RETURN_IF_ERROR(BeginVisibleSnapshot());
   auto run = [&]() -> absl::StatusOr<int64_t> {
+    // The batch never waits in the original's lock queue: a session that
+    // holds or awaits a conflicting lock (an ACCESS EXCLUSIVE of a DDL) makes
+    // it fail at once with lock_not_available, and the caller backs off.
+    // Waiting instead would queue every later conflicting request (the
+    // application's DDL) behind the copy.
+    RETURN_IF_ERROR(conn_->Exec(fmt::format("LOCK TABLE ONLY {} IN ACCESS SHARE MODE NOWAIT",
+                                            QualifiedName(model_->names.schema, model_->names.table)))
+                        .status());
     ASSIGN_OR_RETURN(auto upper, FindUpperBound(chunk_size));
     PgParams params;
     if (lower_) params.insert(params.end(), lower_->begin(), lower_->end());

@@ -29,6 +29,12 @@
 
 namespace shadowcopy::engine {
 
+// Opens a REPEATABLE READ transaction on `conn` whose snapshot sees every
+// transaction the applier has applied (the visibility rule), retrying every
+// 2 ms while one is not visible yet; each retry increments *waits.
+absl::Status BeginVisibleTransaction(PgConn* conn, VisibilityTracker* visibility,
+                                     const std::atomic<bool>* stop, uint64_t* waits);
+
 class Copier {
  public:
   // All pointers are borrowed. `idle` runs while a test pause point waits.
@@ -38,7 +44,9 @@ class Copier {
 
   // Copies the next batch of at most `chunk_size` rows and commits it.
   // Returns the number of rows inserted (rows the replay already wrote are
-  // skipped and not counted).
+  // skipped and not counted). Unavailable with SQLSTATE 55P03 (nothing
+  // done) when another session holds or awaits a lock on the original that
+  // conflicts with reading it: the batch does not queue for it.
   absl::StatusOr<int64_t> CopyNextBatch(int64_t chunk_size);
 
   // Runs inside each batch's transaction, before COMMIT, with the batch's

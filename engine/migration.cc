@@ -11,6 +11,7 @@
 #include "engine/plan_printer.h"
 #include "engine/swap.h"
 #include "fmt/format.h"
+#include "throttler/pacing.h"
 
 namespace shadowcopy::engine {
 namespace {
@@ -42,8 +43,9 @@ Migration::~Migration() {
 void Migration::RequestStop() {
   stop_ = true;
   std::lock_guard<std::mutex> lock(conns_mu_);
-  for (auto* c : {main_.get(), copy_.get(), apply_.get(), lock_.get()})
+  for (auto* c : {main_.get(), copy_.get(), apply_.get(), lock_.get(), vlock_.get(), vexport_.get()})
     if (c) c->Cancel();
+  if (verifier_) verifier_->Cancel();
 }
 
 absl::Status Migration::CheckStop() const {
@@ -73,6 +75,13 @@ void Migration::PublishProgress(std::string_view phase) {
   }
   double elapsed = SecondsSince(started_);
   p.rows_per_s = elapsed > 0 ? summary_.rows_copied / std::max(elapsed, 1e-3) : 0;
+  p.verify_state = config_.verify || !verify_state_.empty() ? verify_state_ : "off";
+  p.verify_ranges_total = verify_total_;
+  p.verify_ranges_done = verifier_ ? verifier_->ranges_done() - verify_done_base_ : 0;
+  p.verify_rows = summary_.verify_rows;
+  p.verify_mismatches = summary_.verify_mismatches;
+  p.verify_repaired = summary_.verify_repaired;
+  p.verify_blocked_ms = summary_.verify_blocked_ms;
   control_->Publish(p);
 }
 
@@ -102,6 +111,11 @@ absl::StatusOr<bool> Migration::CopyMayProceed() {
       if (c && c->Healthy()) pids.push_back(c->BackendPid());
     throttler_->SetOwnPids(std::move(pids));
   }
+  auto now = Clock::now();
+  if (lock_failures_ > 0 && now >= lock_retry_at_) {
+    // Time to try the lock again; a new refusal reports anew.
+    throttler_->ClearReport(throttler::Signal::kTableLock);
+  }
   throttler::Decision d = throttler_->current();
   if (d.abort) return absl::AbortedError(fmt::format("stopping the migration: {}", d.reason));
   if (d.reason != last_throttle_reason_) {
@@ -109,13 +123,59 @@ absl::StatusOr<bool> Migration::CopyMayProceed() {
     if (d.throttled && !control_->paused()) sizer_->OnThrottled();
     last_throttle_reason_ = d.reason;
   }
-  if (!d.throttled) return true;
+  if (!d.throttled) {
+    if (now >= rest_until_) return true;
+    // The nice ratio's rest after the last batch: the replay goes on.
+    RETURN_IF_ERROR(ReplayWhileWaiting(rest_until_));
+    return false;
+  }
   // Throttled: the copy waits, the replay goes on (so the slot never falls
   // behind) unless the operator paused the replay too.
-  if (control_->replay_paused()) std::this_thread::sleep_for(milliseconds(200));
-  else RETURN_IF_ERROR(ReplayAvailable(milliseconds(200)));
-  if (stream_->Queued() == 0) std::this_thread::sleep_for(milliseconds(50));
+  RETURN_IF_ERROR(ReplayWhileWaiting(now + milliseconds(200)));
   return false;
+}
+
+absl::Status Migration::ReplayWhileWaiting(Clock::time_point until) {
+  until = std::min(until, Clock::now() + milliseconds(200));
+  if (control_->replay_paused()) {
+    std::this_thread::sleep_until(until);
+    return absl::OkStatus();
+  }
+  for (;;) {
+    auto now = Clock::now();
+    if (now >= until) return absl::OkStatus();
+    RETURN_IF_ERROR(ReplayAvailable(std::chrono::duration_cast<milliseconds>(until - now) + milliseconds(1)));
+    if (stream_->Queued() == 0) std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), milliseconds(5)));
+  }
+}
+
+void Migration::BackOffFromLock(const absl::Status& cause) {
+  ++lock_failures_;
+  auto delay = throttler::LockBackoff(lock_failures_, milliseconds(100), milliseconds(2000));
+  lock_retry_at_ = Clock::now() + delay;
+  std::string holders = DescribeBlockingLocks();
+  throttler::Reading r;
+  r.signal = throttler::Signal::kTableLock;
+  r.source = QualifiedName(plan_.model.names.schema, plan_.model.names.table);
+  r.value = 1;
+  r.detail = fmt::format("{}; the copy does not queue for it, next try in {:.1f} s",
+                         holders.empty() ? std::string(cause.message()) : holders,
+                         std::chrono::duration<double>(delay).count());
+  r.read_at = Clock::now();
+  throttler_->Report(std::move(r));
+}
+
+std::string Migration::DescribeBlockingLocks() {
+  // pg_locks takes every lock-manager partition lock: read only after a
+  // refusal, which backs off at least 100 ms.
+  auto r = main_->Query(
+      "SELECT string_agg(format('%s %s by pid %s', mode, CASE WHEN granted THEN 'held' ELSE 'awaited' END, pid), "
+      "', ' ORDER BY granted DESC, pid) FROM pg_locks WHERE locktype = 'relation' AND relation = $1::oid "
+      "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+      "AND mode = 'AccessExclusiveLock' AND pid <> pg_backend_pid()",
+      {std::to_string(plan_.model.oid)});
+  if (!r.ok() || r->Rows() == 0 || r->IsNull(0, 0)) return "";
+  return r->GetString(0, 0);
 }
 
 absl::Status Migration::Connect() {
@@ -213,6 +273,9 @@ absl::Status Migration::Reconnect(int attempt) {
   if (stream_) stream_->Stop();
   {
     std::lock_guard<std::mutex> lock(conns_mu_);
+    verifier_.reset();
+    vlock_.reset();
+    vexport_.reset();
     copy_.reset();
     apply_.reset();
     lock_.reset();
@@ -566,12 +629,27 @@ absl::Status Migration::CopyPhase() {
     policy.attempts = 20;
     // A failed batch rolled back and did not advance: retrying it is safe.
     // A lost session is not retried here: the run reconnects everything.
-    RETURN_IF_ERROR(RetryIf(policy, "copy batch", [&]() -> absl::Status {
+    absl::Status batch = RetryIf(policy, "copy batch", [&]() -> absl::Status {
       ASSIGN_OR_RETURN(rows, copier_->CopyNextBatch(chunk));
       return absl::OkStatus();
-    }, &stop_, [this](const absl::Status& st) { return IsRetryable(st) && copy_->Healthy(); }));
+    }, &stop_, [this](const absl::Status& st) {
+      return IsRetryable(st) && copy_->Healthy() && SqlStateOf(st) != "55P03";
+    });
+    if (SqlStateOf(batch) == "55P03" && copy_->Healthy()) {
+      // Another session holds or awaits a lock the batch needs: back off
+      // (replaying meanwhile) instead of queueing in front of the application.
+      BackOffFromLock(batch);
+      continue;
+    }
+    RETURN_IF_ERROR(batch);
+    if (lock_failures_ > 0) {
+      lock_failures_ = 0;
+      throttler_->ClearReport(throttler::Signal::kTableLock);
+    }
+    auto batch_time = Clock::now() - batch_started;
     summary_.rows_copied += rows;
-    sizer_->Observe(rows, Clock::now() - batch_started);
+    sizer_->Observe(rows, batch_time);
+    rest_until_ = Clock::now() + throttler::NicePause(batch_time, control_->NiceRatio());
     PublishProgress(phase_);
     // Replay what arrived while the batch ran, after it committed.
     RETURN_IF_ERROR(ReplayAvailable(milliseconds(1000)));
@@ -599,11 +677,25 @@ absl::Status Migration::IndexPhase() {
           {std::to_string(plan_.shadow_oid), rest}));
       if (exists.GetBool(0, 0)) continue;
     }
+    // A paced run (--nice-ratio) builds each index with one process:
+    // parallel maintenance workers would take every core from the
+    // application for the length of the build.
+    const bool paced = control_->NiceRatio() > 0;
+    RETURN_IF_ERROR(copy_->Exec(paced ? "SET max_parallel_maintenance_workers = 0"
+                                      : "RESET max_parallel_maintenance_workers").status());
     auto t = Clock::now();
     RETURN_IF_ERROR(Annotate(copy_->Exec(stmt).status(), "building an index of the new table"));
-    Log(LogLevel::kInfo, "built index in {:.1f} s: {}", SecondsSince(t), stmt);
+    auto took = Clock::now() - t;
+    Log(LogLevel::kInfo, "built index in {:.1f} s{}: {}", SecondsSince(t), paced ? " (one process)" : "", stmt);
     RETURN_IF_ERROR(ReplayAvailable(milliseconds(5000)));
+    // The nice ratio's rest after a build, as after a copy batch.
+    auto until = Clock::now() + throttler::NicePause(took, control_->NiceRatio());
+    while (Clock::now() < until) {
+      RETURN_IF_ERROR(CheckStop());
+      RETURN_IF_ERROR(ReplayWhileWaiting(until));
+    }
   }
+  RETURN_IF_ERROR(copy_->Exec("RESET max_parallel_maintenance_workers").status());
   // Statistics are keyed by table oid: analyze the shadow before the swap so
   // the application's plans are good from the first query.
   RETURN_IF_ERROR(copy_->Exec(fmt::format("ANALYZE {}", QualifiedName(plan_.model.names.schema,
@@ -692,6 +784,9 @@ absl::Status Migration::CutoverPhase() {
   Phase("catchup");
   (void)state_->SetPhase(main_.get(), "catchup");
   RETURN_IF_ERROR(CatchUpToWalEnd());
+  // Verified before the cutover is postponed: replay keeps the new table
+  // current meanwhile; the operator can ask for another verification.
+  RETURN_IF_ERROR(VerifyIfWanted(/*before_cutover=*/true));
   if (!control_->CutoverAllowed()) {
     Log(LogLevel::kInfo, "cutover postponed: replay keeps the new table current; release it with "
                          "`shadowcopy ctl --socket {} cutover`{}", config_.socket_path,
@@ -702,12 +797,17 @@ absl::Status Migration::CutoverPhase() {
       RETURN_IF_ERROR(CheckStop());
       if (control_->abort_requested()) return absl::CancelledError("aborted by the operator");
       RETURN_IF_ERROR(CheckRetainedWal());
+      if (control_->verify_requested() > verify_answered_) {
+        RETURN_IF_ERROR(VerifyIfWanted(/*before_cutover=*/false));
+        Phase("postponed");
+      }
       if (control_->replay_paused()) std::this_thread::sleep_for(milliseconds(200));
       else RETURN_IF_ERROR(CatchUp(milliseconds(200)));
       MaybeReportProgress(false);
     }
     RETURN_IF_ERROR(CatchUp(milliseconds(60000)));
   }
+  RETURN_IF_ERROR(VerifyIfWanted(/*before_cutover=*/true));
   Phase("cutover");
   ConnectOptions co;
   co.dsn = config_.dsn;

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,8 @@
 #include "engine/snapshot.h"
 #include "engine/state_store.h"
 #include "engine/control.h"
+#include "engine/verifier.h"
+#include "engine/verify_sql.h"
 #include "throttler/chunk_sizer.h"
 #include "throttler/throttler.h"
 
@@ -49,10 +52,23 @@ struct Summary {
   uint64_t visibility_waits = 0;
   ObjectNames names;
   bool old_table_dropped = false;
+  // Verification (all of the run's verifications together).
+  bool verified = false;              // a clean pass preceded the cutover
+  int verify_points = 0;              // consistency points taken
+  int64_t verify_ranges = 0;          // ranges hashed, re-checks included
+  int64_t verify_rows = 0;            // original rows hashed
+  int64_t verify_mismatches = 0;      // ranges found different
+  int64_t verify_repaired = 0;        // ranges re-copied
+  double verify_s = 0;
+  double verify_blocked_ms = 0;       // longest writer block of a consistency point
+  double verify_blocked_total_ms = 0;
+  std::vector<std::string> verify_not_compared;  // new columns without a source
 };
 
 class Migration {
  public:
+  using Clock = std::chrono::steady_clock;
+
   explicit Migration(Config config);
   ~Migration();
 
@@ -86,6 +102,14 @@ class Migration {
   // Waits while the throttler (or the operator) holds the copy, replaying
   // meanwhile. Returns true when the copy may go on.
   absl::StatusOr<bool> CopyMayProceed();
+  // Replays (or, with the replay paused, sleeps) until `until` or for at
+  // most 200 ms, whichever comes first.
+  absl::Status ReplayWhileWaiting(std::chrono::steady_clock::time_point until);
+  // The copy batch could not take its lock (`cause`): back off, say why.
+  void BackOffFromLock(const absl::Status& cause);
+  // "AccessExclusiveLock held by pid 7" for the locks on the original that
+  // keep the copy out; "" when none is seen (any more).
+  std::string DescribeBlockingLocks();
   void PublishProgress(std::string_view phase);
   absl::Status CopyPhase();
   absl::Status IndexPhase();
@@ -95,6 +119,20 @@ class Migration {
   absl::StatusOr<bool> TryCutover(int attempt);
   absl::Status FinishPhase();
   void CleanupAfterFailure(const absl::Status& cause);
+
+  // Verification (migration_verify.cc).
+  // Runs a verification when --verify wants one before the cutover or the
+  // operator asked for one, and answers the operator's requests.
+  absl::Status VerifyIfWanted(bool before_cutover);
+  absl::Status RunVerification();
+  absl::Status OpenVerifySessions();
+  absl::StatusOr<std::vector<vsql::KeyRange>> PlanVerifyRanges();
+  absl::StatusOr<std::string> TakeConsistencyPoint(const vsql::KeyRange* corrupt);
+  absl::StatusOr<std::optional<std::string>> TryConsistencyPoint(int attempt, const vsql::KeyRange* corrupt);
+  absl::StatusOr<std::optional<std::string>> ExportVisibleSnapshot(Clock::time_point deadline);
+  absl::Status WaitForVerifyPass();
+  absl::Status RepairRange(const vsql::KeyRange& range);
+  absl::Status CorruptForTest(const vsql::KeyRange& range);
   absl::Status DropSlotAndPublication(std::vector<std::string>* removed);
 
   // Applies what the stream has delivered, group by group, for at most
@@ -113,6 +151,9 @@ class Migration {
   std::unique_ptr<PgConn> copy_;   // copy batches
   std::unique_ptr<PgConn> apply_;  // replay
   std::unique_ptr<PgConn> lock_;   // cutover lock and swap
+  std::unique_ptr<PgConn> vlock_;    // the verification's consistency-point lock
+  std::unique_ptr<PgConn> vexport_;  // holds the exported snapshot while workers use it
+  std::unique_ptr<Verifier> verifier_;
   std::unique_ptr<cdc::ChangeStream> stream_;
   std::unique_ptr<Copier> copier_;
   std::unique_ptr<Applier> applier_;
@@ -128,6 +169,9 @@ class Migration {
   std::unique_ptr<throttler::ChunkSizer> sizer_;
   uint64_t control_revision_ = ~uint64_t{0};
   std::string last_throttle_reason_;
+  std::chrono::steady_clock::time_point rest_until_{};     // nice ratio: no batch before
+  std::chrono::steady_clock::time_point lock_retry_at_{};  // lock back-off: no batch before
+  int lock_failures_ = 0;                                  // consecutive batches refused a lock
   std::string phase_ = "starting";
   Lsn durable_applied_ = 0;  // end LSN of the last group committed into the shadow
   bool indexes_done_ = false;
@@ -135,7 +179,13 @@ class Migration {
   std::chrono::steady_clock::time_point last_wal_check_{};
   bool created_shadow_ = false, created_publication_ = false, created_slot_ = false;
   bool swapped_ = false;
-  bool set_replica_identity_ = false;  // REPLICA IDENTITY USING INDEX set on the original
+  bool set_replica_identity_ = false;
+  bool verify_order_preserved_ = true;  // the shadow's key order is the original's
+  bool verify_corrupted_ = false;       // the test hook has corrupted once
+  uint64_t verify_answered_ = 0;        // operator requests answered so far
+  int verify_fences_ = 0;
+  std::string verify_state_;
+  int64_t verify_total_ = 0, verify_done_base_ = 0;  // REPLICA IDENTITY USING INDEX set on the original
   std::chrono::steady_clock::time_point started_, last_progress_;
   int64_t rows_at_last_progress_ = 0;
 

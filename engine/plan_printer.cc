@@ -47,6 +47,12 @@ std::string FormatPlan(const Config& config, const Inspection& in, const ShadowP
                    QuoteIdent(n.shadow), QuoteIdent(n.table)));
   line(fmt::format("               lock_timeout {} ms, up to {} attempts",
                    config.cutover_lock_timeout.count(), config.cutover_retries));
+  if (config.verify)
+    line(fmt::format("  verify:      yes, before the cutover: key ranges of {} rows hashed by {} workers at "
+                     "consistency points (writers blocked for a fence drain, readers never)",
+                     config.verify_range_rows, config.verify_workers));
+  else
+    line("  verify:      no (--verify=off)");
   line(fmt::format("  swap:        {} statements under the lock, rehearsed in a rolled-back transaction "
                    "({:.1f} ms):", swap.in_lock.size(), rehearsal_ms));
   for (const auto& stmt : swap.in_lock) line("               " + stmt);

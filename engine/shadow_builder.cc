@@ -132,14 +132,14 @@ absl::Status ShadowBuilder::CreateLike(const Inspection& in, ShadowPlan* plan) {
       "creating the shadow table"));
   ASSIGN_OR_RETURN(auto r, conn_->Query("SELECT $1::regclass::oid", {shadow}));
   plan->shadow_oid = static_cast<uint32_t>(r.GetInt(0, 0));
-  RETURN_IF_ERROR(CopyTableSettings(in, plan));
+  RETURN_IF_ERROR(CopyTableSettings(in));
   return PairIndexesAndStatistics(in, plan);
 }
 
 // What LIKE ... INCLUDING ALL does not copy but the shadow needs before the
 // ALTER (column names are still the original's): owner, reloptions (heap and
 // TOAST), per-column statistics targets and attribute options.
-absl::Status ShadowBuilder::CopyTableSettings(const Inspection& in, ShadowPlan* plan) {
+absl::Status ShadowBuilder::CopyTableSettings(const Inspection& in) {
   std::string shadow = QualifiedName(in.names.schema, in.names.shadow);
   ASSIGN_OR_RETURN(auto r, conn_->Query(
       "SELECT array_to_string(o.reloptions, ', '), "

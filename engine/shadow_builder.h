@@ -63,7 +63,7 @@ class ShadowBuilder {
 
  private:
   absl::Status CreateLike(const Inspection& in, ShadowPlan* plan);
-  absl::Status CopyTableSettings(const Inspection& in, ShadowPlan* plan);
+  absl::Status CopyTableSettings(const Inspection& in);
   absl::Status PairIndexesAndStatistics(const Inspection& in, ShadowPlan* plan);
   absl::Status ApplyAlter(const Inspection& in, ShadowPlan* plan);
   absl::Status MapColumns(const Inspection& in, ShadowPlan* plan);

@@ -32,6 +32,7 @@ Bounds BoundsFor(Signal signal, const Limits& l) {
               positive(static_cast<double>(l.critical_active))};
     case Signal::kThrottleQuery:
     case Signal::kFlagFile:
+    case Signal::kTableLock:
       return {0.0, std::nullopt};  // any value > 0 throttles
   }
   return {};
@@ -63,6 +64,8 @@ std::string OverLimit(const Reading& r, double limit, const char* op) {
       return fmt::format("flag file {} exists", r.source);
     case Signal::kThrottleQuery:
       return fmt::format("throttle query returned {:g}", *r.value);
+    case Signal::kTableLock:
+      return fmt::format("the copy cannot lock {}{}", r.source, Detail(r));
     case Signal::kReplayLagBytes:
       return fmt::format("replay lag {} {} {}{}", FormatValue(r.signal, *r.value), op,
                          FormatLimit(r.signal, limit), r.source.empty() ? "" : " (slot " + r.source + ")");
@@ -82,6 +85,7 @@ const char* SignalName(Signal signal) {
     case Signal::kActiveBackends: return "active backends";
     case Signal::kThrottleQuery: return "throttle query";
     case Signal::kFlagFile: return "flag file";
+    case Signal::kTableLock: return "table lock";
   }
   return "signal";
 }

@@ -29,6 +29,7 @@ enum class Signal {
   kActiveBackends,  // active client backends
   kThrottleQuery,   // the --throttle-query's number; > 0 throttles
   kFlagFile,        // 1 when the --throttle-flag-file exists
+  kTableLock,       // 1 while the copy backs off from a lock it could not take
 };
 
 // Human name used in reasons ("replica lag").

@@ -198,7 +198,19 @@ std::vector<Reading> Throttler::readings() const {
   absl::MutexLock lock(&mu_);
   std::vector<Reading> all;
   for (const auto& per_probe : latest_) all.insert(all.end(), per_probe.begin(), per_probe.end());
+  all.insert(all.end(), reported_.begin(), reported_.end());
   return all;
+}
+
+void Throttler::Report(Reading reading) {
+  absl::MutexLock lock(&mu_);
+  std::erase_if(reported_, [&](const Reading& r) { return r.signal == reading.signal; });
+  reported_.push_back(std::move(reading));
+}
+
+void Throttler::ClearReport(Signal signal) {
+  absl::MutexLock lock(&mu_);
+  std::erase_if(reported_, [&](const Reading& r) { return r.signal == signal; });
 }
 
 void Throttler::SetOwnPids(std::vector<int> pids) {

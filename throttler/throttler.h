@@ -7,8 +7,9 @@
 // The copy loop asks current() before each batch: throttled → do not copy
 // (keep replaying), abort → stop the migration with the reason.
 //
-// Thread-safety: current(), readings(), SetOwnPids() and SetSlot() may be
-// called from any thread. Start() and Stop() from the owning thread. The
+// Thread-safety: current(), readings(), SetOwnPids(), SetSlot(), Report()
+// and ClearReport() may be called from any thread. Start() and Stop() from
+// the owning thread. The
 // `limits` and `operator_paused` callbacks are called from any thread that
 // calls current() (and from the polling thread) and must not call back into
 // the Throttler.
@@ -84,6 +85,12 @@ class Throttler {
   // Our replication slot, for the replay-lag signal (none until set). Any thread.
   void SetSlot(std::string slot);
 
+  // A reading the engine observed itself (e.g. kTableLock while the copy
+  // backs off from a lock); replaces an earlier report of the same signal
+  // and counts in current() until cleared. Any thread.
+  void Report(Reading reading);
+  void ClearReport(Signal signal);
+
   // Runs every probe that is due (all of them on the first call) on the
   // calling thread. For tests, on a Throttler that was not started.
   void PollDue();
@@ -114,6 +121,7 @@ class Throttler {
   std::vector<std::vector<Reading>> latest_ ABSL_GUARDED_BY(mu_);  // per probe
   std::vector<int> own_pids_ ABSL_GUARDED_BY(mu_);
   std::string slot_ ABSL_GUARDED_BY(mu_);
+  std::vector<Reading> reported_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace shadowcopy::throttler

@@ -45,6 +45,10 @@ TEST(ParseControlCommandTest, EveryCommand) {
   EXPECT_EQ(set.verb, ControlVerb::kSet);
   EXPECT_EQ(set.name, "chunk-size");
   EXPECT_EQ(set.value, "500");
+  EXPECT_EQ(MustParse("verify").verb, ControlVerb::kVerify);
+  auto vr = MustParse("verify-result 12");
+  EXPECT_EQ(vr.verb, ControlVerb::kVerifyResult);
+  EXPECT_EQ(vr.request, 12u);
   auto get = MustParse("get max-replica-lag");
   EXPECT_EQ(get.verb, ControlVerb::kGet);
   EXPECT_EQ(get.name, "max-replica-lag");
@@ -63,7 +67,8 @@ TEST(ParseControlCommandTest, Malformed) {
        {"", "   ", "\r\n", "stats", "STATUS", "status --yaml", "status --json extra", "pause now",
         "pause --replay x", "resume 1", "help me", "cutover now", "abort!", "abort now", "set",
         "set chunk-size", "set chunk-size=", "set =5", "set chunk-size = 5", "set a=1 b=2", "get",
-        "get a b", "rm -rf /", "\x01\x02"}) {
+        "get a b", "rm -rf /", "\x01\x02", "verify now", "verify-result", "verify-result 0",
+        "verify-result x", "verify-result 1 2", "verify-result -1"}) {
     auto c = ParseControlCommand(bad);
     EXPECT_FALSE(c.ok()) << "'" << bad << "' parsed";
     if (!c.ok()) {
@@ -97,6 +102,37 @@ TEST(ExecuteControlCommandTest, RepliesAndChanges) {
   EXPECT_THAT(HandleControlLine(c, "cutover"), StartsWith("error: the cutover is not postponed"));
   EXPECT_THAT(HandleControlLine(c, "abort"), StartsWith("ok: aborting"));
   EXPECT_TRUE(c.abort_requested());
+}
+
+TEST(ExecuteControlCommandTest, VerifyRequestsAndResults) {
+  engine::Control c(engine::ControlSettings{});
+  EXPECT_THAT(HandleControlLine(c, "verify-result 1"), StartsWith("error: no verification request 1"));
+  EXPECT_EQ(HandleControlLine(c, "verify"), "ok: verification requested (request 1)");
+  EXPECT_EQ(c.verify_requested(), 1u);
+  EXPECT_THAT(HandleControlLine(c, "verify-result 1"), StartsWith("pending: verification 1 is queued"));
+  EXPECT_EQ(HandleControlLine(c, "verify"), "ok: verification requested (request 2)");
+  c.VerifyCompleted(1, true, "verified: 3 ranges");
+  EXPECT_EQ(HandleControlLine(c, "verify-result 1"), "ok: verified: 3 ranges");
+  EXPECT_THAT(HandleControlLine(c, "verify-result 2"), StartsWith("pending:"));
+  c.VerifyCompleted(2, false, "range differs");
+  EXPECT_EQ(HandleControlLine(c, "verify-result 2"), "error: range differs");
+  EXPECT_THAT(HandleControlLine(c, "verify-result 3"), StartsWith("error:"));
+}
+
+TEST(ExecuteControlCommandTest, StatusShowsVerification) {
+  engine::Control c(engine::ControlSettings{});
+  engine::Progress p;
+  p.verify_state = "running";
+  p.verify_ranges_done = 3;
+  p.verify_ranges_total = 8;
+  p.verify_mismatches = 1;
+  p.verify_repaired = 1;
+  c.Publish(p);
+  EXPECT_THAT(c.StatusText(), HasSubstr("verify running: 3/8 ranges, 1 mismatches, 1 repaired"));
+  std::string json = c.StatusJson();
+  EXPECT_THAT(json, HasSubstr("\"verify\":\"running\""));
+  EXPECT_THAT(json, HasSubstr("\"verify_ranges_done\":3,\"verify_ranges_total\":8"));
+  EXPECT_THAT(json, HasSubstr("\"verify_mismatches\":1,\"verify_repaired\":1"));
 }
 
 TEST(ExecuteControlCommandTest, ErrorsChangeNothing) {

@@ -87,6 +87,8 @@ TEST(ControlTest, BadValuesChangeNothing) {
       {"target-chunk-time", "fast"}, {"min-chunk-size", "200000"}, {"max-chunk-size", "50"},
       {"max-replica-lag", "-1s"},  {"max-replica-lag", "2h"},      {"max-lock-waiters", "-1"},
       {"max-active", "0"},         {"max-replay-lag-bytes", "lots"}, {"no-such-thing", "1"},
+      {"nice-ratio", "-1"},        {"nice-ratio", "101"},          {"nice-ratio", "nan"},
+      {"nice-ratio", "1x"},        {"nice-ratio", ""},
       {"Chunk-Size", "5"}};
   for (const auto& [name, value] : bad) {
     auto st = c.Set(name, value);
@@ -122,6 +124,27 @@ TEST(ControlTest, LimitsFeedTheThrottler) {
   EXPECT_DOUBLE_EQ(c.ThrottleLimits().max_replica_lag_s, 0);
   EXPECT_EQ(c.ThrottleLimits().max_lock_waiters, -1);
   EXPECT_EQ(*c.Get("max-lock-waiters"), "off");
+}
+
+TEST(ControlTest, NiceRatioIsLiveAndShownInStatus) {
+  Control c(ControlSettings{});
+  EXPECT_EQ(*c.Get("nice-ratio"), "0");
+  EXPECT_DOUBLE_EQ(c.NiceRatio(), 0);
+  EXPECT_EQ(c.StatusText().find("nice ratio"), std::string::npos);
+  ASSERT_TRUE(c.Set("nice-ratio", "1.5").ok());
+  EXPECT_DOUBLE_EQ(c.NiceRatio(), 1.5);
+  EXPECT_EQ(*c.Get("nice-ratio"), "1.5");
+  EXPECT_THAT(c.StatusText(), HasSubstr("nice ratio 1.5"));
+  EXPECT_THAT(c.StatusJson(), HasSubstr("\"nice_ratio\":1.5,"));
+  ASSERT_TRUE(c.Set("nice-ratio", "0").ok());
+  EXPECT_DOUBLE_EQ(c.NiceRatio(), 0);
+  ControlSettings s;
+  s.nice_ratio = 2;
+  EXPECT_DOUBLE_EQ(Control(s).NiceRatio(), 2);
+  s.nice_ratio = -0.5;
+  EXPECT_EQ(ValidateControlSettings(s).code(), absl::StatusCode::kInvalidArgument);
+  s.nice_ratio = 1000;
+  EXPECT_EQ(ValidateControlSettings(s).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ControlTest, PauseResume) {

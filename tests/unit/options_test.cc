@@ -161,6 +161,45 @@ TEST(ParseOptionsTest, HelpAndVersionShortCircuit) {
   EXPECT_EQ(ParseOptions({"--version"})->command, Command::kVersion);
 }
 
+TEST(ParseOptionsTest, VerifyOnByDefaultAndSwitchable) {
+  auto d = ParseOptions({"--table", "t"});
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->config.verify);
+  EXPECT_EQ(d->config.verify_workers, 2);
+  EXPECT_EQ(d->config.verify_max_snapshot_age, milliseconds(600000));
+  for (auto args : std::vector<std::vector<std::string>>{{"--table", "t", "--verify=off"},
+                                                         {"--table", "t", "--verify", "off"}}) {
+    auto o = ParseOptions(args);
+    ASSERT_TRUE(o.ok()) << o.status();
+    EXPECT_FALSE(o->config.verify);
+  }
+  auto on = ParseOptions({"--table", "t", "--verify", "--execute"});
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_TRUE(on->config.verify);
+  EXPECT_TRUE(on->config.execute);
+  EXPECT_EQ(CodeOf({"--table", "t", "--verify=maybe"}), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ParseOptionsTest, VerifySettings) {
+  auto o = ParseOptions({"--table", "t", "--verify-workers", "4", "--verify-range-rows", "1000",
+                         "--verify-max-snapshot-age", "2m"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->config.verify_workers, 4);
+  EXPECT_EQ(o->config.verify_range_rows, 1000);
+  EXPECT_EQ(o->config.verify_max_snapshot_age, milliseconds(120000));
+  EXPECT_EQ(CodeOf({"--table", "t", "--verify-workers", "0"}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf({"--table", "t", "--verify-workers", "33"}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf({"--table", "t", "--verify-range-rows", "0"}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf({"--table", "t", "--verify-max-snapshot-age", "0"}), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ParseOptionsTest, VerifySubcommandKeepsItsArguments) {
+  auto o = ParseOptions({"verify", "--table", "orders", "--schema", "s"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->command, Command::kVerify);
+  EXPECT_EQ(o->ctl_args, (std::vector<std::string>{"--table", "orders", "--schema", "s"}));
+}
+
 // ---- ParseDuration ----
 
 TEST(ParseDurationTest, Units) {
@@ -199,6 +238,7 @@ class TestEnvironmentTest : public ::testing::Test {
     unsetenv("SHADOWCOPY_TEST_PAUSE_DIR");
     unsetenv("SHADOWCOPY_TEST_PAUSE_AT");
     unsetenv("SHADOWCOPY_TEST_UNSAFE");
+    unsetenv("SHADOWCOPY_TEST_CORRUPT");
   }
 };
 
@@ -243,6 +283,20 @@ TEST_F(TestEnvironmentTest, UnsafeSwitches) {
   setenv("SHADOWCOPY_TEST_UNSAFE", "", 1);
   ASSERT_TRUE(ApplyTestEnvironment(&empty).ok());
   EXPECT_FALSE(empty.disable_ordering || empty.disable_visibility);
+}
+
+TEST_F(TestEnvironmentTest, CorruptHook) {
+  engine::TestHooks none, once, always, bad;
+  ASSERT_TRUE(ApplyTestEnvironment(&none).ok());
+  EXPECT_EQ(none.corrupt, "");
+  setenv("SHADOWCOPY_TEST_CORRUPT", "once", 1);
+  ASSERT_TRUE(ApplyTestEnvironment(&once).ok());
+  EXPECT_EQ(once.corrupt, "once");
+  setenv("SHADOWCOPY_TEST_CORRUPT", "always", 1);
+  ASSERT_TRUE(ApplyTestEnvironment(&always).ok());
+  EXPECT_EQ(always.corrupt, "always");
+  setenv("SHADOWCOPY_TEST_CORRUPT", "sometimes", 1);
+  EXPECT_EQ(ApplyTestEnvironment(&bad).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(TestEnvironmentTest, UnknownUnsafeValueRefused) {

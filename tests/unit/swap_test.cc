@@ -98,7 +98,7 @@ TEST(SwapTest, QuotesNamesAndTruncatesLongOldIndexName) {
 
 TEST(SwapTest, SerialSequenceReownedAfterCommitOnly) {
   SwapCatalog cat;
-  cat.sequences = {{R"("public"."orders_seq_seq")", "seq", false}};
+  cat.sequences = {{R"("public"."orders_seq_seq")", "seq", false, "", ""}};
   SwapStatements s = BuildSwapStatements(Plan(), cat);
   EXPECT_THAT(s.after_commit,
               ElementsAre(R"(ALTER SEQUENCE "public"."orders_seq_seq" OWNED BY "public"."orders"."seq")"));
@@ -107,7 +107,7 @@ TEST(SwapTest, SerialSequenceReownedAfterCommitOnly) {
 
 TEST(SwapTest, SerialSequenceOfRenamedColumnOwnedByTargetName) {
   SwapCatalog cat;
-  cat.sequences = {{R"("public"."orders_n_seq")", "n", false}};
+  cat.sequences = {{R"("public"."orders_n_seq")", "n", false, "", ""}};
   SwapStatements s = BuildSwapStatements(Plan(), cat);
   EXPECT_THAT(s.after_commit,
               ElementsAre(R"(ALTER SEQUENCE "public"."orders_n_seq" OWNED BY "public"."orders"."num")"));
@@ -115,7 +115,7 @@ TEST(SwapTest, SerialSequenceOfRenamedColumnOwnedByTargetName) {
 
 TEST(SwapTest, IdentitySetvalInLockAfterTheShadowTakesTheName) {
   SwapCatalog cat;
-  cat.sequences = {{R"("public"."orders_id_seq")", "id", true}};
+  cat.sequences = {{R"("public"."orders_id_seq")", "id", true, "", ""}};
   SwapStatements s = BuildSwapStatements(Plan(), cat);
   const std::string setval =
       R"(SELECT setval(pg_get_serial_sequence('"public"."orders"', 'id'), s.last_value, s.is_called) )"
@@ -126,7 +126,7 @@ TEST(SwapTest, IdentitySetvalInLockAfterTheShadowTakesTheName) {
 
 TEST(SwapTest, SequenceOfDroppedOrUnknownColumnSkipped) {
   SwapCatalog cat;
-  cat.sequences = {{R"("public"."a")", "gone", false}, {R"("public"."b")", "nosuch", true}};
+  cat.sequences = {{R"("public"."a")", "gone", false, "", ""}, {R"("public"."b")", "nosuch", true, "", ""}};
   SwapStatements s = BuildSwapStatements(Plan(), cat);
   EXPECT_THAT(s.after_commit, IsEmpty());
   EXPECT_EQ(s.in_lock, BuildSwapStatements(Plan(), SwapCatalog{}).in_lock);

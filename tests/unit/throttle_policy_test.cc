@@ -310,6 +310,33 @@ TEST(ThrottlerTest, FlagFileAndPauseWithFakeClock) {
   EXPECT_THAT(t.current().reason, HasSubstr("not read for"));
 }
 
+TEST(ThrottlerTest, ReportedTableLockThrottlesUntilCleared) {
+  TimePoint fake = TimePoint() + seconds(50);
+  ThrottlerOptions o;
+  o.probe_database = false;
+  o.clock = [&fake] { return fake; };
+  Throttler t(o);
+  t.PollDue();
+  EXPECT_FALSE(t.current().throttled);
+  Reading r;
+  r.signal = Signal::kTableLock;
+  r.source = "public.orders";
+  r.value = 1;
+  r.detail = "AccessExclusiveLock held by pid 42";
+  r.read_at = fake;
+  t.Report(r);
+  EXPECT_TRUE(t.current().throttled);
+  EXPECT_EQ(t.current().reason,
+            "throttled: the copy cannot lock public.orders (AccessExclusiveLock held by pid 42)");
+  r.detail = "AccessExclusiveLock held by pid 43";
+  t.Report(r);  // replaces the earlier report
+  EXPECT_EQ(t.readings().size(), 1u);
+  EXPECT_THAT(t.current().reason, HasSubstr("pid 43"));
+  t.ClearReport(Signal::kTableLock);
+  EXPECT_FALSE(t.current().throttled) << t.current().reason;
+  EXPECT_TRUE(t.readings().empty());
+}
+
 TEST(ThrottlerTest, StartAndStopWithoutDatabase) {
   ThrottlerOptions o;
   o.probe_database = false;
