@@ -206,6 +206,7 @@ the plan is printed.
                              lock its rows in time rolls back and is retried with half the keys
                              after a jittered backoff; the application never waits behind it longer
   --lock-retries N           attempts per batch before giving up (default 30)
+  --nice-ratio R             after each batch rest R times its duration (default 0)
 
 Throttling (the backfill waits between batches; an unreadable signal counts as over its limit):
   --max-replica-lag D        physical standbys' replay lag (default 10s; 0 off)
@@ -219,7 +220,8 @@ Control:
   --socket PATH              control socket (default /tmp/shadowcopy-<schema>.<table>.sock; none: off)
   shadowcopy ctl --socket PATH status|status --json|pause|resume|set NAME=VALUE|get NAME|abort|help
                              (tunables: batch-size, target-batch-time, min-batch-size,
-                             max-batch-size, max-replica-lag, max-lock-waiters, max-active)
+                             max-batch-size, max-replica-lag, max-lock-waiters, max-active,
+                             nice-ratio)
   --progress text|json       progress lines as text on stderr (default) or JSON on stdout
   --progress-interval D      progress line interval (default 2s)
   --verbose                  debug logging

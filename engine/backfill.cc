@@ -12,6 +12,7 @@
 #include "engine/backfill_plan.h"
 #include "engine/test_hooks.h"
 #include "fmt/format.h"
+#include "throttler/pacing.h"
 
 namespace shadowcopy::engine {
 namespace {
@@ -322,7 +323,8 @@ absl::Status Backfill::BatchLoop() {
           "continue with --resume", batch.status().message(), summary_.batches, summary_.rows_changed, Where()));
     }
     if (!batch.ok()) return batch.status();
-    sizer_->Observe(batch->keys, Clock::now() - t);
+    auto took = Clock::now() - t;
+    sizer_->Observe(batch->keys, took);
     summary_.keys_covered += batch->keys;
     summary_.rows_changed += batch->rows;
     summary_.total_rows_changed += batch->rows;
@@ -331,6 +333,8 @@ absl::Status Backfill::BatchLoop() {
     done_ = batch->last;
     Publish();
     MaybeReportProgress(false);
+    // --nice-ratio: rest that many times the batch's duration.
+    if (!done_) SleepFor(std::chrono::duration_cast<milliseconds>(throttler::NicePause(took, control_->NiceRatio())));
   }
   summary_.batches_s = SecondsSince(loop_started_);
   MaybeReportProgress(true);
