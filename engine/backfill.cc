@@ -310,9 +310,12 @@ absl::Status Backfill::BatchLoop() {
     }
     auto t = Clock::now();
     auto batch = RunBatchRetrying(sizer_->Next(), /*commit=*/true);
-    if (!batch.ok() && !stop_ && batch.status().code() == absl::StatusCode::kUnavailable && !conn_->Healthy()) {
+    constexpr int kMaxReconnects = 10;
+    if (!batch.ok() && !stop_ && batch.status().code() == absl::StatusCode::kUnavailable && !conn_->Healthy() &&
+        reconnects_ < kMaxReconnects) {
       // The session was lost: the record says what committed (a COMMIT whose
       // reply was lost may or may not have happened).
+      ++reconnects_;
       RETURN_IF_ERROR(Reconnect());
       continue;
     }
