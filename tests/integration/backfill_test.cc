@@ -231,6 +231,10 @@ TEST_F(BackfillTest, PauseHoldsTheCountAndResumeFinishes) {
     std::this_thread::sleep_for(milliseconds(100));
     ASSERT_EQ(Count("SELECT count(*) FROM hits"), held) << "rows changed while paused";
   }
+  // One shadowcopy run per table at a time.
+  ProcessResult second = RunShadowcopy(Args({"--delete", "--where", "true", "--execute", "--socket", "none"}));
+  ExpectFailedWithOneErrorLine(second);
+  EXPECT_NE(second.err.find("already working on"), std::string::npos) << second.Describe();
   ProcessResult set = Ctl({"set", "batch-size=1000"});
   EXPECT_EQ(LastLine(set.out), "ok: batch-size=1000 (fixed size)") << set.Describe();
   EXPECT_EQ(Ctl({"resume"}).exit_code, 0);
