@@ -27,7 +27,8 @@ bool RewriteOnly(const std::string& arg) {
                         "--max-replay-lag", "--critical-replay-lag", "--max-replay-lag-bytes",
                         "--critical-replay-lag-bytes", "--postpone-cutover", "--postpone-cutover-flag-file",
                         "--drop-old-table", "--keep-on-error", "--max-retained-wal", "--cutover-lock-timeout",
-                        "--cutover-retries", "--cutover-drain-timeout", "--all"})
+                        "--cutover-retries", "--cutover-drain-timeout", "--all", "--verify", "--verify-workers",
+                        "--verify-range-rows", "--verify-max-snapshot-age", "--copy-workers"})
     if (arg == f) return true;
   return false;
 }
