@@ -24,11 +24,11 @@ absl::StatusOr<int64_t> ParseInt(const std::string& flag, const std::string& tex
 // reverse.
 bool RewriteOnly(const std::string& arg) {
   for (const char* f : {"--alter", "--chunk-size", "--target-chunk-time", "--min-chunk-size", "--max-chunk-size",
-                        "--nice-ratio",
                         "--max-replay-lag", "--critical-replay-lag", "--max-replay-lag-bytes",
                         "--critical-replay-lag-bytes", "--postpone-cutover", "--postpone-cutover-flag-file",
                         "--drop-old-table", "--keep-on-error", "--max-retained-wal", "--cutover-lock-timeout",
-                        "--cutover-retries", "--cutover-drain-timeout", "--all"})
+                        "--cutover-retries", "--cutover-drain-timeout", "--all", "--verify", "--verify-workers",
+                        "--verify-range-rows", "--verify-max-snapshot-age", "--copy-workers"})
     if (arg == f) return true;
   return false;
 }
@@ -210,6 +210,7 @@ the plan is printed.
                              lock its rows in time rolls back and is retried with half the keys
                              after a jittered backoff; the application never waits behind it longer
   --lock-retries N           attempts per batch before giving up (default 30)
+  --nice-ratio R             after each batch rest R times its duration (default 0)
 
 Throttling (the backfill waits between batches; an unreadable signal counts as over its limit):
   --max-replica-lag D        physical standbys' replay lag (default 10s; 0 off)
@@ -223,7 +224,8 @@ Control:
   --socket PATH              control socket (default /tmp/shadowcopy-<schema>.<table>.sock; none: off)
   shadowcopy ctl --socket PATH status|status --json|pause|resume|set NAME=VALUE|get NAME|abort|help
                              (tunables: batch-size, target-batch-time, min-batch-size,
-                             max-batch-size, max-replica-lag, max-lock-waiters, max-active)
+                             max-batch-size, max-replica-lag, max-lock-waiters, max-active,
+                             nice-ratio)
   --progress text|json       progress lines as text on stderr (default) or JSON on stdout
   --progress-interval D      progress line interval (default 2s)
   --verbose                  debug logging

@@ -9,8 +9,10 @@
 #include "common/quote.h"
 #include "common/retry.h"
 #include "common/status.h"
+#include "engine/backfill_plan.h"
 #include "engine/test_hooks.h"
 #include "fmt/format.h"
+#include "throttler/pacing.h"
 
 namespace shadowcopy::engine {
 namespace {
@@ -68,6 +70,10 @@ Backfill::Backfill(Config config)
 
 Backfill::~Backfill() {
   if (throttler_) throttler_->Stop();
+  // Release the table's advisory lock before the process exits: the server
+  // ends a closed session asynchronously, and a run started right after this
+  // one must not find the table still taken.
+  if (conn_ && conn_->Healthy()) (void)conn_->Exec("SELECT pg_advisory_unlock_all()");
 }
 
 void Backfill::RequestStop() {
@@ -122,9 +128,12 @@ absl::StatusOr<BackfillSummary> Backfill::Run() {
       stop_reason_ = "interrupted";
     }
     // The record stays unfinished (for --resume); say why it stopped.
-    if (conn_ && conn_->Healthy()) {
+    // A stop's cancel request reaches the server asynchronously and may hit
+    // one of these statements instead of the batch: try again.
+    for (int attempt = 0; attempt < 3 && conn_ && conn_->Healthy(); ++attempt) {
       conn_->RollbackQuietly();
-      (void)state_->RecordStop(conn_.get(), stop_reason_.empty() ? std::string(st.message()) : stop_reason_);
+      if (state_->RecordStop(conn_.get(), stop_reason_.empty() ? std::string(st.message()) : stop_reason_).ok())
+        break;
     }
     return st;
   }
@@ -301,9 +310,12 @@ absl::Status Backfill::BatchLoop() {
     }
     auto t = Clock::now();
     auto batch = RunBatchRetrying(sizer_->Next(), /*commit=*/true);
-    if (!batch.ok() && !stop_ && batch.status().code() == absl::StatusCode::kUnavailable && !conn_->Healthy()) {
+    constexpr int kMaxReconnects = 10;
+    if (!batch.ok() && !stop_ && batch.status().code() == absl::StatusCode::kUnavailable && !conn_->Healthy() &&
+        reconnects_ < kMaxReconnects) {
       // The session was lost: the record says what committed (a COMMIT whose
       // reply was lost may or may not have happened).
+      ++reconnects_;
       RETURN_IF_ERROR(Reconnect());
       continue;
     }
@@ -314,7 +326,8 @@ absl::Status Backfill::BatchLoop() {
           "continue with --resume", batch.status().message(), summary_.batches, summary_.rows_changed, Where()));
     }
     if (!batch.ok()) return batch.status();
-    sizer_->Observe(batch->keys, Clock::now() - t);
+    auto took = Clock::now() - t;
+    sizer_->Observe(batch->keys, took);
     summary_.keys_covered += batch->keys;
     summary_.rows_changed += batch->rows;
     summary_.total_rows_changed += batch->rows;
@@ -323,6 +336,8 @@ absl::Status Backfill::BatchLoop() {
     done_ = batch->last;
     Publish();
     MaybeReportProgress(false);
+    // --nice-ratio: rest that many times the batch's duration.
+    if (!done_) SleepFor(std::chrono::duration_cast<milliseconds>(throttler::NicePause(took, control_->NiceRatio())));
   }
   summary_.batches_s = SecondsSince(loop_started_);
   MaybeReportProgress(true);
@@ -475,38 +490,23 @@ void Backfill::MaybeReportProgress(bool force) {
 }
 
 void Backfill::PrintPlan() const {
-  std::string out = fmt::format("backfill plan for {} (dry run: nothing was changed)\n", summary_.table);
-  out += spec_.delete_rows ? "  operation:   DELETE\n" : fmt::format("  operation:   UPDATE SET {}\n", spec_.set);
-  out += fmt::format("  where:       {}\n", spec_.where);
-  out += fmt::format("  key:         ({}) (index {})\n", QuoteIdentList(in_.key_names), QuoteIdent(in_.key_index));
-  if (span_last_.empty()) {
-    out += "  key span:    none: the table is empty, nothing to do\n";
-  } else {
-    out += fmt::format("  key span:    {} .. {}, fixed when the run starts (rows inserted later above it, or "
-                       "behind the cursor, are not touched)\n",
-                       backfill_sql::FormatKey(span_first_), backfill_sql::FormatKey(span_last_));
-    if (resumed_) out += fmt::format("  resumes:     run {} {}\n", resumed_->run_id, Where());
-    out += fmt::format("  rows:        ~{:.0f} in the table", estimated_keys_);
-    if (estimated_matches_ >= 0) out += fmt::format(", ~{:.0f} matching the WHERE (planner estimate)", estimated_matches_);
-    out += fmt::format("\n  validation:  the first batch ran and was rolled back: {} keys, {} rows would {} "
-                       "({:.1f} ms)\n", validation_.keys, validation_.rows,
-                       spec_.delete_rows ? "be deleted" : "change", validation_ms_);
-    double rate = validation_ms_ > 0 ? validation_.keys / (validation_ms_ / 1000) : 0;
-    if (rate > 0)
-      out += fmt::format("  estimate:    ~{:.1f} s unthrottled at the first batch's rate ({:.0f} keys/s)\n",
-                         std::max(estimated_keys_, 1.0) / rate, rate);
-  }
-  auto z = control_->Sizing();
-  out += z.fixed ? fmt::format("  batches:     {} keys each", z.fixed_size)
-                 : fmt::format("  batches:     adaptive toward {} ms each ({} to {} keys)", z.target.count(),
-                               z.min_size, z.max_size);
-  out += fmt::format(", lock_timeout {} ms per batch, each batch its own transaction\n", config_.lock_timeout.count());
-  std::string statement = backfill_sql::BatchSql(model_, spec_, true);
-  for (char& c : statement)
-    if (c == '\n') c = ' ';
-  out += fmt::format("  statement:   {}\n", statement);
-  out += "run again with --execute to apply it\n";
-  std::fputs(out.c_str(), stdout);
+  BackfillPlan plan;
+  plan.table = summary_.table;
+  plan.spec = spec_;
+  plan.key_names = in_.key_names;
+  plan.key_index = in_.key_index;
+  plan.span_first = span_first_;
+  plan.span_last = span_last_;
+  if (resumed_) plan.resumes = fmt::format("run {} {}", resumed_->run_id, Where());
+  plan.estimated_keys = estimated_keys_;
+  plan.estimated_matches = estimated_matches_;
+  plan.validation_keys = validation_.keys;
+  plan.validation_rows = validation_.rows;
+  plan.validation_ms = validation_ms_;
+  plan.sizing = control_->Sizing();
+  plan.lock_timeout = config_.lock_timeout;
+  plan.statement = backfill_sql::BatchSql(model_, spec_, true);
+  std::fputs(FormatBackfillPlan(plan).c_str(), stdout);
   std::fflush(stdout);
 }
 

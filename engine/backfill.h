@@ -122,6 +122,7 @@ class Backfill {
   std::string last_throttle_reason_;
   BackfillSummary summary_;
   std::string stop_reason_;
+  int reconnects_ = 0;            // sessions lost and reopened during the run
   int paused_at_ = 0;             // last test pause point fired (batch * 2 + point)       // recorded in the state when the run stops
   int64_t keys_before_ = 0;       // covered by earlier processes of the run
   double estimated_keys_ = 0;     // keys in the span (planner)

@@ -41,6 +41,7 @@ constexpr TunableDef kBackfillTunables[] = {
     {"max-replica-lag", "throttle while a standby lags more (duration, or off)"},
     {"max-lock-waiters", "throttle while more lock waits involve our sessions (count, or off)"},
     {"max-active", "throttle while more client backends are active (count, or off)"},
+    {"nice-ratio", "after each batch the backfill rests this many times the batch's duration (0: no rest)"},
 };
 
 // The backfill's names for the batch tunables, as the copy's chunk names.
@@ -187,7 +188,7 @@ bool Control::Resume() {
 std::string Control::InternalName(const std::string& name) const {
   if (kind_ == ControlKind::kMigration) return name;
   std::string internal = ChunkName(name);
-  if (internal == "max-replay-lag-bytes" || internal == "nice-ratio") return "";
+  if (internal == "max-replay-lag-bytes") return "";
   return internal;
 }
 
@@ -509,6 +510,7 @@ std::string Control::BackfillStatusText(const StatusSnapshot& s) const {
   else
     line += fmt::format("; {} batches, batch {} keys (adaptive, target {})", p.batches, p.chunk_size,
                         FormatControlDuration(s.sizing.target));
+  if (s.nice_ratio > 0) line += fmt::format(", nice ratio {:g}", s.nice_ratio);
   line += "; " + (s.throttled ? s.throttle_reason : std::string("running"));
   if (s.abort_requested) line += "; abort requested";
   return line;
@@ -521,13 +523,13 @@ std::string Control::BackfillStatusJson(const StatusSnapshot& s) const {
       "\"key_position\":\"{}\",\"key_span\":\"{}\",\"rows_changed\":{},\"rows_per_s\":{:.1f},"
       "\"rows_changed_per_s\":{:.1f},\"eta_s\":{:.1f},\"batches\":{},\"batch_size\":{},"
       "\"batch_mode\":\"{}\",\"target_batch_time_ms\":{},\"min_batch_size\":{},\"max_batch_size\":{},"
-      "\"paused\":{},\"throttled\":{},\"throttle_reason\":\"{}\",\"abort_requested\":{},"
+      "\"nice_ratio\":{:g},\"paused\":{},\"throttled\":{},\"throttle_reason\":\"{}\",\"abort_requested\":{},"
       "\"elapsed_s\":{:.1f}}}",
       JsonEscape(p.phase), p.keys_covered, Finite(p.estimated_rows), Finite(s.percent), JsonEscape(p.key_position),
       JsonEscape(p.key_span), p.rows_changed, Finite(p.rows_per_s), Finite(p.changed_per_s), Finite(p.eta_s),
       p.batches, p.chunk_size > 0 ? p.chunk_size : s.sizing.fixed ? s.sizing.fixed_size : 0,
       s.sizing.fixed ? "fixed" : "adaptive", s.sizing.target.count(), s.sizing.min_size, s.sizing.max_size,
-      s.paused, s.throttled, JsonEscape(s.throttle_reason), s.abort_requested, s.elapsed_s);
+      Finite(s.nice_ratio), s.paused, s.throttled, JsonEscape(s.throttle_reason), s.abort_requested, s.elapsed_s);
 }
 
 }  // namespace shadowcopy::engine

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <random>
 #include <thread>
 
@@ -230,11 +231,31 @@ TEST_F(BackfillTest, PauseHoldsTheCountAndResumeFinishes) {
     std::this_thread::sleep_for(milliseconds(100));
     ASSERT_EQ(Count("SELECT count(*) FROM hits"), held) << "rows changed while paused";
   }
+  // One shadowcopy run per table at a time.
+  ProcessResult second = RunShadowcopy(Args({"--delete", "--where", "true", "--execute", "--socket", "none"}));
+  ExpectFailedWithOneErrorLine(second);
+  EXPECT_NE(second.err.find("already working on"), std::string::npos) << second.Describe();
   ProcessResult set = Ctl({"set", "batch-size=1000"});
   EXPECT_EQ(LastLine(set.out), "ok: batch-size=1000 (fixed size)") << set.Describe();
   EXPECT_EQ(Ctl({"resume"}).exit_code, 0);
   ProcessResult r = tool_->Wait(seconds(60));
   ExpectSucceeded(r);
+  ExpectUpdatedExactlyOnce();
+}
+
+TEST_F(BackfillTest, ThrottleFlagFileHoldsTheBackfillWithItsReason) {
+  CreateItems();
+  std::string flag = socket_ + ".flag";
+  { FILE* f = std::fopen(flag.c_str(), "w"); ASSERT_NE(f, nullptr); std::fclose(f); }
+  StartTool({"--set", "flag = 'done'", "--where", "grp % 3 = 0", "--throttle-flag-file", flag});
+  ASSERT_TRUE(tool_->WaitForStderr("throttled:", seconds(30))) << tool_->Wait(seconds(5)).Describe();
+  ProcessResult status = Ctl({"status"});
+  EXPECT_NE(status.out.find("throttled:"), std::string::npos) << status.Describe();
+  EXPECT_NE(status.out.find(flag), std::string::npos) << status.Describe();
+  EXPECT_NE(status.out.find("0 rows changed"), std::string::npos) << status.Describe();
+  EXPECT_EQ(Count("SELECT count(*) FROM hits"), 0);
+  ::unlink(flag.c_str());
+  ExpectSucceeded(tool_->Wait(seconds(60)));
   ExpectUpdatedExactlyOnce();
 }
 
@@ -264,6 +285,7 @@ TEST_F(BackfillTest, ResumeAfterKill9RedoesNoCommittedBatch) {
                                             "--resume", "--socket", "none"}));
   ExpectFailedWithOneErrorLine(other);
   EXPECT_NE(other.err.find("resume with the same expressions"), std::string::npos) << other.Describe();
+  WaitForToolSessionsToEnd();
   ProcessResult r = RunShadowcopy(Args({"--set", "flag = 'done'", "--where", "grp % 3 = 0", "--execute",
                                         "--resume", "--socket", "none", "--batch-size", "700"}));
   writers.Stop();

@@ -204,7 +204,9 @@ TEST_F(HazardTest, VisibilityInvisibleDeleteIsNotUndone) {
   EXPECT_TRUE(diff.Equal()) << diff.sample;
   // The batch holding id 4000 had to wait for the invisible commit.
   auto waits = SummaryNumber(last_summary_, "visibility_waits");
-  if (waits.has_value()) EXPECT_GT(*waits, 0) << last_summary_;
+  if (waits.has_value()) {
+    EXPECT_GT(*waits, 0) << last_summary_;
+  }
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders WHERE id = 4000"), "0");
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/backfill_plan.h"
 #include "engine/table_model.h"
 
 namespace shadowcopy::engine::backfill_sql {
@@ -165,3 +166,55 @@ TEST(BackfillExpressionTest, RefusesUnterminatedAndSeveralStatements) {
 
 }  // namespace
 }  // namespace shadowcopy::engine::backfill_sql
+
+namespace shadowcopy::engine {
+namespace {
+
+TEST(BackfillPlanTest, ShowsSpanValidationEstimateAndStatement) {
+  BackfillPlan p;
+  p.table = "\"public\".\"users\"";
+  p.spec = {false, "name = upper(name)", "name IS NULL"};
+  p.key_names = {"id"};
+  p.key_index = "users_pkey";
+  p.span_first = {"1"};
+  p.span_last = {"5000"};
+  p.estimated_keys = 5000;
+  p.estimated_matches = 1200;
+  p.validation_keys = 1000;
+  p.validation_rows = 240;
+  p.validation_ms = 100;
+  p.sizing.fixed = false;
+  p.sizing.target = std::chrono::milliseconds(200);
+  p.sizing.min_size = 10;
+  p.sizing.max_size = 50000;
+  p.lock_timeout = std::chrono::milliseconds(500);
+  p.statement = "UPDATE ONLY t SET x\nWHERE y";
+  std::string out = FormatBackfillPlan(p);
+  EXPECT_THAT(out, ::testing::HasSubstr("backfill plan for \"public\".\"users\" (dry run: nothing was changed)\n"));
+  EXPECT_THAT(out, ::testing::HasSubstr("  operation:   UPDATE SET name = upper(name)\n"));
+  EXPECT_THAT(out, ::testing::HasSubstr("  key:         (\"id\") (index \"users_pkey\")\n"));
+  EXPECT_THAT(out, ::testing::HasSubstr("  key span:    (1) .. (5000), fixed when the run starts"));
+  EXPECT_THAT(out, ::testing::HasSubstr("~1200 matching the WHERE (planner estimate)"));
+  EXPECT_THAT(out, ::testing::HasSubstr("1000 keys, 240 rows would change (100.0 ms)"));
+  EXPECT_THAT(out, ::testing::HasSubstr("  estimate:    ~0.5 s unthrottled at the first batch's rate (10000 keys/s)"));
+  EXPECT_THAT(out, ::testing::HasSubstr("adaptive toward 200 ms each (10 to 50000 keys), lock_timeout 500 ms"));
+  EXPECT_THAT(out, ::testing::HasSubstr("  statement:   UPDATE ONLY t SET x WHERE y\n"));
+}
+
+TEST(BackfillPlanTest, EmptyTableAndDelete) {
+  BackfillPlan p;
+  p.table = "\"public\".\"events\"";
+  p.spec = {true, "", "true"};
+  p.key_names = {"a", "b"};
+  p.key_index = "events_pkey";
+  p.sizing.fixed = true;
+  p.sizing.fixed_size = 300;
+  std::string out = FormatBackfillPlan(p);
+  EXPECT_THAT(out, ::testing::HasSubstr("  operation:   DELETE\n"));
+  EXPECT_THAT(out, ::testing::HasSubstr("(\"a\", \"b\")"));
+  EXPECT_THAT(out, ::testing::HasSubstr("none: the table is empty, nothing to do"));
+  EXPECT_THAT(out, ::testing::HasSubstr("  batches:     300 keys each"));
+}
+
+}  // namespace
+}  // namespace shadowcopy::engine

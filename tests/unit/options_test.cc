@@ -379,6 +379,9 @@ TEST(BackfillOptionsTest, FlagsOfTheOtherCommandAreRefused) {
   EXPECT_THAT(std::string(alter.status().message()), HasSubstr("--alter is not a backfill option"));
   EXPECT_EQ(CodeOf({"backfill", "--table", "t", "--delete", "--where", "true", "--chunk-size", "5"}),
             absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf({"backfill", "--table", "t", "--delete", "--where", "true", "--verify=off"}),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ParseOptions({"backfill", "--table", "t", "--delete", "--where", "true", "--nice-ratio", "2"}).ok());
   auto set = ParseOptions({"--table", "t", "--set", "a = 1"});
   EXPECT_THAT(std::string(set.status().message()), HasSubstr("belongs to `shadowcopy backfill`"));
 }
