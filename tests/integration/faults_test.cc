@@ -96,6 +96,8 @@ class FaultTest : public DatabaseTest {
 
   std::vector<std::string> MigrateArgs(std::vector<std::string> extra = {},
                                        const std::string& chunk = "2000") const {
+    // Cases that act during the copy pass --nice-ratio so that it lasts a few
+    // seconds on a fast machine too.
     // A control socket of its own: the default path is named after the
     // table only, and other runs on this machine migrate an `orders` too.
     // After a kill -9 the resumed run finds the dead run's socket file there.
@@ -271,7 +273,7 @@ TEST_F(FaultTest, KillDuringCopyThenResume) {
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
   ASSERT_TRUE(workload.Start().ok());
   ToolLog log(&workload);
-  auto tool = Start(MigrateArgs(), {}, log.Callback());
+  auto tool = Start(MigrateArgs({"--nice-ratio", "3"}), {}, log.Callback());
   ASSERT_NE(tool, nullptr);
   ASSERT_TRUE(tool->WaitForStderr("phase=copy", seconds(60))) << tool->Wait(seconds(5)).Describe();
   std::this_thread::sleep_for(seconds(1));
@@ -405,7 +407,7 @@ TEST_F(FaultTest, PostgresFastRestartDuringCopySurvives) {
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
   ASSERT_TRUE(workload.Start().ok());
   ToolLog log(&workload);
-  auto tool = Start(MigrateArgs(), {}, log.Callback());
+  auto tool = Start(MigrateArgs({"--nice-ratio", "3"}), {}, log.Callback());
   ASSERT_NE(tool, nullptr);
   ASSERT_TRUE(tool->WaitForStderr("phase=copy", seconds(60))) << tool->Wait(seconds(5)).Describe();
   std::this_thread::sleep_for(seconds(1));
@@ -443,7 +445,7 @@ TEST_F(FaultTest, ReplicationConnectionTerminatedDuringCopySurvives) {
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
   ASSERT_TRUE(workload.Start().ok());
   ToolLog log(&workload);
-  auto tool = Start(MigrateArgs(), {}, log.Callback());
+  auto tool = Start(MigrateArgs({"--nice-ratio", "3"}), {}, log.Callback());
   ASSERT_NE(tool, nullptr);
   ASSERT_TRUE(tool->WaitForStderr("phase=copy", seconds(60))) << tool->Wait(seconds(5)).Describe();
   std::this_thread::sleep_for(milliseconds(700));
@@ -574,7 +576,7 @@ TEST_F(FaultTest, CleanupAfterAbandonedRun) {
   std::string oid = TableOid("orders");
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
   ASSERT_TRUE(workload.Start().ok());
-  auto tool = Start(MigrateArgs({}, "500"));
+  auto tool = Start(MigrateArgs({"--nice-ratio", "3"}, "500"));
   ASSERT_NE(tool, nullptr);
   ASSERT_TRUE(tool->WaitForStderr("phase=copy", seconds(60))) << tool->Wait(seconds(5)).Describe();
   std::this_thread::sleep_for(milliseconds(500));
