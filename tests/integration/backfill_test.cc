@@ -289,6 +289,8 @@ TEST_F(BackfillTest, ResumeAfterKill9RedoesNoCommittedBatch) {
   EXPECT_NE(again.err.find("continue it with --resume"), std::string::npos) << again.Describe();
   ProcessResult listed = RunShadowcopy({"cleanup", "--table", "items", "--dsn", dsn()});
   EXPECT_NE(listed.out.find("would remove state of backfill"), std::string::npos) << listed.Describe();
+  ProcessResult all = RunShadowcopy({"cleanup", "--all", "--dsn", dsn()});
+  EXPECT_NE(all.out.find("would remove state of backfill"), std::string::npos) << all.Describe();
   ProcessResult other = RunShadowcopy(Args({"--set", "flag = 'x'", "--where", "grp % 3 = 0", "--execute",
                                             "--resume", "--socket", "none"}));
   ExpectFailedWithOneErrorLine(other);
