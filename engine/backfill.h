@@ -13,10 +13,11 @@
 // lock_timeout; find the batch's upper key (the n-th key after the cursor,
 // through the key's index, bounded by the span's end); UPDATE/DELETE the rows
 // in (cursor, upper] that match the WHERE; write the cursor into the state
-// table; COMMIT. No snapshot outlives a batch and nothing but row locks is
-// taken. A lock timeout (or deadlock) rolls the batch back; it is retried
-// after a jittered backoff with half the keys, so an application session
-// never waits behind a batch longer than the lock_timeout.
+// table; COMMIT. No snapshot outlives a batch; the only locks are the
+// batch's row locks and the ROW EXCLUSIVE any UPDATE/DELETE takes. A lock
+// timeout (or deadlock) rolls the batch back; it is retried after a jittered
+// backoff with half the keys, so an application session never waits behind
+// a batch longer than the lock_timeout.
 //
 // Thread-safety: Run() on one thread; RequestStop() and control() from any.
 #ifndef SHADOWCOPY_ENGINE_BACKFILL_H_

@@ -32,7 +32,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kRows = 10000;  // ids 10, 20, ..., 100000
 
-// Writers that update `payload` of random rows of the span and insert rows
+// Writers that update `payload` of random rows of the span and, once
+// AllowLateInserts() was called (after the run fixed its span), insert rows
 // beyond it (ids from 10,000,000, grp 0: they match every test's WHERE and
 // must stay untouched). Every error they see is kept: the application must
 // see none.
@@ -52,7 +53,7 @@ class Writers {
         std::mt19937 rng(t + 1);
         for (int64_t n = 0; !stop_; ++n) {
           std::string sql =
-              n % 10 == 9 ? fmt::format("INSERT INTO items VALUES ({}, 0, NULL, 'late')", 10000000 + next_id_++)
+              n % 10 == 9 && late_inserts_ ? fmt::format("INSERT INTO items VALUES ({}, 0, NULL, 'late')", 10000000 + next_id_++)
                           : fmt::format("UPDATE items SET payload = md5(random()::text) WHERE id = {}",
                                         10 * (1 + rng() % kRows));
           auto r = (*conn)->Exec(sql);
@@ -68,6 +69,7 @@ class Writers {
     for (auto& t : threads_v_) t.join();
     threads_v_.clear();
   }
+  void AllowLateInserts() { late_inserts_ = true; }
   int64_t statements() const { return statements_; }
   std::vector<std::string> errors() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -83,6 +85,7 @@ class Writers {
   const int threads_;
   std::vector<std::thread> threads_v_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> late_inserts_{false};
   std::atomic<int64_t> next_id_{0}, statements_{0};
   std::mutex mu_;
   std::vector<std::string> errors_;
@@ -180,10 +183,13 @@ TEST_F(BackfillTest, UpdateChangesExactlyTheMatchingRowsOfTheSpan) {
             pause.Env("before-batch:77"));
   ASSERT_TRUE(pause.WaitPaused(seconds(30))) << tool_->Wait(seconds(5)).Describe();
   // 76 batches committed: ids up to 38000. Rows inserted behind the cursor
-  // (and beyond the span, by the writers) now match the WHERE and must stay
-  // untouched.
+  // (and beyond the span, by the writers from now on) match the WHERE and
+  // must stay untouched.
   ASSERT_EQ(Cursor(), "38000");
+  writers.AllowLateInserts();
   MustExec(db(), "INSERT INTO items SELECT 10 * g + 5, 0, NULL, 'behind' FROM generate_series(1, 3799) g");
+  MustExec(db(), "INSERT INTO items VALUES (100010, 0, NULL, 'late')");  // right after the span's end
+  EXPECT_TRUE(PollUntilTrue(db(), "SELECT count(*) > 1 FROM items WHERE payload = 'late'", seconds(10)));
   pause.Continue();
   ProcessResult r = tool_->Wait(seconds(60));
   writers.Stop();
@@ -200,6 +206,7 @@ TEST_F(BackfillTest, UpdateChangesExactlyTheMatchingRowsOfTheSpan) {
 TEST_F(BackfillTest, DeletePurgeRemovesExactlyTheMatchingRows) {
   CreateItems();
   Writers writers(dbname(), 2);
+  writers.AllowLateInserts();  // rows beyond the span (grp 0) do not match
   writers.Start();
   ProcessResult r = RunShadowcopy(Args({"--delete", "--where", "grp IN (1, 4) OR payload = 'gone'",
                                         "--target-batch-time", "20ms", "--execute", "--socket", "none"}));
@@ -269,6 +276,7 @@ TEST_F(BackfillTest, ResumeAfterKill9RedoesNoCommittedBatch) {
   StartTool({"--set", "flag = 'done'", "--where", "grp % 3 = 0", "--batch-size", "300"},
             pause.Env("before-commit:6"));
   ASSERT_TRUE(pause.WaitPaused(seconds(30))) << tool_->Wait(seconds(5)).Describe();
+  writers.AllowLateInserts();  // the span is fixed: rows beyond it from now on
   tool_->Signal(SIGKILL);
   tool_->Wait(seconds(10));
   WaitForToolSessionsToEnd();
@@ -281,6 +289,8 @@ TEST_F(BackfillTest, ResumeAfterKill9RedoesNoCommittedBatch) {
   EXPECT_NE(again.err.find("continue it with --resume"), std::string::npos) << again.Describe();
   ProcessResult listed = RunShadowcopy({"cleanup", "--table", "items", "--dsn", dsn()});
   EXPECT_NE(listed.out.find("would remove state of backfill"), std::string::npos) << listed.Describe();
+  ProcessResult all = RunShadowcopy({"cleanup", "--all", "--dsn", dsn()});
+  EXPECT_NE(all.out.find("would remove state of backfill"), std::string::npos) << all.Describe();
   ProcessResult other = RunShadowcopy(Args({"--set", "flag = 'x'", "--where", "grp % 3 = 0", "--execute",
                                             "--resume", "--socket", "none"}));
   ExpectFailedWithOneErrorLine(other);
