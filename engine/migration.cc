@@ -10,6 +10,7 @@
 #include "common/status.h"
 #include "engine/plan_printer.h"
 #include "engine/swap.h"
+#include "engine/test_hooks.h"
 #include "fmt/format.h"
 #include "throttler/pacing.h"
 
@@ -869,8 +870,20 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   const auto& n = plan_.model.names;
   if (vexport_) vexport_->RollbackQuietly();  // a failed attempt's snapshot
   after_snapshot_.clear();
+  if (!superuser_) {
+    ASSIGN_OR_RETURN(auto r, lock_->Exec("SELECT current_setting('is_superuser') = 'on'"));
+    superuser_ = r.GetBool(0, 0);
+  }
   RETURN_IF_ERROR(lock_->Exec("BEGIN").status());
   RETURN_IF_ERROR(lock_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.cutover_lock_timeout.count())).status());
+  // With the table locked, the swap locks more (a child table whose foreign
+  // key is re-pointed, views, sequences). An application transaction that
+  // holds one of those and waits for our table closes a cycle; whichever side
+  // runs the deadlock check first is cancelled. Ours runs it first (where the
+  // role may set it), and every later lock wait gives up well within the
+  // server's deadlock_timeout: the swap rolls back and retries, the
+  // application never sees the deadlock.
+  if (*superuser_) RETURN_IF_ERROR(lock_->Exec("SET LOCAL deadlock_timeout = '50ms'").status());
   auto locked = lock_->Exec(fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", QualifiedName(n.schema, n.table)));
   if (!locked.ok()) {
     lock_->RollbackQuietly();
@@ -882,6 +895,12 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   }
   auto lock_time = Clock::now();
   Log(LogLevel::kDebug, "cutover attempt {}: table locked", attempt);
+  auto shorter = lock_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'",
+                                         std::min<int64_t>(config_.cutover_lock_timeout.count(), 200)));
+  if (!shorter.ok()) {
+    lock_->RollbackQuietly();
+    return shorter.status();
+  }
   // Fence: with the lock held no writer is in flight. A transactional logical
   // message committed now is decoded after every change committed before the
   // lock; once it is applied, the shadow holds all of them. (Not a sleep, and
@@ -912,6 +931,13 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   }
   Log(LogLevel::kDebug, "cutover attempt {}: fence applied after {:.1f} ms", attempt,
       std::chrono::duration<double, std::milli>(Clock::now() - lock_time).count());
+  if (ShouldPause(config_.test, "cutover-locked", attempt)) {
+    auto paused = PauseHere(config_.test, nullptr, stop_);
+    if (!paused.ok()) {
+      lock_->RollbackQuietly();
+      return paused;
+    }
+  }
   if (config_.verify_after) {
     // The instant being swapped, for --verify-after: both tables as they are
     // now, under the lock, with everything replayed.

@@ -2,6 +2,11 @@
 // views (re-created, so a changed column type shows through), incoming and
 // outgoing foreign keys by their names, index names, grants, the table
 // comment, and the serial sequence.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
 #include "tests/integration/workload.h"
@@ -111,6 +116,42 @@ TEST_F(SwapObjectsTest, IndexNamesGrantsCommentAndSequenceFollow) {
   EXPECT_EQ(QueryValue(db(), "SELECT obj_description('orders'::regclass, 'pg_class')"),
             "the orders");
   EXPECT_NE(QueryValue(db(), "SELECT pg_get_serial_sequence('orders', 'id')"), "");
+}
+
+// An application transaction holds a lock on a child table and then reads the
+// table being swapped while the cutover holds it (it waits from before the
+// swap asks for the child table). The swap needs the child table too: it
+// re-points the foreign key. A lock cycle: the cutover must be the side that
+// gives up (it rolls back and retries); the application must never get the
+// deadlock error.
+TEST_F(SwapObjectsTest, ChildTableTransactionAcrossCutoverSeesNoDeadlock) {
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 3000, 1000).ok());
+  CreateForeignKeys();
+  auto app = Connect();
+  ASSERT_NE(app, nullptr);
+  PausePoint pause;
+  auto tool = ShadowcopyProcess::Start(
+      ToolArgs("orders", {"--alter", "ALTER COLUMN id TYPE bigint", "--execute", "--chunk-size", "1000",
+                          "--cutover-retries", "50", "--socket", "none"}),
+      pause.Env("cutover-locked:1"));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  // The slot exists and the table is locked: an open application
+  // transaction cannot hold up the slot's creation any more.
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << (*tool)->Wait(seconds(5)).Describe();
+  MustExec(*app, "BEGIN; UPDATE order_items SET item_id = item_id WHERE item_id = 1");
+  absl::Status read;
+  std::thread reader([&] { read = app->Exec("SELECT count(*) FROM orders WHERE id = 1").status(); });
+  std::this_thread::sleep_for(milliseconds(300));  // the application waits first
+  pause.Continue();
+  reader.join();
+  EXPECT_TRUE(read.ok()) << "the application's read failed: " << read;
+  auto committed = app->Exec("COMMIT");
+  EXPECT_TRUE(committed.ok()) << "the application's commit failed: " << committed.status();
+  ProcessResult r = (*tool)->Wait(seconds(120));
+  ExpectSucceeded(r);
+  ExpectNothingLeftBehind("orders");
 }
 
 }  // namespace
