@@ -10,6 +10,7 @@
 #include "common/retry.h"
 #include "common/status.h"
 #include "engine/backfill_plan.h"
+#include "engine/run_throttler.h"
 #include "engine/test_hooks.h"
 #include "fmt/format.h"
 #include "throttler/pacing.h"
@@ -258,17 +259,8 @@ absl::Status Backfill::CreateRecord() {
 }
 
 absl::Status Backfill::StartThrottler() {
-  throttler::ThrottlerOptions to;
-  to.connect.dsn = config_.dsn;
-  to.replica_dsn = config_.replica_dsn;
-  to.throttle_query = config_.throttle_query;
-  to.flag_file = config_.throttle_flag_file;
-  to.limits = [this] { return control_->ThrottleLimits(); };
-  to.operator_paused = [this] { return control_->paused(); };
-  throttler_ = std::make_unique<throttler::Throttler>(to);
-  RETURN_IF_ERROR(Annotate(throttler_->Start(), "starting the throttler"));
+  ASSIGN_OR_RETURN(throttler_, StartRunThrottler(config_, control_.get()));
   throttler_->SetOwnPids({conn_->BackendPid()});
-  control_->SetThrottleSource([t = throttler_.get()] { return t->current(); });
   return absl::OkStatus();
 }
 

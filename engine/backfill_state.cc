@@ -2,25 +2,9 @@
 
 #include "common/status.h"
 #include "engine/sql_builder.h"
+#include "engine/state_store.h"
 
 namespace shadowcopy::engine {
-namespace {
-
-std::string ArrayOf(const std::vector<std::string>& values) {
-  std::vector<std::optional<std::string>> opt(values.begin(), values.end());
-  std::vector<const std::optional<std::string>*> ptrs;
-  for (const auto& v : opt) ptrs.push_back(&v);
-  return sql::TextArrayLiteral(ptrs);
-}
-
-absl::StatusOr<std::vector<std::string>> ParseArray(PgConn* conn, std::string_view literal) {
-  ASSIGN_OR_RETURN(auto r, conn->Query("SELECT unnest($1::text[])", {std::string(literal)}));
-  std::vector<std::string> out;
-  for (int i = 0; i < r.Rows(); ++i) out.push_back(r.GetString(i, 0));
-  return out;
-}
-
-}  // namespace
 
 absl::Status BackfillState::EnsureSchema(PgConn* conn) {
   // Created when missing; columns added later are added to an older table
@@ -64,11 +48,11 @@ absl::StatusOr<std::optional<BackfillRecord>> BackfillState::FindUnfinished(PgCo
   rec.operation = r.GetString(0, 3);
   rec.set_text = r.GetString(0, 4);
   rec.where_text = r.GetString(0, 5);
-  ASSIGN_OR_RETURN(rec.key_columns, ParseArray(conn, r.Get(0, 6)));
-  ASSIGN_OR_RETURN(rec.span_first, ParseArray(conn, r.Get(0, 7)));
-  ASSIGN_OR_RETURN(rec.span_last, ParseArray(conn, r.Get(0, 8)));
+  ASSIGN_OR_RETURN(rec.key_columns, ParseTextArray(conn, r.Get(0, 6)));
+  ASSIGN_OR_RETURN(rec.span_first, ParseTextArray(conn, r.Get(0, 7)));
+  ASSIGN_OR_RETURN(rec.span_last, ParseTextArray(conn, r.Get(0, 8)));
   if (!r.IsNull(0, 9)) {
-    ASSIGN_OR_RETURN(auto cursor, ParseArray(conn, r.Get(0, 9)));
+    ASSIGN_OR_RETURN(auto cursor, ParseTextArray(conn, r.Get(0, 9)));
     rec.cursor = std::move(cursor);
   }
   rec.done = r.GetBool(0, 10);
@@ -86,14 +70,14 @@ absl::Status BackfillState::Create(PgConn* conn, const BackfillRecord& rec) {
       "operation, set_text, where_text, key_columns, span_first, span_last) "
       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
       {run_id_, std::to_string(kBackfillFormatVersion), rec.schema, rec.table, std::to_string(rec.table_oid),
-       rec.operation, rec.set_text, rec.where_text, ArrayOf(rec.key_columns), ArrayOf(rec.span_first),
-       ArrayOf(rec.span_last)}).status();
+       rec.operation, rec.set_text, rec.where_text, TextArrayOf(rec.key_columns), TextArrayOf(rec.span_first),
+       TextArrayOf(rec.span_last)}).status();
 }
 
 std::pair<std::string, PgParams> BackfillState::Checkpoint(const std::optional<std::vector<std::string>>& cursor,
                                                            bool done, int64_t rows_changed,
                                                            int64_t keys_covered) const {
-  PgParams p{run_id_, cursor ? std::optional<std::string>(ArrayOf(*cursor)) : std::nullopt,
+  PgParams p{run_id_, cursor ? std::optional<std::string>(TextArrayOf(*cursor)) : std::nullopt,
              done ? "true" : "false", std::to_string(rows_changed), std::to_string(keys_covered)};
   return {"UPDATE shadowcopy.backfills SET cursor_key = coalesce($2::text[], cursor_key), done = $3::boolean, "
           "rows_changed = rows_changed + $4::bigint, keys_covered = keys_covered + $5::bigint, "

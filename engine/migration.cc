@@ -9,6 +9,7 @@
 #include "common/retry.h"
 #include "common/status.h"
 #include "engine/plan_printer.h"
+#include "engine/run_throttler.h"
 #include "engine/swap.h"
 #include "engine/test_hooks.h"
 #include "fmt/format.h"
@@ -89,17 +90,8 @@ void Migration::PublishProgress(std::string_view phase) {
 
 absl::Status Migration::StartThrottler() {
   if (throttler_) return absl::OkStatus();
-  throttler::ThrottlerOptions to;
-  to.connect.dsn = config_.dsn;
-  to.replica_dsn = config_.replica_dsn;
-  to.throttle_query = config_.throttle_query;
-  to.flag_file = config_.throttle_flag_file;
-  to.limits = [this] { return control_->ThrottleLimits(); };
-  to.operator_paused = [this] { return control_->paused(); };
-  throttler_ = std::make_unique<throttler::Throttler>(to);
-  RETURN_IF_ERROR(Annotate(throttler_->Start(), "starting the throttler"));
+  ASSIGN_OR_RETURN(throttler_, StartRunThrottler(config_, control_.get()));
   throttler_->SetSlot(plan_.model.names.slot);
-  control_->SetThrottleSource([t = throttler_.get()] { return t->current(); });
   sizer_ = std::make_unique<throttler::ChunkSizer>(control_->Sizing(), config_.control.chunk_size);
   return absl::OkStatus();
 }

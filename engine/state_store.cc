@@ -6,23 +6,19 @@
 #include "fmt/format.h"
 
 namespace shadowcopy::engine {
-namespace {
-
-std::string ArrayOf(const std::vector<std::string>& values) {
+std::string TextArrayOf(const std::vector<std::string>& values) {
   std::vector<std::optional<std::string>> opt(values.begin(), values.end());
   std::vector<const std::optional<std::string>*> ptrs;
   for (const auto& v : opt) ptrs.push_back(&v);
   return sql::TextArrayLiteral(ptrs);
 }
 
-absl::StatusOr<std::vector<std::string>> ParseArray(PgConn* conn, std::string_view literal) {
+absl::StatusOr<std::vector<std::string>> ParseTextArray(PgConn* conn, std::string_view literal) {
   ASSIGN_OR_RETURN(auto r, conn->Query("SELECT unnest($1::text[])", {std::string(literal)}));
   std::vector<std::string> out;
   for (int i = 0; i < r.Rows(); ++i) out.push_back(r.GetString(i, 0));
   return out;
 }
-
-}  // namespace
 
 absl::Status StateStore::EnsureSchema(PgConn* conn) {
   return conn->Exec(
@@ -60,7 +56,7 @@ absl::Status StateStore::Create(PgConn* conn, const ShadowPlan& plan, const std:
       "alter_text, shadow_name, slot_name, publication_name, phase, deferred_indexes, index_names, "
       "statistics_names, key_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'prepare', $10, $11, $12, $13)",
       {run_id_, std::to_string(kStateFormatVersion), n.schema, n.table, std::to_string(plan.model.oid), alter,
-       n.shadow, n.slot, n.publication, ArrayOf(plan.deferred_indexes), ArrayOf(idx), ArrayOf(stats),
+       n.shadow, n.slot, n.publication, TextArrayOf(plan.deferred_indexes), TextArrayOf(idx), TextArrayOf(stats),
        plan.key_index}).status());
   return conn->Query("INSERT INTO shadowcopy.replay_positions (run_id) VALUES ($1)", {run_id_}).status();
 }
@@ -86,19 +82,19 @@ absl::StatusOr<std::optional<RunRecord>> StateStore::FindUnfinished(PgConn* conn
   rec.alter = r.GetString(0, 3);
   rec.phase = r.GetString(0, 4);
   if (!r.IsNull(0, 5)) {
-    ASSIGN_OR_RETURN(auto hw, ParseArray(conn, r.Get(0, 5)));
+    ASSIGN_OR_RETURN(auto hw, ParseTextArray(conn, r.Get(0, 5)));
     rec.copy_high_water = std::move(hw);
   }
   rec.copy_done = r.GetBool(0, 6);
   rec.applied_lsn = ParseLsn(r.Get(0, 7)).value_or(0);
-  ASSIGN_OR_RETURN(rec.deferred_indexes, ParseArray(conn, r.Get(0, 8)));
-  ASSIGN_OR_RETURN(auto idx, ParseArray(conn, r.Get(0, 9)));
+  ASSIGN_OR_RETURN(rec.deferred_indexes, ParseTextArray(conn, r.Get(0, 8)));
+  ASSIGN_OR_RETURN(auto idx, ParseTextArray(conn, r.Get(0, 9)));
   for (size_t i = 0; i + 1 < idx.size(); i += 2) rec.index_names.emplace_back(idx[i], idx[i + 1]);
-  ASSIGN_OR_RETURN(auto st, ParseArray(conn, r.Get(0, 10)));
+  ASSIGN_OR_RETURN(auto st, ParseTextArray(conn, r.Get(0, 10)));
   for (size_t i = 0; i + 3 < st.size(); i += 4) rec.statistics_names.push_back({st[i], st[i + 1], st[i + 2], st[i + 3]});
   rec.key_index = r.GetString(0, 11);
   if (!r.IsNull(0, 12)) {
-    ASSIGN_OR_RETURN(rec.after_swap, ParseArray(conn, r.Get(0, 12)));
+    ASSIGN_OR_RETURN(rec.after_swap, ParseTextArray(conn, r.Get(0, 12)));
   }
   return std::optional<RunRecord>(std::move(rec));
 }
@@ -119,7 +115,7 @@ absl::Status StateStore::Delete(PgConn* conn, const std::string& run_id) {
 
 std::pair<std::string, PgParams> StateStore::CopyCheckpoint(
     const std::optional<std::vector<std::string>>& high_water, bool done) const {
-  PgParams p{run_id_, high_water ? std::optional<std::string>(ArrayOf(*high_water)) : std::nullopt,
+  PgParams p{run_id_, high_water ? std::optional<std::string>(TextArrayOf(*high_water)) : std::nullopt,
              done ? "true" : "false"};
   return {"UPDATE shadowcopy.runs SET copy_high_water = coalesce($2::text[], copy_high_water), "
           "copy_done = $3::boolean, updated_at = now() WHERE run_id = $1", p};
@@ -127,7 +123,7 @@ std::pair<std::string, PgParams> StateStore::CopyCheckpoint(
 
 std::pair<std::string, PgParams> StateStore::AfterSwap(const std::vector<std::string>& statements) const {
   return {"UPDATE shadowcopy.runs SET after_swap = $2::text[], phase = 'swapped', updated_at = now() "
-          "WHERE run_id = $1", {run_id_, ArrayOf(statements)}};
+          "WHERE run_id = $1", {run_id_, TextArrayOf(statements)}};
 }
 
 std::pair<std::string, PgParams> StateStore::ApplyCheckpoint(Lsn end_lsn) const {

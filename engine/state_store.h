@@ -24,6 +24,11 @@
 
 namespace shadowcopy::engine {
 
+// The state tables keep keys and statement lists as text[]: a literal of
+// `values`, and the elements of such a literal (parsed by the server).
+std::string TextArrayOf(const std::vector<std::string>& values);
+absl::StatusOr<std::vector<std::string>> ParseTextArray(PgConn* conn, std::string_view literal);
+
 inline constexpr int kStateFormatVersion = 1;
 
 struct RunRecord {
