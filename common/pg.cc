@@ -88,6 +88,9 @@ absl::StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const ConnectOptions& op
                                      {"intervalstyle", "postgres"},
                                      {"extra_float_digits", "3"},
                                      {"statement_timeout", "0"},
+                                     // Backslashes in '...' are plain characters, as the
+                                     // checks of user expressions assume.
+                                     {"standard_conforming_strings", "on"},
                                      {"idle_in_transaction_session_timeout", "0"},
                                      // Never read through a policy: with FORCE ROW LEVEL
                                      // SECURITY the owner would copy a filtered table;

@@ -337,15 +337,27 @@ absl::Status Backfill::BatchLoop() {
 }
 
 absl::StatusOr<Backfill::Batch> Backfill::RunBatch(int64_t size, bool commit) {
-  RETURN_IF_ERROR(conn_->Exec("BEGIN").status());
+  // READ COMMITTED whatever the role's default: under REPEATABLE READ an
+  // application update of a row in the range would fail the batch.
+  RETURN_IF_ERROR(conn_->Exec("BEGIN ISOLATION LEVEL READ COMMITTED").status());
   auto body = [&]() -> absl::StatusOr<Batch> {
     RETURN_IF_ERROR(
         conn_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
-    PgParams p;
-    if (cursor_) p.insert(p.end(), cursor_->begin(), cursor_->end());
+    // lock_timeout bounds each lock wait; many waits in one batch add up, and
+    // an application session waiting for a row the batch already changed
+    // waits until the batch ends. The statement timeout bounds the whole
+    // batch; a batch that meets it is retried with half the keys.
+    const int64_t budget = std::max<int64_t>(
+        5000, 2 * config_.lock_timeout.count() + 5 * control_->Sizing().target.count());
+    RETURN_IF_ERROR(conn_->Exec(fmt::format("SET LOCAL statement_timeout = '{}ms'", budget)).status());
+    // Before the first batch the range starts at the span's first key,
+    // inclusive: rows inserted below it later are not the backfill's.
+    const bool from_start = !cursor_.has_value();
+    const std::vector<std::string>& lower = from_start ? span_first_ : *cursor_;
+    PgParams p(lower.begin(), lower.end());
     p.insert(p.end(), span_last_.begin(), span_last_.end());
     p.push_back(std::to_string(size));
-    ASSIGN_OR_RETURN(auto r, conn_->Query(backfill_sql::BoundarySql(model_, cursor_.has_value()), p));
+    ASSIGN_OR_RETURN(auto r, conn_->Query(backfill_sql::BoundarySql(model_, true, from_start), p));
     Batch b;
     b.last = true;
     if (r.Rows() > 0) {
@@ -354,10 +366,9 @@ absl::StatusOr<Backfill::Batch> Backfill::RunBatch(int64_t size, bool commit) {
       for (int i = 0; i < k; ++i) upper.push_back(r.GetString(0, i));
       b.keys = r.GetInt(0, k);
       b.last = b.keys < size;
-      PgParams bp;
-      if (cursor_) bp.insert(bp.end(), cursor_->begin(), cursor_->end());
+      PgParams bp(lower.begin(), lower.end());
       bp.insert(bp.end(), upper.begin(), upper.end());
-      auto res = conn_->Query(backfill_sql::BatchSql(model_, spec_, cursor_.has_value()), bp);
+      auto res = conn_->Query(backfill_sql::BatchSql(model_, spec_, true, from_start), bp);
       if (!res.ok()) return Annotate(res.status(), fmt::format("batch over keys {}", RangeText(upper)));
       b.rows = res->Affected();
       b.upper = std::move(upper);
@@ -388,7 +399,9 @@ absl::StatusOr<Backfill::Batch> Backfill::RunBatchRetrying(int64_t size, bool co
     if (batch.ok()) return batch;
     if (stop_) return absl::CancelledError("interrupted");
     std::string state = SqlStateOf(batch.status());
-    bool lock_conflict = state == "55P03" || state == "40P01";
+    // Lock timeout, deadlock, or the batch's statement timeout (a cancel of
+    // ours sets stop_ first, handled above).
+    bool lock_conflict = state == "55P03" || state == "40P01" || state == "57014";
     if (!lock_conflict) return batch.status();
     if (attempt >= attempts)
       return Annotate(batch.status(), fmt::format("gave up after {} attempts", attempts));

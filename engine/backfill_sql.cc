@@ -62,6 +62,10 @@ absl::Status CheckExpression(std::string_view text, ExpressionKind kind) {
   int depth = 0;
   for (size_t i = 0; i < text.size();) {
     char c = text[i];
+    // The server ends a -- comment at \r as well as \n; other control
+    // characters have no business in an expression either.
+    if (static_cast<unsigned char>(c) < 0x20 && c != ' ' && c != '\t' && c != '\n')
+      return bad("has a control character");
     if (std::isspace(static_cast<unsigned char>(c))) {
       ++i;
       continue;
@@ -70,7 +74,7 @@ absl::Status CheckExpression(std::string_view text, ExpressionKind kind) {
     bool block_comment = c == '/' && i + 1 < text.size() && text[i + 1] == '*';
     if (!line_comment && !block_comment) blank = false;
     if (line_comment) {
-      size_t nl = text.find('\n', i);
+      size_t nl = text.find_first_of("\n\r", i);
       i = nl == std::string_view::npos ? text.size() : nl + 1;
     } else if (block_comment) {
       // Block comments nest in PostgreSQL.
@@ -131,9 +135,9 @@ absl::Status CheckExpression(std::string_view text, ExpressionKind kind) {
   return absl::OkStatus();
 }
 
-std::string BoundarySql(const TableModel& m, bool has_lower) {
+std::string BoundarySql(const TableModel& m, bool has_lower, bool lower_inclusive) {
   int k = static_cast<int>(m.key_columns.size());
-  std::string range = sql::KeyRangeCondition(m, "o", has_lower, true);
+  std::string range = sql::KeyRangeCondition(m, "o", has_lower, true, 1, lower_inclusive);
   // The CTE walks at most n keys through the key's index; the outer query
   // takes the last of them and how many there were.
   return fmt::format(
@@ -143,8 +147,8 @@ std::string BoundarySql(const TableModel& m, bool has_lower) {
       KeyList(m, "k", "::text"), KeyList(m, "k", " DESC"));
 }
 
-std::string BatchSql(const TableModel& m, const BatchSpec& spec, bool has_lower) {
-  std::string range = sql::KeyRangeCondition(m, Table(m), has_lower, true);
+std::string BatchSql(const TableModel& m, const BatchSpec& spec, bool has_lower, bool lower_inclusive) {
+  std::string range = sql::KeyRangeCondition(m, Table(m), has_lower, true, 1, lower_inclusive);
   if (spec.delete_rows)
     return fmt::format("DELETE FROM ONLY {} WHERE {} AND ({}\n)", Table(m), range, spec.where);
   return fmt::format("UPDATE ONLY {} SET {}\nWHERE {} AND ({}\n)", Table(m), spec.set, range, spec.where);

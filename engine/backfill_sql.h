@@ -43,13 +43,13 @@ struct BatchSpec {
 // Result: one row (the key columns as text, then the count) or none when no
 // key is left. Parameters: the lower bound (when has_lower), the span's end,
 // then n.
-std::string BoundarySql(const TableModel& m, bool has_lower);
+std::string BoundarySql(const TableModel& m, bool has_lower, bool lower_inclusive = false);
 
 // UPDATE ONLY t SET <set> WHERE <key in (lower, upper]> AND (<where>), or the
 // DELETE. Parameters: the lower bound's key values (when has_lower), then the
 // upper bound's. The user's text is followed by a line break, so a trailing
 // "--" comment cannot swallow the rest.
-std::string BatchSql(const TableModel& m, const BatchSpec& spec, bool has_lower);
+std::string BatchSql(const TableModel& m, const BatchSpec& spec, bool has_lower, bool lower_inclusive = false);
 
 // The smallest (or, `last`, the largest) key as text: the ends of the span.
 std::string SpanEndSql(const TableModel& m, bool last);

@@ -115,14 +115,14 @@ absl::Status Inspector::LoadColumns(Inspection* out) {
 absl::Status Inspector::ChooseBackfillKey(Inspection* out) {
   ASSIGN_OR_RETURN(auto r, conn_->Query(
       "SELECT c.relname, "
-      "(SELECT array_agg(a.attname ORDER BY k.ord)::text[] FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord) "
+      "(SELECT array_agg(a.attname ORDER BY k.ord)::text[] FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) WITH ORDINALITY k(attnum, ord) "
       " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) "
       "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
       "WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indimmediate "
       "AND i.indpred IS NULL AND i.indexprs IS NULL AND 0 <> ALL (i.indkey) "
-      "AND (SELECT bool_and(a.attnotnull) FROM unnest(i.indkey) k(attnum) "
+      "AND (SELECT bool_and(a.attnotnull) FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) k(attnum) "
       "     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) "
-      "ORDER BY i.indisprimary DESC, i.indisreplident DESC, i.indnatts, c.relname LIMIT 1",
+      "ORDER BY i.indisprimary DESC, i.indisreplident DESC, i.indnkeyatts, c.relname LIMIT 1",
       {std::to_string(out->oid)}));
   if (r.Rows() == 0)
     return Precondition(fmt::format(
@@ -146,14 +146,14 @@ absl::Status Inspector::ChooseKey(Inspection* out) {
         "{} has REPLICA IDENTITY NOTHING; its updates and deletes cannot be replicated", qualified));
   ASSIGN_OR_RETURN(auto r, conn_->Query(
       "SELECT c.relname, i.indisprimary, i.indisreplident, "
-      "(SELECT array_agg(a.attname ORDER BY k.ord)::text[] FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord) "
+      "(SELECT array_agg(a.attname ORDER BY k.ord)::text[] FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) WITH ORDINALITY k(attnum, ord) "
       " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum), "
-      "(SELECT bool_and(a.attnotnull) FROM unnest(i.indkey) k(attnum) "
+      "(SELECT bool_and(a.attnotnull) FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) k(attnum) "
       " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) "
       "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
       "WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indimmediate "
       "AND i.indpred IS NULL AND i.indexprs IS NULL AND 0 <> ALL (i.indkey) "
-      "ORDER BY i.indisreplident DESC, i.indisprimary DESC, i.indnatts, c.relname",
+      "ORDER BY i.indisreplident DESC, i.indisprimary DESC, i.indnkeyatts, c.relname",
       {std::to_string(out->oid)}));
   int chosen = -1;
   for (int i = 0; i < r.Rows() && chosen < 0; ++i) {

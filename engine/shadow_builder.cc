@@ -300,7 +300,7 @@ absl::Status ShadowBuilder::CheckKey(const Inspection& in, ShadowPlan* plan) {
   }
   ASSIGN_OR_RETURN(auto r, conn_->Query(
       "SELECT c.relname, (SELECT string_agg(a.attname, E'\\n' ORDER BY a.attname COLLATE \"C\") || E'\\n' "
-      " FROM unnest(i.indkey) k(attnum) JOIN pg_attribute a ON a.attrelid = i.indrelid "
+      " FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) k(attnum) JOIN pg_attribute a ON a.attrelid = i.indrelid "
       " AND a.attnum = k.attnum) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
       "WHERE i.indrelid = $1 AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL "
       "ORDER BY i.indisprimary DESC, c.relname",

@@ -174,10 +174,11 @@ std::string ShadowRangeProbeSql(const TableModel& m, bool has_lower, bool has_up
 }
 
 std::string KeyRangeCondition(const TableModel& m, std::string_view qualifier, bool has_lower, bool has_upper,
-                              int first) {
+                              int first, bool lower_inclusive) {
   int k = static_cast<int>(m.key_columns.size());
   std::string out;
-  if (has_lower) out = fmt::format("{} > ({})", SourceKeyTuple(m, qualifier), KeyParams(m, first));
+  if (has_lower)
+    out = fmt::format("{} {} ({})", SourceKeyTuple(m, qualifier), lower_inclusive ? ">=" : ">", KeyParams(m, first));
   if (has_upper)
     out += fmt::format("{}{} <= ({})", has_lower ? " AND " : "", SourceKeyTuple(m, qualifier),
                        KeyParams(m, has_lower ? first + k : first));

@@ -40,8 +40,9 @@ std::string CopyBoundarySql(const TableModel& m, bool has_lower);
 // key's index): "(q."k1", q."k2") > (CAST($first AS t1), ...) AND (...) <= (...)".
 // Parameters numbered from `first`: the lower bound's key values (when
 // has_lower), then the upper bound's (when has_upper). "" when neither.
+// `lower_inclusive`: lower <= key instead of lower < key.
 std::string KeyRangeCondition(const TableModel& m, std::string_view qualifier, bool has_lower, bool has_upper,
-                              int first = 1);
+                              int first = 1, bool lower_inclusive = false);
 
 // INSERT INTO shadow SELECT <mapped> FROM ONLY orig WHERE lower < key <= upper
 // ON CONFLICT (<key>) DO NOTHING. Parameters: lower key values (when

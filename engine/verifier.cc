@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <thread>
 
 #include "common/quote.h"
 #include "common/status.h"
@@ -94,22 +95,19 @@ void Verifier::Cancel() {
   for (auto& c : conns_) c->Cancel();
 }
 
-// One worker: imports the snapshot, then hashes ranges until none is left,
-// the snapshot is too old, an error occurs or the pass is cancelled.
+// One worker: hashes ranges until none is left, the snapshot is too old, an
+// error occurs or the pass is cancelled. Each range is its own transaction
+// importing the pass's snapshot (importable while the exporting session
+// keeps it): the tables' locks are held for one range, never for the whole
+// pass, and a range that would wait for a lock (a DDL of the application
+// holds or awaits one) is left for the next consistency point instead of
+// queueing in front of the application.
 void Verifier::Work(PgConn* conn) {
   auto fail = [&](const absl::Status& st) {
     std::lock_guard<std::mutex> lock(mu_);
     if (status_.ok()) status_ = st;
     cancelled_ = true;
   };
-  auto begun = [&]() -> absl::Status {
-    RETURN_IF_ERROR(conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
-    return conn->Exec(fmt::format("SET TRANSACTION SNAPSHOT {}", QuoteLiteral(snapshot_id_))).status();
-  }();
-  if (!begun.ok()) {
-    conn->RollbackQuietly();
-    return fail(Annotate(begun, "verify: importing the snapshot"));
-  }
   // Each worker hashes at least one range per pass (unless throttled
   // throughout), so a snapshot age shorter than one range still progresses.
   for (int taken = 0;; ++taken) {
@@ -123,7 +121,15 @@ void Verifier::Work(PgConn* conn) {
       started_[i] = true;
     }
     auto started = Clock::now();
-    if (auto st = HashRange(conn, i); !st.ok()) {
+    absl::Status st = BeginRange(conn);
+    if (st.ok()) st = HashRange(conn, i);
+    conn->RollbackQuietly();
+    if (!st.ok() && !cancelled_ && SqlStateOf(st) == "55P03") {
+      std::lock_guard<std::mutex> lock(mu_);
+      started_[i] = false;  // hashed after the next consistency point
+      break;
+    }
+    if (!st.ok()) {
       fail(cancelled_ ? absl::CancelledError("verification cancelled") : st);
       break;
     }
@@ -132,6 +138,17 @@ void Verifier::Work(PgConn* conn) {
       std::this_thread::sleep_for(std::min<Clock::duration>(rest_until - Clock::now(), std::chrono::milliseconds(50)));
   }
   conn->RollbackQuietly();
+}
+
+absl::Status Verifier::BeginRange(PgConn* conn) {
+  RETURN_IF_ERROR(conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
+  RETURN_IF_ERROR(Annotate(conn->Exec(fmt::format("SET TRANSACTION SNAPSHOT {}", QuoteLiteral(snapshot_id_))).status(),
+                           "verify: importing the snapshot"));
+  return conn
+      ->Exec(fmt::format("LOCK TABLE ONLY {}, {} IN ACCESS SHARE MODE NOWAIT",
+                         QualifiedName(model_->names.schema, model_->names.table),
+                         QualifiedName(model_->names.schema, model_->names.shadow)))
+      .status();
 }
 
 absl::Status Verifier::HashRange(PgConn* conn, size_t index) {

@@ -77,6 +77,7 @@ class Verifier {
 
  private:
   void Work(PgConn* conn);
+  absl::Status BeginRange(PgConn* conn);
   absl::Status HashRange(PgConn* conn, size_t index);
 
   const ConnectOptions connect_;

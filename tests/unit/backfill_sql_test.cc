@@ -141,6 +141,13 @@ TEST(BackfillExpressionTest, AcceptsOrdinaryExpressions) {
   EXPECT_TRUE(Set("\"from\" = 1").ok());
 }
 
+TEST(BackfillExpressionTest, RefusesACarriageReturnEndingAComment) {
+  // The server ends a -- comment at \r too: the ')' after it would be live.
+  EXPECT_FALSE(Where("true --\r) OR (true").ok());
+  EXPECT_THAT(std::string(Where("a = 1\f").message()), HasSubstr("control character"));
+  EXPECT_TRUE(Where("a = 1\n\tAND b = 2").ok());
+}
+
 TEST(BackfillExpressionTest, RefusesEscapingTheRange) {
   EXPECT_THAT(std::string(Where("x) OR (true").message()), HasSubstr("closes a parenthesis"));
   EXPECT_THAT(std::string(Where("(x").message()), HasSubstr("unclosed parenthesis"));
