@@ -336,14 +336,33 @@ absl::Status Migration::RepairRange(const vsql::KeyRange& range) {
   PgParams params = vsql::RangeParams(range);
   uint64_t waits = 0;
   auto started = Clock::now();
-  RETURN_IF_ERROR(BeginVisibleTransaction(copy_.get(), &visibility_, &stop_, &waits));
   auto run = [&]() -> absl::StatusOr<std::pair<int64_t, int64_t>> {
+    RETURN_IF_ERROR(BeginVisibleTransaction(copy_.get(), &visibility_, &stop_, &waits));
+    // As a copy batch: never queue for the original's lock (a DDL holding or
+    // awaiting it would make the application queue behind us).
+    RETURN_IF_ERROR(copy_->Exec(fmt::format("LOCK TABLE ONLY {} IN ACCESS SHARE MODE NOWAIT",
+                                            QualifiedName(m.names.schema, m.names.table)))
+                        .status());
     ASSIGN_OR_RETURN(auto del, copy_->Query(vsql::RepairDeleteSql(m, lo, hi, verify_order_preserved_), params));
     ASSIGN_OR_RETURN(auto ins, copy_->Query(sql::CopyBatchSql(m, lo, hi, /*on_conflict=*/false), params));
     RETURN_IF_ERROR(copy_->Exec("COMMIT").status());
     return std::make_pair(del.Affected(), ins.Affected());
   };
+  RetryPolicy backoff;
+  backoff.initial_backoff = milliseconds(100);
+  backoff.max_backoff = milliseconds(2000);
   auto done = run();
+  for (int attempt = 1; !done.ok() && SqlStateOf(done.status()) == "55P03" && attempt < 60; ++attempt) {
+    copy_->RollbackQuietly();
+    RETURN_IF_ERROR(CheckStop());
+    // Replay while waiting: nothing of the repair is open.
+    auto until = Clock::now() + Backoff(backoff, attempt);
+    while (Clock::now() < until) {
+      RETURN_IF_ERROR(CatchUp(milliseconds(100)));
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    done = run();
+  }
   if (!done.ok()) {
     copy_->RollbackQuietly();
     return Annotate(done.status(), fmt::format("verify: repairing range {}", vsql::DescribeRange(m, range)));
