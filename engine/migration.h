@@ -138,6 +138,7 @@ class Migration {
   absl::StatusOr<std::optional<std::string>> ExportVisibleSnapshot(Clock::time_point deadline);
   absl::Status WaitForVerifyPass();
   absl::Status RepairRange(const vsql::KeyRange& range);
+  absl::Status WaitWhileThrottled();
   absl::Status CorruptForTest(const vsql::KeyRange& range);
   absl::StatusOr<std::vector<vsql::KeyRange>> PlanRangesOf(const TableModel& model);
   // --verify-after: compares the new table with the old one under the

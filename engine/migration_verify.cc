@@ -65,6 +65,14 @@ absl::Status Migration::VerifyIfWanted(bool before_cutover) {
   summary_.verify_blocked_ms = std::max(summary_.verify_blocked_ms, before.verify_blocked_ms);
   control_->VerifyCompleted(requested, st.ok(), text);
   verify_answered_ = requested;
+  // An on-demand verification that could not run (its lock not granted in
+  // time, a lock wait) is answered as failed; the postponed migration goes
+  // on. A mismatch it cannot repair, or a lost session, still stops the run.
+  if (!before_cutover && !st.ok() && IsRetryable(st) && main_->Healthy() && apply_->Healthy() &&
+      copy_->Healthy()) {
+    Log(LogLevel::kWarning, "verify: {}; the migration stays postponed", st.message());
+    return absl::OkStatus();
+  }
   return st;
 }
 
@@ -154,6 +162,9 @@ absl::Status Migration::RunVerification() {
     for (size_t i : pending) jobs.push_back(ranges[i]);
     const std::string& corrupt = config_.test.corrupt;
     bool inject = corrupt == "always" || (corrupt == "once" && !verify_corrupted_);
+    // The consistency point blocks writers for a moment: not while a
+    // throttle signal is over its limit or the operator paused.
+    RETURN_IF_ERROR(WaitWhileThrottled());
     ASSIGN_OR_RETURN(std::string snapshot, TakeConsistencyPoint(inject ? &jobs[0] : nullptr));
     verifier_->SetThrottled(throttler_->current().throttled);  // before any worker takes a range
     verifier_->SetNiceRatio(control_->NiceRatio());
@@ -204,6 +215,27 @@ absl::Status Migration::RunVerification() {
       std::chrono::duration<double>(Clock::now() - started).count());
   PublishProgress(phase_);
   return absl::OkStatus();
+}
+
+// Replays until the throttler lets heavy work go on.
+absl::Status Migration::WaitWhileThrottled() {
+  for (;;) {
+    RETURN_IF_ERROR(CheckStop());
+    if (control_->abort_requested()) return absl::CancelledError("aborted by the operator");
+    RETURN_IF_ERROR(stream_->status());
+    RETURN_IF_ERROR(CheckRetainedWal());
+    throttler::Decision d = throttler_->current();
+    if (d.abort) return absl::AbortedError(fmt::format("stopping the migration: {}", d.reason));
+    if (!d.throttled && !control_->paused()) return absl::OkStatus();
+    if (d.reason != last_throttle_reason_) {
+      Log(LogLevel::kInfo, "verify: {}", d.reason.empty() ? "paused by the operator" : d.reason);
+      last_throttle_reason_ = d.reason;
+    }
+    if (!control_->replay_paused()) RETURN_IF_ERROR(ReplayAvailable(milliseconds(100)));
+    if (control_->replay_paused() || stream_->Queued() == 0) std::this_thread::sleep_for(milliseconds(20));
+    PublishProgress(phase_);
+    MaybeReportProgress(false);
+  }
 }
 
 // Replays, and passes the throttler's decision to the workers, until they
