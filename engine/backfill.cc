@@ -426,7 +426,9 @@ absl::Status Backfill::Reconnect() {
     RETURN_IF_ERROR(Connect());
     ASSIGN_OR_RETURN(auto r, conn_->Query("SELECT pg_try_advisory_lock($1::bigint)",
                                           {std::to_string(TableLockKey(in_.oid))}));
-    if (!r.GetBool(0, 0)) return absl::FailedPreconditionError("another shadowcopy run took over the table");
+    // The lost session may hold the lock until the server notices it is
+    // gone: retried (a run that really took over keeps it through them all).
+    if (!r.GetBool(0, 0)) return absl::UnavailableError("the table's advisory lock is still held (by the lost session, or another run)");
     return absl::OkStatus();
   }, &stop_));
   ASSIGN_OR_RETURN(auto rec, BackfillState::FindUnfinished(conn_.get(), in_.names.schema, in_.names.table));
