@@ -39,9 +39,14 @@ absl::Status FindForOid(PgConn* conn, uint32_t oid, std::vector<Leftover>* out) 
     // An unfinished backfill keeps its checkpoint for --resume and refuses a
     // new backfill of the table; cleanup closes its record (no row it
     // changed is touched).
+    // By oid, or by the table's name: a rewrite since then swapped in a
+    // table with another oid, and the backfill looks its record up by name.
+    PgParams by{std::to_string(oid), std::nullopt, std::nullopt};
+    if (t.Rows() > 0) by = {std::to_string(oid), t.GetString(0, 0), t.GetString(0, 1)};
     ASSIGN_OR_RETURN(auto runs, conn->Query("SELECT run_id, coalesce(array_to_string(cursor_key, ', '), 'none') "
-                                            "FROM shadowcopy.backfills WHERE table_oid = $1 AND finished_at IS NULL",
-                                            {std::to_string(oid)}));
+                                            "FROM shadowcopy.backfills WHERE finished_at IS NULL AND "
+                                            "(table_oid = $1 OR (schema_name = $2 AND table_name = $3))",
+                                            by));
     for (int i = 0; i < runs.Rows(); ++i)
       out->push_back({"state of backfill", fmt::format("{} (checkpoint at key ({}))", runs.GetString(i, 0),
                                                        runs.GetString(i, 1)),
