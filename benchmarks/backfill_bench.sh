@@ -61,17 +61,11 @@ finish() {
   exit $rc
 }
 trap finish EXIT
-if [[ -z ${SC_PG_DIR:-} ]]; then
-  pg_start
-  STARTED=1
-fi
+# A fresh server with the same settings as scripts/bench.
+pg_start_bench
+STARTED=1
 export PGDATABASE=postgres
 q() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
-# The same server settings as scripts/bench.
-q -c "ALTER SYSTEM SET shared_buffers = '1GB'" -c "ALTER SYSTEM SET max_wal_size = '8GB'" \
-  -c "ALTER SYSTEM SET min_wal_size = '1GB'" -c "ALTER SYSTEM SET checkpoint_timeout = '30min'" \
-  -c "ALTER SYSTEM SET maintenance_work_mem = '256MB'"
-_sc_pg_as_owner "$SC_PG_DIR" "$PGBIN/pg_ctl" -D "$SC_PG_DIR/data" -l "$SC_PG_LOG" -w restart >/dev/null
 
 start_workload() {  # $1 dir, $2 database, $3 maxid — as scripts/bench
   local dir=$1 db=$2 maxid=$3

@@ -25,15 +25,7 @@ PGBIN=/usr/lib/postgresql/15/bin
 source scripts/lib/pg.sh
 RECV=""
 trap '[[ -n $RECV ]] && kill "$RECV" 2>/dev/null; wait 2>/dev/null; pg_stop' EXIT
-pg_start
-cat >>"$SC_PG_DIR/data/postgresql.conf" <<EOF
-shared_buffers = 1GB
-max_wal_size = 8GB
-min_wal_size = 1GB
-checkpoint_timeout = 30min
-maintenance_work_mem = 256MB
-EOF
-_sc_pg_as_owner "$SC_PG_DIR" "$PGBIN/pg_ctl" -D "$SC_PG_DIR/data" -l "$SC_PG_LOG" -w restart >/dev/null
+pg_start_bench
 psql -qAtX -c "CREATE DATABASE b"
 export PGDATABASE=b
 q() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }

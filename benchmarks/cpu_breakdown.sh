@@ -28,15 +28,7 @@ cp "$BIN" "$WORK/shadowcopy"
 # shellcheck source=../scripts/lib/pg.sh
 source scripts/lib/pg.sh
 trap 'pg_stop; rm -rf "$WORK"' EXIT
-pg_start
-cat >>"$SC_PG_DIR/data/postgresql.conf" <<EOF
-shared_buffers = 1GB
-max_wal_size = 8GB
-min_wal_size = 1GB
-checkpoint_timeout = 30min
-maintenance_work_mem = 256MB
-EOF
-_sc_pg_as_owner "$SC_PG_DIR" "$PGBIN/pg_ctl" -D "$SC_PG_DIR/data" -l "$SC_PG_LOG" -w restart >/dev/null
+pg_start_bench
 psql -qAtX -c "CREATE DATABASE b"
 export PGDATABASE=b
 psql -qAtX -v ON_ERROR_STOP=1 -v rows="$ROWS" -f benchmarks/orders_schema.sql >/dev/null

@@ -68,16 +68,7 @@ finish() {
 trap finish EXIT
 
 # The server as scripts/bench sets it up.
-SC_PG_PORT=${SC_PG_PORT:-55499} pg_start
-cat >>"$SC_PG_DIR/data/postgresql.conf" <<EOF
-shared_buffers = 1GB
-max_wal_size = 8GB
-min_wal_size = 1GB
-checkpoint_timeout = 30min
-maintenance_work_mem = 256MB
-log_lock_waits = off
-EOF
-_sc_pg_as_owner "$SC_PG_DIR" "$PGBIN/pg_ctl" -D "$SC_PG_DIR/data" -l "$SC_PG_LOG" -w restart >/dev/null
+pg_start_bench
 export PGDATABASE=postgres
 q() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
 

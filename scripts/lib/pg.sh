@@ -11,6 +11,9 @@
 #                        SC_PG_DIR   the temp dir (data/, sock/, server.log)
 #                        SC_PG_LOG   the server log file
 #                      Prints one line on stderr saying where it runs.
+#   pg_start_bench     pg_start of a fresh server (never one already running)
+#                      with the benchmarks' settings, the same for every
+#                      method: shared_buffers 1GB, max_wal_size 8GB, ...
 #   pg_stop [--show-log] [--keep-log FILE] [DIR]
 #                      Stop the server in DIR (default $SC_PG_DIR): fast
 #                      shutdown, immediate if that hangs; then remove DIR.
@@ -199,4 +202,19 @@ pg_stop() {
     unset SC_PG_DIR SC_PG_LOG
   fi
   return 0
+}
+
+pg_start_bench() {
+  unset SC_PG_DIR
+  pg_start || return 1
+  cat >>"${SC_PG_DIR}/data/postgresql.conf" <<EOF
+# ---- benchmarks: the same for every method ----
+shared_buffers = 1GB
+max_wal_size = 8GB
+min_wal_size = 1GB
+checkpoint_timeout = 30min
+maintenance_work_mem = 256MB
+log_lock_waits = off
+EOF
+  _sc_pg_as_owner "${SC_PG_DIR}" "$(_sc_pg_bin)/pg_ctl" -D "${SC_PG_DIR}/data" -l "${SC_PG_LOG}" -w restart >/dev/null
 }
