@@ -139,6 +139,8 @@ class Migration {
   absl::Status WaitForVerifyPass();
   absl::Status RepairRange(const vsql::KeyRange& range);
   absl::Status WaitWhileThrottled();
+  absl::StatusOr<throttler::Decision> VerifyCheckAndDecide();
+  absl::Status VerifyReplayStep(std::chrono::milliseconds rest);
   absl::Status CorruptForTest(const vsql::KeyRange& range);
   absl::StatusOr<std::vector<vsql::KeyRange>> PlanRangesOf(const TableModel& model);
   // --verify-after: compares the new table with the old one under the

@@ -217,24 +217,38 @@ absl::Status Migration::RunVerification() {
   return absl::OkStatus();
 }
 
+// The checks of every waiting step of the verification, then the
+// throttler's decision.
+absl::StatusOr<throttler::Decision> Migration::VerifyCheckAndDecide() {
+  RETURN_IF_ERROR(CheckStop());
+  if (control_->abort_requested()) return absl::CancelledError("aborted by the operator");
+  RETURN_IF_ERROR(stream_->status());
+  RETURN_IF_ERROR(CheckRetainedWal());
+  throttler::Decision d = throttler_->current();
+  if (d.abort) return absl::AbortedError(fmt::format("stopping the migration: {}", d.reason));
+  return d;
+}
+
+// One step of waiting: replays what arrived (unless the operator paused the
+// replay), rests a moment when there was nothing, publishes progress.
+absl::Status Migration::VerifyReplayStep(milliseconds rest) {
+  if (!control_->replay_paused()) RETURN_IF_ERROR(ReplayAvailable(milliseconds(100)));
+  if (control_->replay_paused() || stream_->Queued() == 0) std::this_thread::sleep_for(rest);
+  PublishProgress(phase_);
+  MaybeReportProgress(false);
+  return absl::OkStatus();
+}
+
 // Replays until the throttler lets heavy work go on.
 absl::Status Migration::WaitWhileThrottled() {
   for (;;) {
-    RETURN_IF_ERROR(CheckStop());
-    if (control_->abort_requested()) return absl::CancelledError("aborted by the operator");
-    RETURN_IF_ERROR(stream_->status());
-    RETURN_IF_ERROR(CheckRetainedWal());
-    throttler::Decision d = throttler_->current();
-    if (d.abort) return absl::AbortedError(fmt::format("stopping the migration: {}", d.reason));
+    ASSIGN_OR_RETURN(throttler::Decision d, VerifyCheckAndDecide());
     if (!d.throttled && !control_->paused()) return absl::OkStatus();
     if (d.reason != last_throttle_reason_) {
       Log(LogLevel::kInfo, "verify: {}", d.reason.empty() ? "paused by the operator" : d.reason);
       last_throttle_reason_ = d.reason;
     }
-    if (!control_->replay_paused()) RETURN_IF_ERROR(ReplayAvailable(milliseconds(100)));
-    if (control_->replay_paused() || stream_->Queued() == 0) std::this_thread::sleep_for(milliseconds(20));
-    PublishProgress(phase_);
-    MaybeReportProgress(false);
+    RETURN_IF_ERROR(VerifyReplayStep(milliseconds(20)));
   }
 }
 
@@ -242,22 +256,14 @@ absl::Status Migration::WaitWhileThrottled() {
 // have finished the pass.
 absl::Status Migration::WaitForVerifyPass() {
   while (!verifier_->Done()) {
-    RETURN_IF_ERROR(CheckStop());
-    if (control_->abort_requested()) return absl::CancelledError("aborted by the operator");
-    RETURN_IF_ERROR(stream_->status());
-    RETURN_IF_ERROR(CheckRetainedWal());
-    throttler::Decision d = throttler_->current();
-    if (d.abort) return absl::AbortedError(fmt::format("stopping the migration: {}", d.reason));
+    ASSIGN_OR_RETURN(throttler::Decision d, VerifyCheckAndDecide());
     if (d.reason != last_throttle_reason_) {
       Log(LogLevel::kInfo, "verify: {}", d.reason.empty() ? "resumed: no throttle signal over its limit" : d.reason);
       last_throttle_reason_ = d.reason;
     }
     verifier_->SetThrottled(d.throttled);
     verifier_->SetNiceRatio(control_->NiceRatio());
-    if (!control_->replay_paused()) RETURN_IF_ERROR(ReplayAvailable(milliseconds(100)));
-    if (control_->replay_paused() || stream_->Queued() == 0) std::this_thread::sleep_for(milliseconds(10));
-    PublishProgress(phase_);
-    MaybeReportProgress(false);
+    RETURN_IF_ERROR(VerifyReplayStep(milliseconds(10)));
   }
   return absl::OkStatus();
 }
