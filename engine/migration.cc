@@ -320,6 +320,27 @@ absl::StatusOr<Inspection> Migration::InspectPhase() {
   return in;
 }
 
+// With the table locked, the swap locks more (a child table whose foreign
+// key is re-pointed, views, sequences). An application transaction that holds
+// one of those and waits for our table closes a cycle; whichever side runs the
+// deadlock check first is cancelled. Ours runs it first (where the role may
+// set it: SET LOCAL in the open transaction), and every lock wait after the
+// table's gives up well within the server's deadlock_timeout
+// (SwapLockTimeoutSql): the swap rolls back and retries, the application
+// never sees the deadlock.
+absl::Status Migration::LoseLockCycles(PgConn* conn) {
+  if (!superuser_) {
+    ASSIGN_OR_RETURN(auto r, conn->Exec("SELECT current_setting('is_superuser') = 'on'"));
+    superuser_ = r.GetBool(0, 0);
+  }
+  if (*superuser_) RETURN_IF_ERROR(conn->Exec("SET LOCAL deadlock_timeout = '50ms'").status());
+  return absl::OkStatus();
+}
+
+std::string Migration::SwapLockTimeoutSql() const {
+  return fmt::format("SET LOCAL lock_timeout = '{}ms'", std::min<int64_t>(config_.cutover_lock_timeout.count(), 200));
+}
+
 absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
   // The shadow is built, the ALTER applied and the swap rehearsed inside a
   // transaction that is rolled back: PostgreSQL itself validates the ALTER
@@ -333,8 +354,14 @@ absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
     ASSIGN_OR_RETURN(ShadowPlan plan, builder.Build(in));
     if (!rehearse_swap) return absl::OkStatus();
     for (const auto& stmt : plan.deferred_indexes) RETURN_IF_ERROR(main_->Exec(stmt).status());
+    // The cutover's locks in the cutover's order: the table first, then what
+    // the swap statements lock, losing any lock cycle as the cutover does.
     RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'",
                                             config_.cutover_lock_timeout.count())).status());
+    RETURN_IF_ERROR(LoseLockCycles(main_.get()));
+    RETURN_IF_ERROR(main_->Exec(fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+                                            QualifiedName(in.names.schema, in.names.table))).status());
+    RETURN_IF_ERROR(main_->Exec(SwapLockTimeoutSql()).status());
     auto t = Clock::now();
     ASSIGN_OR_RETURN(auto catalog, ReadSwapCatalog(main_.get(), plan));
     auto statements = BuildSwapStatements(plan, catalog);
@@ -862,20 +889,9 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   const auto& n = plan_.model.names;
   if (vexport_) vexport_->RollbackQuietly();  // a failed attempt's snapshot
   after_snapshot_.clear();
-  if (!superuser_) {
-    ASSIGN_OR_RETURN(auto r, lock_->Exec("SELECT current_setting('is_superuser') = 'on'"));
-    superuser_ = r.GetBool(0, 0);
-  }
   RETURN_IF_ERROR(lock_->Exec("BEGIN").status());
   RETURN_IF_ERROR(lock_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.cutover_lock_timeout.count())).status());
-  // With the table locked, the swap locks more (a child table whose foreign
-  // key is re-pointed, views, sequences). An application transaction that
-  // holds one of those and waits for our table closes a cycle; whichever side
-  // runs the deadlock check first is cancelled. Ours runs it first (where the
-  // role may set it), and every later lock wait gives up well within the
-  // server's deadlock_timeout: the swap rolls back and retries, the
-  // application never sees the deadlock.
-  if (*superuser_) RETURN_IF_ERROR(lock_->Exec("SET LOCAL deadlock_timeout = '50ms'").status());
+  RETURN_IF_ERROR(LoseLockCycles(lock_.get()));
   auto locked = lock_->Exec(fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", QualifiedName(n.schema, n.table)));
   if (!locked.ok()) {
     lock_->RollbackQuietly();
@@ -887,8 +903,7 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   }
   auto lock_time = Clock::now();
   Log(LogLevel::kDebug, "cutover attempt {}: table locked", attempt);
-  auto shorter = lock_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'",
-                                         std::min<int64_t>(config_.cutover_lock_timeout.count(), 200)));
+  auto shorter = lock_->Exec(SwapLockTimeoutSql());
   if (!shorter.ok()) {
     lock_->RollbackQuietly();
     return shorter.status();

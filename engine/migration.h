@@ -100,6 +100,8 @@ class Migration {
   absl::Status RunPhases();
   bool ShouldReconnect(const absl::Status& st) const;
   bool CopyConnectionsHealthy() const;
+  absl::Status LoseLockCycles(PgConn* conn);
+  std::string SwapLockTimeoutSql() const;
   absl::Status Reconnect(int attempt);
   absl::Status OpenWorkConnections();
   absl::Status CheckRetainedWal();
