@@ -362,6 +362,8 @@ absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
     RETURN_IF_ERROR(main_->Exec(fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
                                             QualifiedName(in.names.schema, in.names.table))).status());
     RETURN_IF_ERROR(main_->Exec(SwapLockTimeoutSql()).status());
+    if (ShouldPause(config_.test, "rehearsal-locked", ++rehearsals_))
+      RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
     auto t = Clock::now();
     ASSIGN_OR_RETURN(auto catalog, ReadSwapCatalog(main_.get(), plan));
     auto statements = BuildSwapStatements(plan, catalog);

@@ -168,6 +168,7 @@ class Migration {
   std::unique_ptr<PgConn> apply_;  // replay
   std::unique_ptr<PgConn> lock_;   // cutover lock and swap
   std::optional<bool> superuser_;  // the role may set deadlock_timeout
+  int rehearsals_ = 0;             // swap rehearsals run (test pause points)
   std::unique_ptr<PgConn> vlock_;    // the verification's consistency-point lock
   std::unique_ptr<PgConn> vexport_;  // holds the exported snapshot while workers use it
   std::unique_ptr<Verifier> verifier_;

@@ -154,5 +154,35 @@ TEST_F(SwapObjectsTest, ChildTableTransactionAcrossCutoverSeesNoDeadlock) {
   ExpectNothingLeftBehind("orders");
 }
 
+// The same cycle against the swap's rehearsal before the copy, which takes
+// the cutover's locks for a moment.
+TEST_F(SwapObjectsTest, ChildTableTransactionAcrossRehearsalSeesNoDeadlock) {
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 3000, 1000).ok());
+  CreateForeignKeys();
+  auto app = Connect();
+  ASSERT_NE(app, nullptr);
+  MustExec(*app, "BEGIN; UPDATE order_items SET item_id = item_id WHERE item_id = 1");
+  PausePoint pause;
+  auto tool = ShadowcopyProcess::Start(
+      ToolArgs("orders", {"--alter", "ALTER COLUMN id TYPE bigint", "--execute", "--chunk-size", "1000",
+                          "--socket", "none"}),
+      pause.Env("rehearsal-locked:1"));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << (*tool)->Wait(seconds(5)).Describe();
+  absl::Status read;
+  std::thread reader([&] { read = app->Exec("SELECT count(*) FROM orders WHERE id = 1").status(); });
+  std::this_thread::sleep_for(milliseconds(300));  // the application waits first
+  pause.Continue();
+  reader.join();
+  EXPECT_TRUE(read.ok()) << "the application's read failed: " << read;
+  auto committed = app->Exec("COMMIT");
+  EXPECT_TRUE(committed.ok()) << "the application's commit failed: " << committed.status();
+  ProcessResult r = (*tool)->Wait(seconds(120));
+  ExpectSucceeded(r);
+  ExpectNothingLeftBehind("orders");
+}
+
 }  // namespace
 }  // namespace shadowcopy::it
