@@ -67,27 +67,8 @@ STARTED=1
 export PGDATABASE=postgres
 q() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
 
-start_workload() {  # $1 dir, $2 database, $3 maxid — as scripts/bench
-  local dir=$1 db=$2 maxid=$3
-  mkdir -p "$dir"
-  rm -f "$dir/stop"
-  (
-    k=0
-    while [[ ! -f $dir/stop ]]; do
-      k=$((k + 1))
-      PGDATABASE=$db PGOPTIONS="-c synchronous_commit=off" "$PGBENCH" -n -c 2 -j 1 -R "$RATE" -T "$ROUND" \
-        -D maxid="$maxid" -f "$ROOT/benchmarks/wl_update.sql@60" -f "$ROOT/benchmarks/wl_insert.sql@20" \
-        -f "$ROOT/benchmarks/wl_delete.sql@20" -l --log-prefix="$dir/lat.$k" \
-        >>"$dir/pgbench.out" 2>>"$dir/pgbench.err" || echo "pgbench exited with $?" >>"$dir/pgbench.err"
-    done
-  ) &
-  WL_PIDS+=($!)
-}
-stop_workload() {
-  touch "$1/stop"
-  for p in "${WL_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  WL_PIDS=()
-}
+# shellcheck source=../benchmarks/lib/workload.sh
+source "$ROOT/benchmarks/lib/workload.sh"
 now() { date +%s.%N; }
 
 log "loading $ROWS rows into template tmpl_bf"

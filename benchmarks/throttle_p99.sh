@@ -72,29 +72,8 @@ pg_start_bench
 export PGDATABASE=postgres
 q() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
 
-# The workload of scripts/bench: 2 clients at a fixed 500 tps, 60% UPDATE,
-# 20% INSERT, 20% DELETE by random key, synchronous_commit=off, 5 s rounds.
-start_workload() {  # $1 dir, $2 database
-  local dir=$1 db=$2
-  mkdir -p "$dir"
-  rm -f "$dir/stop"
-  (
-    k=0
-    while [[ ! -f $dir/stop ]]; do
-      k=$((k + 1))
-      PGDATABASE=$db PGOPTIONS="-c synchronous_commit=off" "$PGBENCH" -n -c 2 -j 1 -R "$RATE" -T "$ROUND" \
-        -D maxid="$ROWS" -f "$ROOT/benchmarks/wl_update.sql@60" -f "$ROOT/benchmarks/wl_insert.sql@20" \
-        -f "$ROOT/benchmarks/wl_delete.sql@20" -l --log-prefix="$dir/lat.$k" \
-        >>"$dir/pgbench.out" 2>>"$dir/pgbench.err" || echo "pgbench exited with $?" >>"$dir/pgbench.err"
-    done
-  ) &
-  WL_PIDS+=($!)
-}
-stop_workload() {
-  touch "$1/stop"
-  for p in "${WL_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  WL_PIDS=()
-}
+# shellcheck source=../benchmarks/lib/workload.sh
+source "$ROOT/benchmarks/lib/workload.sh"
 now() { date +%s.%N; }
 
 # Epoch seconds of the tool's first `phase=NAME` log line (its lines start
@@ -124,7 +103,7 @@ for run in $(seq 1 "$RUNS"); do
     q -c "CHECKPOINT"
     load=$(cut -d' ' -f1 /proc/loadavg)
     log "run $run: $name ${args:+($args)} load $load"
-    start_workload "$dir/wl" "$db"
+    start_workload "$dir/wl" "$db" "$ROWS"
     sleep "$LEAD"
     day=$(date -u +%F)
     rc=0
