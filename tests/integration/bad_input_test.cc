@@ -14,6 +14,7 @@
 #include "common/quote.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/standby.h"
 #include "tests/integration/workload.h"
 
 namespace shadowcopy::it {
@@ -177,6 +178,27 @@ TEST_F(BadInputTest, NoFreeReplicationSlot) {
   }
   ASSERT_FALSE(fill_slots_.empty() && free_slots > 0);
   ExpectRefused("slotless", ToolArgs("slotless", {"--execute"}));
+}
+
+// A server without logical decoding: refused before anything is created,
+// with the setting to change in the message.
+TEST_F(BadInputTest, WalLevelNotLogical) {
+  auto server = LocalStandby::StartFresh("sc_it_replica_level", "wal_level = replica");
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto conn = (*server)->Connect("postgres");
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  MustExec(**conn, "CREATE TABLE orders (id int PRIMARY KEY, v text);"
+                   "INSERT INTO orders SELECT g, 'v' FROM generate_series(1, 100) g");
+  ProcessResult r = RunShadowcopy({"--table", "orders", "--dsn", (*server)->Dsn("postgres"), "--execute"});
+  ExpectFailedWithOneErrorLine(r);
+  EXPECT_NE(r.err.find("wal_level"), std::string::npos) << r.Describe();
+  EXPECT_EQ(QueryValue(**conn, "SELECT count(*) FROM pg_replication_slots"), "0") << r.Describe();
+  EXPECT_EQ(QueryValue(**conn, "SELECT count(*) FROM pg_publication"), "0") << r.Describe();
+  EXPECT_EQ(QueryValue(**conn, "SELECT to_regclass('public._orders_shadow') IS NULL AND "
+                               "to_regnamespace('shadowcopy') IS NULL"),
+            "t")
+      << r.Describe();
+  EXPECT_EQ(QueryValue(**conn, "SELECT count(*) FROM orders"), "100");
 }
 
 // A 63-byte unicode table name with a quote and a space, in a schema with a

@@ -136,6 +136,36 @@ absl::StatusOr<std::unique_ptr<LocalStandby>> LocalStandby::Start(const std::str
   return absl::DeadlineExceededError(fmt::format("the standby {} does not stream\n{}", application_name, s->Log()));
 }
 
+absl::StatusOr<std::unique_ptr<LocalStandby>> LocalStandby::StartFresh(const std::string& name,
+                                                                       const std::string& extra_conf) {
+  char tmpl[] = "/tmp/sc-it-server.XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
+  std::unique_ptr<LocalStandby> s(new LocalStandby(tmpl, name));
+  ::chmod(s->dir_.c_str(), 0755);
+  std::string sock = s->dir_ + "/sock";
+  ::mkdir(sock.c_str(), 0755);
+  for (const auto& p : {s->dir_, sock})
+    if (absl::Status st = GiveToPostgres(p); !st.ok()) return st;
+  std::string data = s->dir_ + "/data";
+  absl::Status st = s->RunTool({PgBin("initdb"), "-D", data, "-A", "trust", "-U", Env("PGUSER", "postgres"),
+                                "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions"});
+  if (!st.ok()) return st;
+  {
+    std::ofstream conf(data + "/postgresql.conf", std::ios::app);
+    conf << "\n# ---- test server ----\n"
+         << "listen_addresses = ''\n"
+         << "port = " << Env("PGPORT", "5432") << "\n"
+         << "unix_socket_directories = '" << sock << "'\n"
+         << "shared_buffers = 32MB\n"
+         << extra_conf << "\n";
+    if (!conf) return absl::InternalError("cannot write the server's postgresql.conf");
+  }
+  st = s->RunTool({PgBin("pg_ctl"), "-D", data, "-l", s->dir_ + "/server.log", "-w", "-t", "30", "start"});
+  if (!st.ok()) return absl::InternalError(fmt::format("{}\n{}", std::string(st.message()), s->Log()));
+  s->started_ = true;
+  return s;
+}
+
 LocalStandby::~LocalStandby() {
   if (started_) {
     (void)RunTool({PgBin("pg_ctl"), "-D", dir_ + "/data", "-m", "immediate", "-w", "-t", "30", "stop"});

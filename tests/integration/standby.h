@@ -28,6 +28,10 @@ class LocalStandby {
   // Makes and starts the standby, named `application_name` in the primary's
   // pg_stat_replication, and waits until it streams.
   static absl::StatusOr<std::unique_ptr<LocalStandby>> Start(const std::string& application_name);
+  // Not a standby: a separate fresh server (initdb), its postgresql.conf
+  // ending with `extra_conf` lines (e.g. "wal_level = replica").
+  static absl::StatusOr<std::unique_ptr<LocalStandby>> StartFresh(const std::string& name,
+                                                                   const std::string& extra_conf);
   ~LocalStandby();
   LocalStandby(const LocalStandby&) = delete;
   LocalStandby& operator=(const LocalStandby&) = delete;
