@@ -10,34 +10,16 @@
 
 #include "engine/backfill_plan.h"
 #include "engine/table_model.h"
+#include "tests/unit/model_builders.h"
 
 namespace shadowcopy::engine::backfill_sql {
 namespace {
 
 using ::testing::HasSubstr;
 
-MappedColumn Col(std::string name, std::string type, int key_position = -1) {
-  MappedColumn c;
-  c.source_name = c.target_name = std::move(name);
-  c.source_type = c.target_type = std::move(type);
-  c.kept = true;
-  c.key_position = key_position;
-  return c;
-}
-
+using test_models::Col;
 TableModel Model(std::string schema, std::string table, std::vector<MappedColumn> columns) {
-  TableModel m;
-  m.names.schema = std::move(schema);
-  m.names.table = std::move(table);
-  for (size_t i = 0; i < columns.size(); ++i) {
-    if (columns[i].key_position >= 0) {
-      if (m.key_columns.size() <= static_cast<size_t>(columns[i].key_position))
-        m.key_columns.resize(columns[i].key_position + 1);
-      m.key_columns[columns[i].key_position] = static_cast<int>(i);
-    }
-  }
-  m.columns = std::move(columns);
-  return m;
+  return test_models::Model(std::move(columns), std::move(schema), std::move(table));
 }
 
 TableModel Simple() { return Model("public", "users", {Col("id", "bigint", 0), Col("name", "text")}); }

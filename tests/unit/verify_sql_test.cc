@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/table_model.h"
+#include "tests/unit/model_builders.h"
 
 namespace shadowcopy::engine::vsql {
 namespace {
@@ -20,34 +21,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-MappedColumn Col(std::string name, std::string type, int key_position = -1) {
-  MappedColumn c;
-  c.source_name = name;
-  c.source_type = type;
-  c.target_name = std::move(name);
-  c.target_type = std::move(type);
-  c.kept = true;
-  c.key_position = key_position;
-  return c;
-}
-
-TableModel Model(std::vector<MappedColumn> columns) {
-  TableModel m;
-  m.oid = 16384;
-  m.names.schema = "public";
-  m.names.table = "t";
-  m.names.shadow = "_t_shadow";
-  for (size_t i = 0; i < columns.size(); ++i) {
-    columns[i].tuple_index = static_cast<int>(i);
-    if (columns[i].key_position >= 0) {
-      if (m.key_columns.size() <= static_cast<size_t>(columns[i].key_position))
-        m.key_columns.resize(columns[i].key_position + 1);
-      m.key_columns[columns[i].key_position] = static_cast<int>(i);
-    }
-  }
-  m.columns = std::move(columns);
-  return m;
-}
+using test_models::Col;
+using test_models::Model;
 
 // id integer -> bigint (key), amount numeric -> numeric(12,2), a dropped
 // column, a renamed one.
