@@ -50,6 +50,11 @@ void PrintSummary(const engine::Summary& s) {
               static_cast<unsigned long long>(s.replayed.updates),
               static_cast<unsigned long long>(s.replayed.key_updates),
               static_cast<unsigned long long>(s.replayed.deletes));
+  if (s.replay_deferred)
+    std::printf("  replay:             after the copy (key index built in %.1f s)\n", s.key_index_s);
+  else if (s.replay_from_batch > 0)
+    std::printf("  replay:             during the copy from batch %lld (key index built in %.1f s)\n",
+                static_cast<long long>(s.replay_from_batch), s.key_index_s);
   std::printf("  writers blocked:    %.1f ms at cutover (attempt %d)\n", s.blocked_ms, s.cutover_attempts);
   if (s.verified || s.verify_points > 0) {
     std::printf("  verified:           %lld ranges, %lld rows in %.1f s at %d consistency points; %lld "
@@ -77,7 +82,8 @@ void PrintSummary(const engine::Summary& s) {
               "\"verified\":%s,\"verify_s\":%.3f,\"verify_ranges\":%lld,\"verify_rows\":%lld,"
               "\"verify_mismatches\":%lld,\"verify_repaired\":%lld,\"verify_points\":%d,"
               "\"verify_blocked_ms\":%.3f,\"verify_blocked_total_ms\":%.3f,\"verified_after\":%s,"
-              "\"verify_after_ranges\":%lld,\"verify_after_mismatches\":%lld,\"verify_after_s\":%.3f}}\n",
+              "\"verify_after_ranges\":%lld,\"verify_after_mismatches\":%lld,\"verify_after_s\":%.3f,"
+              "\"replay_deferred\":%s,\"replay_from_batch\":%lld,\"key_index_s\":%.3f}}\n",
               static_cast<long long>(s.rows_copied), static_cast<long long>(s.batches),
               static_cast<unsigned long long>(s.changes_replayed),
               static_cast<unsigned long long>(s.transactions_replayed),
@@ -91,7 +97,8 @@ void PrintSummary(const engine::Summary& s) {
               static_cast<long long>(s.verify_mismatches), static_cast<long long>(s.verify_repaired),
               s.verify_points, s.verify_blocked_ms, s.verify_blocked_total_ms, s.verified_after ? "true" : "false",
               static_cast<long long>(s.verify_after_ranges), static_cast<long long>(s.verify_after_mismatches),
-              s.verify_after_s);
+              s.verify_after_s, s.replay_deferred ? "true" : "false", static_cast<long long>(s.replay_from_batch),
+              s.key_index_s);
   std::fflush(stdout);
 }
 

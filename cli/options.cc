@@ -28,7 +28,8 @@ bool RewriteOnly(const std::string& arg) {
                         "--critical-replay-lag-bytes", "--postpone-cutover", "--postpone-cutover-flag-file",
                         "--drop-old-table", "--keep-on-error", "--max-retained-wal", "--cutover-lock-timeout",
                         "--cutover-retries", "--cutover-drain-timeout", "--all", "--verify", "--verify-workers",
-                        "--verify-range-rows", "--verify-max-snapshot-age", "--copy-workers"})
+                        "--verify-range-rows", "--verify-max-snapshot-age", "--copy-workers",
+                        "--replay-during-copy"})
     if (arg == f) return true;
   return false;
 }
@@ -125,6 +126,10 @@ empty copy in a rolled-back transaction, and the plan is printed.
   --copy-workers N           copy batches run side by side on N connections (default 1)
   --nice-ratio R             after each batch rest R times its duration, replaying meanwhile
                              (default 0; 1 halves the copy's share of the server)
+  --replay-during-copy       give the new table its key index before the copy and replay
+                             concurrent writes during it. Default: the key index is built
+                             after the copy (faster) and replay waits for it, unless the
+                             backlog grows or the copy is throttled: then both start at once.
 
 Throttling (the copy waits, replay goes on; an unreadable signal counts as over its limit):
   --max-replica-lag D        physical standbys' replay lag (default 10s; 0 off)
@@ -381,6 +386,9 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));
       if (n > 16) return absl::InvalidArgumentError("--copy-workers must be at most 16");
       c.copy_workers = static_cast<int>(n);
+    } else if (arg == "--replay-during-copy") {
+      RETURN_IF_ERROR(flag_only());
+      c.replay_during_copy = true;
     } else if (arg == "--verify-workers") {
       ASSIGN_OR_RETURN(auto v, need());
       ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));
@@ -466,6 +474,10 @@ absl::Status ApplyTestEnvironment(engine::TestHooks* hooks) {
     if (s != "once" && s != "always" && !s.empty())
       return absl::InvalidArgumentError("SHADOWCOPY_TEST_CORRUPT is once or always");
     hooks->corrupt = s;
+  }
+  if (const char* early = std::getenv("SHADOWCOPY_TEST_EARLY_KEY")) {
+    ASSIGN_OR_RETURN(int64_t n, ParseInt("SHADOWCOPY_TEST_EARLY_KEY", early, 1));
+    hooks->early_key_after_batch = static_cast<int>(n);
   }
   if (const char* unsafe = std::getenv("SHADOWCOPY_TEST_UNSAFE")) {
     std::string s(unsafe);

@@ -24,6 +24,9 @@ struct TestHooks {
   // Corrupt one shadow row at each verification's consistency point:
   // "once" (the first only) or "always".
   std::string corrupt;
+  // Build the deferred key index and start replaying during the copy once
+  // this many batches are copied, as if the backlog had grown (0: never).
+  int early_key_after_batch = 0;
 };
 
 // `shadowcopy backfill`: what each batch does.
@@ -57,6 +60,10 @@ struct Config {
   std::chrono::milliseconds cutover_drain_timeout{3000}; // fence drain under the lock
   std::chrono::milliseconds progress_interval{2000};
   int copy_workers = 1;            // copy batches run side by side, each on its connection
+  // Replay during the copy into a shadow that has its key index from the
+  // start. Default: the key index is built after the copy and replay waits
+  // for it, unless the backlog grows (then both start at once).
+  bool replay_during_copy = false;
   bool verify = true;              // compare shadow and original before the cutover
   int verify_workers = 2;          // connections hashing ranges in parallel
   int64_t verify_range_rows = 50000;  // rows per verified key range

@@ -87,7 +87,9 @@ absl::StatusOr<int64_t> Copier::InsertRange(PgConn* conn, const Key& lower, cons
   if (lower) params.insert(params.end(), lower->begin(), lower->end());
   if (upper) params.insert(params.end(), upper->begin(), upper->end());
   bool on_conflict = true;
-  if (plain_allowed_ && !hooks_->disable_ordering) {
+  if (key_index_deferred_) {
+    on_conflict = false;
+  } else if (plain_allowed_ && !hooks_->disable_ordering) {
     ASSIGN_OR_RETURN(auto probe, conn->Query(sql::ShadowRangeProbeSql(*model_, lower.has_value(),
                                                                       upper.has_value()), params));
     on_conflict = probe.GetBool(0, 0);

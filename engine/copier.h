@@ -71,6 +71,9 @@ class Copier {
   // high-water mark is then durable exactly when the batch is.
   using Checkpoint = std::function<absl::Status(PgConn*, const std::optional<std::vector<std::string>>&, bool)>;
   void set_checkpoint(Checkpoint c) { checkpoint_ = std::move(c); }
+  // The shadow has no key index yet (built after the copy; replay waits for
+  // it): no range can hold a row, every batch is a plain INSERT.
+  void set_key_index_deferred(bool deferred) { key_index_deferred_ = deferred; }
 
   // Continues after a restart: the next batch starts after `high_water`.
   void Resume(std::optional<std::vector<std::string>> high_water, bool done) {
@@ -104,6 +107,7 @@ class Copier {
   bool done_ = false;
   int paused_at_ = 0;  // last test pause point fired (batch * 2 + point)
   bool plain_allowed_ = false;  // key order preserved: ranges can be probed
+  bool key_index_deferred_ = false;
   int batches_ = 0;
   int last_round_batches_ = 1;
   uint64_t visibility_waits_ = 0;

@@ -10,6 +10,7 @@
 #include "common/status.h"
 #include "engine/plan_printer.h"
 #include "engine/run_throttler.h"
+#include "engine/sql_builder.h"
 #include "engine/swap.h"
 #include "engine/test_hooks.h"
 #include "fmt/format.h"
@@ -24,6 +25,9 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxGroupTransactions = 2000;
 constexpr size_t kMaxGroupChanges = 20000;
 constexpr size_t kMaxGroupBytes = 32u << 20;
+// Deferred replay starts early once this much waits in the stream's queue
+// (half its bound: the stream stops reading at 64 MiB).
+constexpr size_t kDeferredReplayQueueBytes = 32u << 20;
 
 double SecondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -133,7 +137,7 @@ absl::StatusOr<bool> Migration::CopyMayProceed() {
 
 absl::Status Migration::ReplayWhileWaiting(Clock::time_point until) {
   until = std::min(until, Clock::now() + milliseconds(200));
-  if (control_->replay_paused()) {
+  if (control_->replay_paused() || ReplayHeld()) {
     std::this_thread::sleep_until(until);
     return absl::OkStatus();
   }
@@ -398,6 +402,7 @@ absl::Status Migration::Prepare(const Inspection& in) {
     ShadowBuilder builder(main_.get(), config_);
     auto plan = builder.Build(in);
     absl::Status st = plan.status();
+    if (st.ok() && DeferKeyIndex(*plan)) st = builder.DeferKeyIndex(&*plan);
     // The run's record commits with the shadow: never one without the other
     // (and bad input, refused by Build, leaves no state schema behind).
     if (st.ok()) st = Annotate(StateStore::EnsureSchema(main_.get()), "creating the state table shadowcopy.runs");
@@ -411,8 +416,9 @@ absl::Status Migration::Prepare(const Inspection& in) {
     created_shadow_ = true;
     return absl::OkStatus();
   }, &stop_));
-  Log(LogLevel::kInfo, "created shadow table {} (run {} recorded in shadowcopy.runs)",
-      QualifiedName(n.schema, n.shadow), run_id_);
+  Log(LogLevel::kInfo, "created shadow table {} (run {} recorded in shadowcopy.runs){}",
+      QualifiedName(n.schema, n.shadow), run_id_,
+      plan_.key_index_deferred ? "; its key index is built after the copy, replay starts then" : "");
   if (in.set_replica_identity) {
     RETURN_IF_ERROR(Retry(policy, "setting the replica identity", [&]() -> absl::Status {
       return main_->Exec(fmt::format("ALTER TABLE {} REPLICA IDENTITY USING INDEX {}",
@@ -515,6 +521,7 @@ absl::Status Migration::StartStream(bool create_slot) {
     for (auto& c : copy_extra_) extra.push_back(c.get());
     copier_->set_extra_connections(std::move(extra));
   }
+  copier_->set_key_index_deferred(plan_.key_index_deferred);
   copier_->set_checkpoint([this](PgConn* conn, const std::optional<std::vector<std::string>>& hw,
                                  bool done) -> absl::Status {
     auto [sql, params] = state_->CopyCheckpoint(hw, done);
@@ -631,6 +638,8 @@ absl::Status Migration::CheckRetainedWal() {
         "the server invalidated replication slot {} (max_slot_wal_keep_size): changes were lost, the run stops",
         plan_.model.names.slot));
   int64_t retained = r.IsNull(0, 0) ? 0 : r.GetInt(0, 0);
+  if (ReplayHeld() && retained > config_.max_retained_wal / 4)
+    RETURN_IF_ERROR(StartReplayDuringCopy(fmt::format("the slot retains {} of WAL", throttler::FormatBytes(retained))));
   if (retained > config_.max_retained_wal)
     return absl::ResourceExhaustedError(fmt::format(
         "the replication slot retains {} of WAL, more than --max-retained-wal ({}); stopping "
@@ -660,6 +669,20 @@ absl::Status Migration::CopyPhase() {
     RETURN_IF_ERROR(CheckStop());
     RETURN_IF_ERROR(stream_->status());
     RETURN_IF_ERROR(CheckRetainedWal());
+    if (ReplayHeld()) {
+      // Deferred replay holds the backlog in the server's WAL and in the
+      // stream's bounded queue. Start replaying as soon as either fills, or
+      // the copy is made to wait (replay must go on meanwhile).
+      throttler::Decision d = throttler_->current();
+      const auto stats = stream_->stats();
+      if (d.throttled || control_->paused())
+        RETURN_IF_ERROR(StartReplayDuringCopy(d.reason.empty() ? "the copy is paused" : d.reason));
+      else if (stats.queued_bytes >= kDeferredReplayQueueBytes)
+        RETURN_IF_ERROR(StartReplayDuringCopy(fmt::format("{} transactions wait to be replayed",
+                                                          stats.queued_transactions)));
+      else if (config_.test.early_key_after_batch > 0 && copier_->batches() >= config_.test.early_key_after_batch)
+        RETURN_IF_ERROR(StartReplayDuringCopy("test hook"));
+    }
     ASSIGN_OR_RETURN(bool proceed, CopyMayProceed());
     if (!proceed) {
       PublishProgress(phase_);
@@ -710,32 +733,74 @@ absl::Status Migration::CopyPhase() {
   return absl::OkStatus();
 }
 
+bool Migration::DeferKeyIndex(const ShadowPlan& plan) const {
+  // Only for a single copy connection whose batches are plain INSERTs into
+  // ranges nothing else writes (the key's order survives the ALTER), and not
+  // when tests switch off the ordering rules to show the hazards of
+  // concurrent replay.
+  return !config_.replay_during_copy && config_.copy_workers == 1 && sql::KeyOrderPreserved(plan.model) &&
+         !config_.test.disable_ordering && !config_.test.disable_visibility;
+}
+
+absl::Status Migration::StartReplayDuringCopy(std::string_view why) {
+  if (!ReplayHeld() || plan_.deferred_indexes.empty()) return absl::OkStatus();
+  auto t = Clock::now();
+  Log(LogLevel::kInfo, "replay starts during the copy ({}): building the key index on the {} rows copied so far",
+      why, summary_.rows_copied);
+  RETURN_IF_ERROR(RunDeferredStatement(plan_.deferred_indexes.front()));
+  plan_.key_index_deferred = false;
+  copier_->set_key_index_deferred(false);
+  summary_.replay_from_batch = copier_->batches();
+  summary_.key_index_s = SecondsSince(t);
+  Log(LogLevel::kInfo, "built the key index in {:.1f} s; replay runs between copy batches from now on",
+      summary_.key_index_s);
+  return absl::OkStatus();
+}
+
+// One statement of deferred_indexes on the copy connection, idempotent (a
+// resumed or reconnected run may have built it already).
+absl::Status Migration::RunDeferredStatement(std::string stmt) {
+  for (const char* prefix : {"CREATE INDEX ", "CREATE UNIQUE INDEX "})
+    if (stmt.rfind(prefix, 0) == 0) stmt.insert(std::string(prefix).size(), "IF NOT EXISTS ");
+  if (stmt.rfind("ALTER TABLE ", 0) == 0) {
+    auto pos = stmt.find(" ADD CONSTRAINT ");
+    std::string rest = pos == std::string::npos ? "" : stmt.substr(pos + 16);
+    ASSIGN_OR_RETURN(auto exists, main_->Query(
+        "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = $1 AND (starts_with($2, quote_ident(conname) "
+        "|| ' ') OR starts_with($2, '\"' || replace(conname, '\"', '\"\"') || '\" ')))",
+        {std::to_string(plan_.shadow_oid), rest}));
+    if (exists.GetBool(0, 0)) return absl::OkStatus();
+  }
+  // A paced run (--nice-ratio) builds each index with one process:
+  // parallel maintenance workers would take every core from the
+  // application for the length of the build.
+  const bool paced = control_->NiceRatio() > 0;
+  RETURN_IF_ERROR(copy_->Exec(paced ? "SET max_parallel_maintenance_workers = 0"
+                                    : "RESET max_parallel_maintenance_workers").status());
+  auto t = Clock::now();
+  RETURN_IF_ERROR(Annotate(copy_->Exec(stmt).status(), "building an index of the new table"));
+  RETURN_IF_ERROR(copy_->Exec("RESET max_parallel_maintenance_workers").status());
+  Log(LogLevel::kInfo, "built index in {:.1f} s{}: {}", SecondsSince(t), paced ? " (one process)" : "", stmt);
+  return absl::OkStatus();
+}
+
 absl::Status Migration::IndexPhase() {
   Phase("indexes");
   (void)state_->SetPhase(main_.get(), "indexes");
-  for (std::string stmt : plan_.deferred_indexes) {
+  for (const std::string& stmt : plan_.deferred_indexes) {
     RETURN_IF_ERROR(CheckStop());
-    // Idempotent, for a resumed or reconnected run that built some already.
-    for (const char* prefix : {"CREATE INDEX ", "CREATE UNIQUE INDEX "})
-      if (stmt.rfind(prefix, 0) == 0) stmt.insert(std::string(prefix).size(), "IF NOT EXISTS ");
-    if (stmt.rfind("ALTER TABLE ", 0) == 0) {
-      auto pos = stmt.find(" ADD CONSTRAINT ");
-      std::string rest = pos == std::string::npos ? "" : stmt.substr(pos + 16);
-      ASSIGN_OR_RETURN(auto exists, main_->Query(
-          "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = $1 AND $2 LIKE quote_ident(conname) || ' %')",
-          {std::to_string(plan_.shadow_oid), rest}));
-      if (exists.GetBool(0, 0)) continue;
-    }
-    // A paced run (--nice-ratio) builds each index with one process:
-    // parallel maintenance workers would take every core from the
-    // application for the length of the build.
-    const bool paced = control_->NiceRatio() > 0;
-    RETURN_IF_ERROR(copy_->Exec(paced ? "SET max_parallel_maintenance_workers = 0"
-                                      : "RESET max_parallel_maintenance_workers").status());
     auto t = Clock::now();
-    RETURN_IF_ERROR(Annotate(copy_->Exec(stmt).status(), "building an index of the new table"));
+    RETURN_IF_ERROR(RunDeferredStatement(stmt));
     auto took = Clock::now() - t;
-    Log(LogLevel::kInfo, "built index in {:.1f} s{}: {}", SecondsSince(t), paced ? " (one process)" : "", stmt);
+    if (ReplayHeld()) {
+      // The first statement built the key index: replay starts now, before
+      // the secondary indexes make every change cost more.
+      plan_.key_index_deferred = false;
+      copier_->set_key_index_deferred(false);
+      summary_.replay_deferred = true;
+      summary_.key_index_s = SecondsSince(t);
+      Log(LogLevel::kInfo, "replaying {} transactions received during the copy", stream_->Queued());
+    }
     RETURN_IF_ERROR(ReplayAvailable(milliseconds(5000)));
     // The nice ratio's rest after a build, as after a copy batch.
     auto until = Clock::now() + throttler::NicePause(took, control_->NiceRatio());
@@ -767,6 +832,9 @@ absl::Status Migration::ApplyGroup(std::vector<cdc::Transaction>& group) {
 }
 
 absl::Status Migration::ReplayAvailable(milliseconds budget) {
+  // Deferred replay: the shadow has no key index yet; everything received
+  // waits in the stream's queue (bounded) and the slot's WAL.
+  if (ReplayHeld()) return stream_->status();
   auto deadline = Clock::now() + budget;
   std::vector<cdc::Transaction> group;
   size_t changes = 0, bytes = 0;
@@ -794,6 +862,7 @@ absl::Status Migration::ReplayAvailable(milliseconds budget) {
 }
 
 absl::Status Migration::CatchUp(milliseconds budget) {
+  if (ReplayHeld()) return stream_->status();
   auto deadline = Clock::now() + budget;
   while (Clock::now() < deadline) {
     RETURN_IF_ERROR(CheckStop());

@@ -48,6 +48,12 @@ struct Summary {
   double blocked_ms = 0;
   double elapsed_s = 0;
   double copy_s = 0;
+  // Replay waited for the copy and the key index built after it; false when
+  // the key index existed from the start or was built early (the batch count
+  // then, in replay_from_batch).
+  bool replay_deferred = false;
+  int64_t replay_from_batch = 0;
+  double key_index_s = 0;  // building the deferred key index
   int cutover_attempts = 0;
   uint64_t visibility_waits = 0;
   ObjectNames names;
@@ -105,6 +111,14 @@ class Migration {
   absl::Status Reconnect(int attempt);
   absl::Status OpenWorkConnections();
   absl::Status CheckRetainedWal();
+  // Deferred replay (the shadow's key index is built after the copy): true
+  // while replay waits for the key index.
+  bool ReplayHeld() const { return plan_.key_index_deferred; }
+  bool DeferKeyIndex(const ShadowPlan& plan) const;
+  // Builds the deferred key index now, on what the copy wrote so far, so
+  // that replay can start during the rest of the copy.
+  absl::Status StartReplayDuringCopy(std::string_view why);
+  absl::Status RunDeferredStatement(std::string stmt);
   absl::Status RunAfterSwap(PgConn* conn);
   absl::Status StartThrottler();
   // Waits while the throttler (or the operator) holds the copy, replaying

@@ -77,7 +77,7 @@ absl::StatusOr<ShadowPlan> ShadowBuilder::Build(const Inspection& in) {
   RETURN_IF_ERROR(CreateLike(in, &plan));
   RETURN_IF_ERROR(ApplyAlter(in, &plan));
   RETURN_IF_ERROR(MapColumns(in, &plan));
-  RETURN_IF_ERROR(CheckKey(in, &plan));
+  RETURN_IF_ERROR(CheckKey(in, &plan, /*find_index=*/true));
   RETURN_IF_ERROR(DeferIndexes(&plan));
   return plan;
 }
@@ -94,7 +94,13 @@ absl::StatusOr<ShadowPlan> ShadowBuilder::Reattach(const Inspection& in, ShadowP
   plan.shadow_oid = static_cast<uint32_t>(r.GetInt(0, 0));
   std::string key_index = plan.key_index;
   RETURN_IF_ERROR(MapColumns(in, &plan));
-  RETURN_IF_ERROR(CheckKey(in, &plan));
+  // A key index built after the copy may not exist yet.
+  ASSIGN_OR_RETURN(auto k, conn_->Query("SELECT to_regclass($1) IS NULL",
+                                        {QualifiedName(in.names.schema, key_index)}));
+  plan.key_index_deferred = k.GetBool(0, 0);
+  if (plan.key_index_deferred && plan.deferred_indexes.empty())
+    return absl::FailedPreconditionError("the shadow table's key index is missing");
+  RETURN_IF_ERROR(CheckKey(in, &plan, /*find_index=*/!plan.key_index_deferred));
   if (plan.key_index != key_index)
     return absl::FailedPreconditionError("the shadow table's key index changed since the run started");
   return plan;
@@ -274,7 +280,7 @@ absl::Status ShadowBuilder::MapColumns(const Inspection& in, ShadowPlan* plan) {
   return absl::OkStatus();
 }
 
-absl::Status ShadowBuilder::CheckKey(const Inspection& in, ShadowPlan* plan) {
+absl::Status ShadowBuilder::CheckKey(const Inspection& in, ShadowPlan* plan, bool find_index) {
   auto& m = plan->model;
   for (size_t k = 0; k < in.key_names.size(); ++k) {
     for (size_t i = 0; i < m.columns.size(); ++i) {
@@ -289,8 +295,9 @@ absl::Status ShadowBuilder::CheckKey(const Inspection& in, ShadowPlan* plan) {
   }
   if (m.key_columns.size() != in.key_names.size())
     return absl::FailedPreconditionError("a key column is generated; not supported");
+  if (!find_index) return absl::OkStatus();
   // ON CONFLICT (<key>) needs a unique index on exactly the key's columns in
-  // the shadow, present during the copy.
+  // the shadow, present whenever replay runs.
   std::string wanted;
   {
     std::vector<std::string> names;
@@ -315,38 +322,60 @@ absl::Status ShadowBuilder::CheckKey(const Inspection& in, ShadowPlan* plan) {
       "); the online copy needs the old and the new table to share a unique key");
 }
 
-absl::Status ShadowBuilder::DeferIndexes(ShadowPlan* plan) {
-  std::string shadow = QualifiedName(plan->model.names.schema, plan->model.names.shadow);
-  ASSIGN_OR_RETURN(auto r, conn_->Query(
-                               "SELECT c.relname, pg_get_indexdef(i.indexrelid), con.conname, "
-                               "pg_get_constraintdef(con.oid), obj_description(i.indexrelid, 'pg_class'), "
-                               "obj_description(con.oid, 'pg_constraint') "
-                               "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                               "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid "
-                               "AND con.conrelid = i.indrelid AND con.contype IN ('u', 'x', 'p') "
-                               "WHERE i.indrelid = $1 AND c.relname <> $2 ORDER BY i.indexrelid",
-                               {std::to_string(plan->shadow_oid), plan->key_index}));
+// Drops the shadow's indexes the query selects (one row each: name,
+// definition, constraint name and definition, comments) and appends the
+// statements that build them again to `out`.
+absl::Status ShadowBuilder::DropAndRecord(const ShadowPlan& plan, const PgResult& r, std::vector<std::string>* out) {
+  std::string shadow = QualifiedName(plan.model.names.schema, plan.model.names.shadow);
   for (int i = 0; i < r.Rows(); ++i) {
     std::string index_name = r.GetString(i, 0);
     if (!r.IsNull(i, 2)) {
-      plan->deferred_indexes.push_back(fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {}", shadow,
-                                                   QuoteIdent(r.Get(i, 2)), r.Get(i, 3)));
+      out->push_back(fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {}", shadow, QuoteIdent(r.Get(i, 2)), r.Get(i, 3)));
       RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", shadow,
                                               QuoteIdent(r.Get(i, 2))))
                           .status());
     } else {
-      plan->deferred_indexes.push_back(r.GetString(i, 1));
-      RETURN_IF_ERROR(conn_->Exec(fmt::format("DROP INDEX {}", QualifiedName(plan->model.names.schema, index_name)))
+      out->push_back(r.GetString(i, 1));
+      RETURN_IF_ERROR(conn_->Exec(fmt::format("DROP INDEX {}", QualifiedName(plan.model.names.schema, index_name)))
                           .status());
     }
     // LIKE copied the comments; the index built after the copy gets them again.
     if (!r.IsNull(i, 4))
-      plan->deferred_indexes.push_back(fmt::format("COMMENT ON INDEX {} IS {}",
-          QualifiedName(plan->model.names.schema, index_name), QuoteLiteral(r.Get(i, 4))));
+      out->push_back(fmt::format("COMMENT ON INDEX {} IS {}",
+                                 QualifiedName(plan.model.names.schema, index_name), QuoteLiteral(r.Get(i, 4))));
     if (!r.IsNull(i, 5))
-      plan->deferred_indexes.push_back(fmt::format("COMMENT ON CONSTRAINT {} ON {} IS {}",
-          QuoteIdent(r.Get(i, 2)), shadow, QuoteLiteral(r.Get(i, 5))));
+      out->push_back(fmt::format("COMMENT ON CONSTRAINT {} ON {} IS {}", QuoteIdent(r.Get(i, 2)), shadow,
+                                 QuoteLiteral(r.Get(i, 5))));
   }
+  return absl::OkStatus();
+}
+
+namespace {
+constexpr const char* kIndexDefinitionsSql =
+    "SELECT c.relname, pg_get_indexdef(i.indexrelid), con.conname, "
+    "pg_get_constraintdef(con.oid), obj_description(i.indexrelid, 'pg_class'), "
+    "obj_description(con.oid, 'pg_constraint') "
+    "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid "
+    "AND con.conrelid = i.indrelid AND con.contype IN ('u', 'x', 'p') "
+    "WHERE i.indrelid = $1 AND (c.relname = $2) = $3 ORDER BY i.indexrelid";
+}  // namespace
+
+absl::Status ShadowBuilder::DeferKeyIndex(ShadowPlan* plan) {
+  ASSIGN_OR_RETURN(auto r, conn_->Query(kIndexDefinitionsSql,
+                                        {std::to_string(plan->shadow_oid), plan->key_index, "true"}));
+  if (r.Rows() != 1) return absl::InternalError("the shadow table's key index is missing");
+  std::vector<std::string> key;
+  RETURN_IF_ERROR(DropAndRecord(*plan, r, &key));
+  plan->deferred_indexes.insert(plan->deferred_indexes.begin(), key.begin(), key.end());
+  plan->key_index_deferred = true;
+  return absl::OkStatus();
+}
+
+absl::Status ShadowBuilder::DeferIndexes(ShadowPlan* plan) {
+  ASSIGN_OR_RETURN(auto r, conn_->Query(kIndexDefinitionsSql,
+                                        {std::to_string(plan->shadow_oid), plan->key_index, "false"}));
+  RETURN_IF_ERROR(DropAndRecord(*plan, r, &plan->deferred_indexes));
   // Index names after the ALTER: keep the pairs whose shadow index survived
   // (the ALTER may drop one with its column; a retyped column's index is
   // rebuilt under the same name).

@@ -40,7 +40,10 @@ struct ShadowPlan {
     std::string orig_schema, orig_name, shadow_schema, shadow_name;
   };
   std::vector<StatisticsName> statistics_names;
-  std::string key_index;  // the shadow's unique index on the key (kept during the copy)
+  std::string key_index;  // the shadow's unique index on the key
+  // The key index is dropped too and built after the copy (first of
+  // deferred_indexes): replay then waits for it (DESIGN.md §3, deferred replay).
+  bool key_index_deferred = false;
   bool plain_alter_rewrites = true;  // would ALTER TABLE rewrite the original?
   std::vector<std::string> notes;    // shown in the plan
 };
@@ -61,14 +64,21 @@ class ShadowBuilder {
   // definitions and the index and statistics name pairs).
   absl::StatusOr<ShadowPlan> Reattach(const Inspection& in, ShadowPlan recorded);
 
+  // Drops the shadow's key index as well, inside the creating transaction;
+  // the statements that build it again go first in deferred_indexes. Only
+  // for a copy that never meets a row in the shadow's range (plain INSERTs,
+  // no replay before the index exists).
+  absl::Status DeferKeyIndex(ShadowPlan* plan);
+
  private:
   absl::Status CreateLike(const Inspection& in, ShadowPlan* plan);
   absl::Status CopyTableSettings(const Inspection& in);
   absl::Status PairIndexesAndStatistics(const Inspection& in, ShadowPlan* plan);
   absl::Status ApplyAlter(const Inspection& in, ShadowPlan* plan);
   absl::Status MapColumns(const Inspection& in, ShadowPlan* plan);
-  absl::Status CheckKey(const Inspection& in, ShadowPlan* plan);
+  absl::Status CheckKey(const Inspection& in, ShadowPlan* plan, bool find_index);
   absl::Status DeferIndexes(ShadowPlan* plan);
+  absl::Status DropAndRecord(const ShadowPlan& plan, const PgResult& r, std::vector<std::string>* out);
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> IndexSignatures(uint32_t oid);
 
   PgConn* conn_;

@@ -47,7 +47,8 @@ class HazardTest : public DatabaseTest {
   }
 
   std::unique_ptr<ShadowcopyProcess> StartTool(EnvVars env) {
-    std::vector<std::string> args = {"--alter", kAlter, "--execute", "--chunk-size", "500"};
+    // The hazards are those of replay running between copy batches.
+    std::vector<std::string> args = {"--alter", kAlter, "--execute", "--chunk-size", "500", "--replay-during-copy"};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     auto p = ShadowcopyProcess::Start(ToolArgs("orders", args), env);
     EXPECT_TRUE(p.ok()) << p.status();

@@ -26,12 +26,13 @@ class OnlineRewriteTest : public DatabaseTest {
  protected:
   // Loads orders/truth, runs the tool with `tool_args` while the workload
   // writes (from 0.5 s before until 1 s after), then stops the workload.
-  ProcessResult RunUnderLoad(const std::vector<std::string>& tool_args, MirrorWorkload* workload) {
+  ProcessResult RunUnderLoad(const std::vector<std::string>& tool_args, MirrorWorkload* workload,
+                             EnvVars env = {}) {
     auto st = workload->Start();
     EXPECT_TRUE(st.ok()) << st;
     std::this_thread::sleep_for(milliseconds(500));
     ProcessResult result =
-        RunShadowcopy(ToolArgs("orders", tool_args), {}, TrackCopyPhase(workload), seconds(240));
+        RunShadowcopy(ToolArgs("orders", tool_args), env, TrackCopyPhase(workload), seconds(240));
     workload->SetCopyPhaseActive(false);
     std::this_thread::sleep_for(seconds(1));
     workload->Stop();
@@ -66,7 +67,9 @@ class OnlineRewriteTest : public DatabaseTest {
     // Verification repairs what it finds; copy and replay must leave it
     // nothing to find.
     auto mismatches = SummaryNumber(LastLine(result.out), "verify_mismatches");
-    if (mismatches.has_value()) EXPECT_EQ(*mismatches, 0) << "verification had to repair the copy/replay";
+    if (mismatches.has_value()) {
+      EXPECT_EQ(*mismatches, 0) << "verification had to repair the copy/replay";
+    }
   }
 
   // The migrated table keeps working: the serial default is owned by it and
@@ -79,6 +82,16 @@ class OnlineRewriteTest : public DatabaseTest {
           db().Exec("INSERT INTO orders (customer_id, status, amount) VALUES (1, 'after', 1.00)");
       EXPECT_TRUE(res.ok()) << "insert after the migration: " << res.status();
     }
+  }
+
+  // Where replay started, from the summary: "after the copy" (deferred, the
+  // default), "from the start" or "from batch N".
+  static std::string ReplayStart(const ProcessResult& result) {
+    std::string line = LastLine(result.out);
+    if (line.find("\"replay_deferred\":true") != std::string::npos) return "after the copy";
+    auto batch = SummaryNumber(line, "replay_from_batch");
+    if (!batch.has_value()) return "unknown: " + line;
+    return *batch == 0 ? "from the start" : fmt::format("from batch {}", *batch);
   }
 
   void ExpectColumnType(const std::string& table, const std::string& column,
@@ -107,6 +120,49 @@ TEST_F(OnlineRewriteTest, AlterIdToBigintUnderLoad) {
   ExpectNothingLeftBehind("orders");
   ExpectSummaryCopiedRows(result);
   ExpectSequenceWorksAfterwards();
+  // The default: the key index is built after the copy, replay waits for it.
+  EXPECT_EQ(ReplayStart(result), "after the copy");
+}
+
+// Replay between copy batches from the first one (the shadow has its key
+// index from the start); verification off, so the mirror alone judges.
+TEST_F(OnlineRewriteTest, ReplayDuringTheCopyUnderLoad) {
+  const std::string alter = "ALTER COLUMN id TYPE bigint";
+  ASSERT_TRUE(CreateAndLoadOrders(db(), kRows).ok());
+  MirrorWorkload workload(dbname(), WorkloadOptions{});
+  ProcessResult result = RunUnderLoad(
+      {"--alter", alter, "--execute", "--chunk-size", kChunkSize, "--replay-during-copy", "--verify=off"},
+      &workload);
+  ExpectSucceeded(result);
+  ExpectNoWorkloadErrors(workload);
+  ExpectEveryEventDuringCopy(workload);
+  ASSERT_TRUE(TransformTruth(db(), "truth", alter).ok());
+  ExpectMirrorEqual(db(), "orders", "truth");
+  ExpectNothingLeftBehind("orders");
+  ExpectSummaryCopiedRows(result);
+  EXPECT_EQ(ReplayStart(result), "from the start");
+}
+
+// Deferred replay switching to replay between batches part-way through the
+// copy (what a growing backlog or a throttled copy does): the key index is
+// built on the rows copied so far, the held transactions are replayed, the
+// rest of the copy goes on with the ordering and visibility rules.
+TEST_F(OnlineRewriteTest, DeferredReplayStartsDuringTheCopyUnderLoad) {
+  const std::string alter = "ALTER COLUMN id TYPE bigint";
+  ASSERT_TRUE(CreateAndLoadOrders(db(), kRows).ok());
+  MirrorWorkload workload(dbname(), WorkloadOptions{});
+  ProcessResult result =
+      RunUnderLoad({"--alter", alter, "--execute", "--chunk-size", kChunkSize, "--verify=off"}, &workload,
+                   {{"SHADOWCOPY_TEST_EARLY_KEY", "20"}});
+  ExpectSucceeded(result);
+  ExpectNoWorkloadErrors(workload);
+  ExpectEveryEventDuringCopy(workload);
+  ASSERT_TRUE(TransformTruth(db(), "truth", alter).ok());
+  ExpectMirrorEqual(db(), "orders", "truth");
+  ExpectNothingLeftBehind("orders");
+  ExpectSummaryCopiedRows(result);
+  EXPECT_EQ(ReplayStart(result), "from batch 20");
+  EXPECT_NE(result.err.find("replay starts during the copy (test hook)"), std::string::npos) << result.err;
 }
 
 TEST_F(OnlineRewriteTest, RebuildWithoutAlterUnderLoad) {

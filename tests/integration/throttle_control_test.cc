@@ -90,7 +90,7 @@ TEST_F(ThrottleControlTest, PauseHoldsTheCopyAndResumeFinishesIt) {
 TEST_F(ThrottleControlTest, NiceRatioRestsBetweenBatchesWhileTheReplayGoesOn) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000000).ok());
   // Batches of 20 rows followed by rests of 100 times their duration.
-  ASSERT_NO_FATAL_FAILURE(StartTool({"--chunk-size", "20", "--nice-ratio", "100"}));
+  ASSERT_NO_FATAL_FAILURE(StartTool({"--chunk-size", "20", "--nice-ratio", "100", "--replay-during-copy"}));
   std::string s = WaitForStatus([](const std::string& s) { return JsonNumber(s, "rows_copied") >= 40; },
                                 seconds(15), "two batches");
   EXPECT_EQ(JsonNumber(s, "nice_ratio"), 100);
