@@ -11,7 +11,8 @@
 #   benchmarks/replay_burst.sh [--rows 200000] [--burst 500000] [--clients 2]
 #                              [--bin build/cli/shadowcopy] [-- SHADOWCOPY ARGS]
 #
-# Prints one `result:` line of JSON at the end.
+# Prints one `result:` line of JSON at the end. KEEP_WORK=DIR copies
+# shadowcopy's stdout and stderr into DIR before the temp dir is removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=200000
@@ -44,7 +45,7 @@ finish() {
   local rc=$?
   [[ -n $SC_PID ]] && kill "$SC_PID" 2>/dev/null && wait "$SC_PID" 2>/dev/null
   pg_stop || true
-  rm -rf "$WORK"
+  [[ -n ${KEEP_WORK:-} ]] && cp "$WORK/stdout" "$WORK/stderr" "$KEEP_WORK"/ 2>/dev/null; rm -rf "$WORK"
   exit $rc
 }
 trap finish EXIT

@@ -83,7 +83,7 @@ void PrintSummary(const engine::Summary& s) {
               "\"verify_mismatches\":%lld,\"verify_repaired\":%lld,\"verify_points\":%d,"
               "\"verify_blocked_ms\":%.3f,\"verify_blocked_total_ms\":%.3f,\"verified_after\":%s,"
               "\"verify_after_ranges\":%lld,\"verify_after_mismatches\":%lld,\"verify_after_s\":%.3f,"
-              "\"replay_deferred\":%s,\"replay_from_batch\":%lld,\"key_index_s\":%.3f}}\n",
+              "\"replay_deferred\":%s,\"replay_from_batch\":%lld,\"key_index_s\":%.3f,\"parallel_apply_groups\":%llu}}\n",
               static_cast<long long>(s.rows_copied), static_cast<long long>(s.batches),
               static_cast<unsigned long long>(s.changes_replayed),
               static_cast<unsigned long long>(s.transactions_replayed),
@@ -98,7 +98,7 @@ void PrintSummary(const engine::Summary& s) {
               s.verify_points, s.verify_blocked_ms, s.verify_blocked_total_ms, s.verified_after ? "true" : "false",
               static_cast<long long>(s.verify_after_ranges), static_cast<long long>(s.verify_after_mismatches),
               s.verify_after_s, s.replay_deferred ? "true" : "false", static_cast<long long>(s.replay_from_batch),
-              s.key_index_s);
+              s.key_index_s, static_cast<unsigned long long>(s.parallel_apply_groups));
   std::fflush(stdout);
 }
 

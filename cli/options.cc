@@ -29,7 +29,7 @@ bool RewriteOnly(const std::string& arg) {
                         "--drop-old-table", "--keep-on-error", "--max-retained-wal", "--cutover-lock-timeout",
                         "--cutover-retries", "--cutover-drain-timeout", "--all", "--verify", "--verify-workers",
                         "--verify-range-rows", "--verify-max-snapshot-age", "--copy-workers",
-                        "--replay-during-copy"})
+                        "--replay-during-copy", "--apply-workers"})
     if (arg == f) return true;
   return false;
 }
@@ -126,6 +126,8 @@ empty copy in a rolled-back transaction, and the plan is printed.
   --copy-workers N           copy batches run side by side on N connections (default 1)
   --nice-ratio R             after each batch rest R times its duration, replaying meanwhile
                              (default 0; 1 halves the copy's share of the server)
+  --apply-workers N          a large replay group is split by key over N connections
+                             (default 1; never while the new table has another unique index)
   --replay-during-copy       give the new table its key index before the copy and replay
                              concurrent writes during it. Default: the key index is built
                              after the copy (faster) and replay waits for it, unless the
@@ -386,6 +388,11 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));
       if (n > 16) return absl::InvalidArgumentError("--copy-workers must be at most 16");
       c.copy_workers = static_cast<int>(n);
+    } else if (arg == "--apply-workers") {
+      ASSIGN_OR_RETURN(auto v, need());
+      ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));
+      if (n > 16) return absl::InvalidArgumentError("--apply-workers must be at most 16");
+      c.apply_workers = static_cast<int>(n);
     } else if (arg == "--replay-during-copy") {
       RETURN_IF_ERROR(flag_only());
       c.replay_during_copy = true;
@@ -478,6 +485,10 @@ absl::Status ApplyTestEnvironment(engine::TestHooks* hooks) {
   if (const char* early = std::getenv("SHADOWCOPY_TEST_EARLY_KEY")) {
     ASSIGN_OR_RETURN(int64_t n, ParseInt("SHADOWCOPY_TEST_EARLY_KEY", early, 1));
     hooks->early_key_after_batch = static_cast<int>(n);
+  }
+  if (const char* rows = std::getenv("SHADOWCOPY_TEST_PARALLEL_APPLY_ROWS")) {
+    ASSIGN_OR_RETURN(int64_t n, ParseInt("SHADOWCOPY_TEST_PARALLEL_APPLY_ROWS", rows, 1));
+    hooks->parallel_apply_min_rows = static_cast<int>(n);
   }
   if (const char* unsafe = std::getenv("SHADOWCOPY_TEST_UNSAFE")) {
     std::string s(unsafe);

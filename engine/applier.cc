@@ -1,6 +1,7 @@
 #include "engine/applier.h"
 
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "common/quote.h"
@@ -12,12 +13,30 @@ namespace shadowcopy::engine {
 namespace {
 
 constexpr size_t kRowsPerStatement = 1000;
+// A group is split over the connections from this many keyed rows on.
+constexpr size_t kParallelMinRows = kRowsPerStatement / 2;
+
+size_t KeyedRows(const std::vector<ApplyStep>& steps) {
+  size_t n = 0;
+  for (const auto& s : steps) n += s.keyed.delete_keys.size() + s.keyed.upserts.size();
+  return n;
+}
+
+// The partition of a key: a hash of its text values.
+size_t Partition(const TableModel& m, const Row& row, bool full_row, size_t parts) {
+  size_t h = 0;
+  for (size_t k = 0; k < m.key_columns.size(); ++k) {
+    const Value& v = full_row ? row[m.columns[m.key_columns[k]].tuple_index] : row[k];
+    h = h * 1000003u ^ (v ? std::hash<std::string>{}(*v) : 0x9e3779b9u);
+  }
+  return h % parts;
+}
 
 }  // namespace
 
 Applier::Applier(PgConn* conn, const TableModel* model, VisibilityTracker* visibility,
                  const std::atomic<bool>* stop)
-    : conn_(conn), model_(model), visibility_(visibility), stop_(stop) {}
+    : conn_(conn), model_(model), visibility_(visibility), stop_(stop), parallel_min_rows_(kParallelMinRows) {}
 
 absl::Status Applier::Apply(const std::vector<cdc::Transaction>& txns,
                             std::vector<std::string>* messages) {
@@ -72,14 +91,19 @@ absl::Status Applier::ApplyOnce(const std::vector<const cdc::Change*>& changes,
                                 const std::vector<uint32_t>& xids, bool collapse, Lsn end_lsn) {
   ASSIGN_OR_RETURN(auto steps, PlanChanges(*model_, changes, collapse, &stats_.plan));
   current_horizon_ = horizon_ ? horizon_() : CopyHorizon{};
-  bool rereads = false;
-  for (const auto& s : steps) rereads |= s.kind == ApplyStep::Kind::kPartial;
+  bool rereads = false, keyed_only = true;
+  for (const auto& s : steps) {
+    rereads |= s.kind == ApplyStep::Kind::kPartial;
+    keyed_only &= s.kind == ApplyStep::Kind::kKeyed;
+  }
+  if (collapse && keyed_only && parallel_allowed_ && !extra_.empty() && KeyedRows(steps) >= parallel_min_rows_)
+    return ApplyParallel(steps, end_lsn);
   auto run = [&]() -> absl::Status {
     if (rereads) RETURN_IF_ERROR(BeginForRereads(xids));
     else RETURN_IF_ERROR(conn_->Exec("BEGIN").status());
     for (const auto& s : steps) {
       switch (s.kind) {
-        case ApplyStep::Kind::kKeyed: RETURN_IF_ERROR(RunKeyed(s.keyed)); break;
+        case ApplyStep::Kind::kKeyed: RETURN_IF_ERROR(RunKeyed(conn_, s.keyed)); break;
         case ApplyStep::Kind::kPartial: RETURN_IF_ERROR(RunPartial(s.partial)); break;
         case ApplyStep::Kind::kTruncate:
           RETURN_IF_ERROR(conn_->Exec(fmt::format("TRUNCATE ONLY {}",
@@ -96,7 +120,65 @@ absl::Status Applier::ApplyOnce(const std::vector<const cdc::Change*>& changes,
   return st;
 }
 
-absl::Status Applier::RunKeyed(const KeyedSet& set) {
+absl::Status Applier::ApplyParallel(std::vector<ApplyStep>& steps, Lsn end_lsn) {
+  const auto& m = *model_;
+  std::vector<PgConn*> conns = {conn_};
+  conns.insert(conns.end(), extra_.begin(), extra_.end());
+  const size_t n = conns.size();
+  std::vector<std::vector<KeyedSet>> parts(n);
+  for (auto& s : steps) {
+    std::vector<KeyedSet> split(n);
+    for (auto& k : s.keyed.delete_keys) split[Partition(m, k, false, n)].delete_keys.push_back(std::move(k));
+    for (auto& r : s.keyed.upserts) split[Partition(m, r, true, n)].upserts.push_back(std::move(r));
+    for (size_t i = 0; i < n; ++i)
+      if (!split[i].empty()) parts[i].push_back(std::move(split[i]));
+  }
+  std::vector<absl::Status> results(n);
+  std::vector<char> begun(n, 0);  // one writer per element: not vector<bool>
+  auto work = [&](size_t i) {
+    results[i] = [&]() -> absl::Status {
+      RETURN_IF_ERROR(conns[i]->Exec("BEGIN").status());
+      begun[i] = 1;
+      for (const auto& set : parts[i]) RETURN_IF_ERROR(RunKeyed(conns[i], set));
+      return absl::OkStatus();
+    }();
+  };
+  {
+    std::vector<std::thread> threads;
+    for (size_t i = 1; i < n; ++i) threads.emplace_back(work, i);
+    work(0);
+    for (auto& t : threads) t.join();
+  }
+  auto rollback_all = [&] {
+    for (size_t i = 0; i < n; ++i)
+      if (begun[i]) conns[i]->RollbackQuietly();
+  };
+  for (const auto& st : results) {
+    if (!st.ok()) {
+      rollback_all();
+      return st;
+    }
+  }
+  // The extra connections first; the main one last, with the checkpoint.
+  for (size_t i = 1; i < n; ++i) {
+    absl::Status st = conns[i]->Exec("COMMIT").status();
+    begun[i] = 0;
+    if (!st.ok()) {
+      rollback_all();
+      return Annotate(st, "committing part of a replay group");
+    }
+  }
+  absl::Status st = checkpoint_ ? checkpoint_(conn_, end_lsn) : absl::OkStatus();
+  if (st.ok()) st = conn_->Exec("COMMIT").status();
+  if (!st.ok()) {
+    conn_->RollbackQuietly();
+    return st;
+  }
+  stats_.parallel_groups++;
+  return absl::OkStatus();
+}
+
+absl::Status Applier::RunKeyed(PgConn* conn, const KeyedSet& set) {
   const auto& m = *model_;
   for (size_t start = 0; start < set.delete_keys.size(); start += kRowsPerStatement) {
     size_t end = std::min(set.delete_keys.size(), start + kRowsPerStatement);
@@ -106,7 +188,7 @@ absl::Status Applier::RunKeyed(const KeyedSet& set) {
       for (size_t i = start; i < end; ++i) values.push_back(&set.delete_keys[i][k]);
       params.push_back(sql::TextArrayLiteral(values));
     }
-    RETURN_IF_ERROR(conn_->Query(sql::DeleteSql(m), params).status());
+    RETURN_IF_ERROR(conn->Query(sql::DeleteSql(m), params).status());
   }
   const auto& h = current_horizon_;
   // Nothing copied yet: every upsert is ahead of the copy.
@@ -121,7 +203,7 @@ absl::Status Applier::RunKeyed(const KeyedSet& set) {
       params.push_back(sql::TextArrayLiteral(values));
     }
     if (h.active) params.insert(params.end(), h.high_water->begin(), h.high_water->end());
-    RETURN_IF_ERROR(conn_->Query(sql::UpsertSql(m, h.active), params).status());
+    RETURN_IF_ERROR(conn->Query(sql::UpsertSql(m, h.active), params).status());
   }
   return absl::OkStatus();
 }
@@ -161,7 +243,7 @@ absl::Status Applier::RunPartial(const PartialUpdate& p) {
     std::vector<Row> old_keys{p.old_key};
     KeyedSet del;
     del.delete_keys = std::move(old_keys);
-    return RunKeyed(del);
+    return RunKeyed(conn_, del);
   }
   const auto& h = current_horizon_;
   if (affected == 0 && key_changed) {
@@ -180,7 +262,7 @@ absl::Status Applier::RunPartial(const PartialUpdate& p) {
       if (above) {
         KeyedSet del;
         del.delete_keys.push_back(p.old_key);
-        return RunKeyed(del);
+        return RunKeyed(conn_, del);
       }
     }
     ASSIGN_OR_RETURN(affected, update_where(p.old_key));

@@ -9,7 +9,18 @@
 // collapsing (two rows swapping a unique value): the group is replayed event
 // by event in source order; a conflict then is real and stops the run.
 //
-// Thread-safety: used by the migration thread only.
+// A large group made only of keyed upserts and deletes (no re-read, no
+// TRUNCATE) is split by a hash of the key over the extra connections as well:
+// every key's final row is written by exactly one of them, all of them run
+// their statements side by side, the extra ones commit first and the main one
+// commits last with the checkpoint. Never while the shadow has a unique index
+// besides the key's (two sessions inserting one value would wait on each
+// other). A failure before any commit rolls everything back; one between the
+// commits leaves part of the group applied and unacknowledged, which keyed
+// upserts and deletes tolerate (applied again from the durable position).
+//
+// Thread-safety: used by the migration thread only (it runs the extra
+// connections on threads of its own for the length of a group).
 #ifndef SHADOWCOPY_ENGINE_APPLIER_H_
 #define SHADOWCOPY_ENGINE_APPLIER_H_
 
@@ -33,6 +44,7 @@ struct ApplyStats {
   uint64_t changes = 0;
   uint64_t rereads = 0;
   uint64_t event_by_event_retries = 0;
+  uint64_t parallel_groups = 0;  // groups split over several connections
   PlanStats plan;
 };
 
@@ -63,6 +75,11 @@ class Applier {
   using HorizonFn = std::function<CopyHorizon()>;
   void set_horizon(HorizonFn f) { horizon_ = std::move(f); }
   void set_checkpoint(Checkpoint c) { checkpoint_ = std::move(c); }
+  void set_extra_connections(std::vector<PgConn*> conns) { extra_ = std::move(conns); }
+  // Whether a group may be split over the extra connections now (false while
+  // the shadow has another unique index).
+  void set_parallel_allowed(bool allowed) { parallel_allowed_ = allowed; }
+  void set_parallel_min_rows(size_t rows) { parallel_min_rows_ = rows; }
 
   const ApplyStats& stats() const { return stats_; }
 
@@ -70,7 +87,8 @@ class Applier {
   absl::Status ApplyOnce(const std::vector<const cdc::Change*>& changes,
                          const std::vector<uint32_t>& xids, bool collapse, Lsn end_lsn);
   absl::Status BeginForRereads(const std::vector<uint32_t>& xids);
-  absl::Status RunKeyed(const KeyedSet& set);
+  absl::Status ApplyParallel(std::vector<ApplyStep>& steps, Lsn end_lsn);
+  absl::Status RunKeyed(PgConn* conn, const KeyedSet& set);
   absl::Status RunPartial(const PartialUpdate& p);
 
   PgConn* conn_;
@@ -81,6 +99,9 @@ class Applier {
   Checkpoint checkpoint_;
   HorizonFn horizon_;
   CopyHorizon current_horizon_;
+  std::vector<PgConn*> extra_;
+  bool parallel_allowed_ = false;
+  size_t parallel_min_rows_;
 };
 
 }  // namespace shadowcopy::engine

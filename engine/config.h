@@ -27,6 +27,9 @@ struct TestHooks {
   // Build the deferred key index and start replaying during the copy once
   // this many batches are copied, as if the backlog had grown (0: never).
   int early_key_after_batch = 0;
+  // Split replay groups over the apply connections from this many keyed
+  // rows on (0: the applier's default).
+  int parallel_apply_min_rows = 0;
 };
 
 // `shadowcopy backfill`: what each batch does.
@@ -64,6 +67,8 @@ struct Config {
   // start. Default: the key index is built after the copy and replay waits
   // for it, unless the backlog grows (then both start at once).
   bool replay_during_copy = false;
+  // Connections a large replay group is split over by key (1: one session).
+  int apply_workers = 1;
   bool verify = true;              // compare shadow and original before the cutover
   int verify_workers = 2;          // connections hashing ranges in parallel
   int64_t verify_range_rows = 50000;  // rows per verified key range

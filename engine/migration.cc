@@ -49,6 +49,8 @@ Migration::~Migration() {
 void Migration::RequestStop() {
   stop_ = true;
   std::lock_guard<std::mutex> lock(conns_mu_);
+  for (auto& c : apply_extra_)
+    if (c) c->Cancel();
   for (auto* c : {main_.get(), copy_.get(), apply_.get(), lock_.get(), vlock_.get(), vexport_.get()})
     if (c) c->Cancel();
   for (auto& c : copy_extra_) c->Cancel();
@@ -108,6 +110,8 @@ absl::StatusOr<bool> Migration::CopyMayProceed() {
     for (auto* c : {main_.get(), copy_.get(), apply_.get(), lock_.get()})
       if (c && c->Healthy()) pids.push_back(c->BackendPid());
     for (auto& c : copy_extra_)
+      if (c->Healthy()) pids.push_back(c->BackendPid());
+    for (auto& c : apply_extra_)
       if (c->Healthy()) pids.push_back(c->BackendPid());
     throttler_->SetOwnPids(std::move(pids));
   }
@@ -268,6 +272,8 @@ bool Migration::ShouldReconnect(const absl::Status& st) const {
     if (c != nullptr && !c->Healthy()) return true;
   for (const auto& c : copy_extra_)
     if (!c->Healthy()) return true;
+  for (const auto& c : apply_extra_)
+    if (!c->Healthy()) return true;
   return stream_ && !stream_->status().ok();
 }
 
@@ -280,6 +286,7 @@ absl::Status Migration::Reconnect(int attempt) {
     vexport_.reset();
     copy_.reset();
     copy_extra_.clear();
+    apply_extra_.clear();
     apply_.reset();
     lock_.reset();
     main_.reset();
@@ -461,10 +468,33 @@ absl::Status Migration::OpenWorkConnections() {
     RETURN_IF_ERROR(c->Exec(fmt::format("SET lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
     extra.push_back(std::move(c));
   }
+  std::vector<std::unique_ptr<PgConn>> apply_extra;
+  for (int i = 2; i <= config_.apply_workers; ++i) {
+    co.application_name = fmt::format("shadowcopy_apply{}", i);
+    ASSIGN_OR_RETURN(auto c, PgConn::Connect(co));
+    // Their commits precede the main apply session's in the WAL, and that
+    // one flushes (synchronously) with the checkpoint: waiting for a flush
+    // of their own would only add a round of fsync per group.
+    RETURN_IF_ERROR(c->Exec("SET lock_timeout = '5s'; SET synchronous_commit = off").status());
+    apply_extra.push_back(std::move(c));
+  }
   std::lock_guard<std::mutex> lock(conns_mu_);
   copy_ = std::move(copy);
   copy_extra_ = std::move(extra);
   apply_ = std::move(apply);
+  apply_extra_ = std::move(apply_extra);
+  return absl::OkStatus();
+}
+
+// Replay groups may be split over the apply connections only while the
+// shadow has no unique or exclusion index besides the key's.
+absl::Status Migration::RefreshParallelApply() {
+  if (!applier_ || apply_extra_.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto r, main_->Query(
+      "SELECT NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+      "WHERE i.indrelid = $1 AND (i.indisunique OR i.indisexclusion) AND c.relname <> $2)",
+      {std::to_string(plan_.shadow_oid), plan_.key_index}));
+  applier_->set_parallel_allowed(r.GetBool(0, 0));
   return absl::OkStatus();
 }
 
@@ -500,6 +530,13 @@ absl::Status Migration::StartStream(bool create_slot) {
   stream_->MarkApplied(durable_applied_);
   RETURN_IF_ERROR(stream_->Start());
   applier_ = std::make_unique<Applier>(apply_.get(), &plan_.model, &visibility_, &stop_);
+  {
+    std::vector<PgConn*> extra;
+    for (auto& c : apply_extra_) extra.push_back(c.get());
+    applier_->set_extra_connections(std::move(extra));
+    if (config_.test.parallel_apply_min_rows > 0) applier_->set_parallel_min_rows(config_.test.parallel_apply_min_rows);
+    RETURN_IF_ERROR(RefreshParallelApply());
+  }
   applier_->set_checkpoint([this](PgConn* conn, Lsn end) -> absl::Status {
     auto [sql, params] = state_->ApplyCheckpoint(end);
     return conn->Query(sql, params).status();
@@ -781,7 +818,7 @@ absl::Status Migration::RunDeferredStatement(std::string stmt) {
   RETURN_IF_ERROR(Annotate(copy_->Exec(stmt).status(), "building an index of the new table"));
   RETURN_IF_ERROR(copy_->Exec("RESET max_parallel_maintenance_workers").status());
   Log(LogLevel::kInfo, "built index in {:.1f} s{}: {}", SecondsSince(t), paced ? " (one process)" : "", stmt);
-  return absl::OkStatus();
+  return RefreshParallelApply();
 }
 
 absl::Status Migration::IndexPhase() {
@@ -1091,6 +1128,7 @@ absl::Status Migration::FinishPhase() {
   for (const auto& r : removed) Log(LogLevel::kInfo, "removed {}", r);
   const auto& ast = applier_->stats();
   summary_.changes_replayed = ast.changes;
+  summary_.parallel_apply_groups = ast.parallel_groups;
   summary_.transactions_replayed = ast.transactions;
   summary_.replayed = ast.plan;
   summary_.visibility_waits = copier_->visibility_waits();

@@ -44,6 +44,7 @@ struct Summary {
   int64_t batches = 0;
   uint64_t changes_replayed = 0;
   uint64_t transactions_replayed = 0;
+  uint64_t parallel_apply_groups = 0;  // replay groups split over several connections
   PlanStats replayed;
   double blocked_ms = 0;
   double elapsed_s = 0;
@@ -119,6 +120,7 @@ class Migration {
   // that replay can start during the rest of the copy.
   absl::Status StartReplayDuringCopy(std::string_view why);
   absl::Status RunDeferredStatement(std::string stmt);
+  absl::Status RefreshParallelApply();
   absl::Status RunAfterSwap(PgConn* conn);
   absl::Status StartThrottler();
   // Waits while the throttler (or the operator) holds the copy, replaying
@@ -180,6 +182,7 @@ class Migration {
   std::unique_ptr<PgConn> copy_;   // copy batches
   std::vector<std::unique_ptr<PgConn>> copy_extra_;  // batches side by side with copy_'s
   std::unique_ptr<PgConn> apply_;  // replay
+  std::vector<std::unique_ptr<PgConn>> apply_extra_;  // replay groups split by key (--apply-workers)
   std::unique_ptr<PgConn> lock_;   // cutover lock and swap
   std::optional<bool> superuser_;  // the role may set deadlock_timeout
   int rehearsals_ = 0;             // swap rehearsals run (test pause points)

@@ -5,6 +5,9 @@
 // uuid key. Each run must exit 0, the writers must see no error, the result
 // must equal the truth table with the same ALTER applied offline, and no
 // slot, publication or shadow table may be left.
+#include <unistd.h>
+
+#include <cstdio>
 #include <thread>
 
 #include "common/quote.h"
@@ -197,6 +200,37 @@ TEST_F(OnlineRewriteTest, RebuildWithDropOldTable) {
   ExpectSummaryCopiedRows(result);
   // Dropping the old table must not have dropped the sequence.
   ExpectSequenceWorksAfterwards();
+}
+
+// Every replay group split by key over three apply connections (a test hook
+// lowers the size from which groups are split), under the mirror workload:
+// the backlog held during the copy and the steady replay after it.
+TEST_F(OnlineRewriteTest, ParallelApplyUnderLoad) {
+  const std::string alter = "ALTER COLUMN id TYPE bigint";
+  ASSERT_TRUE(CreateAndLoadOrders(db(), kRows).ok());
+  MirrorWorkload workload(dbname(), WorkloadOptions{});
+  // The cutover waits 3 s for a flag file so that replay runs long enough to
+  // meet groups without re-reads (those stay on one connection).
+  std::string flag = fmt::format("/tmp/shadowcopy-it-postpone-{}", getpid());
+  { std::FILE* f = std::fopen(flag.c_str(), "w"); ASSERT_NE(f, nullptr); std::fclose(f); }
+  std::thread release([&] {
+    std::this_thread::sleep_for(seconds(4));
+    std::remove(flag.c_str());
+  });
+  ProcessResult result = RunUnderLoad(
+      {"--alter", alter, "--execute", "--chunk-size", kChunkSize, "--apply-workers", "3", "--verify=off",
+       "--postpone-cutover-flag-file", flag},
+      &workload, {{"SHADOWCOPY_TEST_PARALLEL_APPLY_ROWS", "1"}});
+  release.join();
+  ExpectSucceeded(result);
+  ExpectNoWorkloadErrors(workload);
+  ASSERT_TRUE(TransformTruth(db(), "truth", alter).ok());
+  ExpectMirrorEqual(db(), "orders", "truth");
+  ExpectNothingLeftBehind("orders");
+  ExpectSummaryCopiedRows(result);
+  auto groups = SummaryNumber(LastLine(result.out), "parallel_apply_groups");
+  ASSERT_TRUE(groups.has_value()) << LastLine(result.out);
+  EXPECT_GT(*groups, 0) << LastLine(result.out);
 }
 
 // Batches side by side on three connections, committed in key order; with
