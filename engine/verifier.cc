@@ -36,6 +36,8 @@ absl::Status Verifier::Connect() {
     ASSIGN_OR_RETURN(auto conn, PgConn::Connect(co));
     conns.push_back(std::move(conn));
   }
+  // The sessions that run the hashes say which form their server can run.
+  hash_form_ = vsql::RowHashFormFor(conns.front()->ServerVersion());
   std::lock_guard<std::mutex> lock(mu_);
   conns_ = std::move(conns);
   return absl::OkStatus();
@@ -155,14 +157,17 @@ absl::Status Verifier::HashRange(PgConn* conn, size_t index) {
   const vsql::KeyRange& r = jobs_[index];
   const bool lo = r.lower.has_value(), hi = r.upper.has_value();
   PgParams params = vsql::RangeParams(r);
-  ASSIGN_OR_RETURN(auto h, conn->Query(vsql::RangeHashSql(*model_, lo, hi, order_preserved_), params));
+  ASSIGN_OR_RETURN(
+      auto h,
+      conn->Query(vsql::RangeHashSql(*model_, lo, hi, order_preserved_, hash_form_), params));
   RangeOutcome out;
   out.index = index;
   out.original_rows = h.GetInt(0, 0);
   out.shadow_rows = h.GetInt(0, 2);
   out.match = h.Get(0, 0) == h.Get(0, 2) && h.Get(0, 1) == h.Get(0, 3);
   if (!out.match) {
-    ASSIGN_OR_RETURN(auto d, conn->Query(vsql::RangeDiffSql(*model_, lo, hi, order_preserved_, kDifferingKeys),
+    ASSIGN_OR_RETURN(auto d, conn->Query(vsql::RangeDiffSql(*model_, lo, hi, order_preserved_,
+                                                            hash_form_, kDifferingKeys),
                                          params));
     for (int row = 0; row < d.Rows(); ++row)
       out.differing.push_back(fmt::format("{} ({})", d.Get(row, 0), d.Get(row, 1)));

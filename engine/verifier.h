@@ -53,7 +53,8 @@ class Verifier {
   Verifier(ConnectOptions connect, const TableModel* model, int workers, bool order_preserved);
   ~Verifier();  // cancels and joins a running pass
 
-  // Opens the workers' connections (once).
+  // Opens the workers' connections (once); their server's version decides
+  // the row hash's form (vsql::RowHashFormFor).
   absl::Status Connect();
 
   // Starts a pass over `jobs` under exported snapshot `snapshot_id`; workers
@@ -85,6 +86,7 @@ class Verifier {
   const int workers_;
   const bool order_preserved_;
   std::vector<std::unique_ptr<PgConn>> conns_;  // fixed after Connect
+  vsql::RowHashForm hash_form_ = vsql::RowHashForm::kRowText;  // fixed after Connect
 
   // Set by Begin before the threads start, read-only while they run.
   std::string snapshot_id_;

@@ -1,5 +1,8 @@
 #include "engine/verify_sql.h"
 
+#include <string_view>
+#include <utility>
+
 #include "common/quote.h"
 #include "engine/sql_builder.h"
 #include "fmt/format.h"
@@ -49,34 +52,64 @@ std::string RangeWhere(const TableModel& m, bool has_lower, bool has_upper, bool
   return where;
 }
 
-// ROW(<values>)::text: the original's kept columns through the mapping, or
-// the shadow's columns as they are.
+// One kept column's value as the new type: the original's through the
+// mapping, the shadow's as it is.
+std::string Value(const MappedColumn& c, bool shadow) {
+  return shadow ? "s." + QuoteIdent(c.target_name)
+                : sql::MappedExpr(c, "o." + QuoteIdent(c.source_name));
+}
+
+// ROW(<values>)::text over the kept columns.
 std::string RowText(const TableModel& m, bool shadow) {
   std::string out;
   for (const auto& c : m.columns) {
     if (!c.kept) continue;
-    if (!out.empty()) out += ", ";
-    if (shadow) out += "s." + QuoteIdent(c.target_name);
-    else out += sql::MappedExpr(c, "o." + QuoteIdent(c.source_name));
+    out += (out.empty() ? "" : ", ") + Value(c, shadow);
   }
   return fmt::format("ROW({})::text", out);
 }
 
 std::string KeyText(const TableModel& m, bool shadow) {
   std::string out;
-  for (size_t i = 0; i < m.key_columns.size(); ++i) {
-    const auto& c = m.columns[m.key_columns[i]];
-    out += i ? ", " : "";
-    if (shadow) out += "s." + QuoteIdent(c.target_name);
-    else out += sql::MappedExpr(c, "o." + QuoteIdent(c.source_name));
-  }
+  for (size_t i = 0; i < m.key_columns.size(); ++i)
+    out += (i ? ", " : "") + Value(m.columns[m.key_columns[i]], shadow);
   return fmt::format("ROW({})::text", out);
 }
 
-// A 64-bit hash of the row text. COLLATE "C": the hash of the bytes, whatever
-// the database's default collation.
-std::string RowHash(const TableModel& m, bool shadow) {
-  return fmt::format("hashtextextended(({}) COLLATE \"C\", 0)", RowText(m, shadow));
+// `type` as format_type spells it, without type modifiers:
+// "timestamp(3) with time zone" -> "timestamp with time zone",
+// "character varying(20)[]" -> "character varying[]". A quoted name keeps
+// its parentheses.
+std::string WithoutTypmod(std::string_view type) {
+  std::string out;
+  bool quoted = false;
+  int depth = 0;
+  for (char ch : type) {
+    if (depth > 0) {
+      depth += ch == '(' ? 1 : ch == ')' ? -1 : 0;
+      continue;
+    }
+    if (ch == '"') quoted = !quoted;
+    if (ch == '(' && !quoted) {
+      depth = 1;
+      continue;
+    }
+    out.push_back(ch);
+  }
+  return out;
+}
+
+// A 64-bit hash of the row in `form`. The row text's COLLATE "C": the hash of
+// the bytes, whatever the database's default collation.
+std::string RowHash(const TableModel& m, bool shadow, RowHashForm form) {
+  if (form == RowHashForm::kRowText)
+    return fmt::format("hashtextextended(({}) COLLATE \"C\", 0)", RowText(m, shadow));
+  std::string out;
+  for (const auto& c : m.columns) {
+    if (!c.kept) continue;
+    out += (out.empty() ? "" : ", ") + HashedValue(c.target_type, Value(c, shadow));
+  }
+  return fmt::format("hash_record_extended(ROW({}), 0)", out);
 }
 
 std::string From(const TableModel& m, bool shadow) {
@@ -84,10 +117,11 @@ std::string From(const TableModel& m, bool shadow) {
 }
 
 std::string SideAggregate(const TableModel& m, bool has_lower, bool has_upper, bool shadow,
-                          bool order_preserved) {
+                          bool order_preserved, RowHashForm form) {
   return fmt::format(
       "(SELECT count(*) AS n, coalesce(bit_xor(h), 0) AS x FROM (SELECT {} AS h FROM {}{}) AS r)",
-      RowHash(m, shadow), From(m, shadow), RangeWhere(m, has_lower, has_upper, shadow, order_preserved));
+      RowHash(m, shadow, form), From(m, shadow),
+      RangeWhere(m, has_lower, has_upper, shadow, order_preserved));
 }
 
 std::string DescribeKey(const std::vector<std::string>& key) {
@@ -126,17 +160,53 @@ std::string DescribeRange(const TableModel& m, const KeyRange& r) {
                      r.upper ? DescribeKey(*r.upper) : "+inf", r.upper ? "]" : ")");
 }
 
-std::string RangeHashSql(const TableModel& m, bool has_lower, bool has_upper, bool order_preserved) {
+std::string HashedValue(std::string_view target_type, const std::string& value) {
+  // Equality is identity, and the type's extended hash takes every bit.
+  static constexpr std::string_view kOwnHash[] = {"smallint", "integer", "oid",  "boolean",
+                                                  "\"char\"", "date",    "uuid", "bytea"};
+  // Equality is identity, but the hash folds the 64-bit value into 32 bits
+  // (so that bigint hashes as integer does): 1 and 4294967296 would collide.
+  // Their 8-byte binary form is hashed instead.
+  static constexpr std::pair<std::string_view, std::string_view> kBinaryForm[] = {
+      {"bigint", "int8send"},
+      {"timestamp without time zone", "timestamp_send"},
+      {"timestamp with time zone", "timestamptz_send"},
+      {"time without time zone", "time_send"}};
+  const std::string base = WithoutTypmod(target_type);
+  for (std::string_view t : kOwnHash)
+    if (base == t) return value;
+  for (const auto& [t, send] : kBinaryForm)
+    if (base == t) return fmt::format("{}({})", send, value);
+  // COLLATE "C": under a nondeterministic collation the hash would be the
+  // collation's, equal for 'a' and 'A'.
+  if (base == "text" || base == "character varying")
+    return fmt::format("({}) COLLATE \"C\"", value);
+  // character's cast to text drops trailing spaces ('a ' and 'a' of a
+  // bpchar without length are different values); its output keeps them.
+  if (base == "character" || base == "bpchar")
+    return fmt::format("textin(bpcharout({})) COLLATE \"C\"", value);
+  // Any other type (numeric, floats, interval, json, jsonb, arrays, domains,
+  // enums, ...): equal values may differ, their text tells them apart.
+  return fmt::format("({})::text COLLATE \"C\"", value);
+}
+
+RowHashForm RowHashFormFor(int server_version_num) {
+  return server_version_num >= 140000 ? RowHashForm::kPerColumn : RowHashForm::kRowText;
+}
+
+std::string RangeHashSql(const TableModel& m, bool has_lower, bool has_upper, bool order_preserved,
+                         RowHashForm form) {
   return fmt::format("SELECT o.n, o.x, s.n, s.x FROM {} AS o, {} AS s",
-                     SideAggregate(m, has_lower, has_upper, false, order_preserved),
-                     SideAggregate(m, has_lower, has_upper, true, order_preserved));
+                     SideAggregate(m, has_lower, has_upper, false, order_preserved, form),
+                     SideAggregate(m, has_lower, has_upper, true, order_preserved, form));
 }
 
 std::string RangeDiffSql(const TableModel& m, bool has_lower, bool has_upper, bool order_preserved,
-                         int limit) {
+                         RowHashForm form, int limit) {
   auto side = [&](bool shadow) {
-    return fmt::format("(SELECT {} AS k, {} AS h FROM {}{})", KeyText(m, shadow), RowHash(m, shadow),
-                       From(m, shadow), RangeWhere(m, has_lower, has_upper, shadow, order_preserved));
+    return fmt::format("(SELECT {} AS k, {} AS h FROM {}{})", KeyText(m, shadow),
+                       RowHash(m, shadow, form), From(m, shadow),
+                       RangeWhere(m, has_lower, has_upper, shadow, order_preserved));
   };
   return fmt::format(
       "SELECT coalesce(a.k, b.k), CASE WHEN b.k IS NULL THEN 'only in original' WHEN a.k IS NULL "

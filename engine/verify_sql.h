@@ -2,20 +2,29 @@
 // ranges. Pure: no I/O, unit-tested without a server; the Verifier and the
 // migration execute what is built here.
 //
-// A row is compared by the text of ROW(<values>) where the original's values
-// go through sql::MappedExpr — the mapping the copy and the replay use — so
-// both sides are values of the new types, rendered to text by the same
-// session. Verification sessions are opened as the copy's and the replay's
-// are (PgConn::Connect pins DateStyle, IntervalStyle and extra_float_digits;
-// TimeZone, bytea_output and the rest come from the same environment and
-// role) and change nothing: a cast whose result depends on a setting
-// (timestamptz to timestamp on TimeZone, bytea to text on bytea_output)
-// then gives what it gave the copy. Text is stricter than equality on
-// purpose: numeric 1.0 and 1.00, or json with different spacing, differ.
-// Per range each side yields count(*) and the bit_xor of a 64-bit hash of
-// the row text (order-independent; keys are unique, so no two rows of a side
-// have the same text and nothing cancels within a side); only these numbers
-// leave the server.
+// A row is compared by a 64-bit hash of its values, where the original's
+// values go through sql::MappedExpr — the mapping the copy and the replay
+// use — so both sides are values of the new types. The hash tells apart any
+// two values that are not identical, which is stricter than equality on
+// purpose: numeric 1.0 and 1.00, json with different spacing, float -0 and 0,
+// interval '1 day' and '24 hours', 'a' and 'A' under a case-insensitive
+// collation all differ. Two forms (RowHashForm):
+//   - per column (PostgreSQL 14+): hash_record_extended over one value per
+//     column. Types whose equality is identity contribute themselves, hashed
+//     by their own extended hash (text and varchar under COLLATE "C"); the
+//     64-bit ones whose hash folds the value to 32 bits contribute their
+//     binary form; every other type its text (HashedValue).
+//   - row text (any version): the hash of ROW(<values>)::text.
+// Text is rendered by the session: verification sessions are opened as the
+// copy's and the replay's are (PgConn::Connect pins DateStyle, IntervalStyle
+// and extra_float_digits; TimeZone, bytea_output and the rest come from the
+// same environment and role) and change nothing, so a cast whose result
+// depends on a setting (timestamptz to timestamp on TimeZone, bytea to text
+// on bytea_output) gives what it gave the copy.
+// Per range each side yields count(*) and the bit_xor of the row hashes
+// (order-independent; keys are unique, so no two rows of a side have the
+// same values and nothing cancels within a side); only these numbers leave
+// the server.
 //
 // Thread-safety: stateless functions.
 #ifndef SHADOWCOPY_ENGINE_VERIFY_SQL_H_
@@ -23,12 +32,34 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/pg.h"
 #include "engine/table_model.h"
 
 namespace shadowcopy::engine::vsql {
+
+// How a row becomes its hash; see the file comment. Both sides of one
+// comparison use the same form.
+enum class RowHashForm {
+  kRowText,    // hashtextextended of the row's text
+  kPerColumn,  // hash_record_extended, PostgreSQL 14+
+};
+
+// The form a server of version `server_version_num` (PQserverVersion,
+// e.g. 150004) can run: per column from 14 on, row text before.
+RowHashForm RowHashFormFor(int server_version_num);
+
+// What one column contributes to a row hash of the per-column form: `value`,
+// an expression of the column's type in the new table, `target_type` as
+// format_type spells it (type modifiers allowed, e.g. "character
+// varying(20)"). `value` itself for a type whose equality is identity and
+// whose extended hash takes every bit (text and varchar under COLLATE "C");
+// its binary form for bigint, timestamp, timestamptz and time; its output
+// for character (whose cast to text drops trailing spaces); its text for any
+// other type.
+std::string HashedValue(std::string_view target_type, const std::string& value);
 
 // One key range (lower, upper] in the original's key order; nullopt bounds
 // are open. Key values are text, as the copy's boundaries.
@@ -47,17 +78,19 @@ PgParams RangeParams(const KeyRange& r);
 // "id in (100, 200]", "(a, b) in ((1, x), +inf)": for reports.
 std::string DescribeRange(const TableModel& m, const KeyRange& r);
 
-// One row: orig_count, orig_xor, shadow_count, shadow_xor for the range. `order_preserved`: the shadow's key orders rows as
+// One row: orig_count, orig_xor, shadow_count, shadow_xor for the range,
+// rows hashed in `form`. `order_preserved`: the shadow's key orders rows as
 // the original's (sql::KeyOrderPreserved and the same key collations), so the
 // shadow side is filtered by the same range; otherwise REQUIRES an unbounded
 // range (the whole table). Parameters: RangeParams.
-std::string RangeHashSql(const TableModel& m, bool has_lower, bool has_upper, bool order_preserved);
+std::string RangeHashSql(const TableModel& m, bool has_lower, bool has_upper, bool order_preserved,
+                         RowHashForm form);
 
 // Up to `limit` keys whose rows differ in the range: key text (the new key
 // type's ROW text, e.g. "(42)") and "only in original", "only in new table" or
-// "differs". Parameters: RangeParams.
+// "differs", rows hashed in `form`. Parameters: RangeParams.
 std::string RangeDiffSql(const TableModel& m, bool has_lower, bool has_upper, bool order_preserved,
-                         int limit);
+                         RowHashForm form, int limit);
 
 // DELETE FROM shadow in the range (the first half of a repair; the second is
 // sql::CopyBatchSql without ON CONFLICT). Parameters: RangeParams.

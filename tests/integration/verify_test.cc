@@ -1,10 +1,11 @@
 // Verification before the cutover, end to end through the binary: a clean
 // run under the mirror workload finds no mismatch and reports the writers'
 // block of its consistency point; values of types with odd text forms hash
-// alike on both sides after an ALTER; a shadow corrupted once (test hook) is
-// detected, repaired and ends exact; a corruption re-injected every time
-// stops the run before the cutover with the original untouched; --verify=off
-// skips it; `shadowcopy verify` verifies a migration whose cutover waits.
+// alike on both sides after an ALTER, and values equal but not the same do
+// not; a shadow corrupted once (test hook) is detected, repaired and ends
+// exact; a corruption re-injected every time stops the run before the
+// cutover with the original untouched; --verify=off skips it; `shadowcopy
+// verify` verifies a migration whose cutover waits.
 #include <unistd.h>
 
 #include <fstream>
@@ -118,6 +119,79 @@ TEST_F(VerifyTest, OddTypesHashAlikeAfterAnAlter) {
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM (SELECT k COLLATE \"C\", n2::numeric(12,1) FROM odd_truth "
                              "EXCEPT SELECT k, n2 FROM odd) x"), "0");
   ExpectNothingLeftBehind("odd");
+}
+
+// Values equal under `=` but not the same are told apart: numeric scale,
+// float -0, interval, json spacing, a bpchar's trailing space, NULL vs '',
+// bigints and timestamps whose types' own hashes fold them together, and
+// (where ICU is built in) text differing in case only under a
+// case-insensitive collation. Each is written into the shadow of a
+// postponed migration, one per range; `shadowcopy verify` finds and repairs
+// every one.
+TEST_F(VerifyTest, EqualButNotIdenticalValuesAreToldApart) {
+  const bool icu =
+      QueryValue(db(), "SELECT count(*) FROM pg_collation WHERE collprovider = 'i'") != "0";
+  if (icu)
+    MustExec(
+        db(),
+        "CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)");
+  // 2024-01-01 00:00 UTC and its twin: the microseconds since 2000 XOR
+  // 2^32 + 1, equal halves folded.
+  const std::string twin_ts =
+      "timestamptz '2000-01-01 00:00:00+00' + (757382400000000 # 4294967297) * interval '1 us'";
+  MustExec(db(), fmt::format(R"(
+    CREATE TABLE twins (id int PRIMARY KEY, n numeric, f float8, iv interval, j json, c bpchar, s text,
+      big bigint, ts timestamptz, t text COLLATE {});
+    INSERT INTO twins SELECT g, 1.0, 0, '1 day', '{{"a": 1}}', 'a ', NULL, 1, '2024-01-01 00:00:00+00', 'Abc'
+      FROM generate_series(1, 100) g;
+    CREATE TABLE twins_truth AS SELECT * FROM twins;
+  )",
+                             icu ? "ci" : "\"C\""));
+  // What the shadow gets instead, each value equal to the original's.
+  std::vector<std::pair<int, std::string>> twins = {
+      {5, "n = 1.00"}, {15, "f = '-0'"}, {25, "iv = '24 hours'"},  {35, R"(j = '{"a":1}')"},
+      {45, "c = 'a'"}, {55, "s = ''"},   {65, "big = 4294967296"}, {75, "ts = " + twin_ts}};
+  if (icu) twins.emplace_back(85, "t = 'abc'");
+  EXPECT_EQ(
+      QueryValue(
+          db(),
+          fmt::format("SELECT 1.0 = 1.00 AND 0::float8 = '-0' AND interval '1 day' = '24 hours' "
+                      "AND 'a '::bpchar = 'a' AND hashint8extended(1, 0) = "
+                      "hashint8extended(4294967296, 0) AND hash_record_extended(ROW(timestamptz "
+                      "'2024-01-01 00:00:00+00'), 0) = hash_record_extended(ROW({}), 0)",
+                      twin_ts)),
+      "t");
+  socket_ = fmt::format("/tmp/sc-it-verify-twins-{}.sock", ::getpid());
+  ::unlink(socket_.c_str());
+  auto tool = ShadowcopyProcess::Start(
+      ToolArgs("twins", {"--alter", "ALTER COLUMN id TYPE bigint", "--execute",
+                         "--postpone-cutover", "--socket", socket_, "--verify-range-rows", "10"}));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE((*tool)->WaitForStderr("phase=postponed", seconds(30)))
+      << (*tool)->Wait(seconds(5)).Describe();
+  for (const auto& [id, set] : twins)
+    MustExec(db(), fmt::format("UPDATE _twins_shadow SET {} WHERE id = {}", set, id));
+  ProcessResult v = RunShadowcopy({"verify", "--socket", socket_}, {}, nullptr, seconds(30));
+  EXPECT_EQ(v.exit_code, 0) << v.Describe();
+  EXPECT_NE(
+      LastLine(v.out).find(fmt::format(" rows, {} mismatches found and repaired", twins.size())),
+      std::string::npos)
+      << v.Describe();
+  EXPECT_EQ(
+      RunShadowcopy({"ctl", "--socket", socket_, "cutover"}, {}, nullptr, seconds(10)).exit_code,
+      0);
+  ProcessResult r = (*tool)->Wait(seconds(60));
+  ExpectSucceeded(r);
+  for (const auto& [id, set] : twins)
+    EXPECT_NE(r.err.find(fmt::format("first differing keys: ({}) (differs)", id)),
+              std::string::npos)
+        << set << "\n"
+        << r.err;
+  EXPECT_EQ(QueryValue(db(),
+                       "SELECT count(*) FROM (SELECT ROW(t.*)::text FROM twins t EXCEPT "
+                       "SELECT ROW(u.*)::text FROM twins_truth u) x"),
+            "0");
+  ExpectNothingLeftBehind("twins");
 }
 
 TEST_F(VerifyTest, CorruptedOnceIsDetectedRepairedAndEndsExact) {
