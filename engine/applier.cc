@@ -4,6 +4,7 @@
 #include <functional>
 #include <thread>
 
+#include "common/log.h"
 #include "common/quote.h"
 #include "common/status.h"
 #include "engine/sql_builder.h"
@@ -96,8 +97,19 @@ absl::Status Applier::ApplyOnce(const std::vector<const cdc::Change*>& changes,
     rereads |= s.kind == ApplyStep::Kind::kPartial;
     keyed_only &= s.kind == ApplyStep::Kind::kKeyed;
   }
-  if (collapse && keyed_only && parallel_allowed_ && !extra_.empty() && KeyedRows(steps) >= parallel_min_rows_)
-    return ApplyParallel(steps, end_lsn);
+  if (collapse && keyed_only && parallel_allowed_ && !extra_.empty() && KeyedRows(steps) >= parallel_min_rows_) {
+    bool committed_any = false;
+    absl::Status st = ApplyParallel(steps, end_lsn, &committed_any);
+    if (st.ok() || committed_any || *stop_) return st;
+    // Nothing committed: the group goes again on one connection. Keys that
+    // differ as text but are equal to an index (a nondeterministic collation,
+    // numeric scale) can land on two connections and wait on each other.
+    stats_.parallel_fallbacks++;
+    Log(LogLevel::kInfo, "a replay group split over {} connections failed ({}); applying it on one connection",
+        extra_.size() + 1, st.message());
+    PlanStats counted_already;
+    ASSIGN_OR_RETURN(steps, PlanChanges(*model_, changes, collapse, &counted_already));
+  }
   auto run = [&]() -> absl::Status {
     if (rereads) RETURN_IF_ERROR(BeginForRereads(xids));
     else RETURN_IF_ERROR(conn_->Exec("BEGIN").status());
@@ -120,7 +132,7 @@ absl::Status Applier::ApplyOnce(const std::vector<const cdc::Change*>& changes,
   return st;
 }
 
-absl::Status Applier::ApplyParallel(std::vector<ApplyStep>& steps, Lsn end_lsn) {
+absl::Status Applier::ApplyParallel(std::vector<ApplyStep>& steps, Lsn end_lsn, bool* committed_any) {
   const auto& m = *model_;
   std::vector<PgConn*> conns = {conn_};
   conns.insert(conns.end(), extra_.begin(), extra_.end());
@@ -163,6 +175,7 @@ absl::Status Applier::ApplyParallel(std::vector<ApplyStep>& steps, Lsn end_lsn) 
   for (size_t i = 1; i < n; ++i) {
     absl::Status st = conns[i]->Exec("COMMIT").status();
     begun[i] = 0;
+    if (st.ok()) *committed_any = true;
     if (!st.ok()) {
       rollback_all();
       return Annotate(st, "committing part of a replay group");

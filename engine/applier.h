@@ -45,6 +45,7 @@ struct ApplyStats {
   uint64_t rereads = 0;
   uint64_t event_by_event_retries = 0;
   uint64_t parallel_groups = 0;  // groups split over several connections
+  uint64_t parallel_fallbacks = 0;  // split groups that failed and went again on one connection
   PlanStats plan;
 };
 
@@ -87,7 +88,7 @@ class Applier {
   absl::Status ApplyOnce(const std::vector<const cdc::Change*>& changes,
                          const std::vector<uint32_t>& xids, bool collapse, Lsn end_lsn);
   absl::Status BeginForRereads(const std::vector<uint32_t>& xids);
-  absl::Status ApplyParallel(std::vector<ApplyStep>& steps, Lsn end_lsn);
+  absl::Status ApplyParallel(std::vector<ApplyStep>& steps, Lsn end_lsn, bool* committed_any);
   absl::Status RunKeyed(PgConn* conn, const KeyedSet& set);
   absl::Status RunPartial(const PartialUpdate& p);
 

@@ -664,10 +664,14 @@ absl::Status Migration::FinishAfterSwap(const Inspection& in, const RunRecord& r
 
 absl::Status Migration::CheckRetainedWal() {
   auto now = Clock::now();
-  if (now - last_wal_check_ < std::chrono::seconds(5)) return absl::OkStatus();
+  // Every second while replay is held: the held changes keep the slot from
+  // advancing, so its lag grows with the copy's own WAL.
+  if (now - last_wal_check_ < (ReplayHeld() ? std::chrono::seconds(1) : std::chrono::seconds(5)))
+    return absl::OkStatus();
   last_wal_check_ = now;
   ASSIGN_OR_RETURN(auto r, main_->Query(
-      "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, wal_status "
+      "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, wal_status, "
+      "pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint "
       "FROM pg_replication_slots WHERE slot_name = $1", {plan_.model.names.slot}));
   if (r.Rows() == 0) return absl::DataLossError("the replication slot disappeared during the run");
   if (r.Get(0, 1) == "lost")
@@ -676,7 +680,23 @@ absl::Status Migration::CheckRetainedWal() {
         plan_.model.names.slot));
   int64_t retained = r.IsNull(0, 0) ? 0 : r.GetInt(0, 0);
   if (ReplayHeld() && retained > config_.max_retained_wal / 4)
-    RETURN_IF_ERROR(StartReplayDuringCopy(fmt::format("the slot retains {} of WAL", throttler::FormatBytes(retained))));
+    RETURN_IF_ERROR(StartReplayDuringCopy(fmt::format("the slot retains {} of WAL", throttler::FormatBytes(retained)),
+                                          /*gentle=*/false));
+  if (ReplayHeld() && !r.IsNull(0, 2)) {
+    // Deferral must end before the replay-lag limits do: well before the
+    // critical one (which would abort the run), a little before the
+    // throttling one (which would make the copy wait).
+    const auto limits = control_->ThrottleLimits();
+    int64_t lag = r.GetInt(0, 2), limit = 0;
+    if (limits.critical_replay_lag_bytes > 0) limit = limits.critical_replay_lag_bytes / 2;
+    if (limits.max_replay_lag_bytes > 0) {
+      int64_t near_max = limits.max_replay_lag_bytes / 10 * 9;
+      limit = limit > 0 ? std::min(limit, near_max) : near_max;
+    }
+    if (limit > 0 && lag > limit)
+      RETURN_IF_ERROR(StartReplayDuringCopy(fmt::format("replay lag {} nears its limit", throttler::FormatBytes(lag)),
+                                            /*gentle=*/false));
+  }
   if (retained > config_.max_retained_wal)
     return absl::ResourceExhaustedError(fmt::format(
         "the replication slot retains {} of WAL, more than --max-retained-wal ({}); stopping "
@@ -713,12 +733,13 @@ absl::Status Migration::CopyPhase() {
       throttler::Decision d = throttler_->current();
       const auto stats = stream_->stats();
       if (d.throttled || control_->paused())
-        RETURN_IF_ERROR(StartReplayDuringCopy(d.reason.empty() ? "the copy is paused" : d.reason));
+        // Told to back off: the key index is built with one process.
+        RETURN_IF_ERROR(StartReplayDuringCopy(d.reason.empty() ? "the copy is paused" : d.reason, /*gentle=*/true));
       else if (stats.queued_bytes >= kDeferredReplayQueueBytes)
         RETURN_IF_ERROR(StartReplayDuringCopy(fmt::format("{} transactions wait to be replayed",
-                                                          stats.queued_transactions)));
+                                                          stats.queued_transactions), /*gentle=*/false));
       else if (config_.test.early_key_after_batch > 0 && copier_->batches() >= config_.test.early_key_after_batch)
-        RETURN_IF_ERROR(StartReplayDuringCopy("test hook"));
+        RETURN_IF_ERROR(StartReplayDuringCopy("test hook", /*gentle=*/false));
     }
     ASSIGN_OR_RETURN(bool proceed, CopyMayProceed());
     if (!proceed) {
@@ -779,12 +800,12 @@ bool Migration::DeferKeyIndex(const ShadowPlan& plan) const {
          !config_.test.disable_ordering && !config_.test.disable_visibility;
 }
 
-absl::Status Migration::StartReplayDuringCopy(std::string_view why) {
+absl::Status Migration::StartReplayDuringCopy(std::string_view why, bool gentle) {
   if (!ReplayHeld() || plan_.deferred_indexes.empty()) return absl::OkStatus();
   auto t = Clock::now();
   Log(LogLevel::kInfo, "replay starts during the copy ({}): building the key index on the {} rows copied so far",
       why, summary_.rows_copied);
-  RETURN_IF_ERROR(RunDeferredStatement(plan_.deferred_indexes.front()));
+  RETURN_IF_ERROR(RunDeferredStatement(plan_.deferred_indexes.front(), gentle));
   plan_.key_index_deferred = false;
   copier_->set_key_index_deferred(false);
   summary_.replay_from_batch = copier_->batches();
@@ -796,7 +817,7 @@ absl::Status Migration::StartReplayDuringCopy(std::string_view why) {
 
 // One statement of deferred_indexes on the copy connection, idempotent (a
 // resumed or reconnected run may have built it already).
-absl::Status Migration::RunDeferredStatement(std::string stmt) {
+absl::Status Migration::RunDeferredStatement(std::string stmt, bool one_process) {
   for (const char* prefix : {"CREATE INDEX ", "CREATE UNIQUE INDEX "})
     if (stmt.rfind(prefix, 0) == 0) stmt.insert(std::string(prefix).size(), "IF NOT EXISTS ");
   if (stmt.rfind("ALTER TABLE ", 0) == 0) {
@@ -811,7 +832,7 @@ absl::Status Migration::RunDeferredStatement(std::string stmt) {
   // A paced run (--nice-ratio) builds each index with one process:
   // parallel maintenance workers would take every core from the
   // application for the length of the build.
-  const bool paced = control_->NiceRatio() > 0;
+  const bool paced = one_process || control_->NiceRatio() > 0;
   RETURN_IF_ERROR(copy_->Exec(paced ? "SET max_parallel_maintenance_workers = 0"
                                     : "RESET max_parallel_maintenance_workers").status());
   auto t = Clock::now();

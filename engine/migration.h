@@ -118,8 +118,9 @@ class Migration {
   bool DeferKeyIndex(const ShadowPlan& plan) const;
   // Builds the deferred key index now, on what the copy wrote so far, so
   // that replay can start during the rest of the copy.
-  absl::Status StartReplayDuringCopy(std::string_view why);
-  absl::Status RunDeferredStatement(std::string stmt);
+  // `gentle`: with one process (the run was told to back off).
+  absl::Status StartReplayDuringCopy(std::string_view why, bool gentle);
+  absl::Status RunDeferredStatement(std::string stmt, bool one_process = false);
   absl::Status RefreshParallelApply();
   absl::Status RunAfterSwap(PgConn* conn);
   absl::Status StartThrottler();
