@@ -170,6 +170,23 @@ TEST(ParseOptionsTest, HelpAndVersionShortCircuit) {
   EXPECT_EQ(ParseOptions({"--version"})->command, Command::kVersion);
 }
 
+TEST(ParseOptionsTest, ReplayOrderAndApplyWorkers) {
+  auto d = ParseOptions({"--table", "t"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_FALSE(d->config.replay_during_copy);  // deferred replay by default
+  EXPECT_EQ(d->config.apply_workers, 1);
+  auto o = ParseOptions({"--table", "t", "--replay-during-copy", "--apply-workers", "3"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->config.replay_during_copy);
+  EXPECT_EQ(o->config.apply_workers, 3);
+  for (const char* v : {"0", "17", "x", "-1"})
+    EXPECT_EQ(CodeOf({"--table", "t", "--apply-workers", v}), absl::StatusCode::kInvalidArgument) << v;
+  EXPECT_EQ(CodeOf({"--table", "t", "--replay-during-copy=yes"}), absl::StatusCode::kInvalidArgument);
+  // Rewrite-only flags mean nothing to a backfill.
+  EXPECT_EQ(CodeOf({"backfill", "--table", "t", "--delete", "--where", "true", "--apply-workers", "2"}),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ParseOptionsTest, VerifyOnByDefaultAndSwitchable) {
   auto d = ParseOptions({"--table", "t"});
   ASSERT_TRUE(d.ok());
