@@ -20,6 +20,13 @@ absl::StatusOr<int64_t> ParseInt(const std::string& flag, const std::string& tex
   return v;
 }
 
+// A count of connections: 1 to `max`.
+absl::StatusOr<int> ParseWorkers(const std::string& flag, const std::string& text, int max) {
+  ASSIGN_OR_RETURN(int64_t n, ParseInt(flag, text, 1));
+  if (n > max) return absl::InvalidArgumentError(fmt::format("{} must be at most {}", flag, max));
+  return static_cast<int>(n);
+}
+
 // Flags of the online rewrite that mean nothing to a backfill, and the
 // reverse.
 bool RewriteOnly(const std::string& arg) {
@@ -385,22 +392,16 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       c.verify_after = true;
     } else if (arg == "--copy-workers") {
       ASSIGN_OR_RETURN(auto v, need());
-      ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));
-      if (n > 16) return absl::InvalidArgumentError("--copy-workers must be at most 16");
-      c.copy_workers = static_cast<int>(n);
+      ASSIGN_OR_RETURN(c.copy_workers, ParseWorkers(arg, v, 16));
     } else if (arg == "--apply-workers") {
       ASSIGN_OR_RETURN(auto v, need());
-      ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));
-      if (n > 16) return absl::InvalidArgumentError("--apply-workers must be at most 16");
-      c.apply_workers = static_cast<int>(n);
+      ASSIGN_OR_RETURN(c.apply_workers, ParseWorkers(arg, v, 16));
     } else if (arg == "--replay-during-copy") {
       RETURN_IF_ERROR(flag_only());
       c.replay_during_copy = true;
     } else if (arg == "--verify-workers") {
       ASSIGN_OR_RETURN(auto v, need());
-      ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));
-      if (n > 32) return absl::InvalidArgumentError("--verify-workers must be at most 32");
-      c.verify_workers = static_cast<int>(n);
+      ASSIGN_OR_RETURN(c.verify_workers, ParseWorkers(arg, v, 32));
     } else if (arg == "--verify-range-rows") {
       ASSIGN_OR_RETURN(auto v, need());
       ASSIGN_OR_RETURN(c.verify_range_rows, ParseInt(arg, v, 1));
