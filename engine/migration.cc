@@ -806,13 +806,18 @@ absl::Status Migration::StartReplayDuringCopy(std::string_view why, bool gentle)
   Log(LogLevel::kInfo, "replay starts during the copy ({}): building the key index on the {} rows copied so far",
       why, summary_.rows_copied);
   RETURN_IF_ERROR(RunDeferredStatement(plan_.deferred_indexes.front(), gentle));
-  plan_.key_index_deferred = false;
-  copier_->set_key_index_deferred(false);
+  KeyIndexBuilt(t);
   summary_.replay_from_batch = copier_->batches();
-  summary_.key_index_s = SecondsSince(t);
   Log(LogLevel::kInfo, "built the key index in {:.1f} s; replay runs between copy batches from now on",
       summary_.key_index_s);
   return absl::OkStatus();
+}
+
+// Replay may run from now on; the copy probes ranges again.
+void Migration::KeyIndexBuilt(Clock::time_point build_started) {
+  plan_.key_index_deferred = false;
+  copier_->set_key_index_deferred(false);
+  summary_.key_index_s = SecondsSince(build_started);
 }
 
 // One statement of deferred_indexes on the copy connection, idempotent (a
@@ -853,10 +858,8 @@ absl::Status Migration::IndexPhase() {
     if (ReplayHeld()) {
       // The first statement built the key index: replay starts now, before
       // the secondary indexes make every change cost more.
-      plan_.key_index_deferred = false;
-      copier_->set_key_index_deferred(false);
+      KeyIndexBuilt(t);
       summary_.replay_deferred = true;
-      summary_.key_index_s = SecondsSince(t);
       Log(LogLevel::kInfo, "replaying {} transactions received during the copy", stream_->Queued());
     }
     RETURN_IF_ERROR(ReplayAvailable(milliseconds(5000)));
@@ -867,7 +870,6 @@ absl::Status Migration::IndexPhase() {
       RETURN_IF_ERROR(ReplayWhileWaiting(until));
     }
   }
-  RETURN_IF_ERROR(copy_->Exec("RESET max_parallel_maintenance_workers").status());
   // Statistics are keyed by table oid: analyze the shadow before the swap so
   // the application's plans are good from the first query.
   RETURN_IF_ERROR(copy_->Exec(fmt::format("ANALYZE {}", QualifiedName(plan_.model.names.schema,

@@ -122,6 +122,7 @@ class Migration {
   absl::Status StartReplayDuringCopy(std::string_view why, bool gentle);
   absl::Status RunDeferredStatement(std::string stmt, bool one_process = false);
   absl::Status RefreshParallelApply();
+  void KeyIndexBuilt(std::chrono::steady_clock::time_point build_started);
   absl::Status RunAfterSwap(PgConn* conn);
   absl::Status StartThrottler();
   // Waits while the throttler (or the operator) holds the copy, replaying
