@@ -87,6 +87,31 @@ class OnlineRewriteTest : public DatabaseTest {
     }
   }
 
+  // Loads orders, runs the id -> bigint ALTER with verification off (the
+  // mirror alone judges the copy and the replay) plus `extra` under the
+  // workload, and checks what every such run must hold; returns the result
+  // for the test's own checks.
+  ProcessResult AlterToBigintJudgedByTheMirror(const std::vector<std::string>& extra, EnvVars env = {},
+                                               bool every_event_during_copy = true) {
+    const std::string alter = "ALTER COLUMN id TYPE bigint";
+    if (!CreateAndLoadOrders(db(), kRows).ok()) {
+      ADD_FAILURE() << "loading orders failed";
+      return {};
+    }
+    MirrorWorkload workload(dbname(), WorkloadOptions{});
+    std::vector<std::string> args = {"--alter", alter, "--execute", "--chunk-size", kChunkSize, "--verify=off"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ProcessResult result = RunUnderLoad(args, &workload, std::move(env));
+    ExpectSucceeded(result);
+    ExpectNoWorkloadErrors(workload);
+    if (every_event_during_copy) ExpectEveryEventDuringCopy(workload);
+    EXPECT_TRUE(TransformTruth(db(), "truth", alter).ok());
+    ExpectMirrorEqual(db(), "orders", "truth");
+    ExpectNothingLeftBehind("orders");
+    ExpectSummaryCopiedRows(result);
+    return result;
+  }
+
   // Where replay started, from the summary: "after the copy" (deferred, the
   // default), "from the start" or "from batch N".
   static std::string ReplayStart(const ProcessResult& result) {
@@ -130,19 +155,7 @@ TEST_F(OnlineRewriteTest, AlterIdToBigintUnderLoad) {
 // Replay between copy batches from the first one (the shadow has its key
 // index from the start); verification off, so the mirror alone judges.
 TEST_F(OnlineRewriteTest, ReplayDuringTheCopyUnderLoad) {
-  const std::string alter = "ALTER COLUMN id TYPE bigint";
-  ASSERT_TRUE(CreateAndLoadOrders(db(), kRows).ok());
-  MirrorWorkload workload(dbname(), WorkloadOptions{});
-  ProcessResult result = RunUnderLoad(
-      {"--alter", alter, "--execute", "--chunk-size", kChunkSize, "--replay-during-copy", "--verify=off"},
-      &workload);
-  ExpectSucceeded(result);
-  ExpectNoWorkloadErrors(workload);
-  ExpectEveryEventDuringCopy(workload);
-  ASSERT_TRUE(TransformTruth(db(), "truth", alter).ok());
-  ExpectMirrorEqual(db(), "orders", "truth");
-  ExpectNothingLeftBehind("orders");
-  ExpectSummaryCopiedRows(result);
+  ProcessResult result = AlterToBigintJudgedByTheMirror({"--replay-during-copy"});
   EXPECT_EQ(ReplayStart(result), "from the start");
 }
 
@@ -151,19 +164,7 @@ TEST_F(OnlineRewriteTest, ReplayDuringTheCopyUnderLoad) {
 // built on the rows copied so far, the held transactions are replayed, the
 // rest of the copy goes on with the ordering and visibility rules.
 TEST_F(OnlineRewriteTest, DeferredReplayStartsDuringTheCopyUnderLoad) {
-  const std::string alter = "ALTER COLUMN id TYPE bigint";
-  ASSERT_TRUE(CreateAndLoadOrders(db(), kRows).ok());
-  MirrorWorkload workload(dbname(), WorkloadOptions{});
-  ProcessResult result =
-      RunUnderLoad({"--alter", alter, "--execute", "--chunk-size", kChunkSize, "--verify=off"}, &workload,
-                   {{"SHADOWCOPY_TEST_EARLY_KEY", "20"}});
-  ExpectSucceeded(result);
-  ExpectNoWorkloadErrors(workload);
-  ExpectEveryEventDuringCopy(workload);
-  ASSERT_TRUE(TransformTruth(db(), "truth", alter).ok());
-  ExpectMirrorEqual(db(), "orders", "truth");
-  ExpectNothingLeftBehind("orders");
-  ExpectSummaryCopiedRows(result);
+  ProcessResult result = AlterToBigintJudgedByTheMirror({}, {{"SHADOWCOPY_TEST_EARLY_KEY", "20"}});
   EXPECT_EQ(ReplayStart(result), "from batch 20");
   EXPECT_NE(result.err.find("replay starts during the copy (test hook)"), std::string::npos) << result.err;
 }
@@ -206,9 +207,6 @@ TEST_F(OnlineRewriteTest, RebuildWithDropOldTable) {
 // lowers the size from which groups are split), under the mirror workload:
 // the backlog held during the copy and the steady replay after it.
 TEST_F(OnlineRewriteTest, ParallelApplyUnderLoad) {
-  const std::string alter = "ALTER COLUMN id TYPE bigint";
-  ASSERT_TRUE(CreateAndLoadOrders(db(), kRows).ok());
-  MirrorWorkload workload(dbname(), WorkloadOptions{});
   // The cutover waits 3 s for a flag file so that replay runs long enough to
   // meet groups without re-reads (those stay on one connection).
   std::string flag = fmt::format("/tmp/shadowcopy-it-postpone-{}", getpid());
@@ -217,17 +215,10 @@ TEST_F(OnlineRewriteTest, ParallelApplyUnderLoad) {
     std::this_thread::sleep_for(seconds(4));
     std::remove(flag.c_str());
   });
-  ProcessResult result = RunUnderLoad(
-      {"--alter", alter, "--execute", "--chunk-size", kChunkSize, "--apply-workers", "3", "--verify=off",
-       "--postpone-cutover-flag-file", flag},
-      &workload, {{"SHADOWCOPY_TEST_PARALLEL_APPLY_ROWS", "1"}});
+  ProcessResult result = AlterToBigintJudgedByTheMirror(
+      {"--apply-workers", "3", "--postpone-cutover-flag-file", flag}, {{"SHADOWCOPY_TEST_PARALLEL_APPLY_ROWS", "1"}},
+      /*every_event_during_copy=*/false);
   release.join();
-  ExpectSucceeded(result);
-  ExpectNoWorkloadErrors(workload);
-  ASSERT_TRUE(TransformTruth(db(), "truth", alter).ok());
-  ExpectMirrorEqual(db(), "orders", "truth");
-  ExpectNothingLeftBehind("orders");
-  ExpectSummaryCopiedRows(result);
   auto groups = SummaryNumber(LastLine(result.out), "parallel_apply_groups");
   ASSERT_TRUE(groups.has_value()) << LastLine(result.out);
   EXPECT_GT(*groups, 0) << LastLine(result.out);
