@@ -60,7 +60,8 @@ void PrintWorkLines(const engine::Summary& s) {
 const char* NotVerifiedLine(const engine::Summary& s, bool verify_flag) {
   if (!verify_flag) return "no (--verify=off)";
   if (s.resumed_after_swap)
-    return "by the interrupted run before its swap (unless it ran with --verify=off); its report was not kept";
+    return "not by this run; the interrupted run compares the tables before its swap when its verification is "
+           "on (its report was not kept)";
   return "no";
 }
 

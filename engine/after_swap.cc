@@ -91,8 +91,7 @@ absl::Status RunAfterSwapStatements(PgConn* conn, const std::string& run_id,
   return absl::OkStatus();
 }
 
-absl::Status FinishSwappedRun(PgConn* conn, SwappedRun run, const FinishOptions& options,
-                              std::vector<std::string>* done) {
+absl::Status FinishSwappedRun(PgConn* conn, SwappedRun run, const FinishOptions& options) {
   const std::string table = QualifiedName(run.schema, run.table);
   const std::string how = fmt::format("`shadowcopy cleanup --schema {} --table {} --execute` finishes it",
                                       run.schema, run.table);
@@ -102,24 +101,23 @@ absl::Status FinishSwappedRun(PgConn* conn, SwappedRun run, const FinishOptions&
         "replication slot {} of run {} is in use by a running process; stop it first", run.slot, run.run_id));
   if (run.slot_exists) {
     RETURN_IF_ERROR(Annotate(DropSlot(conn, run.slot), fmt::format("dropping replication slot {}", run.slot)));
-    done->push_back(fmt::format("replication slot {}", run.slot));
+    Log(LogLevel::kInfo, "removed replication slot {}", run.slot);
   }
   if (run.publication_exists) {
     RETURN_IF_ERROR(Annotate(conn->Exec(fmt::format("DROP PUBLICATION IF EXISTS {}", QuoteIdent(run.publication)))
                                  .status(),
                              fmt::format("dropping publication {}", run.publication)));
-    done->push_back(fmt::format("publication {}", QuoteIdent(run.publication)));
+    Log(LogLevel::kInfo, "removed publication {}", QuoteIdent(run.publication));
   }
-  const std::vector<std::string> all = run.statements;
-  const size_t total = all.size();
+  const size_t total = run.statements.size();
   auto st = RunAfterSwapStatements(conn, run.run_id, &run.statements, options.lock_timeout, options.stop);
-  for (size_t i = 0; i < total - run.statements.size(); ++i) done->push_back("post-swap statement " + all[i]);
   if (!st.ok())
     return Annotate(st, fmt::format("the swap of {} committed, {} of its {} post-swap statements are left (kept "
                                     "in the run's record; {})",
                                     table, run.statements.size(), total, how));
   RETURN_IF_ERROR(Annotate(StateStore(run.run_id).Finish(conn, options.outcome),
                            fmt::format("recording that run {} is finished", run.run_id)));
+  Log(LogLevel::kInfo, "run {} finished: {}", run.run_id, options.outcome);
   return absl::OkStatus();
 }
 

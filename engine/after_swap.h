@@ -65,11 +65,10 @@ struct FinishOptions {
 
 // Finishes `run`: drops its slot (FailedPrecondition while a process uses it)
 // and publication, runs the statements left, and marks the run finished with
-// options.outcome. Appends a line per thing done to `*done`. On failure the
-// error says what is left and which command finishes it.
+// options.outcome, logging each step. On failure the error says what is left
+// and which command finishes it.
 // REQUIRES: no transaction open on `conn`.
-absl::Status FinishSwappedRun(PgConn* conn, SwappedRun run, const FinishOptions& options,
-                              std::vector<std::string>* done);
+absl::Status FinishSwappedRun(PgConn* conn, SwappedRun run, const FinishOptions& options);
 
 }  // namespace shadowcopy::engine
 

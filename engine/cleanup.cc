@@ -166,13 +166,9 @@ absl::StatusOr<std::vector<Leftover>> RunCleanup(const Config& config, bool all)
     Log(LogLevel::kInfo, "removed {} {}", l.kind, l.name);
   }
   RETURN_IF_ERROR(conn->Exec("RESET lock_timeout").status());
-  for (const auto& run : swapped) {
-    std::vector<std::string> done;
-    absl::Status st = FinishSwappedRun(conn.get(), run, {config.cutover_lock_timeout, "success (finished by cleanup)",
-                                                         nullptr}, &done);
-    for (const auto& d : done) Log(LogLevel::kInfo, "finished {}", d);
-    RETURN_IF_ERROR(st);
-  }
+  for (const auto& run : swapped)
+    RETURN_IF_ERROR(FinishSwappedRun(conn.get(), run, {config.cutover_lock_timeout, "success (finished by cleanup)",
+                                                       nullptr}));
   return found;
 }
 

@@ -642,11 +642,8 @@ absl::Status Migration::FinishAfterSwap(const Inspection& in, const RunRecord& r
   summary_.names = NamesFor(rec.schema, rec.table, rec.table_oid);
   summary_.resumed_after_swap = true;
   summary_.after_swap_statements = static_cast<int>(run->statements.size());
-  std::vector<std::string> done;
-  absl::Status st = FinishSwappedRun(main_.get(), *run, {config_.cutover_lock_timeout,
-                                                          "success (finished by --resume)", &stop_}, &done);
-  for (const auto& d : done) Log(LogLevel::kInfo, "finished {}", d);
-  RETURN_IF_ERROR(st);
+  RETURN_IF_ERROR(FinishSwappedRun(main_.get(), *run, {config_.cutover_lock_timeout,
+                                                        "success (finished by --resume)", &stop_}));
   if (config_.drop_old_table) DropOldTable();
   already_finished_ = true;
   return absl::OkStatus();
