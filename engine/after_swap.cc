@@ -70,6 +70,35 @@ absl::StatusOr<std::optional<SwappedRun>> FindSwappedRun(PgConn* conn, uint32_t 
   return std::optional<SwappedRun>(std::move(run));
 }
 
+absl::StatusOr<std::optional<SwappedRun>> FindSwappedRunOn(PgConn* conn, const std::string& schema,
+                                                           const std::string& table, uint32_t current_oid) {
+  ASSIGN_OR_RETURN(auto exists, conn->Exec("SELECT to_regclass('shadowcopy.runs') IS NOT NULL"));
+  if (!exists.GetBool(0, 0)) return std::optional<SwappedRun>();
+  ASSIGN_OR_RETURN(auto r, conn->Query("SELECT table_oid FROM shadowcopy.runs WHERE schema_name = $1 AND "
+                                       "table_name = $2 AND finished_at IS NULL AND phase = 'swapped' AND "
+                                       "table_oid <> $3::oid ORDER BY started_at DESC LIMIT 1",
+                                       {schema, table, std::to_string(current_oid)}));
+  if (r.Rows() == 0) return std::optional<SwappedRun>();
+  return FindSwappedRun(conn, static_cast<uint32_t>(r.GetInt(0, 0)));
+}
+
+std::string FormatFinishPlan(const SwappedRun& run) {
+  const std::string table = QualifiedName(run.schema, run.table);
+  std::string out = fmt::format("shadowcopy resume plan for {} (dry run: nothing was changed)\n", table);
+  out += fmt::format("  run:         {}: its swap committed; {} is the new table\n", run.run_id, table);
+  std::string remove;
+  if (run.slot_exists) remove = "replication slot " + run.slot;
+  if (run.publication_exists) remove += (remove.empty() ? "" : ", ") + ("publication " + QuoteIdent(run.publication));
+  out += fmt::format("  will remove: {}\n", remove.empty() ? "nothing (slot and publication are gone)" : remove);
+  out += "  after swap:  ";
+  if (run.statements.empty()) out += "nothing left\n";
+  for (size_t i = 0; i < run.statements.size(); ++i)
+    out += (i == 0 ? "" : "               ") + run.statements[i] + "\n";
+  out += fmt::format("  then:        the run is marked finished\nrun again with --execute to finish it (or "
+                     "`shadowcopy cleanup --schema {} --table {} --execute`)\n", run.schema, run.table);
+  return out;
+}
+
 absl::Status RunAfterSwapStatements(PgConn* conn, const std::string& run_id,
                                     std::vector<std::string>* statements,
                                     std::chrono::milliseconds lock_timeout,

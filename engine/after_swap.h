@@ -46,6 +46,15 @@ struct SwappedRun {
 // REQUIRES: no transaction open on `conn`.
 absl::StatusOr<std::optional<SwappedRun>> FindSwappedRun(PgConn* conn, uint32_t original_oid);
 
+// The unfinished run on schema.table whose swap committed, if any: found by
+// its record, since the table (oid `current_oid`) is the new one.
+// REQUIRES: no transaction open on `conn`.
+absl::StatusOr<std::optional<SwappedRun>> FindSwappedRunOn(PgConn* conn, const std::string& schema,
+                                                           const std::string& table, uint32_t current_oid);
+
+// What finishing `run` would do, for a dry run of --resume (pure).
+std::string FormatFinishPlan(const SwappedRun& run);
+
 // Runs `*statements` in order, each with `lock_timeout` and retries on lock
 // timeouts, each in one transaction with its removal from run `run_id`'s
 // record; erases each from `*statements` once committed (a statement already

@@ -202,6 +202,12 @@ absl::StatusOr<Summary> Migration::Run() {
   RETURN_IF_ERROR(Connect());
   ASSIGN_OR_RETURN(Inspection in, InspectPhase());
   summary_.names = in.names;
+  if (config_.resume && !config_.execute) {
+    // A run killed after its swap: say what --resume would finish.
+    ASSIGN_OR_RETURN(auto swapped, FindSwappedRunOn(main_.get(), in.names.schema, in.names.table, in.oid));
+    if (swapped) std::fputs(FormatFinishPlan(*swapped).c_str(), stdout);
+    if (swapped) return summary_;
+  }
   if (!config_.execute || !config_.resume) {
     // The ALTER is validated, and the swap rehearsed, before anything is
     // created: bad input changes nothing, and a swap that cannot work is
@@ -621,17 +627,15 @@ absl::Status Migration::ResumeRun(const Inspection& in) {
   return absl::OkStatus();
 }
 
-// What is left once the swap committed (re-owning serial sequences,
-// validating re-created foreign keys), each with a short lock_timeout; what
-// is done leaves after_swap_ and the run's record.
+// What is left once the swap committed (re-owning serial sequences, validating
+// re-created foreign keys); what is done leaves after_swap_ and the run's record.
 absl::Status Migration::RunAfterSwap(PgConn* conn) {
   return Annotate(RunAfterSwapStatements(conn, run_id_, &after_swap_, config_.cutover_lock_timeout, nullptr),
                   fmt::format("the swap succeeded; `shadowcopy cleanup --schema {} --table {} --execute` runs what "
                               "is left after it", summary_.names.schema, summary_.names.table));
 }
 
-// The swap of the run being resumed had committed: finish what follows it
-// (the same work as `shadowcopy cleanup` does for such a run).
+// The swap of the run being resumed had committed: finish what follows it, as cleanup does.
 absl::Status Migration::FinishAfterSwap(const Inspection& in, const RunRecord& rec) {
   Log(LogLevel::kInfo, "run {}: the swap had already committed; {} is the new table. Finishing the work after it.",
       rec.run_id, QualifiedName(in.names.schema, in.names.table));

@@ -182,6 +182,17 @@ TEST_F(AfterSwapTest, ResumeFinishesTheKilledRun) {
   ASSERT_TRUE(workload.Start().ok());
   KillAfterSwap();
 
+  // The dry run says what --resume would finish, and changes nothing.
+  ProcessResult dry = RunShadowcopy(ToolArgs("orders", {"--alter", kAlter, "--resume"}));
+  EXPECT_EQ(dry.exit_code, 0) << dry.Describe();
+  for (const std::string& line : {std::string("its swap committed"), "will remove: replication slot " + Slot(),
+                                  std::string("VALIDATE CONSTRAINT \"orders_customer_fk\""),
+                                  std::string("OWNED BY \"public\".\"orders\".\"id\"")})
+    EXPECT_NE(dry.out.find(line), std::string::npos) << "the dry run does not say: " << line << "\n"
+                                                     << dry.Describe();
+  EXPECT_EQ(SlotCount(), "1") << "the dry run changed something";
+  EXPECT_EQ(QueryValue(db(), kFkQuery), "2 false") << "the dry run changed something";
+
   ProcessResult resumed = RunShadowcopy(MigrateArgs({"--resume"}));
   ExpectSucceeded(resumed);
   EXPECT_NE(resumed.out.find("finished by --resume"), std::string::npos) << resumed.Describe();
