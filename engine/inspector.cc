@@ -284,7 +284,8 @@ absl::Status Inspector::CheckNoLeftovers(const Inspection& in) {
                   "WHERE s.nspname = $3 AND c.relname = $4",
                   {n.slot, n.publication, n.schema, n.shadow}));
   for (int i = 0; i < r.Rows(); ++i) f.objects.push_back(r.GetString(i, 0));
-  ASSIGN_OR_RETURN(auto old, conn_->Query("SELECT to_regclass($1) IS NOT NULL", {QualifiedName(n.schema, n.old_table)}));
+  ASSIGN_OR_RETURN(auto old,
+                   conn_->Query("SELECT to_regclass($1) IS NOT NULL", {QualifiedName(n.schema, n.old_table)}));
   f.old_table_exists = old.GetBool(0, 0);
   // The run's record, by name: after a swap the table has another oid than
   // the one its slot and publication are named after.
