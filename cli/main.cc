@@ -35,10 +35,8 @@ int Fail(const absl::Status& st) {
   return st.code() == absl::StatusCode::kCancelled ? 130 : 1;
 }
 
-void PrintSummary(const engine::Summary& s) {
-  std::printf("migration complete: %s is the new table; the original is %s\n",
-              QualifiedName(s.names.schema, s.names.table).c_str(),
-              s.old_table_dropped ? "dropped" : QualifiedName(s.names.schema, s.names.old_table).c_str());
+// Rows copied, changes replayed, how replay ran, the cutover's block.
+void PrintWorkLines(const engine::Summary& s) {
   std::printf("  rows copied:        %lld in %lld batches (%.1f s, %.0f rows/s)\n",
               static_cast<long long>(s.rows_copied), static_cast<long long>(s.batches), s.copy_s,
               s.copy_s > 0 ? s.rows_copied / s.copy_s : 0.0);
@@ -56,6 +54,27 @@ void PrintSummary(const engine::Summary& s) {
     std::printf("  replay:             during the copy from batch %lld (key index built in %.1f s)\n",
                 static_cast<long long>(s.replay_from_batch), s.key_index_s);
   std::printf("  writers blocked:    %.1f ms at cutover (attempt %d)\n", s.blocked_ms, s.cutover_attempts);
+}
+
+// The `verified:` line when no verification report is at hand: say why.
+const char* NotVerifiedLine(const engine::Summary& s, bool verify_flag) {
+  if (!verify_flag) return "no (--verify=off)";
+  if (s.resumed_after_swap)
+    return "not by this run; the interrupted run compares the tables before its swap when its verification is "
+           "on (its report was not kept)";
+  return "no";
+}
+
+void PrintSummary(const engine::Summary& s, bool verify_flag) {
+  std::printf("migration complete%s: %s is the new table; the original is %s\n",
+              s.resumed_after_swap ? " (finished by --resume: the swap had committed before the interruption)" : "",
+              QualifiedName(s.names.schema, s.names.table).c_str(),
+              s.old_table_dropped ? "dropped" : QualifiedName(s.names.schema, s.names.old_table).c_str());
+  if (s.resumed_after_swap)
+    std::printf("  after the swap:     %d post-swap statements were left and ran; slot and publication "
+                "removed (the copy, replay and cutover were the interrupted run's)\n", s.after_swap_statements);
+  else
+    PrintWorkLines(s);
   if (s.verified || s.verify_points > 0) {
     std::printf("  verified:           %lld ranges, %lld rows in %.1f s at %d consistency points; %lld "
                 "mismatches found, %lld repaired\n",
@@ -68,7 +87,7 @@ void PrintSummary(const engine::Summary& s) {
     for (const auto& c : s.verify_not_compared) cols += (cols.empty() ? "" : ", ") + c;
     if (!cols.empty()) std::printf("  not compared:       %s (no source in the original)\n", cols.c_str());
   } else {
-    std::printf("  verified:           no (--verify=off)\n");
+    std::printf("  verified:           %s\n", NotVerifiedLine(s, verify_flag));
   }
   if (s.verified_after)
     std::printf("  verified after:     %lld ranges at the swap, %lld differ (%.1f s, report only)\n",
@@ -83,7 +102,8 @@ void PrintSummary(const engine::Summary& s) {
               "\"verify_mismatches\":%lld,\"verify_repaired\":%lld,\"verify_points\":%d,"
               "\"verify_blocked_ms\":%.3f,\"verify_blocked_total_ms\":%.3f,\"verified_after\":%s,"
               "\"verify_after_ranges\":%lld,\"verify_after_mismatches\":%lld,\"verify_after_s\":%.3f,"
-              "\"replay_deferred\":%s,\"replay_from_batch\":%lld,\"key_index_s\":%.3f,\"parallel_apply_groups\":%llu}}\n",
+              "\"replay_deferred\":%s,\"replay_from_batch\":%lld,\"key_index_s\":%.3f,\"parallel_apply_groups\":%llu,"
+              "\"resumed_after_swap\":%s,\"after_swap_statements\":%d}}\n",
               static_cast<long long>(s.rows_copied), static_cast<long long>(s.batches),
               static_cast<unsigned long long>(s.changes_replayed),
               static_cast<unsigned long long>(s.transactions_replayed),
@@ -98,7 +118,8 @@ void PrintSummary(const engine::Summary& s) {
               s.verify_points, s.verify_blocked_ms, s.verify_blocked_total_ms, s.verified_after ? "true" : "false",
               static_cast<long long>(s.verify_after_ranges), static_cast<long long>(s.verify_after_mismatches),
               s.verify_after_s, s.replay_deferred ? "true" : "false", static_cast<long long>(s.replay_from_batch),
-              s.key_index_s, static_cast<unsigned long long>(s.parallel_apply_groups));
+              s.key_index_s, static_cast<unsigned long long>(s.parallel_apply_groups),
+              s.resumed_after_swap ? "true" : "false", s.after_swap_statements);
   std::fflush(stdout);
 }
 
@@ -110,9 +131,9 @@ int RunCleanupCommand(const Options& o) {
     return 0;
   }
   for (const auto& l : *found)
-    std::printf("%s %s %s%s\n", o.config.execute ? "removed" : "would remove", l.kind.c_str(), l.name.c_str(),
+    std::printf("%s %s %s%s\n", (o.config.execute ? l.did : l.would).c_str(), l.kind.c_str(), l.name.c_str(),
                 l.active ? " (in use by a running process)" : "");
-  if (!o.config.execute) std::printf("run again with --execute to remove them\n");
+  if (!o.config.execute) std::printf("run again with --execute to do it\n");
   return 0;
 }
 
@@ -182,7 +203,7 @@ int RunMigration(const Options& o) {
   auto result = RunControlled<engine::Summary>(
       migration.control(), config, o.config.socket_path.empty(), [&] { return migration.Run(); }, [&] { migration.RequestStop(); });
   if (!result.ok()) return Fail(result.status());
-  if (o.config.execute) PrintSummary(*result);
+  if (o.config.execute) PrintSummary(*result, o.config.verify);
   return 0;
 }
 

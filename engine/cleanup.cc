@@ -6,6 +6,7 @@
 #include "common/pg.h"
 #include "common/quote.h"
 #include "common/status.h"
+#include "engine/after_swap.h"
 #include "engine/inspector.h"
 #include "fmt/format.h"
 
@@ -66,6 +67,69 @@ absl::Status FindForOid(PgConn* conn, uint32_t oid, std::vector<Leftover>* out) 
   return absl::OkStatus();
 }
 
+// What finishing `run` (FinishSwappedRun) will do, as listed.
+void ListSwappedRun(const SwappedRun& run, std::vector<Leftover>* out) {
+  if (run.slot_exists) out->push_back({"replication slot", run.slot, "", run.slot_active});
+  if (run.publication_exists) out->push_back({"publication", QuoteIdent(run.publication), "", false});
+  for (const auto& stmt : run.statements)
+    out->push_back({"post-swap statement", stmt, "", false, "would run", "ran"});
+  out->push_back({"state of run",
+                  fmt::format("{} (its swap committed: {} is the new table)", run.run_id,
+                              QualifiedName(run.schema, run.table)),
+                  "", false, "would mark finished", "marked finished"});
+}
+
+// A run still working on the table holds its advisory lock: leave it be.
+absl::Status LockTable(PgConn* conn, uint32_t oid) {
+  int64_t key = (int64_t{0x5C} << 40) | oid;
+  ASSIGN_OR_RETURN(auto lock, conn->Query("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(key)}));
+  if (!lock.GetBool(0, 0))
+    return absl::FailedPreconditionError(fmt::format(
+        "a shadowcopy run is still active on table oid {}; stop it first (it cleans up after itself)", oid));
+  return absl::OkStatus();
+}
+
+void AddOid(uint32_t oid, std::vector<uint32_t>* oids) {
+  if (std::find(oids->begin(), oids->end(), oid) == oids->end()) oids->push_back(oid);
+}
+
+// The tables to look at: by the objects' names (--all) or the table's oid,
+// plus the oids unfinished runs recorded (a swapped table has a new oid).
+absl::StatusOr<std::vector<uint32_t>> TargetOids(PgConn* conn, const Config& config, bool all) {
+  std::vector<uint32_t> oids;
+  PgParams by_name{config.schema, config.table};
+  if (all) {
+    ASSIGN_OR_RETURN(auto r, conn->Exec(
+                                 "SELECT substr(slot_name, 12)::oid FROM pg_replication_slots "
+                                 "WHERE slot_name ~ '^shadowcopy_[0-9]+$' AND database = current_database() "
+                                 "UNION SELECT substr(pubname, 12)::oid FROM pg_publication "
+                                 "WHERE pubname ~ '^shadowcopy_[0-9]+$'"));
+    for (int i = 0; i < r.Rows(); ++i) AddOid(static_cast<uint32_t>(r.GetInt(i, 0)), &oids);
+    ASSIGN_OR_RETURN(auto bf, conn->Exec("SELECT to_regclass('shadowcopy.backfills') IS NOT NULL"));
+    if (bf.GetBool(0, 0)) {
+      ASSIGN_OR_RETURN(auto b, conn->Exec("SELECT DISTINCT table_oid FROM shadowcopy.backfills "
+                                          "WHERE finished_at IS NULL"));
+      for (int i = 0; i < b.Rows(); ++i) AddOid(static_cast<uint32_t>(b.GetInt(i, 0)), &oids);
+    }
+    by_name = {std::nullopt, std::nullopt};
+  } else {
+    ASSIGN_OR_RETURN(auto r, conn->Query("SELECT c.oid FROM pg_class c JOIN pg_namespace n "
+                                         "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                                         by_name));
+    if (r.Rows() > 0) oids.push_back(static_cast<uint32_t>(r.GetInt(0, 0)));
+  }
+  ASSIGN_OR_RETURN(auto st, conn->Exec("SELECT to_regclass('shadowcopy.runs') IS NOT NULL"));
+  if (st.GetBool(0, 0)) {
+    ASSIGN_OR_RETURN(auto runs, conn->Query("SELECT DISTINCT table_oid FROM shadowcopy.runs WHERE finished_at IS "
+                                            "NULL AND ($1::text IS NULL OR (schema_name = $1 AND table_name = $2))",
+                                            by_name));
+    for (int i = 0; i < runs.Rows(); ++i) AddOid(static_cast<uint32_t>(runs.GetInt(i, 0)), &oids);
+  }
+  if (!all && oids.empty())
+    return absl::NotFoundError(fmt::format("table {} does not exist", QualifiedName(config.schema, config.table)));
+  return oids;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<Leftover>> RunCleanup(const Config& config, bool all) {
@@ -73,40 +137,22 @@ absl::StatusOr<std::vector<Leftover>> RunCleanup(const Config& config, bool all)
   co.dsn = config.dsn;
   co.application_name = "shadowcopy_cleanup";
   ASSIGN_OR_RETURN(auto conn, PgConn::Connect(co));
-  std::vector<uint32_t> oids;
-  if (all) {
-    ASSIGN_OR_RETURN(auto r, conn->Exec(
-                                 "SELECT substr(slot_name, 12)::oid FROM pg_replication_slots "
-                                 "WHERE slot_name ~ '^shadowcopy_[0-9]+$' AND database = current_database() "
-                                 "UNION SELECT substr(pubname, 12)::oid FROM pg_publication "
-                                 "WHERE pubname ~ '^shadowcopy_[0-9]+$'"));
-    for (int i = 0; i < r.Rows(); ++i) oids.push_back(static_cast<uint32_t>(r.GetInt(i, 0)));
-    ASSIGN_OR_RETURN(auto bf, conn->Exec("SELECT to_regclass('shadowcopy.backfills') IS NOT NULL"));
-    if (bf.GetBool(0, 0)) {
-      ASSIGN_OR_RETURN(auto b, conn->Exec("SELECT DISTINCT table_oid FROM shadowcopy.backfills "
-                                          "WHERE finished_at IS NULL"));
-      for (int i = 0; i < b.Rows(); ++i) {
-        auto oid = static_cast<uint32_t>(b.GetInt(i, 0));
-        if (std::find(oids.begin(), oids.end(), oid) == oids.end()) oids.push_back(oid);
-      }
-    }
-  } else {
-    ASSIGN_OR_RETURN(auto r, conn->Query("SELECT c.oid FROM pg_class c JOIN pg_namespace n "
-                                         "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
-                                         {config.schema, config.table}));
-    if (r.Rows() == 0)
-      return absl::NotFoundError(fmt::format("table {} does not exist", QualifiedName(config.schema, config.table)));
-    oids.push_back(static_cast<uint32_t>(r.GetInt(0, 0)));
-  }
+  ASSIGN_OR_RETURN(std::vector<uint32_t> oids, TargetOids(conn.get(), config, all));
   std::vector<Leftover> found;
+  std::vector<SwappedRun> swapped;
   for (uint32_t oid : oids) {
-    // A run still working on the table holds its advisory lock: leave it be.
-    int64_t key = (int64_t{0x5C} << 40) | oid;
-    ASSIGN_OR_RETURN(auto lock, conn->Query("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(key)}));
-    if (!lock.GetBool(0, 0))
-      return absl::FailedPreconditionError(fmt::format(
-          "a shadowcopy run is still active on table oid {}; stop it first (it cleans up after itself)", oid));
-    RETURN_IF_ERROR(FindForOid(conn.get(), oid, &found));
+    RETURN_IF_ERROR(LockTable(conn.get(), oid));
+    ASSIGN_OR_RETURN(auto run, FindSwappedRun(conn.get(), oid));
+    if (!run) {
+      RETURN_IF_ERROR(FindForOid(conn.get(), oid, &found));
+      continue;
+    }
+    // A --resume finishing the same run holds the new table's lock.
+    ASSIGN_OR_RETURN(auto now, conn->Query("SELECT to_regclass($1)::oid", {QualifiedName(run->schema, run->table)}));
+    if (!now.IsNull(0, 0) && static_cast<uint32_t>(now.GetInt(0, 0)) != oid)
+      RETURN_IF_ERROR(LockTable(conn.get(), static_cast<uint32_t>(now.GetInt(0, 0))));
+    ListSwappedRun(*run, &found);
+    swapped.push_back(std::move(*run));
   }
   if (!config.execute) return found;
   for (const auto& l : found) {
@@ -115,9 +161,14 @@ absl::StatusOr<std::vector<Leftover>> RunCleanup(const Config& config, bool all)
   }
   RETURN_IF_ERROR(conn->Exec("SET lock_timeout = '5s'").status());
   for (const auto& l : found) {
+    if (l.drop_sql.empty()) continue;
     RETURN_IF_ERROR(Annotate(conn->Exec(l.drop_sql).status(), fmt::format("dropping {} {}", l.kind, l.name)));
     Log(LogLevel::kInfo, "removed {} {}", l.kind, l.name);
   }
+  RETURN_IF_ERROR(conn->Exec("RESET lock_timeout").status());
+  for (const auto& run : swapped)
+    RETURN_IF_ERROR(FinishSwappedRun(conn.get(), run, {config.cutover_lock_timeout, "success (finished by cleanup)",
+                                                       nullptr}));
   return found;
 }
 

@@ -2,6 +2,7 @@
 
 #include "common/quote.h"
 #include "common/status.h"
+#include "engine/leftovers.h"
 #include "engine/sql_builder.h"
 #include "fmt/format.h"
 
@@ -269,6 +270,10 @@ absl::Status Inspector::CheckUnsupported(const Inspection& in) {
 
 absl::Status Inspector::CheckNoLeftovers(const Inspection& in) {
   const auto& n = in.names;
+  LeftoverFacts f;
+  f.schema = n.schema;
+  f.table = n.table;
+  f.old_table = n.old_table;
   ASSIGN_OR_RETURN(
       auto r, conn_->Query(
                   "SELECT 'replication slot ' || slot_name FROM pg_replication_slots "
@@ -276,16 +281,28 @@ absl::Status Inspector::CheckNoLeftovers(const Inspection& in) {
                   "UNION ALL SELECT 'publication ' || pubname FROM pg_publication WHERE pubname = $2 "
                   "UNION ALL SELECT 'table ' || c.oid::regclass::text FROM pg_class c "
                   "JOIN pg_namespace s ON s.oid = c.relnamespace "
-                  "WHERE s.nspname = $3 AND c.relname IN ($4, $5)",
-                  {n.slot, n.publication, n.schema, n.shadow, n.old_table}));
-  if (r.Rows() == 0) return absl::OkStatus();
-  std::string what;
-  for (int i = 0; i < r.Rows(); ++i) what += (i ? ", " : "") + r.GetString(i, 0);
-  return Precondition(fmt::format(
-      "an earlier run left {} behind: continue it with --resume (same --alter), or remove it with "
-      "`shadowcopy cleanup --schema {} --table {} --execute` (an old _<table>_old you no longer need "
-      "must be dropped by hand)",
-      what, n.schema, n.table));
+                  "WHERE s.nspname = $3 AND c.relname = $4",
+                  {n.slot, n.publication, n.schema, n.shadow}));
+  for (int i = 0; i < r.Rows(); ++i) f.objects.push_back(r.GetString(i, 0));
+  ASSIGN_OR_RETURN(auto old,
+                   conn_->Query("SELECT to_regclass($1) IS NOT NULL", {QualifiedName(n.schema, n.old_table)}));
+  f.old_table_exists = old.GetBool(0, 0);
+  // The run's record, by name: after a swap the table has another oid than
+  // the one its slot and publication are named after.
+  ASSIGN_OR_RETURN(auto st, conn_->Exec("SELECT to_regclass('shadowcopy.runs') IS NOT NULL"));
+  if (st.GetBool(0, 0)) {
+    ASSIGN_OR_RETURN(auto run, conn_->Query("SELECT run_id, table_oid = $3::oid, phase = 'swapped' FROM "
+                                            "shadowcopy.runs WHERE schema_name = $1 AND table_name = $2 AND "
+                                            "finished_at IS NULL ORDER BY started_at DESC LIMIT 1",
+                                            {n.schema, n.table, std::to_string(in.oid)}));
+    if (run.Rows() > 0) {
+      f.run_id = run.GetString(0, 0);
+      f.run_resumable = run.GetBool(0, 1);
+      f.run_swapped = run.GetBool(0, 2);
+    }
+  }
+  std::string refusal = LeftoverRefusal(f);
+  return refusal.empty() ? absl::OkStatus() : Precondition(std::move(refusal));
 }
 
 }  // namespace shadowcopy::engine

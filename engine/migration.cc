@@ -8,6 +8,7 @@
 #include "common/quote.h"
 #include "common/retry.h"
 #include "common/status.h"
+#include "engine/after_swap.h"
 #include "engine/plan_printer.h"
 #include "engine/run_throttler.h"
 #include "engine/sql_builder.h"
@@ -201,6 +202,12 @@ absl::StatusOr<Summary> Migration::Run() {
   RETURN_IF_ERROR(Connect());
   ASSIGN_OR_RETURN(Inspection in, InspectPhase());
   summary_.names = in.names;
+  if (config_.resume && !config_.execute) {
+    // A run killed after its swap: say what --resume would finish.
+    ASSIGN_OR_RETURN(auto swapped, FindSwappedRunOn(main_.get(), in.names.schema, in.names.table, in.oid));
+    if (swapped) std::fputs(FormatFinishPlan(*swapped).c_str(), stdout);
+    if (swapped) return summary_;
+  }
   if (!config_.execute || !config_.resume) {
     // The ALTER is validated, and the swap rehearsed, before anything is
     // created: bad input changes nothing, and a swap that cannot work is
@@ -620,46 +627,40 @@ absl::Status Migration::ResumeRun(const Inspection& in) {
   return absl::OkStatus();
 }
 
-// What is left once the swap committed (re-owning serial sequences,
-// validating re-created foreign keys), each with a short lock_timeout.
+// What is left once the swap committed (re-owning serial sequences, validating
+// re-created foreign keys); what is done leaves after_swap_ and the run's record.
 absl::Status Migration::RunAfterSwap(PgConn* conn) {
-  RETURN_IF_ERROR(conn->Exec(fmt::format("SET lock_timeout = '{}ms'", config_.cutover_lock_timeout.count())).status());
-  for (const auto& stmt : after_swap_) {
-    RetryPolicy policy;
-    policy.attempts = 30;
-    auto st = Retry(policy, "after the swap", [&] { return conn->Exec(stmt).status(); }, nullptr);
-    if (!st.ok())
-      return Annotate(st, fmt::format("the swap succeeded but this statement failed, run it by hand: {}", stmt));
-  }
+  return Annotate(RunAfterSwapStatements(conn, run_id_, &after_swap_, config_.cutover_lock_timeout, nullptr),
+                  fmt::format("the swap succeeded; `shadowcopy cleanup --schema {} --table {} --execute` runs what "
+                              "is left after it", summary_.names.schema, summary_.names.table));
+}
+
+// The swap of the run being resumed had committed: finish what follows it, as cleanup does.
+absl::Status Migration::FinishAfterSwap(const Inspection& in, const RunRecord& rec) {
+  Log(LogLevel::kInfo, "run {}: the swap had already committed; {} is the new table. Finishing the work after it.",
+      rec.run_id, QualifiedName(in.names.schema, in.names.table));
+  ASSIGN_OR_RETURN(auto run, FindSwappedRun(main_.get(), rec.table_oid));
+  if (!run) return absl::InternalError(fmt::format("run {} has no record of its swap", rec.run_id));
+  swapped_ = true;
+  run_id_ = rec.run_id;
+  summary_.names = NamesFor(rec.schema, rec.table, rec.table_oid);
+  summary_.resumed_after_swap = true;
+  summary_.after_swap_statements = static_cast<int>(run->statements.size());
+  RETURN_IF_ERROR(FinishSwappedRun(main_.get(), *run, {config_.cutover_lock_timeout,
+                                                        "success (finished by --resume)", &stop_}));
+  if (config_.drop_old_table) DropOldTable();
+  already_finished_ = true;
   return absl::OkStatus();
 }
 
-// The swap of the run being resumed had committed: finish what follows it.
-absl::Status Migration::FinishAfterSwap(const Inspection& in, const RunRecord& rec) {
-  Log(LogLevel::kInfo, "run {}: the swap had already committed; {} is the new table. Cleaning up.", rec.run_id,
-      QualifiedName(in.names.schema, in.names.table));
-  swapped_ = true;
-  created_publication_ = created_slot_ = true;
-  run_id_ = rec.run_id;
-  state_ = std::make_unique<StateStore>(run_id_);
-  summary_.names = NamesFor(rec.schema, rec.table, rec.table_oid);
-  after_swap_ = rec.after_swap;
-  RETURN_IF_ERROR(RunAfterSwap(main_.get()));
-  std::vector<std::string> removed;
-  RETURN_IF_ERROR(DropSlotAndPublication(&removed));
-  for (const auto& r : removed) Log(LogLevel::kInfo, "removed {}", r);
-  if (config_.drop_old_table) {
-    const auto& n = summary_.names;
-    RetryPolicy policy;
-    auto dropped = Retry(policy, "dropping the old table", [&] {
-      return main_->Exec(fmt::format("DROP TABLE {}", QualifiedName(n.schema, n.old_table))).status();
-    }, nullptr);
-    if (dropped.ok()) summary_.old_table_dropped = true;
-    else Log(LogLevel::kWarning, "could not drop {}: {}", QualifiedName(n.schema, n.old_table), dropped.message());
-  }
-  RETURN_IF_ERROR(state_->Finish(main_.get(), "success (finished by --resume)"));
-  already_finished_ = true;
-  return absl::OkStatus();
+void Migration::DropOldTable() {
+  const auto& n = summary_.names;
+  RetryPolicy policy;
+  auto dropped = Retry(policy, "dropping the old table", [&] {
+    return main_->Exec(fmt::format("DROP TABLE {}", QualifiedName(n.schema, n.old_table))).status();
+  }, nullptr);
+  if (dropped.ok()) summary_.old_table_dropped = true;
+  else Log(LogLevel::kWarning, "could not drop {}: {}", QualifiedName(n.schema, n.old_table), dropped.message());
 }
 
 absl::Status Migration::CheckRetainedWal() {
@@ -1139,13 +1140,13 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   swapped_ = true;
   summary_.blocked_ms = std::chrono::duration<double, std::milli>(Clock::now() - lock_time).count();
   Log(LogLevel::kInfo, "cutover done: writers were blocked for {:.1f} ms", summary_.blocked_ms);
+  if (ShouldPause(config_.test, "after-swap", attempt)) RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
   RETURN_IF_ERROR(RunAfterSwap(lock_.get()));
   return true;
 }
 
 absl::Status Migration::FinishPhase() {
   Phase("cleanup");
-  const auto& n = plan_.model.names;
   std::vector<std::string> removed;
   absl::Status st = DropSlotAndPublication(&removed);
   for (const auto& r : removed) Log(LogLevel::kInfo, "removed {}", r);
@@ -1156,14 +1157,7 @@ absl::Status Migration::FinishPhase() {
   summary_.replayed = ast.plan;
   summary_.visibility_waits = copier_->visibility_waits();
   if (!after_snapshot_.empty()) VerifyAfterCutover();
-  if (config_.drop_old_table) {
-    RetryPolicy policy;
-    auto dropped = Retry(policy, "dropping the old table", [&] {
-      return main_->Exec(fmt::format("DROP TABLE {}", QualifiedName(n.schema, n.old_table))).status();
-    }, nullptr);
-    if (dropped.ok()) summary_.old_table_dropped = true;
-    else Log(LogLevel::kWarning, "could not drop {}: {}", QualifiedName(n.schema, n.old_table), dropped.message());
-  }
+  if (config_.drop_old_table) DropOldTable();
   if (auto fin = state_->Finish(main_.get(), "success"); !fin.ok())
     Log(LogLevel::kWarning, "could not record the run's outcome: {}", fin.message());
   Phase("done");
@@ -1247,6 +1241,12 @@ void Migration::CleanupAfterFailure(const absl::Status& cause) {
     else if (st.ok()) st = dropped.status();
   }
   for (const auto& r : removed) Log(LogLevel::kInfo, "removed {}", r);
+  if (st.ok() && swapped_ && !after_swap_.empty()) {
+    // The run's record keeps the post-swap work for cleanup or --resume.
+    Log(LogLevel::kError, "the swap committed but {} post-swap statements are left; run `shadowcopy cleanup "
+        "--schema {} --table {} --execute`", after_swap_.size(), n.schema, n.table);
+    return;
+  }
   if (st.ok() && state_)
     st = state_->Finish(main_.get(), swapped_ ? fmt::format("swapped; then failed: {}", cause.message())
                                               : fmt::format("failed: {}", cause.message()));

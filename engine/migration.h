@@ -59,6 +59,10 @@ struct Summary {
   uint64_t visibility_waits = 0;
   ObjectNames names;
   bool old_table_dropped = false;
+  // --resume found the swap committed by the interrupted run: this run only
+  // did the work after it (the counts above are not known).
+  bool resumed_after_swap = false;
+  int after_swap_statements = 0;  // post-swap statements it found left
   // Verification (all of the run's verifications together).
   bool verified = false;              // a clean pass preceded the cutover
   int verify_points = 0;              // consistency points taken
@@ -103,6 +107,7 @@ class Migration {
   absl::Status Prepare(const Inspection& in);
   absl::Status ResumeRun(const Inspection& in);
   absl::Status FinishAfterSwap(const Inspection& in, const RunRecord& rec);
+  void DropOldTable();  // --drop-old-table, once the run is done
   absl::Status StartStream(bool create_slot);
   absl::Status RunPhases();
   bool ShouldReconnect(const absl::Status& st) const;

@@ -126,6 +126,11 @@ std::pair<std::string, PgParams> StateStore::AfterSwap(const std::vector<std::st
           "WHERE run_id = $1", {run_id_, TextArrayOf(statements)}};
 }
 
+std::pair<std::string, PgParams> StateStore::AfterSwapStatementDone(const std::string& statement) const {
+  return {"UPDATE shadowcopy.runs SET after_swap = after_swap[2:], updated_at = now() "
+          "WHERE run_id = $1 AND after_swap[1] = $2 RETURNING 1", {run_id_, statement}};
+}
+
 std::pair<std::string, PgParams> StateStore::ApplyCheckpoint(Lsn end_lsn) const {
   return {"UPDATE shadowcopy.replay_positions SET applied_lsn = greatest(applied_lsn, $2::pg_lsn), "
           "updated_at = now() WHERE run_id = $1", {run_id_, FormatLsn(end_lsn)}};

@@ -75,6 +75,10 @@ class StateStore {
   // Run inside the swap's transaction: what is left to do once it committed
   // (re-owning sequences, validating foreign keys), for a resume after a crash.
   std::pair<std::string, PgParams> AfterSwap(const std::vector<std::string>& statements) const;
+  // Run in the transaction of one of those statements: removes it from the
+  // record, where it must be the first one left (else it updates no row and
+  // returns none: someone else ran it).
+  std::pair<std::string, PgParams> AfterSwapStatementDone(const std::string& statement) const;
 
   const std::string& run_id() const { return run_id_; }
 
