@@ -207,7 +207,8 @@ absl::StatusOr<Summary> Migration::Run() {
     // found now rather than hours into the copy.
     RetryPolicy policy;
     policy.attempts = config_.execute ? 3 : 10;
-    absl::Status rehearsed = Retry(policy, "rehearsing the swap", [&] { return DryRun(in, true); }, &stop_);
+    absl::Status rehearsed = Retry(policy, config_.execute ? "rehearsing the swap" : "validating the ALTER",
+                                   [&] { return DryRun(in, true); }, &stop_);
     if (!rehearsed.ok() && config_.execute && IsRetryable(rehearsed)) {
       // A long transaction holds the table: the cutover will wait for it
       // anyway. Validate the ALTER without the swap's locks and go on.
