@@ -92,6 +92,8 @@ absl::StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const ConnectOptions& op
                                      // checks of user expressions assume.
                                      {"standard_conforming_strings", "on"},
                                      {"idle_in_transaction_session_timeout", "0"},
+                                     // A plain BEGIN of ours means READ COMMITTED.
+                                     {"default_transaction_isolation", "read committed"},
                                      // Never read through a policy: with FORCE ROW LEVEL
                                      // SECURITY the owner would copy a filtered table;
                                      // off makes such a read fail instead.
@@ -100,7 +102,8 @@ absl::StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const ConnectOptions& op
   // after them: the server applies -c settings in order, so ours win where
   // correctness needs them (the text forms of values the copy, the replay and
   // the verification compare; no statement or idle timeout cutting a batch or
-  // the replication stream; no row security filtering a read) and a per-
+  // the replication stream; READ COMMITTED unless we ask otherwise; no row
+  // security filtering a read) and a per-
   // connection setting of the caller (`options.settings`) wins over both.
   std::string pgoptions = MergeSessionOptions(DsnOptions(options.dsn), std::getenv("PGOPTIONS"), settings);
 

@@ -99,17 +99,20 @@ TEST_F(HostileInputTest, DsnOptionsReachTheMigrationsSessions) {
 
 // A setting the tool does not know reaches the backfill's session (from the
 // dsn's options, which win over PGOPTIONS as in libpq), and the tool's own
-// settings still win (the date style, also its field order).
+// settings still win (the date style, also its field order; the default
+// isolation level).
 TEST_F(HostileInputTest, DsnOptionsReachTheBackfillAndOverridePgoptions) {
   CreateTable();
-  std::string dsn_with_options = dsn() + " options='-c myapp.tag=hello -c datestyle=German'";
+  std::string dsn_with_options =
+      dsn() + " options='-c myapp.tag=hello -c datestyle=German -c default_transaction_isolation=serializable'";
   ProcessResult r = RunShadowcopy(
       {"backfill", "--table", "t", "--dsn", dsn_with_options, "--set",
-       "note = current_setting('myapp.tag') || ' ' || current_setting('datestyle')", "--where", "id <= 100",
-       "--execute"},
+       "note = current_setting('myapp.tag') || ' ' || current_setting('datestyle') || ' ' || "
+       "current_setting('default_transaction_isolation')",
+       "--where", "id <= 100", "--execute"},
       {{"PGOPTIONS", "-c myapp.tag=from_env"}});
   ExpectSucceeded(r);
-  EXPECT_EQ(QueryValue(db(), "SELECT string_agg(DISTINCT note, ',') FROM t WHERE id <= 100"), "hello ISO, MDY");
+  EXPECT_EQ(QueryValue(db(), "SELECT string_agg(DISTINCT note, ',') FROM t WHERE id <= 100"), "hello ISO, MDY read committed");
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM t WHERE id > 100 AND note = 'n' || id"), "1900");
   // Without options in the dsn PGOPTIONS applies, as before.
   r = RunShadowcopy({"backfill", "--table", "t", "--dsn", dsn(), "--set", "note = current_setting('myapp.tag')",
