@@ -214,7 +214,8 @@ absl::StatusOr<Summary> Migration::Run() {
     // found now rather than hours into the copy.
     RetryPolicy policy;
     policy.attempts = config_.execute ? 3 : 10;
-    absl::Status rehearsed = Retry(policy, "rehearsing the swap", [&] { return DryRun(in, true); }, &stop_);
+    absl::Status rehearsed = Retry(policy, config_.execute ? "rehearsing the swap" : "validating the ALTER",
+                                   [&] { return DryRun(in, true); }, &stop_);
     if (!rehearsed.ok() && config_.execute && IsRetryable(rehearsed)) {
       // A long transaction holds the table: the cutover will wait for it
       // anyway. Validate the ALTER without the swap's locks and go on.
@@ -364,7 +365,11 @@ absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
   // transaction that is rolled back: PostgreSQL itself validates the ALTER
   // and every cutover statement (re-created views, foreign keys, policies),
   // so a problem shows now, not hours into the copy. The rehearsal takes the
-  // cutover's locks for the few milliseconds its statements run.
+  // cutover's locks for the few milliseconds its statements run: only at the
+  // start of --execute. The dry run takes nothing stronger than ACCESS SHARE
+  // on the table (CREATE TABLE ... LIKE takes that much): it builds the swap
+  // statements and prints them unrehearsed, since a queued ACCESS EXCLUSIVE
+  // request would stall every reader behind the table's lock holders.
   RETURN_IF_ERROR(main_->Exec("BEGIN").status());
   auto rehearse = [&]() -> absl::Status {
     RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
@@ -372,6 +377,14 @@ absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
     ASSIGN_OR_RETURN(ShadowPlan plan, builder.Build(in));
     if (!rehearse_swap) return absl::OkStatus();
     for (const auto& stmt : plan.deferred_indexes) RETURN_IF_ERROR(main_->Exec(stmt).status());
+    if (!config_.execute) {
+      ASSIGN_OR_RETURN(auto catalog, ReadSwapCatalog(main_.get(), plan));
+      auto statements = BuildSwapStatements(plan, catalog);
+      main_->RollbackQuietly();
+      std::fputs(FormatPlan(config_, in, plan, statements).c_str(), stdout);
+      std::fflush(stdout);
+      return absl::OkStatus();
+    }
     // The cutover's locks in the cutover's order: the table first, then what
     // the swap statements lock, losing any lock cycle as the cutover does.
     RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'",
@@ -389,13 +402,8 @@ absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
       RETURN_IF_ERROR(Annotate(main_->Exec(stmt).status(), fmt::format("rehearsing the swap: {}", stmt)));
     double ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
     main_->RollbackQuietly();
-    if (!config_.execute) {
-      std::fputs(FormatPlan(config_, in, plan, statements, ms).c_str(), stdout);
-      std::fflush(stdout);
-    } else {
-      Log(LogLevel::kInfo, "validated the ALTER and rehearsed the swap ({} statements, {:.1f} ms)",
-          statements.in_lock.size(), ms);
-    }
+    Log(LogLevel::kInfo, "validated the ALTER and rehearsed the swap ({} statements, {:.1f} ms)",
+        statements.in_lock.size(), ms);
     return absl::OkStatus();
   };
   absl::Status st = rehearse();
