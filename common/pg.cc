@@ -129,6 +129,22 @@ absl::StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const ConnectOptions& op
     PQfinish(conn);
     return absl::UnavailableError(fmt::format("cannot connect to PostgreSQL: {}", message));
   }
+  // Values travel as text between the tool's sessions: the replication
+  // stream's row images (converted to the client encoding by the walsender)
+  // are bound as parameters by the applier. A client encoding of the user's
+  // (client_encoding in the dsn, PGCLIENTENCODING; the server applies it
+  // after `options`) would fail on characters it cannot represent, or
+  // convert twice where sessions differ. Every session speaks the server's
+  // encoding, so no conversion happens anywhere.
+  const char* server_encoding = PQparameterStatus(conn, "server_encoding");
+  const char* client_encoding = PQparameterStatus(conn, "client_encoding");
+  if (server_encoding != nullptr && client_encoding != nullptr &&
+      std::string_view(server_encoding) != client_encoding && PQsetClientEncoding(conn, server_encoding) != 0) {
+    std::string message = FirstLine(PQerrorMessage(conn));
+    PQfinish(conn);
+    return absl::UnavailableError(fmt::format("cannot set the client encoding to the server's ({}): {}",
+                                              server_encoding, message));
+  }
   return std::unique_ptr<PgConn>(new PgConn(conn));
 }
 

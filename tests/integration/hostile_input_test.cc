@@ -101,6 +101,28 @@ TEST_F(HostileInputTest, DsnOptionsReachTheMigrationsSessions) {
 // dsn's options, which win over PGOPTIONS as in libpq), and the tool's own
 // settings still win (the date style, also its field order; the default
 // isolation level).
+// A client encoding of the user's must not reach the tool's sessions: a
+// LATIN1 replication stream cannot carry a replayed row's Japanese text (the
+// run stopped), and sessions in different encodings would convert twice.
+TEST_F(HostileInputTest, UserClientEncodingDoesNotReachTheReplay) {
+  CreateTable();
+  PausePoint pause;
+  EnvVars env = pause.Env("before-batch:2");
+  env["PGCLIENTENCODING"] = "LATIN1";
+  auto tool = ShadowcopyProcess::Start(
+      {"--table", "t", "--dsn", dsn() + " client_encoding=LATIN1", "--chunk-size", "500", "--execute"}, env);
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << (*tool)->Wait(seconds(5)).Describe();
+  MustExec(db(), "INSERT INTO t SELECT g, 'caf\u00e9 \u65e5\u672c' FROM generate_series(3001, 3010) g; "
+                 "UPDATE t SET note = 'na\u00efve' WHERE id IN (1, 1999)");
+  pause.Continue();
+  ProcessResult r = (*tool)->Wait(seconds(120));
+  ExpectSucceeded(r);
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM t WHERE note = U&'caf\\00e9 \\65e5\\672c'"), "10");
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM t WHERE note = U&'na\\00efve'"), "2");
+  ExpectNothingLeftBehind("t");
+}
+
 TEST_F(HostileInputTest, DsnOptionsReachTheBackfillAndOverridePgoptions) {
   CreateTable();
   std::string dsn_with_options =
