@@ -79,6 +79,7 @@ absl::StatusOr<ShadowPlan> ShadowBuilder::Build(const Inspection& in) {
   RETURN_IF_ERROR(MapColumns(in, &plan));
   RETURN_IF_ERROR(CheckKey(in, &plan, /*find_index=*/true));
   RETURN_IF_ERROR(DeferIndexes(&plan));
+  RETURN_IF_ERROR(DeferUnvalidatedChecks(in, &plan));
   return plan;
 }
 
@@ -241,7 +242,7 @@ absl::Status ShadowBuilder::PairIndexesAndStatistics(const Inspection& in, Shado
   // Extended statistics: LIKE copies them in the original's oid order too.
   const std::string kStats =
       "SELECT n.nspname, s.stxname, " + ColumnNamesSql("s.stxkeys", "s.stxrelid") +
-      " || ':' || (s.stxexprs IS NOT NULL) || ':' || s.stxkind::text "
+      " || ':' || (s.stxexprs IS NOT NULL) || ':' || s.stxkind::text, s.stxstattarget "
       "FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace "
       "WHERE s.stxrelid = $1 ORDER BY s.oid";
   ASSIGN_OR_RETURN(auto so, conn_->Query(kStats, {std::to_string(in.oid)}));
@@ -251,6 +252,10 @@ absl::Status ShadowBuilder::PairIndexesAndStatistics(const Inspection& in, Shado
     if (so.Get(i, 2) != ss.Get(i, 2))
       return absl::InternalError("cannot match the shadow's statistics with the original's");
     plan->statistics_names.push_back({so.GetString(i, 0), so.GetString(i, 1), ss.GetString(i, 0), ss.GetString(i, 1)});
+    if (so.GetInt(i, 3) >= 0)  // ALTER STATISTICS ... SET STATISTICS, which LIKE does not copy
+      RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER STATISTICS {} SET STATISTICS {}",
+                                              QualifiedName(ss.GetString(i, 0), ss.GetString(i, 1)),
+                                              so.GetInt(i, 3))).status());
   }
   return absl::OkStatus();
 }
@@ -472,6 +477,30 @@ absl::Status ShadowBuilder::DeferIndexes(ShadowPlan* plan) {
     for (int i = 0; i < stats.Rows(); ++i)
       alive_stat = alive_stat || (stats.Get(i, 0) == s.shadow_schema && stats.Get(i, 1) == s.shadow_name);
     if (!alive_stat) s.shadow_name.clear();
+  }
+  return absl::OkStatus();
+}
+
+// A CHECK constraint the original has NOT VALID holds for new rows only: LIKE
+// copies it as a validated one, which rows of the original may violate. It is
+// dropped from the shadow and added again NOT VALID after the copy (the
+// application's rows replayed from then on satisfy it, as the original
+// checked them).
+absl::Status ShadowBuilder::DeferUnvalidatedChecks(const Inspection& in, ShadowPlan* plan) {
+  ASSIGN_OR_RETURN(auto r, conn_->Query(
+      "SELECT s.conname, pg_get_constraintdef(s.oid), obj_description(s.oid, 'pg_constraint') "
+      "FROM pg_constraint o JOIN pg_constraint s ON s.conrelid = $2 AND s.contype = 'c' AND s.conname = o.conname "
+      "WHERE o.conrelid = $1 AND o.contype = 'c' AND NOT o.convalidated ORDER BY o.oid",
+      {std::to_string(in.oid), std::to_string(plan->shadow_oid)}));
+  std::string shadow = QualifiedName(in.names.schema, in.names.shadow);
+  for (int i = 0; i < r.Rows(); ++i) {
+    std::string name = QuoteIdent(r.Get(i, 0));
+    RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", shadow, name)).status());
+    plan->deferred_indexes.push_back(
+        fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID", shadow, name, r.Get(i, 1)));
+    if (!r.IsNull(i, 2))
+      plan->deferred_indexes.push_back(
+          fmt::format("COMMENT ON CONSTRAINT {} ON {} IS {}", name, shadow, QuoteLiteral(r.Get(i, 2))));
   }
   return absl::OkStatus();
 }

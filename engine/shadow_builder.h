@@ -79,6 +79,7 @@ class ShadowBuilder {
   absl::Status MapColumns(const Inspection& in, ShadowPlan* plan);
   absl::Status CheckKey(const Inspection& in, ShadowPlan* plan, bool find_index);
   absl::Status DeferIndexes(ShadowPlan* plan);
+  absl::Status DeferUnvalidatedChecks(const Inspection& in, ShadowPlan* plan);
   absl::StatusOr<std::string> WithStorage(const PgResult& r, int i);
   absl::Status DropAndRecord(const ShadowPlan& plan, const PgResult& r, std::vector<std::string>* out);
   struct IndexSignature {

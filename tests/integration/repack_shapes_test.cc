@@ -359,6 +359,39 @@ ALTER TABLE shape.oid_era REPLICA IDENTITY FULL;
   ExpectRebuildsPreserve("shape", {"toast_opts", "identity_cons", "oid_era"});
 }
 
+// Constraints and settings that live beside the columns: a CHECK added NOT
+// VALID, a named NOT NULL-backed check, column comments and grants, an
+// extended statistics object with its own target, a replica identity index,
+// row-level security with a policy, a unique index backing no constraint
+// used as the key of a table without a primary key.
+TEST_F(RepackShapesTest, ChecksCommentsStatisticsAndSecurity) {
+  MustExec(db(), "CREATE SCHEMA shape");
+  MustExec(db(), R"sql(
+CREATE TABLE shape.checks (id int NOT NULL, a int, b text, c numeric(10, 2) DEFAULT 0 NOT NULL,
+  CONSTRAINT checks_b_len CHECK (length(b) < 100));
+CREATE UNIQUE INDEX checks_id ON shape.checks (id);
+ALTER TABLE shape.checks ADD PRIMARY KEY USING INDEX checks_id;
+INSERT INTO shape.checks SELECT g, g - 5, 'b' || g, g / 3.0 FROM generate_series(1, 30) g;
+ALTER TABLE shape.checks ADD CONSTRAINT checks_a_positive CHECK (a > 0) NOT VALID;
+COMMENT ON COLUMN shape.checks.b IS 'the b';
+COMMENT ON CONSTRAINT checks_b_len ON shape.checks IS 'short b';
+GRANT SELECT (a, b) ON shape.checks TO PUBLIC;
+CREATE STATISTICS shape.checks_ab (dependencies, mcv) ON a, b FROM shape.checks;
+ALTER STATISTICS shape.checks_ab SET STATISTICS 500;
+CREATE STATISTICS shape.checks_expr ON (a + 1), (lower(b)) FROM shape.checks;
+ALTER TABLE shape.checks ENABLE ROW LEVEL SECURITY;
+CREATE POLICY checks_mine ON shape.checks USING (a > 0);
+
+CREATE TABLE shape.no_pkey (k1 int NOT NULL, k2 text NOT NULL, v text);
+CREATE UNIQUE INDEX no_pkey_k ON shape.no_pkey (k1, k2) WITH (fillfactor = 90);
+CREATE INDEX no_pkey_v ON shape.no_pkey (v);
+ALTER TABLE shape.no_pkey REPLICA IDENTITY USING INDEX no_pkey_k;
+ALTER TABLE shape.no_pkey CLUSTER ON no_pkey_v;
+INSERT INTO shape.no_pkey SELECT g, 'k' || g, 'v' || g FROM generate_series(1, 30) g;
+)sql");
+  ExpectRebuildsPreserve("shape", {"checks", "no_pkey"});
+}
+
 // An INVALID unique index (a failed CREATE UNIQUE INDEX CONCURRENTLY) is left
 // out, as the old table has no working index either: the dry run and the
 // run's log say so, the data violating it is copied, and the application's
