@@ -19,12 +19,14 @@
 // Tablespaces are in-place ones (allow_in_place_tablespaces), named after the
 // test's database and dropped at teardown: they are cluster-wide.
 #include <cstdio>
+#include <map>
 #include <sstream>
 #include <string>
 #include <unistd.h>
 #include <vector>
 
 #include "common/quote.h"
+#include "fmt/args.h"
 #include "fmt/format.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
@@ -190,6 +192,44 @@ class RepackShapesTest : public DatabaseTest {
     }
   }
 
+  // Creates the shape (`ddl`, formatted with {s} = schema and `args`) in
+  // schemas sc_tool and sc_plain (on the first call of a test), runs the tool with `alter` on
+  // sc_tool.`table` and a plain ALTER TABLE on the clone, and requires the
+  // same fingerprint (schema names aside). The old table is kept and must not
+  // hold on to a name the new one uses.
+  void ExpectAlterMatchesPlain(const std::string& ddl, const std::string& table, const std::string& alter,
+                               const std::map<std::string, std::string>& args = {}) {
+    SCOPED_TRACE(table + ": " + alter);
+    for (const char* schema : {"sc_tool", "sc_plain"}) {
+      if (QueryValue(db(), fmt::format("SELECT to_regnamespace('{}') IS NULL", schema)) != "t") continue;
+      MustExec(db(), fmt::format("CREATE SCHEMA {}", schema));
+      MustExec(db(), FormatDdl(ddl, schema, args));
+    }
+    ProcessResult r = RunShadowcopy(ToolArgs(table, {"--schema", "sc_tool", "--alter", alter, "--execute"}));
+    ExpectSucceeded(r);
+    ExpectNothingLeftBehind(table);
+    MustExec(db(), fmt::format("ALTER TABLE sc_plain.{} {}", QuoteIdent(table), alter));
+    ExpectSame(Take("sc_plain", table, {"sc_plain", "sc_tool"}), Take("sc_tool", table),
+               "plain ALTER TABLE on a clone vs the tool");
+  }
+
+  static std::string FormatDdl(const std::string& ddl, const std::string& schema,
+                               const std::map<std::string, std::string>& args) {
+    fmt::dynamic_format_arg_store<fmt::format_context> store;
+    store.push_back(fmt::arg("s", schema));
+    for (const auto& [k, v] : args) store.push_back(fmt::arg(k.c_str(), v));
+    return fmt::vformat(ddl, store);
+  }
+
+  // Creates the shape in schema "shape" and rebuilds `tables` (see
+  // ExpectRebuildsPreserve).
+  void CreateAndRebuild(const std::string& ddl, const std::vector<std::string>& tables,
+                        const std::map<std::string, std::string>& args = {}) {
+    MustExec(db(), "CREATE SCHEMA IF NOT EXISTS shape");
+    MustExec(db(), FormatDdl(ddl, "shape", args));
+    ExpectRebuildsPreserve("shape", tables);
+  }
+
   std::vector<std::string> tablespaces_;
 };
 
@@ -259,104 +299,109 @@ TEST_F(RepackShapesTest, DroppedColumnsWithAlterMatchPlainAlter) {
 // Storage parameters and tablespaces of constraint-backed and plain indexes
 // built after the copy; a table in a tablespace of its own with its index in
 // the default one.
-TEST_F(RepackShapesTest, IndexStorageParametersAndTablespaces) {
-  std::string ts = CreateTablespace("ts");
-  std::string ts2 = CreateTablespace("test ts");
-  MustExec(db(), "CREATE SCHEMA shape");
-  MustExec(db(), fmt::format(R"sql(
-CREATE TABLE shape.con_storage (
+constexpr const char* kIndexStorageDdl = R"sql(
+CREATE TABLE {s}.con_storage (
   id int, u int, v int, w text, r int4range, k int,
-  CONSTRAINT con_storage_pkey PRIMARY KEY (id) WITH (fillfactor = 75) USING INDEX TABLESPACE {0},
+  CONSTRAINT con_storage_pkey PRIMARY KEY (id) WITH (fillfactor = 75) USING INDEX TABLESPACE {ts},
   CONSTRAINT con_storage_u UNIQUE (u) WITH (fillfactor = 60),
-  CONSTRAINT con_storage_v UNIQUE (v) INCLUDE (k) WITH (fillfactor = 65) USING INDEX TABLESPACE {1}
+  CONSTRAINT con_storage_v UNIQUE (v) INCLUDE (k) WITH (fillfactor = 65) USING INDEX TABLESPACE {ts2}
     DEFERRABLE INITIALLY DEFERRED,
-  CONSTRAINT con_storage_r EXCLUDE USING gist (r WITH &&) WITH (fillfactor = 70) USING INDEX TABLESPACE {1}
+  CONSTRAINT con_storage_r EXCLUDE USING gist (r WITH &&) WITH (fillfactor = 70) USING INDEX TABLESPACE {ts2}
     WHERE (k > 0));
-CREATE INDEX con_storage_w ON shape.con_storage (w text_pattern_ops) WITH (fillfactor = 50) TABLESPACE {1};
-CREATE INDEX con_storage_partial ON shape.con_storage (lower(w)) TABLESPACE {0} WHERE w <> ' WHERE ';
-INSERT INTO shape.con_storage SELECT g, g, -g, 'w' || g, int4range(g * 10, g * 10 + 5), g % 3 FROM generate_series(1, 40) g;
-CREATE TABLE shape.in_ts (id int PRIMARY KEY, t text) WITH (fillfactor = 80) TABLESPACE {0};
-CREATE INDEX in_ts_t ON shape.in_ts (t) TABLESPACE pg_default;
-CREATE INDEX in_ts_t2 ON shape.in_ts (t, id) TABLESPACE {1};
-INSERT INTO shape.in_ts SELECT g, 't' || g FROM generate_series(1, 40) g;
-)sql", ts, ts2));
-  ExpectRebuildsPreserve("shape", {"con_storage", "in_ts"});
+CREATE INDEX con_storage_w ON {s}.con_storage (w text_pattern_ops) WITH (fillfactor = 50) TABLESPACE {ts2};
+CREATE INDEX con_storage_partial ON {s}.con_storage (lower(w)) TABLESPACE {ts} WHERE w <> ' WHERE ';
+INSERT INTO {s}.con_storage SELECT g, g, -g, 'w' || g, int4range(g * 10, g * 10 + 5), g % 3 FROM generate_series(1, 40) g;
+CREATE TABLE {s}.in_ts (id int PRIMARY KEY, t text) WITH (fillfactor = 80) TABLESPACE {ts};
+CREATE INDEX in_ts_t ON {s}.in_ts (t) TABLESPACE pg_default;
+CREATE INDEX in_ts_t2 ON {s}.in_ts (t, id) TABLESPACE {ts2};
+INSERT INTO {s}.in_ts SELECT g, 't' || g FROM generate_series(1, 40) g;
+)sql";
+
+TEST_F(RepackShapesTest, IndexStorageParametersAndTablespaces) {
+  std::map<std::string, std::string> args = {{"ts", CreateTablespace("ts")}, {"ts2", CreateTablespace("test ts")}};
+  CreateAndRebuild(kIndexStorageDdl, {"con_storage", "in_ts"}, args);
+  ExpectAlterMatchesPlain(kIndexStorageDdl, "con_storage", "ALTER COLUMN id TYPE bigint", args);
+  ExpectAlterMatchesPlain(kIndexStorageDdl, "in_ts", "ALTER COLUMN id TYPE bigint", args);
 }
 
 // Index kinds core PostgreSQL offers (expression, partial, multi-column,
 // hash, GiST, SP-GiST, GIN, BRIN, INCLUDE, DESC NULLS LAST, opclasses,
 // collations), each clustered where the access method allows, per-column
 // statistics targets and options, quoted identifiers.
-TEST_F(RepackShapesTest, IndexKindsAndQuotedNames) {
-  MustExec(db(), "CREATE SCHEMA shape");
-  MustExec(db(), R"sql(
-CREATE TABLE shape.cluster_expr (col1 int, "time" timestamp, ","")" text,
+constexpr const char* kIndexKindsDdl = R"sql(
+CREATE TABLE {s}.cluster_expr (col1 int, "time" timestamp, ","")" text,
   PRIMARY KEY (","")", col1) WITH (fillfactor = 75)) WITH (fillfactor = 70);
-CREATE INDEX ","") cluster" ON shape.cluster_expr ("time", length(","")"), ","")" text_pattern_ops) WITH (fillfactor = 75);
-ALTER TABLE shape.cluster_expr CLUSTER ON ","") cluster";
-INSERT INTO shape.cluster_expr SELECT g, '2008-01-01'::timestamp + g * interval '1 day', 'n' || g FROM generate_series(1, 30) g;
+CREATE INDEX ","") cluster" ON {s}.cluster_expr ("time", length(","")"), ","")" text_pattern_ops) WITH (fillfactor = 75);
+ALTER TABLE {s}.cluster_expr CLUSTER ON ","") cluster";
+INSERT INTO {s}.cluster_expr SELECT g, '2008-01-01'::timestamp + g * interval '1 day', 'n' || g FROM generate_series(1, 30) g;
 
-CREATE TABLE shape.gist_key (id int PRIMARY KEY, c circle, p point, tags int[], body tsvector, at timestamptz,
+CREATE TABLE {s}.gist_key (id int PRIMARY KEY, c circle, p point, tags int[], body tsvector, at timestamptz,
   name text COLLATE "C");
-CREATE INDEX gist_key_c ON shape.gist_key USING gist (c);
-ALTER TABLE shape.gist_key CLUSTER ON gist_key_c;
-CREATE INDEX gist_key_p ON shape.gist_key USING spgist (p);
-CREATE INDEX gist_key_tags ON shape.gist_key USING gin (tags) WITH (fastupdate = off);
-CREATE INDEX gist_key_body ON shape.gist_key USING gin (body);
-CREATE INDEX gist_key_at ON shape.gist_key USING brin (at) WITH (pages_per_range = 16);
-CREATE INDEX gist_key_hash ON shape.gist_key USING hash (name);
-CREATE INDEX gist_key_name ON shape.gist_key (name COLLATE "POSIX" DESC NULLS LAST) INCLUDE (id)
+CREATE INDEX gist_key_c ON {s}.gist_key USING gist (c);
+ALTER TABLE {s}.gist_key CLUSTER ON gist_key_c;
+CREATE INDEX gist_key_p ON {s}.gist_key USING spgist (p);
+CREATE INDEX gist_key_tags ON {s}.gist_key USING gin (tags) WITH (fastupdate = off);
+CREATE INDEX gist_key_body ON {s}.gist_key USING gin (body);
+CREATE INDEX gist_key_at ON {s}.gist_key USING brin (at) WITH (pages_per_range = 16);
+CREATE INDEX gist_key_hash ON {s}.gist_key USING hash (name);
+CREATE INDEX gist_key_name ON {s}.gist_key (name COLLATE "POSIX" DESC NULLS LAST) INCLUDE (id)
   WHERE name IS NOT NULL AND id > 2;
-CREATE UNIQUE INDEX gist_key_lower ON shape.gist_key (lower(name), (id % 5));
-ALTER INDEX shape.gist_key_lower ALTER COLUMN 2 SET STATISTICS 300;
-COMMENT ON INDEX shape.gist_key_at IS 'brin';
-INSERT INTO shape.gist_key SELECT g, circle(point(g, g), 1), point(g, -g), ARRAY[g, g + 1],
+CREATE UNIQUE INDEX gist_key_lower ON {s}.gist_key (lower(name), (id % 5));
+ALTER INDEX {s}.gist_key_lower ALTER COLUMN 2 SET STATISTICS 300;
+COMMENT ON INDEX {s}.gist_key_at IS 'brin';
+INSERT INTO {s}.gist_key SELECT g, circle(point(g, g), 1), point(g, -g), ARRAY[g, g + 1],
   to_tsvector('simple', 'word' || g), '2020-01-01'::timestamptz + g * interval '1 hour', 'n' || g
   FROM generate_series(1, 30) g;
 
-CREATE TABLE shape.idxopts (i int PRIMARY KEY, t text);
-CREATE INDEX idxopts_t ON shape.idxopts (t DESC NULLS LAST) WHERE (t <> 'aaa');
-ALTER TABLE shape.idxopts ALTER i SET STATISTICS 1;
-ALTER TABLE shape.idxopts ALTER t SET (n_distinct = -0.5);
-INSERT INTO shape.idxopts VALUES (0, 'abc'), (1, 'aaa'), (2, NULL), (3, 'bbb');
-)sql");
-  ExpectRebuildsPreserve("shape", {"cluster_expr", "gist_key", "idxopts"});
+CREATE TABLE {s}.idxopts (i int PRIMARY KEY, t text);
+CREATE INDEX idxopts_t ON {s}.idxopts (t DESC NULLS LAST) WHERE (t <> 'aaa');
+ALTER TABLE {s}.idxopts ALTER i SET STATISTICS 1;
+ALTER TABLE {s}.idxopts ALTER t SET (n_distinct = -0.5);
+INSERT INTO {s}.idxopts VALUES (0, 'abc'), (1, 'aaa'), (2, NULL), (3, 'bbb');
+)sql";
+
+TEST_F(RepackShapesTest, IndexKindsAndQuotedNames) {
+  CreateAndRebuild(kIndexKindsDdl, {"cluster_expr", "gist_key", "idxopts"});
+  ExpectAlterMatchesPlain(kIndexKindsDdl, "cluster_expr", "ALTER COLUMN col1 TYPE bigint");
+  ExpectAlterMatchesPlain(kIndexKindsDdl, "gist_key", "ALTER COLUMN id TYPE bigint");
 }
 
 // Table and TOAST storage parameters, column storage and compression,
 // identity and serial columns (sequence state), deferrable and exclusion
 // constraints, CHECK NO INHERIT, a trigger, the user column named oid a
 // table once created WITH OIDS carries after an upgrade.
-TEST_F(RepackShapesTest, StorageIdentityAndConstraints) {
-  MustExec(db(), "CREATE SCHEMA shape");
-  MustExec(db(), R"sql(
-CREATE TABLE shape.toast_opts (i int PRIMARY KEY, c text, m text, z text COMPRESSION lz4, e text);
-ALTER TABLE shape.toast_opts SET (autovacuum_vacuum_scale_factor = 30, autovacuum_vacuum_threshold = 300);
-ALTER TABLE shape.toast_opts SET (toast.autovacuum_vacuum_scale_factor = 40, toast.autovacuum_vacuum_threshold = 400,
+constexpr const char* kStorageIdentityDdl = R"sql(
+CREATE TABLE {s}.toast_opts (i int PRIMARY KEY, c text, m text, z text COMPRESSION lz4, e text);
+ALTER TABLE {s}.toast_opts SET (autovacuum_vacuum_scale_factor = 30, autovacuum_vacuum_threshold = 300);
+ALTER TABLE {s}.toast_opts SET (toast.autovacuum_vacuum_scale_factor = 40, toast.autovacuum_vacuum_threshold = 400,
   toast_tuple_target = 256, autovacuum_enabled = false);
-ALTER TABLE shape.toast_opts ALTER m SET STORAGE MAIN, ALTER e SET STORAGE EXTERNAL, ALTER c SET COMPRESSION pglz;
-INSERT INTO shape.toast_opts SELECT g, repeat(md5(g::text), 100), repeat('m', 3000), repeat(md5(g::text), 50),
+ALTER TABLE {s}.toast_opts ALTER m SET STORAGE MAIN, ALTER e SET STORAGE EXTERNAL, ALTER c SET COMPRESSION pglz;
+INSERT INTO {s}.toast_opts SELECT g, repeat(md5(g::text), 100), repeat('m', 3000), repeat(md5(g::text), 50),
   repeat('e', 5000) FROM generate_series(1, 10) g;
 
-CREATE TABLE shape.identity_cons (
+CREATE TABLE {s}.identity_cons (
   id bigint GENERATED BY DEFAULT AS IDENTITY (START WITH 100 INCREMENT BY 5) PRIMARY KEY,
   s serial, a int NOT NULL CHECK (a >= 0), b int CONSTRAINT identity_cons_b_check CHECK (b > 0) NO INHERIT,
   r int4range, u int,
   CONSTRAINT identity_cons_u UNIQUE (u) DEFERRABLE,
   CONSTRAINT identity_cons_r EXCLUDE USING gist (r WITH &&),
   g int GENERATED ALWAYS AS (a * 2) STORED);
-CREATE FUNCTION shape.touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
-CREATE TRIGGER identity_cons_touch BEFORE UPDATE ON shape.identity_cons FOR EACH ROW EXECUTE FUNCTION shape.touch();
-CREATE TRIGGER identity_cons_off AFTER INSERT ON shape.identity_cons FOR EACH ROW EXECUTE FUNCTION shape.touch();
-ALTER TABLE shape.identity_cons DISABLE TRIGGER identity_cons_off;
-INSERT INTO shape.identity_cons (a, b, r, u) SELECT g, g, int4range(g * 10, g * 10 + 5), g FROM generate_series(1, 20) g;
-COMMENT ON TABLE shape.identity_cons IS 'shapes';
+CREATE FUNCTION {s}.touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+CREATE TRIGGER identity_cons_touch BEFORE UPDATE ON {s}.identity_cons FOR EACH ROW EXECUTE FUNCTION {s}.touch();
+CREATE TRIGGER identity_cons_off AFTER INSERT ON {s}.identity_cons FOR EACH ROW EXECUTE FUNCTION {s}.touch();
+ALTER TABLE {s}.identity_cons DISABLE TRIGGER identity_cons_off;
+INSERT INTO {s}.identity_cons (a, b, r, u) SELECT g, g, int4range(g * 10, g * 10 + 5), g FROM generate_series(1, 20) g;
+COMMENT ON TABLE {s}.identity_cons IS 'shapes';
 
-CREATE TABLE shape.oid_era (oid oid PRIMARY KEY, payload text) WITH (autovacuum_enabled = true);
-INSERT INTO shape.oid_era SELECT g::oid, 'p' || g FROM generate_series(16384, 16400) g;
-ALTER TABLE shape.oid_era REPLICA IDENTITY FULL;
-)sql");
-  ExpectRebuildsPreserve("shape", {"toast_opts", "identity_cons", "oid_era"});
+CREATE TABLE {s}.oid_era (oid oid PRIMARY KEY, payload text) WITH (autovacuum_enabled = true);
+INSERT INTO {s}.oid_era SELECT g::oid, 'p' || g FROM generate_series(16384, 16400) g;
+ALTER TABLE {s}.oid_era REPLICA IDENTITY FULL;
+)sql";
+
+TEST_F(RepackShapesTest, StorageIdentityAndConstraints) {
+  CreateAndRebuild(kStorageIdentityDdl, {"toast_opts", "identity_cons", "oid_era"});
+  ExpectAlterMatchesPlain(kStorageIdentityDdl, "identity_cons", "ALTER COLUMN u TYPE bigint");
+  ExpectAlterMatchesPlain(kStorageIdentityDdl, "toast_opts", "ALTER COLUMN i TYPE bigint");
 }
 
 // Constraints and settings that live beside the columns: a CHECK added NOT
@@ -364,32 +409,34 @@ ALTER TABLE shape.oid_era REPLICA IDENTITY FULL;
 // extended statistics object with its own target, a replica identity index,
 // row-level security with a policy, a unique index backing no constraint
 // used as the key of a table without a primary key.
-TEST_F(RepackShapesTest, ChecksCommentsStatisticsAndSecurity) {
-  MustExec(db(), "CREATE SCHEMA shape");
-  MustExec(db(), R"sql(
-CREATE TABLE shape.checks (id int NOT NULL, a int, b text, c numeric(10, 2) DEFAULT 0 NOT NULL,
+constexpr const char* kChecksDdl = R"sql(
+CREATE TABLE {s}.checks (id int NOT NULL, a int, b text, c numeric(10, 2) DEFAULT 0 NOT NULL,
   CONSTRAINT checks_b_len CHECK (length(b) < 100));
-CREATE UNIQUE INDEX checks_id ON shape.checks (id);
-ALTER TABLE shape.checks ADD PRIMARY KEY USING INDEX checks_id;
-INSERT INTO shape.checks SELECT g, g - 5, 'b' || g, g / 3.0 FROM generate_series(1, 30) g;
-ALTER TABLE shape.checks ADD CONSTRAINT checks_a_positive CHECK (a > 0) NOT VALID;
-COMMENT ON COLUMN shape.checks.b IS 'the b';
-COMMENT ON CONSTRAINT checks_b_len ON shape.checks IS 'short b';
-GRANT SELECT (a, b) ON shape.checks TO PUBLIC;
-CREATE STATISTICS shape.checks_ab (dependencies, mcv) ON a, b FROM shape.checks;
-ALTER STATISTICS shape.checks_ab SET STATISTICS 500;
-CREATE STATISTICS shape.checks_expr ON (a + 1), (lower(b)) FROM shape.checks;
-ALTER TABLE shape.checks ENABLE ROW LEVEL SECURITY;
-CREATE POLICY checks_mine ON shape.checks USING (a > 0);
+CREATE UNIQUE INDEX checks_id ON {s}.checks (id);
+ALTER TABLE {s}.checks ADD PRIMARY KEY USING INDEX checks_id;
+INSERT INTO {s}.checks SELECT g, g - 5, 'b' || g, g / 3.0 FROM generate_series(1, 30) g;
+ALTER TABLE {s}.checks ADD CONSTRAINT checks_a_positive CHECK (a > 0) NOT VALID;
+COMMENT ON COLUMN {s}.checks.b IS 'the b';
+COMMENT ON CONSTRAINT checks_b_len ON {s}.checks IS 'short b';
+GRANT SELECT (a, b) ON {s}.checks TO PUBLIC;
+CREATE STATISTICS {s}.checks_ab (dependencies, mcv) ON a, b FROM {s}.checks;
+ALTER STATISTICS {s}.checks_ab SET STATISTICS 500;
+CREATE STATISTICS {s}.checks_expr ON (a + 1), (lower(b)) FROM {s}.checks;
+ALTER TABLE {s}.checks ENABLE ROW LEVEL SECURITY;
+CREATE POLICY checks_mine ON {s}.checks USING (a > 0);
 
-CREATE TABLE shape.no_pkey (k1 int NOT NULL, k2 text NOT NULL, v text);
-CREATE UNIQUE INDEX no_pkey_k ON shape.no_pkey (k1, k2) WITH (fillfactor = 90);
-CREATE INDEX no_pkey_v ON shape.no_pkey (v);
-ALTER TABLE shape.no_pkey REPLICA IDENTITY USING INDEX no_pkey_k;
-ALTER TABLE shape.no_pkey CLUSTER ON no_pkey_v;
-INSERT INTO shape.no_pkey SELECT g, 'k' || g, 'v' || g FROM generate_series(1, 30) g;
-)sql");
-  ExpectRebuildsPreserve("shape", {"checks", "no_pkey"});
+CREATE TABLE {s}.no_pkey (k1 int NOT NULL, k2 text NOT NULL, v text);
+CREATE UNIQUE INDEX no_pkey_k ON {s}.no_pkey (k1, k2) WITH (fillfactor = 90);
+CREATE INDEX no_pkey_v ON {s}.no_pkey (v);
+ALTER TABLE {s}.no_pkey REPLICA IDENTITY USING INDEX no_pkey_k;
+ALTER TABLE {s}.no_pkey CLUSTER ON no_pkey_v;
+INSERT INTO {s}.no_pkey SELECT g, 'k' || g, 'v' || g FROM generate_series(1, 30) g;
+)sql";
+
+TEST_F(RepackShapesTest, ChecksCommentsStatisticsAndSecurity) {
+  CreateAndRebuild(kChecksDdl, {"checks", "no_pkey"});
+  ExpectAlterMatchesPlain(kChecksDdl, "checks", "ALTER COLUMN id TYPE bigint");
+  ExpectAlterMatchesPlain(kChecksDdl, "no_pkey", "ALTER COLUMN k1 TYPE bigint");
 }
 
 // An INVALID unique index (a failed CREATE UNIQUE INDEX CONCURRENTLY) is left
