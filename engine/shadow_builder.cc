@@ -5,6 +5,7 @@
 
 #include "common/quote.h"
 #include "common/status.h"
+#include "engine/index_definition.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::engine {
@@ -366,27 +367,21 @@ absl::Status ShadowBuilder::CheckKey(const Inspection& in, ShadowPlan* plan, boo
       "); the online copy needs the old and the new table to share a unique key");
 }
 
-// The definition of row `i` of kIndexDefinitionsSql with what the catalog
-// functions leave out: pg_get_indexdef() omits the tablespace,
-// pg_get_constraintdef() the storage parameters of a primary key or unique
-// constraint and the tablespace of any. Both go before the predicate (and a
-// constraint's DEFERRABLE clauses).
+// The definition of row `i` of kIndexDefinitionsSql with its storage
+// parameters and tablespace (see index_definition.h).
 absl::StatusOr<std::string> ShadowBuilder::WithStorage(const PgResult& r, int i) {
+  IndexDefinition d;
   bool constraint = !r.IsNull(i, 2);
-  std::string def = constraint ? r.GetString(i, 3) : r.GetString(i, 1);
-  std::string insert;
-  if (constraint && r.Get(i, 9) != "x" && !r.IsNull(i, 6)) insert += fmt::format(" WITH ({})", r.Get(i, 6));
-  if (!r.IsNull(i, 7)) insert += (constraint ? " USING INDEX TABLESPACE " : " TABLESPACE ") + r.GetString(i, 7);
-  if (insert.empty()) return def;
-  std::string tail;
-  if (!r.IsNull(i, 8)) tail = constraint ? fmt::format(" WHERE ({})", r.Get(i, 8)) : " WHERE " + r.GetString(i, 8);
-  if (constraint && r.GetBool(i, 10)) tail += " DEFERRABLE";
-  if (constraint && r.GetBool(i, 11)) tail += " INITIALLY DEFERRED";
-  if (def.size() < tail.size() || def.compare(def.size() - tail.size(), tail.size(), tail) != 0)
-    return absl::InternalError(fmt::format("cannot place the storage options of index {} in its definition",
-                                           QuoteIdent(r.Get(i, 0))));
-  def.insert(def.size() - tail.size(), insert);
-  return def;
+  d.definition = constraint ? r.GetString(i, 3) : r.GetString(i, 1);
+  if (constraint) {
+    d.constraint_type = r.Get(i, 9)[0];
+    d.deferrable = r.GetBool(i, 10);
+    d.initially_deferred = r.GetBool(i, 11);
+  }
+  d.options = r.GetOptional(i, 6);
+  d.tablespace = r.GetOptional(i, 7);
+  d.predicate = r.GetOptional(i, 8);
+  return DefinitionWithStorage(d);
 }
 
 // Drops the shadow's indexes the query selects (one row each: name,
