@@ -439,6 +439,35 @@ TEST_F(RepackShapesTest, ChecksCommentsStatisticsAndSecurity) {
   ExpectAlterMatchesPlain(kChecksDdl, "no_pkey", "ALTER COLUMN k1 TYPE bigint");
 }
 
+// What PostgreSQL 15 and the recent releases added to index and trigger
+// definitions: UNIQUE NULLS NOT DISTINCT (constraint and index), opclass
+// parameters; and triggers with column lists and WHEN, a deferrable
+// constraint trigger, domain and enum columns, a generated column after a
+// dropped one.
+constexpr const char* kRecentFeaturesDdl = R"sql(
+CREATE TYPE {s}.mood AS ENUM ('sad', 'ok', 'happy');
+CREATE DOMAIN {s}.positive AS int CHECK (VALUE > 0);
+CREATE TABLE {s}.recent (id int PRIMARY KEY, gone text, a int, b text, body tsvector, m {s}.mood, p {s}.positive,
+  CONSTRAINT recent_a_b UNIQUE NULLS NOT DISTINCT (a, b));
+ALTER TABLE {s}.recent DROP COLUMN gone;
+ALTER TABLE {s}.recent ADD COLUMN g int GENERATED ALWAYS AS (a + 1) STORED;
+CREATE UNIQUE INDEX recent_b ON {s}.recent (b) NULLS NOT DISTINCT WHERE a > 10;
+CREATE INDEX recent_body ON {s}.recent USING gist (body tsvector_ops (siglen = 100));
+CREATE FUNCTION {s}.noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+CREATE TRIGGER recent_upd AFTER UPDATE OF a, b ON {s}.recent FOR EACH ROW
+  WHEN (OLD.a IS DISTINCT FROM NEW.a) EXECUTE FUNCTION {s}.noop();
+CREATE CONSTRAINT TRIGGER recent_check AFTER INSERT OR UPDATE ON {s}.recent DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION {s}.noop();
+INSERT INTO {s}.recent (id, a, b, body, m, p) SELECT g, g, 'b' || g, to_tsvector('simple', 'w' || g),
+  (ARRAY['sad', 'ok', 'happy'])[g % 3 + 1]::{s}.mood, g FROM generate_series(1, 30) g;
+INSERT INTO {s}.recent (id, a, b) VALUES (31, NULL, NULL);
+)sql";
+
+TEST_F(RepackShapesTest, RecentIndexAndTriggerFeatures) {
+  CreateAndRebuild(kRecentFeaturesDdl, {"recent"});
+  ExpectAlterMatchesPlain(kRecentFeaturesDdl, "recent", "ALTER COLUMN id TYPE bigint");
+}
+
 // An INVALID unique index (a failed CREATE UNIQUE INDEX CONCURRENTLY) is left
 // out, as the old table has no working index either: the dry run and the
 // run's log say so, the data violating it is copied, and the application's
