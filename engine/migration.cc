@@ -441,6 +441,7 @@ absl::Status Migration::Prepare(const Inspection& in) {
   Log(LogLevel::kInfo, "created shadow table {} (run {} recorded in shadowcopy.runs){}",
       QualifiedName(n.schema, n.shadow), run_id_,
       plan_.key_index_deferred ? "; its key index is built after the copy, replay starts then" : "");
+  for (const auto& w : plan_.warnings) Log(LogLevel::kWarning, "{}", w);
   if (in.set_replica_identity) {
     RETURN_IF_ERROR(Retry(policy, "setting the replica identity", [&]() -> absl::Status {
       return main_->Exec(fmt::format("ALTER TABLE {} REPLICA IDENTITY USING INDEX {}",

@@ -61,6 +61,7 @@ std::string FormatPlan(const Config& config, const Inspection& in, const ShadowP
   if (!swap.after_commit.empty()) line("  after swap:");
   for (const auto& stmt : swap.after_commit) line("               " + stmt);
   for (const auto& w : in.warnings) line("  warning:     " + w);
+  for (const auto& w : plan.warnings) line("  warning:     " + w);
   line("run again with --execute to migrate");
   return out;
 }
