@@ -7,6 +7,7 @@
 // kill -9 compares against the same record. Changes the swap reads again under
 // its lock (comment, grant, policy) are carried and the run succeeds.
 #include <csignal>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,6 +58,9 @@ const DriftCase kCases[] = {
     {"SetTableOption", "", "ALTER TABLE orders SET (fillfactor = 70)", "table changed (options)",
      "SELECT 'fillfactor=70' = ANY (reloptions) FROM pg_class WHERE oid = 'orders'::regclass", false},
 };
+
+// gtest prints a failing case by its name.
+void PrintTo(const DriftCase& c, std::ostream* os) { *os << c.name; }
 
 class DriftTest : public DatabaseTest {
  protected:
