@@ -1001,6 +1001,9 @@ absl::Status Migration::CutoverPhase() {
     std::lock_guard<std::mutex> guard(conns_mu_);
     lock_ = std::move(lock);
   }
+  // Once before locking: a changed definition stops the run without blocking
+  // anyone, and the session's catalog caches are warm for the check under the lock.
+  RETURN_IF_ERROR(CheckSchemaUnchanged(lock_.get(), plan_.model.oid, built_from_));
   RetryPolicy policy;
   policy.initial_backoff = milliseconds(200);
   policy.max_backoff = milliseconds(3000);
@@ -1023,6 +1026,7 @@ absl::Status Migration::CutoverPhase() {
 // the fence drain did not fit their time limits; the caller retries.
 absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   const auto& n = plan_.model.names;
+  if (ShouldPause(config_.test, "cutover-attempt", attempt)) RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
   if (vexport_) vexport_->RollbackQuietly();  // a failed attempt's snapshot
   after_snapshot_.clear();
   RETURN_IF_ERROR(lock_->Exec("BEGIN").status());

@@ -4,6 +4,9 @@
 // NULL field is left out of the definition.
 #include <libpq-fe.h>
 
+#include <chrono>
+
+#include "common/log.h"
 #include "common/status.h"
 #include "engine/schema_fingerprint.h"
 
@@ -102,16 +105,17 @@ absl::Status ReadObjects(PgConn* conn, const ObjectQuery& q, const std::string& 
 }  // namespace
 
 absl::StatusOr<SchemaFingerprint> ReadSchemaFingerprint(PgConn* conn, uint32_t oid) {
-  ASSIGN_OR_RETURN(auto saved, conn->Exec("SELECT current_setting('search_path')"));
-  RETURN_IF_ERROR(conn->Exec("SELECT set_config('search_path', 'pg_catalog', true)").status());
+  const bool own_transaction = !conn->InTransaction();
+  if (own_transaction) RETURN_IF_ERROR(conn->Exec("BEGIN").status());
   SchemaFingerprint fp;
-  absl::Status st;
-  for (const auto& q : kQueries) {
-    st = ReadObjects(conn, q, std::to_string(oid), &fp);
-    if (!st.ok()) break;
-  }
+  absl::Status st = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto saved, conn->Exec("SELECT current_setting('search_path')"));
+    RETURN_IF_ERROR(conn->Exec("SELECT set_config('search_path', 'pg_catalog', true)").status());
+    for (const auto& q : kQueries) RETURN_IF_ERROR(ReadObjects(conn, q, std::to_string(oid), &fp));
+    return conn->Query("SELECT set_config('search_path', $1, true)", {saved.GetString(0, 0)}).status();
+  }();
+  if (own_transaction) conn->RollbackQuietly();
   RETURN_IF_ERROR(st);
-  RETURN_IF_ERROR(conn->Query("SELECT set_config('search_path', $1, true)", {saved.GetString(0, 0)}).status());
   if (fp.empty() || fp.front().kind != "table")
     return absl::NotFoundError("the table to fingerprint is gone");
   SortFingerprint(&fp);
@@ -126,8 +130,13 @@ absl::Status ConfirmBuiltFrom(PgConn* conn, uint32_t oid, const SchemaFingerprin
 
 absl::Status CheckSchemaUnchanged(PgConn* locked_conn, uint32_t oid, const SchemaFingerprint& built_from) {
   if (built_from.empty()) return absl::InternalError("the run has no record of the original's definition");
+  auto started = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(auto now, ReadSchemaFingerprint(locked_conn, oid));
-  if (now == built_from) return absl::OkStatus();
+  if (now == built_from) {
+    Log(LogLevel::kDebug, "the original's definition is unchanged (compared {} objects in {:.1f} ms)", now.size(),
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+    return absl::OkStatus();
+  }
   return DriftError(DescribeDrift(built_from, now));
 }
 

@@ -160,6 +160,28 @@ TEST_F(DriftTest, ResumedRunComparesWithTheRecordedDefinition) {
   ExpectStoppedNaming(r, "index orders_status_idx added", oid);
 }
 
+// The check before the cutover's first attempt found nothing; the index
+// made right after it is found by the check under the lock.
+TEST_F(DriftTest, ChangeJustBeforeTheLockIsFoundUnderIt) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 3000, 1000).ok());
+  std::string oid = TableOid("orders");
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 2});
+  ASSERT_TRUE(workload.Start().ok());
+  PausePoint pause;
+  auto tool = ShadowcopyProcess::Start(MigrateArgs({"--verbose"}), pause.Env("cutover-attempt:1"));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << (*tool)->Wait(seconds(5)).Describe();
+  MustExec(db(), "CREATE INDEX orders_status_idx ON orders (status)");
+  pause.Continue();
+  ProcessResult r = (*tool)->Wait(seconds(120));
+  std::this_thread::sleep_for(milliseconds(300));
+  workload.Stop();
+  ExpectNoWorkloadErrors(workload);
+  EXPECT_NE(r.err.find("the original's definition is unchanged"), std::string::npos)
+      << "no check before the lock\n" << r.Describe();
+  ExpectStoppedNaming(r, "index orders_status_idx added", oid);
+}
+
 // What the swap reads again under its lock is carried as it is at the
 // cutover: a comment, a grant and a policy made during the copy.
 TEST_F(DriftTest, ChangesTheSwapCarriesLetTheRunSucceed) {
