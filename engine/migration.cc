@@ -966,6 +966,8 @@ absl::Status Migration::CatchUpToWalEnd() {
 absl::Status Migration::CutoverPhase() {
   Phase("catchup");
   (void)state_->SetPhase(main_.get(), "catchup");
+  // A definition changed during the copy stops the run before verification.
+  RETURN_IF_ERROR(CheckSchemaUnchanged(main_.get(), plan_.model.oid, built_from_));
   RETURN_IF_ERROR(CatchUpToWalEnd());
   // Verified before the cutover is postponed: replay keeps the new table
   // current meanwhile; the operator can ask for another verification.

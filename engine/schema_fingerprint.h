@@ -50,8 +50,9 @@ using SchemaFingerprint = std::vector<FingerprintObject>;
 
 // Reads the fingerprint of table `oid` (I/O, schema_fingerprint_catalog.cc),
 // inside the caller's open transaction or else one of its own. It sets
-// search_path locally for the reads (so every name comes out schema-qualified,
-// whatever the session's path) and restores it before returning.
+// search_path (so every name comes out schema-qualified, whatever the
+// session's path) and the settings that shape how constants print (DateStyle,
+// TimeZone, ...) locally for the reads and restores them before returning.
 absl::StatusOr<SchemaFingerprint> ReadSchemaFingerprint(PgConn* conn, uint32_t oid);
 
 // Prepare: reads the fingerprint again after the shadow's creation (same

@@ -19,7 +19,8 @@ struct ObjectQuery {
 };
 
 // Names of types, collations, functions and operators in the definitions
-// come out schema-qualified: they are read with search_path = pg_catalog.
+// come out schema-qualified: they are read with search_path = pg_catalog
+// (kPinned).
 const ObjectQuery kQueries[] = {
     {"table",
      "SELECT '', pg_get_userbyid(c.relowner) AS owner, c.relpersistence AS persistence, "
@@ -71,6 +72,29 @@ const ObjectQuery kQueries[] = {
      "FROM pg_rewrite WHERE ev_class = $1 AND rulename <> '_RETURN'"},
 };
 
+// Settings that shape how definitions are printed, pinned for the reads
+// (locally) so that two sessions print the same definition alike: names
+// schema-qualified, constants of defaults and predicates in one style.
+const char* const kPinned[][2] = {
+    {"search_path", "pg_catalog"}, {"DateStyle", "ISO, MDY"},   {"IntervalStyle", "postgres"},
+    {"TimeZone", "UTC"},           {"extra_float_digits", "1"}, {"bytea_output", "hex"},
+};
+
+// "SELECT current_setting(...), ..." of the pinned settings (`kind` 0), or
+// set_config(..., true) of each to its pinned value (1) or to $1, $2, ... (2).
+std::string PinnedSql(int kind) {
+  std::string sql = "SELECT ";
+  int i = 0;
+  for (const auto& p : kPinned) {
+    if (i++) sql += ", ";
+    std::string name = std::string("'") + p[0] + "'";
+    if (kind == 0) sql += "current_setting(" + name + ")";
+    else if (kind == 1) sql += "set_config(" + name + ", '" + p[1] + "', true)";
+    else sql += "set_config(" + name + ", $" + std::to_string(i) + ", true)";
+  }
+  return sql;
+}
+
 // A value on one line: newlines and backslashes escaped.
 std::string OneLine(std::string_view v) {
   std::string out;
@@ -109,10 +133,12 @@ absl::StatusOr<SchemaFingerprint> ReadSchemaFingerprint(PgConn* conn, uint32_t o
   if (own_transaction) RETURN_IF_ERROR(conn->Exec("BEGIN").status());
   SchemaFingerprint fp;
   absl::Status st = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(auto saved, conn->Exec("SELECT current_setting('search_path')"));
-    RETURN_IF_ERROR(conn->Exec("SELECT set_config('search_path', 'pg_catalog', true)").status());
+    ASSIGN_OR_RETURN(auto saved, conn->Exec(PinnedSql(0)));
+    RETURN_IF_ERROR(conn->Exec(PinnedSql(1)).status());
     for (const auto& q : kQueries) RETURN_IF_ERROR(ReadObjects(conn, q, std::to_string(oid), &fp));
-    return conn->Query("SELECT set_config('search_path', $1, true)", {saved.GetString(0, 0)}).status();
+    PgParams restore;
+    for (int i = 0; i < saved.Cols(); ++i) restore.push_back(saved.GetString(0, i));
+    return conn->Query(PinnedSql(2), restore).status();
   }();
   if (own_transaction) conn->RollbackQuietly();
   RETURN_IF_ERROR(st);
