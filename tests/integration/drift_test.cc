@@ -5,7 +5,8 @@
 // line naming what changed — never swap and exit 0 — and leave the original
 // with the change and every row, and nothing of its own. A --resume after a
 // kill -9 compares against the same record. Changes the swap reads again under
-// its lock (comment, grant, policy) are carried and the run succeeds.
+// its lock (comment, grant, policy) are carried and the run succeeds, and so
+// does a run whose cutover session prints definitions under other settings.
 #include <csignal>
 #include <ostream>
 #include <string>
@@ -180,6 +181,31 @@ TEST_F(DriftTest, ChangeJustBeforeTheLockIsFoundUnderIt) {
   EXPECT_NE(r.err.find("the original's definition is unchanged"), std::string::npos)
       << "no check before the lock\n" << r.Describe();
   ExpectStoppedNaming(r, "index orders_status_idx added", oid);
+}
+
+// The cutover's session is new: settings changed for the database during the
+// run apply to it. How it prints a definition (a default's constant, the
+// names in it) must not make an unchanged definition look changed.
+TEST_F(DriftTest, DatabaseSettingsChangedMidRunChangeNoDefinition) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 3000, 1000).ok());
+  for (const char* table : {"orders", "truth"})
+    MustExec(db(), std::string("ALTER TABLE ") + table +
+                       " ALTER COLUMN created_at SET DEFAULT '2024-01-31 10:00:00.25+00', "
+                       "ALTER COLUMN amount SET DEFAULT 0.1::float8");
+  PausePoint pause;
+  auto tool = StartPaused(pause);
+  ASSERT_NE(tool, nullptr);
+  MustExec(db(), "ALTER DATABASE " + dbname() +
+                     " SET DateStyle = 'SQL, DMY'; ALTER DATABASE " + dbname() +
+                     " SET TimeZone = 'Asia/Tokyo'; ALTER DATABASE " + dbname() +
+                     " SET extra_float_digits = 3; ALTER DATABASE " + dbname() +
+                     " SET search_path = pg_catalog, public");
+  pause.Continue();
+  ProcessResult r = tool->Wait(seconds(120));
+  ExpectSucceeded(r);
+  ExpectNothingLeftBehind("orders");
+  ASSERT_TRUE(TransformTruth(db(), "truth", kAlter).ok());
+  ExpectMirrorEqual(db(), "orders", "truth");
 }
 
 // What the swap reads again under its lock is carried as it is at the
