@@ -404,6 +404,7 @@ absl::Status Migration::Prepare(const Inspection& in) {
   RETURN_IF_ERROR(main_->Exec(lock_timeout).status());
   run_id_ = fmt::format("{}-{:x}", in.oid, std::random_device{}());
   state_ = std::make_unique<StateStore>(run_id_);
+  int builds = 0;
   RETURN_IF_ERROR(Retry(policy, "creating the shadow table", [&]() -> absl::Status {
     RETURN_IF_ERROR(main_->Exec("BEGIN").status());
     ShadowBuilder builder(main_.get(), config_);
@@ -412,6 +413,7 @@ absl::Status Migration::Prepare(const Inspection& in) {
     auto plan = built_from.ok() ? builder.Build(in) : absl::StatusOr<ShadowPlan>(built_from.status());
     absl::Status st = plan.status();
     if (st.ok() && DeferKeyIndex(*plan)) st = builder.DeferKeyIndex(&*plan);
+    if (st.ok() && ShouldPause(config_.test, "shadow-built", ++builds)) st = PauseHere(config_.test, nullptr, stop_);
     if (st.ok()) st = ConfirmBuiltFrom(main_.get(), in.oid, *built_from);
     // The run's record commits with the shadow: never one without the other
     // (and bad input, refused by Build, leaves no state schema behind).

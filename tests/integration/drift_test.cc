@@ -144,6 +144,32 @@ TEST_P(DriftCaseTest, ChangeDuringCopyStopsTheRun) {
 INSTANTIATE_TEST_SUITE_P(Ddl, DriftCaseTest, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<DriftCase>& info) { return info.param.name; });
 
+// An index created while the shadow is being created (after the shadow's
+// LIKE read the original) is found by the second read of the definition in
+// that transaction: the shadow is created again, with it, and the run ends
+// with the index on the new table.
+TEST_F(DriftTest, ChangeWhileTheShadowIsCreatedIsBuiltIn) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 3000, 1000).ok());
+  PausePoint pause;
+  auto tool = ShadowcopyProcess::Start(MigrateArgs(), pause.Env("shadow-built:1"));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << (*tool)->Wait(seconds(5)).Describe();
+  MustExec(db(), "CREATE INDEX orders_status_idx ON orders (status)");
+  pause.Continue();
+  ProcessResult r = (*tool)->Wait(seconds(120));
+  ExpectSucceeded(r);
+  EXPECT_NE(r.err.find("changed while the shadow table was created"), std::string::npos) << r.Describe();
+  ExpectNothingLeftBehind("orders");
+  EXPECT_EQ(QueryValue(db(), "SELECT indrelid::regclass FROM pg_index WHERE indexrelid = "
+                             "'orders_status_idx'::regclass"),
+            "orders");
+  EXPECT_EQ(QueryValue(db(), "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                             "WHERE attrelid = 'orders'::regclass AND attname = 'id'"),
+            "bigint");
+  ASSERT_TRUE(TransformTruth(db(), "truth", kAlter).ok());
+  ExpectMirrorEqual(db(), "orders", "truth");
+}
+
 // The record of what the shadow was built from survives a kill -9: the
 // resumed run finds the index made before the kill and stops too.
 TEST_F(DriftTest, ResumedRunComparesWithTheRecordedDefinition) {
