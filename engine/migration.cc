@@ -419,22 +419,28 @@ absl::Status Migration::Prepare(const Inspection& in) {
   RETURN_IF_ERROR(main_->Exec(lock_timeout).status());
   run_id_ = fmt::format("{}-{:x}", in.oid, std::random_device{}());
   state_ = std::make_unique<StateStore>(run_id_);
+  int builds = 0;
   RETURN_IF_ERROR(Retry(policy, "creating the shadow table", [&]() -> absl::Status {
     RETURN_IF_ERROR(main_->Exec("BEGIN").status());
     ShadowBuilder builder(main_.get(), config_);
-    auto plan = builder.Build(in);
+    // The original's definition, read before and after the shadow's creation.
+    auto built_from = ReadSchemaFingerprint(main_.get(), in.oid);
+    auto plan = built_from.ok() ? builder.Build(in) : absl::StatusOr<ShadowPlan>(built_from.status());
     absl::Status st = plan.status();
     if (st.ok() && DeferKeyIndex(*plan)) st = builder.DeferKeyIndex(&*plan);
+    if (st.ok() && ShouldPause(config_.test, "shadow-built", ++builds)) st = PauseHere(config_.test, nullptr, stop_);
+    if (st.ok()) st = ConfirmBuiltFrom(main_.get(), in.oid, *built_from);
     // The run's record commits with the shadow: never one without the other
     // (and bad input, refused by Build, leaves no state schema behind).
     if (st.ok()) st = Annotate(StateStore::EnsureSchema(main_.get()), "creating the state table shadowcopy.runs");
-    if (st.ok()) st = state_->Create(main_.get(), *plan, config_.alter);
+    if (st.ok()) st = state_->Create(main_.get(), *plan, config_.alter, *built_from);
     if (!st.ok()) {
       main_->RollbackQuietly();
       return st;
     }
     RETURN_IF_ERROR(main_->Exec("COMMIT").status());
     plan_ = std::move(*plan);
+    built_from_ = std::move(*built_from);
     created_shadow_ = true;
     return absl::OkStatus();
   }, &stop_));
@@ -628,6 +634,7 @@ absl::Status Migration::ResumeRun(const Inspection& in) {
   recorded.key_index = rec->key_index;
   ShadowBuilder builder(main_.get(), config_);
   ASSIGN_OR_RETURN(plan_, builder.Reattach(in, std::move(recorded)));
+  built_from_ = rec->schema_fingerprint;
   durable_applied_ = rec->applied_lsn;
   RETURN_IF_ERROR(StartStream(/*create_slot=*/false));
   copier_->Resume(rec->copy_high_water, rec->copy_done);
@@ -971,6 +978,8 @@ absl::Status Migration::CatchUpToWalEnd() {
 absl::Status Migration::CutoverPhase() {
   Phase("catchup");
   (void)state_->SetPhase(main_.get(), "catchup");
+  // A definition changed during the copy stops the run before verification.
+  RETURN_IF_ERROR(CheckSchemaUnchanged(main_.get(), plan_.model.oid, built_from_));
   RETURN_IF_ERROR(CatchUpToWalEnd());
   // Verified before the cutover is postponed: replay keeps the new table
   // current meanwhile; the operator can ask for another verification.
@@ -1006,6 +1015,9 @@ absl::Status Migration::CutoverPhase() {
     std::lock_guard<std::mutex> guard(conns_mu_);
     lock_ = std::move(lock);
   }
+  // Once before locking: a changed definition stops the run without blocking
+  // anyone, and the session's catalog caches are warm for the check under the lock.
+  RETURN_IF_ERROR(CheckSchemaUnchanged(lock_.get(), plan_.model.oid, built_from_));
   RetryPolicy policy;
   policy.initial_backoff = milliseconds(200);
   policy.max_backoff = milliseconds(3000);
@@ -1028,6 +1040,7 @@ absl::Status Migration::CutoverPhase() {
 // the fence drain did not fit their time limits; the caller retries.
 absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   const auto& n = plan_.model.names;
+  if (ShouldPause(config_.test, "cutover-attempt", attempt)) RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
   if (vexport_) vexport_->RollbackQuietly();  // a failed attempt's snapshot
   after_snapshot_.clear();
   RETURN_IF_ERROR(lock_->Exec("BEGIN").status());
@@ -1044,10 +1057,14 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   }
   auto lock_time = Clock::now();
   Log(LogLevel::kDebug, "cutover attempt {}: table locked", attempt);
+  // DDL on the original since the shadow was built would stay on the old
+  // table: compared under the lock, nothing swapped when it changed.
   auto shorter = lock_->Exec(SwapLockTimeoutSql());
-  if (!shorter.ok()) {
+  absl::Status same = shorter.ok() ? CheckSchemaUnchanged(lock_.get(), plan_.model.oid, built_from_)
+                                   : shorter.status();
+  if (!same.ok()) {
     lock_->RollbackQuietly();
-    return shorter.status();
+    return same;
   }
   // Fence: with the lock held no writer is in flight. A transactional logical
   // message committed now is decoded after every change committed before the
