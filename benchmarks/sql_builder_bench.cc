@@ -10,9 +10,9 @@
 
 #include "cdc/change_stream.h"
 #include "cdc/pgoutput.h"
-#include "engine/change_plan.h"
-#include "engine/sql_builder.h"
-#include "engine/table_model.h"
+#include "engine/rewrite/change_plan.h"
+#include "engine/table/sql_builder.h"
+#include "engine/table/table_model.h"
 
 namespace {
 

@@ -28,7 +28,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "engine/control.h"
+#include "engine/control/control.h"
 
 namespace shadowcopy::cli {
 

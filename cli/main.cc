@@ -17,9 +17,9 @@
 #include "cli/options.h"
 #include "common/log.h"
 #include "common/quote.h"
-#include "engine/backfill.h"
-#include "engine/cleanup.h"
-#include "engine/migration.h"
+#include "engine/backfill/backfill.h"
+#include "engine/rewrite/cleanup.h"
+#include "engine/rewrite/migration.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::cli {

@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "engine/after_swap.h"
+#include "engine/rewrite/after_swap.h"
 
 namespace shadowcopy::engine {
 namespace {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/backfill_sql.h"
-#include "engine/table_model.h"
+#include "engine/backfill/backfill_sql.h"
+#include "engine/table/table_model.h"
 #include "tests/unit/model_builders.h"
 
 namespace shadowcopy::engine::backfill_sql {
