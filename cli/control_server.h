@@ -13,7 +13,7 @@
 // `status --json`, or a line starting with "error:" for an unknown or
 // malformed command, which changes nothing. Several clients may be connected
 // at once. Everything goes through engine::Control; the server holds no
-// migration state of its own.
+// run state of its own.
 //
 // Thread-safety: ParseControlCommand and the path helpers are pure.
 // ControlServer's Start() and Stop() belong to one thread; the server runs

@@ -1,6 +1,6 @@
 // shadowcopy's entry point: parses the command line, installs the signal
 // watcher (SIGINT/SIGTERM stop the run, which then cleans up), runs the
-// migration or the cleanup, and prints the outcome.
+// rewrite, the backfill or the cleanup, and prints the outcome.
 #include <pthread.h>
 #include <unistd.h>
 #include <signal.h>
@@ -19,7 +19,7 @@
 #include "common/quote.h"
 #include "engine/backfill/backfill.h"
 #include "engine/rewrite/cleanup.h"
-#include "engine/rewrite/migration.h"
+#include "engine/rewrite/rewrite.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::cli {
@@ -197,11 +197,11 @@ absl::StatusOr<Result> RunControlled(engine::Control* control, const engine::Con
   return result;
 }
 
-int RunMigration(const Options& o) {
+int RunRewrite(const Options& o) {
   engine::Config config = WithSocketPath(o.config);
-  engine::Migration migration(config);
+  engine::Rewrite rewrite(config);
   auto result = RunControlled<engine::Summary>(
-      migration.control(), config, o.config.socket_path.empty(), [&] { return migration.Run(); }, [&] { migration.RequestStop(); });
+      rewrite.control(), config, o.config.socket_path.empty(), [&] { return rewrite.Run(); }, [&] { rewrite.RequestStop(); });
   if (!result.ok()) return Fail(result.status());
   if (o.config.execute) PrintSummary(*result, o.config.verify);
   return 0;
@@ -261,7 +261,7 @@ int Main(int argc, char** argv) {
     case Command::kVerify:
       return VerifyMain(o.ctl_args);
     case Command::kMigrate:
-      return RunMigration(o);
+      return RunRewrite(o);
     case Command::kBackfill:
       return RunBackfill(o);
   }

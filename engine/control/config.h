@@ -1,5 +1,5 @@
-// The migration's configuration: validated once by the CLI, immutable after
-// the migration starts. Defaults are documented beside each field.
+// The run's configuration: validated once by the CLI, immutable after
+// the run starts. Defaults are documented beside each field.
 //
 // Thread-safety: immutable value.
 #ifndef SHADOWCOPY_ENGINE_CONTROL_CONFIG_H_

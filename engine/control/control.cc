@@ -186,7 +186,7 @@ bool Control::Resume() {
 }
 
 std::string Control::InternalName(const std::string& name) const {
-  if (kind_ == ControlKind::kMigration) return name;
+  if (kind_ == ControlKind::kRewrite) return name;
   std::string internal = ChunkName(name);
   if (internal == "max-replay-lag-bytes") return "";
   return internal;

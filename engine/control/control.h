@@ -1,11 +1,11 @@
 // Control: the one interface through which the operator (the control socket,
-// the CLI) steers a running migration and reads its status, and through which
-// the migration reads the operator's wishes. The engine knows nothing of the
+// the CLI) steers a running run (a rewrite or a backfill) and reads its status,
+// and through which the run reads the operator's wishes. The engine knows nothing of the
 // socket or the CLI; they know only this class.
 //
 // Operator side (any thread): Pause, Resume, Set, Get, Tunables,
 // ReleaseCutover, Abort, Status, StatusText, StatusJson.
-// Engine side (the migration thread, any thread for the getters): Publish
+// Engine side (the rewrite thread, any thread for the getters): Publish
 // progress; read Sizing, ThrottleLimits, paused, replay_paused,
 // abort_requested, CutoverAllowed.
 //
@@ -64,9 +64,9 @@ absl::Status ValidateControlSettings(const ControlSettings& s);
 // backfill (batched UPDATE/DELETE). A backfill's tunables are named
 // batch-size, target-batch-time, min-batch-size and max-batch-size (the
 // chunk names are accepted too); it has no replay and no cutover.
-enum class ControlKind { kMigration, kBackfill };
+enum class ControlKind { kRewrite, kBackfill };
 
-// What the migration thread publishes (Control::Publish), as often as it likes.
+// What the rewrite thread publishes (Control::Publish), as often as it likes.
 struct Progress {
   std::string phase = "starting";  // inspect, prepare, copy, indexes, catchup, cutover, done...
   int64_t rows_copied = 0;
@@ -123,7 +123,7 @@ class Control {
   using Clock = std::chrono::steady_clock;
 
   // REQUIRES: ValidateControlSettings(settings).ok().
-  explicit Control(const ControlSettings& settings, ControlKind kind = ControlKind::kMigration);
+  explicit Control(const ControlSettings& settings, ControlKind kind = ControlKind::kRewrite);
   Control(const Control&) = delete;
   Control& operator=(const Control&) = delete;
 
@@ -154,7 +154,7 @@ class Control {
   // postponed (or was released already); nothing else changes.
   bool ReleaseCutover();
 
-  // Asks the migration to verify the shadow against the original: at once
+  // Asks the rewrite to verify the shadow against the original: at once
   // when the copy is done (e.g. while the cutover is postponed), else before
   // the cutover. Returns the request's number (1, 2, ...).
   uint64_t RequestVerify();
@@ -166,7 +166,7 @@ class Control {
   };
   absl::StatusOr<std::optional<VerifyOutcome>> VerifyResult(uint64_t n) const;
 
-  // Asks the migration to stop and clean up: sets abort_requested() and runs
+  // Asks the run to stop and clean up: sets abort_requested() and runs
   // the abort handler (once). Returns false when already requested.
   bool Abort();
 
@@ -210,7 +210,7 @@ class Control {
   // Where Status reads the throttle state (usually Throttler::current).
   // Called without the mutex held; must not call Status.
   void SetThrottleSource(std::function<throttler::Decision()> source);
-  // Run by the first Abort (e.g. Migration::RequestStop), on its thread.
+  // Run by the first Abort (e.g. Rewrite::RequestStop), on its thread.
   void SetAbortHandler(std::function<void()> handler);
 
  private:

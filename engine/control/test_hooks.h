@@ -3,7 +3,7 @@
 // by users. When a pause point is reached the tool creates <dir>/paused and
 // waits for <dir>/continue, running `idle` meanwhile.
 //
-// Thread-safety: used by the migration thread only.
+// Thread-safety: used by the rewrite thread only.
 #ifndef SHADOWCOPY_ENGINE_CONTROL_TEST_HOOKS_H_
 #define SHADOWCOPY_ENGINE_CONTROL_TEST_HOOKS_H_
 

@@ -19,7 +19,7 @@
 // commits leaves part of the group applied and unacknowledged, which keyed
 // upserts and deletes tolerate (applied again from the durable position).
 //
-// Thread-safety: used by the migration thread only (it runs the extra
+// Thread-safety: used by the rewrite thread only (it runs the extra
 // connections on threads of its own for the length of a group).
 #ifndef SHADOWCOPY_ENGINE_REWRITE_APPLIER_H_
 #define SHADOWCOPY_ENGINE_REWRITE_APPLIER_H_

@@ -4,14 +4,14 @@
 // so rows the replay already wrote are kept.
 //
 // Ordering rule (DESIGN.md §3, "single applier"): the copier and the applier
-// run on the same migration thread and alternate, so no replay runs while a
+// run on the same rewrite thread and alternate, so no replay runs while a
 // batch is open; a change committed during a batch is applied after the
 // batch commits and overwrites what the batch read.
 // Visibility rule: each batch checks its snapshot against the VisibilityTracker
 // before reading and retries a few milliseconds later when a transaction the
 // applier already applied is not visible yet.
 //
-// Thread-safety: used by the migration thread only.
+// Thread-safety: used by the rewrite thread only.
 #ifndef SHADOWCOPY_ENGINE_REWRITE_COPIER_H_
 #define SHADOWCOPY_ENGINE_REWRITE_COPIER_H_
 

@@ -1,5 +1,5 @@
 // Inspector: the read-only first phase. Resolves the table, its columns and
-// key, and checks every prerequisite the migration needs before anything is
+// key, and checks every prerequisite the run needs before anything is
 // created, turning each problem into a one-line error.
 //
 // Thread-safety: used by one thread; holds a borrowed connection.
@@ -39,7 +39,7 @@ class Inspector {
   explicit Inspector(PgConn* conn) : conn_(conn) {}
 
   // Inspects the table and the server. Returns NotFound, FailedPrecondition or
-  // PermissionDenied with a one-line reason when the migration cannot run.
+  // PermissionDenied with a one-line reason when the rewrite cannot run.
   // REQUIRES: no transaction open on the connection.
   absl::StatusOr<Inspection> Inspect(const Config& config);
 

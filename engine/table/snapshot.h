@@ -8,7 +8,7 @@
 // VisibilityTracker remembers the xids applied since the last successful check
 // and tells whether a given snapshot sees all of them.
 //
-// Thread-safety: not thread-safe; owned by the migration thread.
+// Thread-safety: not thread-safe; owned by the rewrite thread.
 #ifndef SHADOWCOPY_ENGINE_TABLE_SNAPSHOT_H_
 #define SHADOWCOPY_ENGINE_TABLE_SNAPSHOT_H_
 

@@ -1,4 +1,4 @@
-// The migration's view of the table: the original's columns and key, the
+// The rewrite's view of the table: the original's columns and key, the
 // shadow's columns after the ALTER, and the column mapping between them. Built
 // once by the Inspector and the ShadowBuilder, immutable afterwards.
 //

@@ -1,6 +1,6 @@
 // Verifier: the worker pool that compares the shadow with the original, key
 // range by key range, under one exported snapshot (a consistency point taken
-// by the migration thread, see migration_verify.cc). Each worker owns a
+// by the rewrite thread, see rewrite_verify.cc). Each worker owns a
 // connection, imports the snapshot into a REPEATABLE READ transaction and
 // hashes ranges inside the server (verify_sql.h); for a range that differs it
 // lists the first differing keys under the same snapshot. Only counts,
@@ -8,10 +8,10 @@
 //
 // A pass stops taking ranges once the snapshot is older than its deadline
 // (it holds back vacuum); ranges not started are returned for the next pass.
-// Workers wait between ranges while the migration says the copy is throttled,
+// Workers wait between ranges while the rewrite says the copy is throttled,
 // and rest after each range as the copy does after a batch (--nice-ratio).
 //
-// Thread-safety: Begin/Done/Finish/SetThrottled/Cancel from the migration
+// Thread-safety: Begin/Done/Finish/SetThrottled/Cancel from the rewrite
 // thread (Cancel and the progress getters from any thread). Workers are
 // threads of their own while a pass runs.
 #ifndef SHADOWCOPY_ENGINE_VERIFY_VERIFIER_H_

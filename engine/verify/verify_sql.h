@@ -1,6 +1,6 @@
 // Builds the SQL of the verification (shadow vs. original) and plans its key
 // ranges. Pure: no I/O, unit-tested without a server; the Verifier and the
-// migration execute what is built here.
+// rewrite execute what is built here.
 //
 // A row is compared by a 64-bit hash of its values, where the original's
 // values go through sql::MappedExpr — the mapping the copy and the replay

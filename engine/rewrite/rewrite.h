@@ -1,6 +1,6 @@
-// Migration: the orchestrator. Reads as the list of phases of DESIGN.md §2 —
+// Rewrite: the orchestrator. Reads as the list of phases of DESIGN.md §2 —
 // inspect, prepare, copy ∥ replay, build indexes, catch up, cutover, cleanup —
-// run on one migration thread. Copy batches and replay groups alternate on
+// run on one rewrite thread. Copy batches and replay groups alternate on
 // that thread (the single-applier ordering rule; see copier.h); the
 // replication connection has its own thread (cdc::ChangeStream).
 //
@@ -9,8 +9,8 @@
 // run got).
 //
 // Thread-safety: Run() on one thread; RequestStop() and Progress() from any.
-#ifndef SHADOWCOPY_ENGINE_REWRITE_MIGRATION_H_
-#define SHADOWCOPY_ENGINE_REWRITE_MIGRATION_H_
+#ifndef SHADOWCOPY_ENGINE_REWRITE_REWRITE_H_
+#define SHADOWCOPY_ENGINE_REWRITE_REWRITE_H_
 
 #include <atomic>
 #include <chrono>
@@ -82,14 +82,14 @@ struct Summary {
   double verify_after_s = 0;
 };
 
-class Migration {
+class Rewrite {
  public:
   using Clock = std::chrono::steady_clock;
 
-  explicit Migration(Config config);
-  ~Migration();
+  explicit Rewrite(Config config);
+  ~Rewrite();
 
-  // Runs the dry run or the migration. Prints the plan (dry run) to stdout;
+  // Runs the dry run or the rewrite. Prints the plan (dry run) to stdout;
   // logs phases and progress to stderr.
   absl::StatusOr<Summary> Run();
 
@@ -98,7 +98,7 @@ class Migration {
   void RequestStop();
 
   // The operator's interface to this run (control socket, CLI). Valid for the
-  // Migration's lifetime; thread-safe.
+  // Rewrite's lifetime; thread-safe.
   Control* control() { return control_.get(); }
 
  private:
@@ -152,7 +152,7 @@ class Migration {
   absl::Status FinishPhase();
   void CleanupAfterFailure(const absl::Status& cause);
 
-  // Verification (migration_verify.cc).
+  // Verification (rewrite_verify.cc).
   // Runs a verification when --verify wants one before the cutover or the
   // operator asked for one, and answers the operator's requests.
   absl::Status VerifyIfWanted(bool before_cutover);
@@ -185,7 +185,7 @@ class Migration {
   const Config config_;
   std::atomic<bool> stop_{false};
 
-  // Owned by the migration thread.
+  // Owned by the rewrite thread.
   std::unique_ptr<PgConn> main_;   // inspection, DDL, fence
   std::unique_ptr<PgConn> copy_;   // copy batches
   std::vector<std::unique_ptr<PgConn>> copy_extra_;  // batches side by side with copy_'s
@@ -240,4 +240,4 @@ class Migration {
 
 }  // namespace shadowcopy::engine
 
-#endif  // SHADOWCOPY_ENGINE_REWRITE_MIGRATION_H_
+#endif  // SHADOWCOPY_ENGINE_REWRITE_REWRITE_H_

@@ -1,4 +1,4 @@
-#include "engine/rewrite/migration.h"
+#include "engine/rewrite/rewrite.h"
 
 #include <cstdio>
 #include <random>
@@ -36,18 +36,18 @@ double SecondsSince(Clock::time_point t) {
 
 }  // namespace
 
-Migration::Migration(Config config)
+Rewrite::Rewrite(Config config)
     : config_(std::move(config)), control_(std::make_unique<Control>(config_.control)) {
   visibility_.set_enabled(!config_.test.disable_visibility);
   control_->SetAbortHandler([this] { RequestStop(); });
 }
 
-Migration::~Migration() {
+Rewrite::~Rewrite() {
   if (throttler_) throttler_->Stop();
   if (stream_) stream_->Stop();
 }
 
-void Migration::RequestStop() {
+void Rewrite::RequestStop() {
   stop_ = true;
   std::lock_guard<std::mutex> lock(conns_mu_);
   for (auto& c : apply_extra_)
@@ -58,18 +58,18 @@ void Migration::RequestStop() {
   if (verifier_) verifier_->Cancel();
 }
 
-absl::Status Migration::CheckStop() const {
+absl::Status Rewrite::CheckStop() const {
   if (stop_) return absl::CancelledError("interrupted");
   return absl::OkStatus();
 }
 
-void Migration::Phase(std::string_view name) {
+void Rewrite::Phase(std::string_view name) {
   Log(LogLevel::kInfo, "phase={}", name);
   phase_ = std::string(name);
   PublishProgress(name);
 }
 
-void Migration::PublishProgress(std::string_view phase) {
+void Rewrite::PublishProgress(std::string_view phase) {
   Progress p;
   p.phase = std::string(phase);
   p.rows_copied = summary_.rows_copied;
@@ -95,7 +95,7 @@ void Migration::PublishProgress(std::string_view phase) {
   control_->Publish(p);
 }
 
-absl::Status Migration::StartThrottler() {
+absl::Status Rewrite::StartThrottler() {
   if (throttler_) return absl::OkStatus();
   ASSIGN_OR_RETURN(throttler_, StartRunThrottler(config_, control_.get()));
   throttler_->SetSlot(plan_.model.names.slot);
@@ -103,7 +103,7 @@ absl::Status Migration::StartThrottler() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> Migration::CopyMayProceed() {
+absl::StatusOr<bool> Rewrite::CopyMayProceed() {
   if (control_->abort_requested()) return absl::CancelledError("aborted by the operator");
   {
     std::vector<int> pids;
@@ -140,7 +140,7 @@ absl::StatusOr<bool> Migration::CopyMayProceed() {
   return false;
 }
 
-absl::Status Migration::ReplayWhileWaiting(Clock::time_point until) {
+absl::Status Rewrite::ReplayWhileWaiting(Clock::time_point until) {
   until = std::min(until, Clock::now() + milliseconds(200));
   if (control_->replay_paused() || ReplayHeld()) {
     std::this_thread::sleep_until(until);
@@ -154,7 +154,7 @@ absl::Status Migration::ReplayWhileWaiting(Clock::time_point until) {
   }
 }
 
-void Migration::BackOffFromLock(const absl::Status& cause) {
+void Rewrite::BackOffFromLock(const absl::Status& cause) {
   ++lock_failures_;
   auto delay = throttler::LockBackoff(lock_failures_, milliseconds(100), milliseconds(2000));
   lock_retry_at_ = Clock::now() + delay;
@@ -170,7 +170,7 @@ void Migration::BackOffFromLock(const absl::Status& cause) {
   throttler_->Report(std::move(r));
 }
 
-std::string Migration::DescribeBlockingLocks() {
+std::string Rewrite::DescribeBlockingLocks() {
   // pg_locks takes every lock-manager partition lock: read only after a
   // refusal, which backs off at least 100 ms.
   auto r = main_->Query(
@@ -183,7 +183,7 @@ std::string Migration::DescribeBlockingLocks() {
   return r->GetString(0, 0);
 }
 
-absl::Status Migration::Connect() {
+absl::Status Rewrite::Connect() {
   ConnectOptions co;
   co.dsn = config_.dsn;
   auto open = [&](const char* role) -> absl::StatusOr<std::unique_ptr<PgConn>> {
@@ -196,7 +196,7 @@ absl::Status Migration::Connect() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Summary> Migration::Run() {
+absl::StatusOr<Summary> Rewrite::Run() {
   started_ = Clock::now();
   summary_.dry_run = !config_.execute;
   RETURN_IF_ERROR(Connect());
@@ -265,7 +265,7 @@ absl::StatusOr<Summary> Migration::Run() {
   return summary_;
 }
 
-absl::Status Migration::RunPhases() {
+absl::Status Rewrite::RunPhases() {
   RETURN_IF_ERROR(StartThrottler());
   if (!copier_->done()) RETURN_IF_ERROR(CopyPhase());
   if (!indexes_done_) RETURN_IF_ERROR(IndexPhase());
@@ -273,7 +273,7 @@ absl::Status Migration::RunPhases() {
   return FinishPhase();
 }
 
-bool Migration::ShouldReconnect(const absl::Status& st) const {
+bool Rewrite::ShouldReconnect(const absl::Status& st) const {
   if (stop_ || st.code() != absl::StatusCode::kUnavailable) return false;
   // Lock timeouts are retried where they happen; here only lost sessions.
   for (const auto* c : {main_.get(), copy_.get(), apply_.get()})
@@ -285,7 +285,7 @@ bool Migration::ShouldReconnect(const absl::Status& st) const {
   return stream_ && !stream_->status().ok();
 }
 
-absl::Status Migration::Reconnect(int attempt) {
+absl::Status Rewrite::Reconnect(int attempt) {
   if (stream_) stream_->Stop();
   {
     std::lock_guard<std::mutex> lock(conns_mu_);
@@ -321,7 +321,7 @@ absl::Status Migration::Reconnect(int attempt) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Inspection> Migration::InspectPhase() {
+absl::StatusOr<Inspection> Rewrite::InspectPhase() {
   Phase("inspect");
   Inspector inspector(main_.get());
   ASSIGN_OR_RETURN(Inspection in, inspector.Inspect(config_));
@@ -347,7 +347,7 @@ absl::StatusOr<Inspection> Migration::InspectPhase() {
 // table's gives up well within the server's deadlock_timeout
 // (SwapLockTimeoutSql): the swap rolls back and retries, the application
 // never sees the deadlock.
-absl::Status Migration::LoseLockCycles(PgConn* conn) {
+absl::Status Rewrite::LoseLockCycles(PgConn* conn) {
   if (!superuser_) {
     ASSIGN_OR_RETURN(auto r, conn->Exec("SELECT current_setting('is_superuser') = 'on'"));
     superuser_ = r.GetBool(0, 0);
@@ -356,11 +356,11 @@ absl::Status Migration::LoseLockCycles(PgConn* conn) {
   return absl::OkStatus();
 }
 
-std::string Migration::SwapLockTimeoutSql() const {
+std::string Rewrite::SwapLockTimeoutSql() const {
   return fmt::format("SET LOCAL lock_timeout = '{}ms'", std::min<int64_t>(config_.cutover_lock_timeout.count(), 200));
 }
 
-absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
+absl::Status Rewrite::DryRun(const Inspection& in, bool rehearse_swap) {
   // The shadow is built, the ALTER applied and the swap rehearsed inside a
   // transaction that is rolled back: PostgreSQL itself validates the ALTER
   // and every cutover statement (re-created views, foreign keys, policies),
@@ -411,7 +411,7 @@ absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
   return st;
 }
 
-absl::Status Migration::Prepare(const Inspection& in) {
+absl::Status Rewrite::Prepare(const Inspection& in) {
   Phase("prepare");
   RetryPolicy policy;
   const auto& n = in.names;
@@ -470,7 +470,7 @@ absl::Status Migration::Prepare(const Inspection& in) {
   return CheckStop();
 }
 
-absl::Status Migration::OpenWorkConnections() {
+absl::Status Rewrite::OpenWorkConnections() {
   ConnectOptions co;
   co.dsn = config_.dsn;
   co.application_name = "shadowcopy_copy";
@@ -510,7 +510,7 @@ absl::Status Migration::OpenWorkConnections() {
 
 // Replay groups may be split over the apply connections only while the
 // shadow has no unique or exclusion index besides the key's.
-absl::Status Migration::RefreshParallelApply() {
+absl::Status Rewrite::RefreshParallelApply() {
   if (!applier_ || apply_extra_.empty()) return absl::OkStatus();
   ASSIGN_OR_RETURN(auto r, main_->Query(
       "SELECT NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
@@ -520,7 +520,7 @@ absl::Status Migration::RefreshParallelApply() {
   return absl::OkStatus();
 }
 
-absl::Status Migration::StartStream(bool create_slot) {
+absl::Status Rewrite::StartStream(bool create_slot) {
   const auto& m = plan_.model;
   cdc::StreamOptions so;
   so.connect.dsn = config_.dsn;
@@ -589,7 +589,7 @@ absl::Status Migration::StartStream(bool create_slot) {
   return absl::OkStatus();
 }
 
-absl::Status Migration::ResumeRun(const Inspection& in) {
+absl::Status Rewrite::ResumeRun(const Inspection& in) {
   Phase("resume");
   const auto& n = in.names;
   ASSIGN_OR_RETURN(auto rec, StateStore::FindUnfinished(main_.get(), n.schema, n.table));
@@ -645,14 +645,14 @@ absl::Status Migration::ResumeRun(const Inspection& in) {
 
 // What is left once the swap committed (re-owning serial sequences, validating
 // re-created foreign keys); what is done leaves after_swap_ and the run's record.
-absl::Status Migration::RunAfterSwap(PgConn* conn) {
+absl::Status Rewrite::RunAfterSwap(PgConn* conn) {
   return Annotate(RunAfterSwapStatements(conn, run_id_, &after_swap_, config_.cutover_lock_timeout, nullptr),
                   fmt::format("the swap succeeded; `shadowcopy cleanup --schema {} --table {} --execute` runs what "
                               "is left after it", summary_.names.schema, summary_.names.table));
 }
 
 // The swap of the run being resumed had committed: finish what follows it, as cleanup does.
-absl::Status Migration::FinishAfterSwap(const Inspection& in, const RunRecord& rec) {
+absl::Status Rewrite::FinishAfterSwap(const Inspection& in, const RunRecord& rec) {
   Log(LogLevel::kInfo, "run {}: the swap had already committed; {} is the new table. Finishing the work after it.",
       rec.run_id, QualifiedName(in.names.schema, in.names.table));
   ASSIGN_OR_RETURN(auto run, FindSwappedRun(main_.get(), rec.table_oid));
@@ -669,7 +669,7 @@ absl::Status Migration::FinishAfterSwap(const Inspection& in, const RunRecord& r
   return absl::OkStatus();
 }
 
-void Migration::DropOldTable() {
+void Rewrite::DropOldTable() {
   const auto& n = summary_.names;
   RetryPolicy policy;
   auto dropped = Retry(policy, "dropping the old table", [&] {
@@ -679,7 +679,7 @@ void Migration::DropOldTable() {
   else Log(LogLevel::kWarning, "could not drop {}: {}", QualifiedName(n.schema, n.old_table), dropped.message());
 }
 
-absl::Status Migration::CheckRetainedWal() {
+absl::Status Rewrite::CheckRetainedWal() {
   auto now = Clock::now();
   // Every second while replay is held: the held changes keep the slot from
   // advancing, so its lag grows with the copy's own WAL.
@@ -727,14 +727,14 @@ absl::Status Migration::CheckRetainedWal() {
   return absl::OkStatus();
 }
 
-bool Migration::CopyConnectionsHealthy() const {
+bool Rewrite::CopyConnectionsHealthy() const {
   if (!copy_ || !copy_->Healthy()) return false;
   for (const auto& c : copy_extra_)
     if (!c->Healthy()) return false;
   return true;
 }
 
-absl::Status Migration::CopyPhase() {
+absl::Status Rewrite::CopyPhase() {
   Phase("copy");
   auto copy_started = Clock::now();
   last_progress_ = copy_started;
@@ -808,7 +808,7 @@ absl::Status Migration::CopyPhase() {
   return absl::OkStatus();
 }
 
-bool Migration::DeferKeyIndex(const ShadowPlan& plan) const {
+bool Rewrite::DeferKeyIndex(const ShadowPlan& plan) const {
   // Only for a single copy connection whose batches are plain INSERTs into
   // ranges nothing else writes (the key's order survives the ALTER), and not
   // when tests switch off the ordering rules to show the hazards of
@@ -817,7 +817,7 @@ bool Migration::DeferKeyIndex(const ShadowPlan& plan) const {
          !config_.test.disable_ordering && !config_.test.disable_visibility;
 }
 
-absl::Status Migration::StartReplayDuringCopy(std::string_view why, bool gentle) {
+absl::Status Rewrite::StartReplayDuringCopy(std::string_view why, bool gentle) {
   if (!ReplayHeld() || plan_.deferred_indexes.empty()) return absl::OkStatus();
   auto t = Clock::now();
   Log(LogLevel::kInfo, "replay starts during the copy ({}): building the key index on the {} rows copied so far",
@@ -831,7 +831,7 @@ absl::Status Migration::StartReplayDuringCopy(std::string_view why, bool gentle)
 }
 
 // Replay may run from now on; the copy probes ranges again.
-void Migration::KeyIndexBuilt(Clock::time_point build_started) {
+void Rewrite::KeyIndexBuilt(Clock::time_point build_started) {
   plan_.key_index_deferred = false;
   copier_->set_key_index_deferred(false);
   summary_.key_index_s = SecondsSince(build_started);
@@ -839,7 +839,7 @@ void Migration::KeyIndexBuilt(Clock::time_point build_started) {
 
 // One statement of deferred_indexes on the copy connection, idempotent (a
 // resumed or reconnected run may have built it already).
-absl::Status Migration::RunDeferredStatement(std::string stmt, bool one_process) {
+absl::Status Rewrite::RunDeferredStatement(std::string stmt, bool one_process) {
   for (const char* prefix : {"CREATE INDEX ", "CREATE UNIQUE INDEX "})
     if (stmt.rfind(prefix, 0) == 0) stmt.insert(std::string(prefix).size(), "IF NOT EXISTS ");
   if (stmt.rfind("ALTER TABLE ", 0) == 0) {
@@ -864,7 +864,7 @@ absl::Status Migration::RunDeferredStatement(std::string stmt, bool one_process)
   return RefreshParallelApply();
 }
 
-absl::Status Migration::IndexPhase() {
+absl::Status Rewrite::IndexPhase() {
   Phase("indexes");
   (void)state_->SetPhase(main_.get(), "indexes");
   for (const std::string& stmt : plan_.deferred_indexes) {
@@ -896,7 +896,7 @@ absl::Status Migration::IndexPhase() {
   return absl::OkStatus();
 }
 
-absl::Status Migration::ApplyGroup(std::vector<cdc::Transaction>& group) {
+absl::Status Rewrite::ApplyGroup(std::vector<cdc::Transaction>& group) {
   if (group.empty()) return absl::OkStatus();
   std::vector<std::string> messages;
   RETURN_IF_ERROR(applier_->Apply(group, &messages));
@@ -908,7 +908,7 @@ absl::Status Migration::ApplyGroup(std::vector<cdc::Transaction>& group) {
   return absl::OkStatus();
 }
 
-absl::Status Migration::ReplayAvailable(milliseconds budget) {
+absl::Status Rewrite::ReplayAvailable(milliseconds budget) {
   // Deferred replay: the shadow has no key index yet; everything received
   // waits in the stream's queue (bounded) and the slot's WAL.
   if (ReplayHeld()) return stream_->status();
@@ -938,7 +938,7 @@ absl::Status Migration::ReplayAvailable(milliseconds budget) {
   return ApplyGroup(group);
 }
 
-absl::Status Migration::CatchUp(milliseconds budget) {
+absl::Status Rewrite::CatchUp(milliseconds budget) {
   if (ReplayHeld()) return stream_->status();
   auto deadline = Clock::now() + budget;
   while (Clock::now() < deadline) {
@@ -953,7 +953,7 @@ absl::Status Migration::CatchUp(milliseconds budget) {
 // this started (our own copy's WAL included: decoding reads all of it) and
 // nothing received is left unapplied. Only then may the cutover lock the
 // table: its fence drain must cover just the writes made while it waited.
-absl::Status Migration::CatchUpToWalEnd() {
+absl::Status Rewrite::CatchUpToWalEnd() {
   ASSIGN_OR_RETURN(auto t, main_->Exec("SELECT pg_current_wal_flush_lsn()::text"));
   Lsn target = ParseLsn(t.Get(0, 0)).value_or(0);
   auto next_log = Clock::now() + std::chrono::seconds(5);
@@ -975,7 +975,7 @@ absl::Status Migration::CatchUpToWalEnd() {
   }
 }
 
-absl::Status Migration::CutoverPhase() {
+absl::Status Rewrite::CutoverPhase() {
   Phase("catchup");
   (void)state_->SetPhase(main_.get(), "catchup");
   // A definition changed during the copy stops the run before verification.
@@ -1038,7 +1038,7 @@ absl::Status Migration::CutoverPhase() {
 
 // One cutover attempt. Returns false (after rolling back) when the lock or
 // the fence drain did not fit their time limits; the caller retries.
-absl::StatusOr<bool> Migration::TryCutover(int attempt) {
+absl::StatusOr<bool> Rewrite::TryCutover(int attempt) {
   const auto& n = plan_.model.names;
   if (ShouldPause(config_.test, "cutover-attempt", attempt)) RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
   if (vexport_) vexport_->RollbackQuietly();  // a failed attempt's snapshot
@@ -1171,7 +1171,7 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   return true;
 }
 
-absl::Status Migration::FinishPhase() {
+absl::Status Rewrite::FinishPhase() {
   Phase("cleanup");
   std::vector<std::string> removed;
   absl::Status st = DropSlotAndPublication(&removed);
@@ -1190,7 +1190,7 @@ absl::Status Migration::FinishPhase() {
   return st;
 }
 
-absl::Status Migration::DropSlotAndPublication(std::vector<std::string>* removed) {
+absl::Status Rewrite::DropSlotAndPublication(std::vector<std::string>* removed) {
   const auto& n = summary_.names;
   if (stream_) stream_->Stop();  // the slot must be inactive to be dropped
   absl::Status first;
@@ -1225,7 +1225,7 @@ absl::Status Migration::DropSlotAndPublication(std::vector<std::string>* removed
   return first;
 }
 
-void Migration::CleanupAfterFailure(const absl::Status& cause) {
+void Rewrite::CleanupAfterFailure(const absl::Status& cause) {
   Phase("cleanup");
   const auto& n = summary_.names;
   if (config_.keep_on_error && !swapped_ && (created_slot_ || created_shadow_)) {
@@ -1281,7 +1281,7 @@ void Migration::CleanupAfterFailure(const absl::Status& cause) {
         st.message(), n.table);
 }
 
-void Migration::MaybeReportProgress(bool force) {
+void Rewrite::MaybeReportProgress(bool force) {
   auto now = Clock::now();
   if (!force && now - last_progress_ < config_.progress_interval) return;
   double dt = std::chrono::duration<double>(now - last_progress_).count();

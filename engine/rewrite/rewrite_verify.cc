@@ -1,4 +1,4 @@
-// The migration's verification phase: shadow vs. original, key range by key
+// The rewrite's verification phase: shadow vs. original, key range by key
 // range, at consistency points, with repair of the ranges that differ.
 //
 // Consistency point (why it is correct): with SHARE on the original, no
@@ -13,7 +13,7 @@
 // not the lock-holding one: it must live until every worker imported the
 // snapshot, the lock must not.
 //
-// Thread-safety: the migration thread.
+// Thread-safety: the rewrite thread.
 #include <algorithm>
 #include <map>
 #include <thread>
@@ -22,7 +22,7 @@
 #include "common/quote.h"
 #include "common/retry.h"
 #include "common/status.h"
-#include "engine/rewrite/migration.h"
+#include "engine/rewrite/rewrite.h"
 #include "engine/table/sql_builder.h"
 #include "fmt/format.h"
 
@@ -44,7 +44,7 @@ std::string Join(const std::vector<std::string>& v) {
 
 }  // namespace
 
-absl::Status Migration::VerifyIfWanted(bool before_cutover) {
+absl::Status Rewrite::VerifyIfWanted(bool before_cutover) {
   const uint64_t requested = control_->verify_requested();
   const bool wanted = before_cutover && config_.verify && !summary_.verified;
   if (!wanted && requested <= verify_answered_) return absl::OkStatus();
@@ -66,7 +66,7 @@ absl::Status Migration::VerifyIfWanted(bool before_cutover) {
   control_->VerifyCompleted(requested, st.ok(), text);
   verify_answered_ = requested;
   // An on-demand verification that could not run (its lock not granted in
-  // time, a lock wait) is answered as failed; the postponed migration goes
+  // time, a lock wait) is answered as failed; the postponed rewrite goes
   // on. A mismatch it cannot repair, or a lost session, still stops the run.
   if (!before_cutover && !st.ok() && IsRetryable(st) && main_->Healthy() && apply_->Healthy() &&
       copy_->Healthy()) {
@@ -76,7 +76,7 @@ absl::Status Migration::VerifyIfWanted(bool before_cutover) {
   return st;
 }
 
-absl::Status Migration::OpenVerifySessions() {
+absl::Status Rewrite::OpenVerifySessions() {
   if (verifier_) return absl::OkStatus();
   const auto& m = plan_.model;
   ConnectOptions co;
@@ -112,12 +112,12 @@ absl::Status Migration::OpenVerifySessions() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<vsql::KeyRange>> Migration::PlanVerifyRanges() { return PlanRangesOf(plan_.model); }
+absl::StatusOr<std::vector<vsql::KeyRange>> Rewrite::PlanVerifyRanges() { return PlanRangesOf(plan_.model); }
 
 // Cuts the original's key space every verify_range_rows keys, as the copy
 // cuts its batches. The boundaries need no snapshot: any sorted keys
 // partition the key space, and both sides are filtered by the same ranges.
-absl::StatusOr<std::vector<vsql::KeyRange>> Migration::PlanRangesOf(const TableModel& model) {
+absl::StatusOr<std::vector<vsql::KeyRange>> Rewrite::PlanRangesOf(const TableModel& model) {
   std::vector<std::vector<std::string>> boundaries;
   if (verify_order_preserved_) {
     std::optional<std::vector<std::string>> lower;
@@ -138,7 +138,7 @@ absl::StatusOr<std::vector<vsql::KeyRange>> Migration::PlanRangesOf(const TableM
   return vsql::PlanRanges(boundaries);
 }
 
-absl::Status Migration::RunVerification() {
+absl::Status Rewrite::RunVerification() {
   verify_state_ = "running";
   verify_total_ = 0;
   verify_done_base_ = verifier_ ? verifier_->ranges_done() : 0;
@@ -219,7 +219,7 @@ absl::Status Migration::RunVerification() {
 
 // The checks of every waiting step of the verification, then the
 // throttler's decision.
-absl::StatusOr<throttler::Decision> Migration::VerifyCheckAndDecide() {
+absl::StatusOr<throttler::Decision> Rewrite::VerifyCheckAndDecide() {
   RETURN_IF_ERROR(CheckStop());
   if (control_->abort_requested()) return absl::CancelledError("aborted by the operator");
   RETURN_IF_ERROR(stream_->status());
@@ -231,7 +231,7 @@ absl::StatusOr<throttler::Decision> Migration::VerifyCheckAndDecide() {
 
 // One step of waiting: replays what arrived (unless the operator paused the
 // replay), rests a moment when there was nothing, publishes progress.
-absl::Status Migration::VerifyReplayStep(milliseconds rest) {
+absl::Status Rewrite::VerifyReplayStep(milliseconds rest) {
   if (!control_->replay_paused()) RETURN_IF_ERROR(ReplayAvailable(milliseconds(100)));
   if (control_->replay_paused() || stream_->Queued() == 0) std::this_thread::sleep_for(rest);
   PublishProgress(phase_);
@@ -240,7 +240,7 @@ absl::Status Migration::VerifyReplayStep(milliseconds rest) {
 }
 
 // Replays until the throttler lets heavy work go on.
-absl::Status Migration::WaitWhileThrottled() {
+absl::Status Rewrite::WaitWhileThrottled() {
   for (;;) {
     ASSIGN_OR_RETURN(throttler::Decision d, VerifyCheckAndDecide());
     if (!d.throttled && !control_->paused()) return absl::OkStatus();
@@ -254,7 +254,7 @@ absl::Status Migration::WaitWhileThrottled() {
 
 // Replays, and passes the throttler's decision to the workers, until they
 // have finished the pass.
-absl::Status Migration::WaitForVerifyPass() {
+absl::Status Rewrite::WaitForVerifyPass() {
   while (!verifier_->Done()) {
     ASSIGN_OR_RETURN(throttler::Decision d, VerifyCheckAndDecide());
     if (d.reason != last_throttle_reason_) {
@@ -268,7 +268,7 @@ absl::Status Migration::WaitForVerifyPass() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> Migration::TakeConsistencyPoint(const vsql::KeyRange* corrupt) {
+absl::StatusOr<std::string> Rewrite::TakeConsistencyPoint(const vsql::KeyRange* corrupt) {
   RetryPolicy policy;
   policy.initial_backoff = milliseconds(200);
   policy.max_backoff = milliseconds(3000);
@@ -287,7 +287,7 @@ absl::StatusOr<std::string> Migration::TakeConsistencyPoint(const vsql::KeyRange
 
 // One attempt: nullopt (after rolling back) when the lock, the fence drain or
 // a visible snapshot did not fit the time limits.
-absl::StatusOr<std::optional<std::string>> Migration::TryConsistencyPoint(int attempt,
+absl::StatusOr<std::optional<std::string>> Rewrite::TryConsistencyPoint(int attempt,
                                                                           const vsql::KeyRange* corrupt) {
   const auto& n = plan_.model.names;
   RETURN_IF_ERROR(vlock_->Exec("BEGIN").status());
@@ -351,7 +351,7 @@ absl::StatusOr<std::optional<std::string>> Migration::TryConsistencyPoint(int at
 // On the exporting session: a REPEATABLE READ snapshot that sees every
 // transaction the applier applied (the visibility rule), exported for the
 // workers. nullopt when none did by `deadline`.
-absl::StatusOr<std::optional<std::string>> Migration::ExportVisibleSnapshot(Clock::time_point deadline) {
+absl::StatusOr<std::optional<std::string>> Rewrite::ExportVisibleSnapshot(Clock::time_point deadline) {
   while (Clock::now() < deadline) {
     RETURN_IF_ERROR(CheckStop());
     RETURN_IF_ERROR(vexport_->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
@@ -368,7 +368,7 @@ absl::StatusOr<std::optional<std::string>> Migration::ExportVisibleSnapshot(Cloc
 // thread (no replay while it is open: the ordering rule) and under a snapshot
 // that sees every applied transaction (the visibility rule). Changes
 // committed after that snapshot are replayed after the commit.
-absl::Status Migration::RepairRange(const vsql::KeyRange& range) {
+absl::Status Rewrite::RepairRange(const vsql::KeyRange& range) {
   const auto& m = plan_.model;
   const bool lo = range.lower.has_value(), hi = range.upper.has_value();
   PgParams params = vsql::RangeParams(range);
@@ -412,7 +412,7 @@ absl::Status Migration::RepairRange(const vsql::KeyRange& range) {
 
 // Test-only: alters a row of the shadow under the consistency point's lock,
 // so that nothing can replay over it before the snapshot is taken.
-absl::Status Migration::CorruptForTest(const vsql::KeyRange& range) {
+absl::Status Rewrite::CorruptForTest(const vsql::KeyRange& range) {
   verify_corrupted_ = true;
   const bool lo = range.lower.has_value(), hi = range.upper.has_value();
   ASSIGN_OR_RETURN(auto r, apply_->Query(vsql::CorruptRowSql(plan_.model, lo, hi, verify_order_preserved_),
@@ -422,7 +422,7 @@ absl::Status Migration::CorruptForTest(const vsql::KeyRange& range) {
   return absl::OkStatus();
 }
 
-void Migration::VerifyAfterCutover() {
+void Rewrite::VerifyAfterCutover() {
   Phase("verify-after");
   auto started = Clock::now();
   const auto& n = plan_.model.names;
