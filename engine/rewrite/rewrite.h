@@ -4,6 +4,12 @@
 // that thread (the single-applier ordering rule; see copier.h); the
 // replication connection has its own thread (cdc::ChangeStream).
 //
+// Run() and RunPhases() (rewrite.cc) list the phases; each lives in a file
+// of its own: rewrite_prepare.cc (inspect, dry run, prepare, the stream,
+// --resume), rewrite_copy.cc (copy, deferred key index, indexes, replay,
+// catch-up), rewrite_verify.cc (verification) and rewrite_cutover.cc
+// (cutover, finish, cleanup after a failure).
+//
 // Every object created in the user's database is registered as it is created
 // and removed on any failure or stop (cleanup never depends on how far the
 // run got).
