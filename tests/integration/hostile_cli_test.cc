@@ -197,6 +197,32 @@ TEST_F(HostileCliTest, SighupDuringCopyCleansUpAndListsIt) {
   EXPECT_TRUE(std::filesystem::is_empty(runtime_)) << "socket file left in " << runtime_;
 }
 
+TEST_F(HostileCliTest, SighupStopsABackfillCleanly) {
+  MustExec(db(), "CREATE TABLE items (id bigint PRIMARY KEY, flag text); "
+                 "INSERT INTO items SELECT 10 * g, NULL FROM generate_series(1, 5000) g");
+  PausePoint pause;
+  EnvVars env = Env();
+  for (const auto& [k, v] : pause.Env("before-commit:3")) env[k] = v;
+  auto tool = ShadowcopyProcess::Start({"backfill", "--table", "items", "--dsn", dsn(), "--max-lock-waiters", "-1",
+                                        "--set", "flag = 'done'", "--where", "true", "--batch-size", "500",
+                                        "--execute"},
+                                       env);
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE(pause.WaitPaused(seconds(30))) << (*tool)->Wait(seconds(5)).Describe();
+  (*tool)->Signal(SIGHUP);
+  ProcessResult r = (*tool)->Wait(seconds(30));
+  EXPECT_EQ(r.term_signal, 0) << r.Describe();
+  EXPECT_EQ(r.exit_code, 130) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("continue with --resume"));
+  EXPECT_TRUE(std::filesystem::is_empty(runtime_)) << "socket file left in " << runtime_;
+  // Batches 1-2 committed, the third rolled back.
+  PollUntilTrue(db(), "SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = current_database() "
+                      "AND pid <> pg_backend_pid() AND backend_type = 'client backend'", seconds(10));
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM items WHERE flag = 'done'"), "1000");
+  ProcessResult c = RunShadowcopy({"cleanup", "--table", "items", "--dsn", dsn(), "--execute"}, Env());
+  EXPECT_EQ(c.exit_code, 0) << c.Describe();
+}
+
 TEST_F(HostileCliTest, ClosedStdoutDoesNotKillTheRun) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 400).ok());
   std::string oid = TableOid("orders");

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -367,6 +368,41 @@ TEST_F(ControlServerTest, CapsConnectionsAndClosesIdleOnes) {
 
 namespace shadowcopy::cli {
 namespace {
+
+TEST_F(ControlServerTest, RefusesPeersOfAnotherUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  engine::Control control(engine::ControlSettings{});
+  ControlServer server(&control, path_);
+  ASSERT_TRUE(server.Start().ok());
+  ASSERT_EQ(::chmod(path_.c_str(), 0666), 0);  // let the other user reach it at all
+  int pipefd[2];
+  ASSERT_EQ(::pipe(pipefd), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(pipefd[0]);
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    int fd = RawConnect(path_);
+    if (fd < 0) ::_exit(3);
+    (void)::write(fd, "abort\n", 6);
+    std::string got = ReadLine(fd);
+    (void)::write(pipefd[1], got.data(), got.size());
+    ::_exit(0);
+  }
+  ::close(pipefd[1]);
+  std::string reply;
+  char buf[256];
+  for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) > 0;) reply.append(buf, static_cast<size_t>(n));
+  ::close(pipefd[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_THAT(reply, StartsWith("error: permission denied"));
+  EXPECT_FALSE(control.abort_requested());
+  auto r = SendControlCommand(path_, "get chunk-size");  // ours are still served
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "chunk-size=10000");
+}
 
 TEST(BackfillControlProtocolTest, RepliesSpeakOfTheBackfill) {
   engine::Control c(engine::ControlSettings{}, engine::ControlKind::kBackfill);
