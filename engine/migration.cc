@@ -1001,6 +1001,7 @@ absl::Status Migration::CutoverPhase() {
       if (control_->replay_paused()) std::this_thread::sleep_for(milliseconds(200));
       else RETURN_IF_ERROR(CatchUp(milliseconds(200)));
       MaybeReportProgress(false);
+      if (!control_->replay_paused() && stream_->Queued() == 0) stream_->WaitQueued(milliseconds(200));
     }
     RETURN_IF_ERROR(CatchUp(milliseconds(60000)));
   }
@@ -1294,9 +1295,7 @@ void Migration::MaybeReportProgress(bool force) {
   auto ss = stream_->stats();
   PublishProgress(phase_);
   if (config_.progress_json) {
-    std::string line = control_->StatusJson() + "\n";
-    std::fputs(line.c_str(), stdout);
-    std::fflush(stdout);
+    WriteOutputLine(control_->StatusJson() + "\n");
     return;
   }
   std::string throttle = last_throttle_reason_.empty() ? "" : "; " + last_throttle_reason_;
