@@ -519,9 +519,7 @@ void Backfill::MaybeReportProgress(bool force) {
   if (!force && now - last_progress_ < config_.progress_interval) return;
   last_progress_ = now;
   if (config_.progress_json) {
-    std::string line = control_->StatusJson() + "\n";
-    std::fputs(line.c_str(), stdout);
-    std::fflush(stdout);
+    WriteOutputLine(control_->StatusJson() + "\n");
     return;
   }
   Log(LogLevel::kInfo, "progress: {}", control_->StatusText());

@@ -1,7 +1,7 @@
 // Control: the one interface through which the operator (the control socket,
-// the CLI) steers a running run (a rewrite or a backfill) and reads its status,
-// and through which the run reads the operator's wishes. The engine knows nothing of the
-// socket or the CLI; they know only this class.
+// the CLI) steers a run (a rewrite or a backfill) and reads its status, and
+// through which the run reads the operator's wishes. The engine knows nothing
+// of the socket or the CLI; they know only this class.
 //
 // Operator side (any thread): Pause, Resume, Set, Get, Tunables,
 // ReleaseCutover, Abort, Status, StatusText, StatusJson.
@@ -204,7 +204,8 @@ class Control {
   void VerifyCompleted(uint64_t covered, bool ok, std::string text);
 
   // False while the cutover is postponed: --postpone-cutover and no
-  // ReleaseCutover yet, or the postpone flag file exists.
+  // ReleaseCutover yet, or the postpone flag file exists or cannot be
+  // checked (stat fails other than with ENOENT).
   bool CutoverAllowed() const;
 
   // Where Status reads the throttle state (usually Throttler::current).
@@ -235,6 +236,7 @@ class Control {
   std::atomic<bool> cutover_released_{false};
   std::atomic<uint64_t> revision_{0};
   std::atomic<uint64_t> verify_requested_{0};
+  mutable std::atomic<bool> flag_unreadable_logged_{false};  // warned once per spell
 
   mutable absl::Mutex mu_;
   ControlSettings settings_ ABSL_GUARDED_BY(mu_);

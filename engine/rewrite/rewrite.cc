@@ -231,9 +231,7 @@ void Rewrite::MaybeReportProgress(bool force) {
   auto ss = stream_->stats();
   PublishProgress(phase_);
   if (config_.progress_json) {
-    std::string line = control_->StatusJson() + "\n";
-    std::fputs(line.c_str(), stdout);
-    std::fflush(stdout);
+    WriteOutputLine(control_->StatusJson() + "\n");
     return;
   }
   std::string throttle = last_throttle_reason_.empty() ? "" : "; " + last_throttle_reason_;

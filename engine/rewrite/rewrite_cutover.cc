@@ -106,6 +106,7 @@ absl::Status Rewrite::CutoverPhase() {
       if (control_->replay_paused()) std::this_thread::sleep_for(milliseconds(200));
       else RETURN_IF_ERROR(CatchUp(milliseconds(200)));
       MaybeReportProgress(false);
+      if (!control_->replay_paused() && stream_->Queued() == 0) stream_->WaitQueued(milliseconds(200));
     }
     RETURN_IF_ERROR(CatchUp(milliseconds(60000)));
   }
