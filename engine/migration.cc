@@ -420,6 +420,9 @@ absl::Status Migration::Prepare(const Inspection& in) {
   run_id_ = fmt::format("{}-{:x}", in.oid, std::random_device{}());
   state_ = std::make_unique<StateStore>(run_id_);
   int builds = 0;
+  // In its own transaction, before the shadow's (bad input was refused by the
+  // dry run's validation already, so no state schema is left behind for it).
+  RETURN_IF_ERROR(Annotate(StateStore::EnsureSchema(main_.get()), "creating the state table shadowcopy.runs"));
   RETURN_IF_ERROR(Retry(policy, "creating the shadow table", [&]() -> absl::Status {
     RETURN_IF_ERROR(main_->Exec("BEGIN").status());
     ShadowBuilder builder(main_.get(), config_);
@@ -430,9 +433,7 @@ absl::Status Migration::Prepare(const Inspection& in) {
     if (st.ok() && DeferKeyIndex(*plan)) st = builder.DeferKeyIndex(&*plan);
     if (st.ok() && ShouldPause(config_.test, "shadow-built", ++builds)) st = PauseHere(config_.test, nullptr, stop_);
     if (st.ok()) st = ConfirmBuiltFrom(main_.get(), in.oid, *built_from);
-    // The run's record commits with the shadow: never one without the other
-    // (and bad input, refused by Build, leaves no state schema behind).
-    if (st.ok()) st = Annotate(StateStore::EnsureSchema(main_.get()), "creating the state table shadowcopy.runs");
+    // The run's record commits with the shadow: never one without the other.
     if (st.ok()) st = state_->Create(main_.get(), *plan, config_.alter, *built_from);
     if (!st.ok()) {
       main_->RollbackQuietly();

@@ -20,8 +20,24 @@ absl::StatusOr<std::vector<std::string>> ParseTextArray(PgConn* conn, std::strin
   return out;
 }
 
+absl::Status CreateStateTables(PgConn* conn, std::string_view ddl) {
+  if (conn->InTransaction())
+    return absl::InternalError("the state tables are created outside a transaction");
+  // Two runs starting at once on a database without the state schema would
+  // both try to create it, and one would fail on pg_namespace's unique
+  // index. A session-level advisory lock serializes them, and the DDL runs
+  // in a transaction that starts after the lock is granted: only a new
+  // transaction is sure to see (through its catalog caches) a schema that
+  // the other run committed while we waited.
+  RETURN_IF_ERROR(conn->Exec(fmt::format("SELECT pg_advisory_lock({})", kStateSchemaLockKey)).status());
+  absl::Status st = conn->Exec(ddl).status();
+  auto unlocked = conn->Exec(fmt::format("SELECT pg_advisory_unlock({})", kStateSchemaLockKey));
+  if (st.ok() && !unlocked.ok()) st = unlocked.status();
+  return st;
+}
+
 absl::Status StateStore::EnsureSchema(PgConn* conn) {
-  return conn->Exec(
+  return CreateStateTables(conn,
       "CREATE SCHEMA IF NOT EXISTS shadowcopy; "
       "CREATE TABLE IF NOT EXISTS shadowcopy.runs ("
       "  run_id text PRIMARY KEY, format_version int NOT NULL, schema_name text NOT NULL, "
@@ -39,7 +55,7 @@ absl::Status StateStore::EnsureSchema(PgConn* conn) {
       // replay group each update only their own row, so they never conflict.
       "CREATE TABLE IF NOT EXISTS shadowcopy.replay_positions ("
       "  run_id text PRIMARY KEY REFERENCES shadowcopy.runs ON DELETE CASCADE, "
-      "  applied_lsn pg_lsn NOT NULL DEFAULT '0/0', updated_at timestamptz NOT NULL DEFAULT now())").status();
+      "  applied_lsn pg_lsn NOT NULL DEFAULT '0/0', updated_at timestamptz NOT NULL DEFAULT now())");
 }
 
 absl::Status StateStore::Create(PgConn* conn, const ShadowPlan& plan, const std::string& alter,

@@ -13,7 +13,9 @@
 #ifndef SHADOWCOPY_ENGINE_STATE_STORE_H_
 #define SHADOWCOPY_ENGINE_STATE_STORE_H_
 
+#include <cstdint>
 #include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,16 @@ absl::StatusOr<std::vector<std::string>> ParseTextArray(PgConn* conn, std::strin
 
 // 2: the schema fingerprint the shadow was built from (schema_fingerprint).
 inline constexpr int kStateFormatVersion = 2;
+
+// Advisory lock key held while the state schema and its tables are created
+// or upgraded. (A run's per-table lock is 0x5C << 40 | oid.)
+inline constexpr int64_t kStateSchemaLockKey = int64_t{0x5D} << 40;
+
+// Runs `ddl` (idempotent CREATE ... IF NOT EXISTS statements of the state
+// schema) in a transaction of its own, serialized with other runs doing the
+// same. REQUIRES: `conn` is not in a transaction.
+absl::Status CreateStateTables(PgConn* conn, std::string_view ddl);
+
 
 struct RunRecord {
   std::string run_id;
