@@ -1,70 +1,12 @@
 #include "engine/shadow_builder.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include "common/quote.h"
 #include "common/status.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::engine {
-namespace {
-
-std::string Upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-
-}  // namespace
-
-absl::Status ValidateAlterText(const std::string& alter) {
-  std::string u = Upper(alter);
-  // A statement separator outside quotes would be refused by the server (the
-  // ALTER runs as one extended-protocol statement); say it clearly instead.
-  bool in_single = false, in_double = false;
-  for (char c : alter) {
-    if (c == '\'' && !in_double) in_single = !in_single;
-    else if (c == '"' && !in_single) in_double = !in_double;
-    else if (c == ';' && !in_single && !in_double)
-      return absl::InvalidArgumentError("--alter must be one ALTER TABLE statement's subcommands; ';' is not allowed");
-  }
-  // ALTER COLUMN ... TYPE ... USING <expr>: the copy and the replay convert
-  // with plain casts, so a USING expression would silently be ignored.
-  {
-    std::string word;
-    bool in_s = false, in_d = false, saw_type = false;
-    int depth = 0;
-    auto flush = [&]() -> bool {
-      if (word == "TYPE") saw_type = true;
-      bool bad = word == "USING" && saw_type;
-      word.clear();
-      return bad;
-    };
-    for (char c : u + " ") {
-      if (c == '\'' && !in_d) in_s = !in_s;
-      else if (c == '"' && !in_s) in_d = !in_d;
-      if (in_s || in_d) continue;
-      if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
-        word.push_back(c);
-        continue;
-      }
-      if (flush())
-        return absl::InvalidArgumentError(
-            "ALTER COLUMN ... TYPE ... USING is not supported: columns are converted with plain casts");
-      if (c == '(') ++depth;
-      if (c == ')') --depth;
-      if (c == ',' && depth == 0) saw_type = false;
-    }
-  }
-  std::string trimmed = u;
-  trimmed.erase(0, trimmed.find_first_not_of(" \t\n"));
-  if (trimmed.rfind("ALTER TABLE", 0) == 0)
-    return absl::InvalidArgumentError("--alter takes what follows ALTER TABLE <name>, e.g. \"ALTER COLUMN id TYPE bigint\"");
-  if (trimmed.rfind("RENAME TO", 0) == 0 || trimmed.rfind("SET SCHEMA", 0) == 0)
-    return absl::InvalidArgumentError("--alter cannot rename the table or move it to another schema");
-  return absl::OkStatus();
-}
 
 absl::StatusOr<ShadowPlan> ShadowBuilder::Build(const Inspection& in) {
   ShadowPlan plan;
@@ -74,6 +16,7 @@ absl::StatusOr<ShadowPlan> ShadowBuilder::Build(const Inspection& in) {
   plan.model.estimated_rows = in.estimated_rows;
   plan.model.replica_identity = in.replica_identity;
   plan.model.owner = in.owner;
+  if (!config_.alter.empty()) RETURN_IF_ERROR(ValidateAlterText(config_.alter));  // before anything is created
   RETURN_IF_ERROR(CreateLike(in, &plan));
   RETURN_IF_ERROR(ApplyAlter(in, &plan));
   RETURN_IF_ERROR(MapColumns(in, &plan));
@@ -231,13 +174,17 @@ absl::Status ShadowBuilder::ApplyAlter(const Inspection& in, ShadowPlan* plan) {
     return absl::InvalidArgumentError(fmt::format("invalid --alter: {}", st.message()));
   }
   ASSIGN_OR_RETURN(auto after, conn_->Query(
-                                   "SELECT c.relfilenode, c.relname, n.nspname, c.relkind "
+                                   "SELECT c.relfilenode, c.relname, n.nspname, c.relkind, c.relpersistence "
                                    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                                    "WHERE c.oid = $1",
                                    {std::to_string(plan->shadow_oid)}));
   if (after.Rows() != 1 || after.Get(0, 1) != in.names.shadow || after.Get(0, 2) != in.names.schema ||
       after.Get(0, 3) != "r")
     return absl::InvalidArgumentError("--alter cannot rename, move or convert the table itself");
+  // An unlogged (or temporary) shadow loses its rows in a crash: never copy
+  // into one, whatever made it so.
+  if (after.Get(0, 4) != "p")
+    return absl::InvalidArgumentError("--alter cannot make the table unlogged or temporary");
   plan->plain_alter_rewrites = after.Get(0, 0) != before.Get(0, 0);
   return absl::OkStatus();
 }

@@ -1,0 +1,128 @@
+#include "engine/alter_text.h"
+
+#include <algorithm>
+
+#include "absl/status/status.h"
+#include "common/sql_lexer.h"
+#include "common/status.h"
+#include "fmt/format.h"
+
+namespace shadowcopy::engine {
+namespace {
+
+using sql::Token;
+using sql::TokenKind;
+
+bool IsColumnName(const Token& t) {
+  return t.kind == TokenKind::kIdentifier || t.kind == TokenKind::kQuotedIdentifier;
+}
+
+// The text from token `from` to token `to` (exclusive), as written.
+std::string Span(std::string_view alter, const std::vector<Token>& toks, size_t from, size_t to) {
+  if (from >= to) return "";
+  return std::string(alter.substr(toks[from].offset, toks[to - 1].end() - toks[from].offset));
+}
+
+// Recognises one subcommand from its tokens (comments left out).
+AlterSubcommand Classify(std::string_view alter, const std::vector<Token>& t) {
+  AlterSubcommand sc;
+  sc.text = Span(alter, t, 0, t.size());
+  sc.line = t.front().line;
+  auto word = [&](size_t i, std::string_view w) { return i < t.size() && t[i].IsWord(w); };
+  if (t.size() == 2 && word(0, "set") && word(1, "logged")) sc.kind = AlterSubcommand::Kind::kSetLogged;
+  if (t.size() == 2 && word(0, "set") && word(1, "unlogged")) sc.kind = AlterSubcommand::Kind::kSetUnlogged;
+  if (word(0, "rename") && word(1, "to")) sc.kind = AlterSubcommand::Kind::kRenameTable;
+  if (word(0, "set") && word(1, "schema")) sc.kind = AlterSubcommand::Kind::kSetSchema;
+  if (!word(0, "alter")) return sc;
+  // ALTER [COLUMN] ColId: COLUMN and CONSTRAINT are reserved words, so the
+  // token after them (or after ALTER) is the column, whatever it spells.
+  size_t i = 1;
+  if (word(i, "column")) ++i;
+  if (i >= t.size() || !IsColumnName(t[i]) || word(i, "constraint") || word(i, "table")) return sc;
+  size_t col = i++;
+  if (word(i, "set") && word(i + 1, "data") && word(i + 2, "type")) i += 3;
+  else if (word(i, "type")) i += 1;
+  else return sc;
+  sc.kind = AlterSubcommand::Kind::kAlterColumnType;
+  sc.column = std::string(t[col].text);
+  // COLLATE and USING are reserved words: bare, they can only be the clauses.
+  size_t collate = t.size(), using_at = t.size();
+  for (size_t j = i; j < t.size(); ++j) {
+    if (t[j].IsWord("using") && using_at == t.size()) using_at = j;
+    if (t[j].IsWord("collate") && collate == t.size() && j < using_at) collate = j;
+  }
+  size_t type_end = std::min(collate, using_at);
+  sc.type = Span(alter, t, i, type_end);
+  if (collate < using_at) sc.collate = Span(alter, t, collate + 1, using_at);
+  sc.has_using = using_at < t.size();
+  if (sc.has_using) sc.using_expr = Span(alter, t, using_at + 1, t.size());
+  return sc;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<AlterSubcommand>> ParseAlterSubcommands(std::string_view alter) {
+  auto tokens = sql::Tokenize(alter);
+  if (!tokens.ok()) return absl::InvalidArgumentError(fmt::format("invalid --alter: {}", tokens.status().message()));
+  std::vector<AlterSubcommand> out;
+  std::vector<Token> current;
+  int depth = 0;
+  auto finish = [&](int line) -> absl::Status {
+    if (current.empty())
+      return absl::InvalidArgumentError(fmt::format("invalid --alter: an empty subcommand at line {}", line));
+    out.push_back(Classify(alter, current));
+    current.clear();
+    return absl::OkStatus();
+  };
+  for (const Token& t : *tokens) {
+    if (t.kind == TokenKind::kComment) continue;
+    if (t.Is(TokenKind::kPunctuation, ";"))
+      return absl::InvalidArgumentError(
+          "--alter must be one ALTER TABLE statement's subcommands; ';' is not allowed");
+    if (t.Is(TokenKind::kPunctuation, "(") || t.Is(TokenKind::kPunctuation, "[")) ++depth;
+    if ((t.Is(TokenKind::kPunctuation, ")") || t.Is(TokenKind::kPunctuation, "]")) && depth > 0) --depth;
+    if (t.Is(TokenKind::kPunctuation, ",") && depth == 0) {
+      RETURN_IF_ERROR(finish(t.line));
+      continue;
+    }
+    current.push_back(t);
+  }
+  int last_line = tokens->empty() ? 1 : tokens->back().line;
+  RETURN_IF_ERROR(finish(last_line));
+  return out;
+}
+
+absl::Status ValidateAlterText(const std::string& alter) {
+  auto parsed = ParseAlterSubcommands(alter);
+  if (!parsed.ok()) return parsed.status();
+  const auto& first = parsed->front();
+  {
+    auto toks = sql::Tokenize(first.text);
+    if (toks.ok() && toks->size() >= 2 && (*toks)[0].IsWord("alter") && (*toks)[1].IsWord("table"))
+      return absl::InvalidArgumentError(
+          "--alter takes what follows ALTER TABLE <name>, e.g. \"ALTER COLUMN id TYPE bigint\"");
+  }
+  for (const auto& sc : *parsed) {
+    switch (sc.kind) {
+      case AlterSubcommand::Kind::kRenameTable:
+      case AlterSubcommand::Kind::kSetSchema:
+        return absl::InvalidArgumentError("--alter cannot rename the table or move it to another schema");
+      case AlterSubcommand::Kind::kSetUnlogged:
+        return absl::InvalidArgumentError(
+            "--alter cannot SET UNLOGGED: an unlogged table's changes are not in the WAL and a crash empties it");
+      case AlterSubcommand::Kind::kSetLogged:
+        return absl::InvalidArgumentError(
+            "--alter cannot SET LOGGED: the table is logged already, and the new table is always logged");
+      case AlterSubcommand::Kind::kAlterColumnType:
+        if (sc.has_using)
+          return absl::InvalidArgumentError(fmt::format(
+              "ALTER COLUMN {} TYPE ... USING is not supported: columns are converted with plain casts", sc.column));
+        break;
+      case AlterSubcommand::Kind::kOther:
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace shadowcopy::engine
