@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/status/status.h"
+#include "common/quote.h"
 #include "common/sql_lexer.h"
 #include "common/status.h"
 #include "fmt/format.h"
@@ -28,6 +29,7 @@ AlterSubcommand Classify(std::string_view alter, const std::vector<Token>& t) {
   AlterSubcommand sc;
   sc.text = Span(alter, t, 0, t.size());
   sc.line = t.front().line;
+  sc.offset = t.front().offset;
   auto word = [&](size_t i, std::string_view w) { return i < t.size() && t[i].IsWord(w); };
   if (t.size() == 2 && word(0, "set") && word(1, "logged")) sc.kind = AlterSubcommand::Kind::kSetLogged;
   if (t.size() == 2 && word(0, "set") && word(1, "unlogged")) sc.kind = AlterSubcommand::Kind::kSetUnlogged;
@@ -56,6 +58,7 @@ AlterSubcommand Classify(std::string_view alter, const std::vector<Token>& t) {
   if (collate < using_at) sc.collate = Span(alter, t, collate + 1, using_at);
   sc.has_using = using_at < t.size();
   if (sc.has_using) sc.using_expr = Span(alter, t, using_at + 1, t.size());
+  if (sc.has_using) sc.using_offset = using_at + 1 < t.size() ? t[using_at + 1].offset : t.back().end();
   return sc;
 }
 
@@ -114,15 +117,75 @@ absl::Status ValidateAlterText(const std::string& alter) {
         return absl::InvalidArgumentError(
             "--alter cannot SET LOGGED: the table is logged already, and the new table is always logged");
       case AlterSubcommand::Kind::kAlterColumnType:
-        if (sc.has_using)
-          return absl::InvalidArgumentError(fmt::format(
-              "ALTER COLUMN {} TYPE ... USING is not supported: columns are converted with plain casts", sc.column));
-        break;
       case AlterSubcommand::Kind::kOther:
         break;
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status AttachUsingExpressions(std::string_view alter, const std::string& table,
+                                    const std::vector<std::string>& key_names, std::vector<MappedColumn>* columns) {
+  ASSIGN_OR_RETURN(auto parsed, ParseAlterSubcommands(alter));
+  for (const auto& sc : parsed) {
+    if (sc.kind != AlterSubcommand::Kind::kAlterColumnType || !sc.has_using) continue;
+    ASSIGN_OR_RETURN(auto col_tokens, sql::Tokenize(sc.column));
+    if (col_tokens.size() != 1) return absl::InternalError("cannot read the column of a USING subcommand");
+    ASSIGN_OR_RETURN(std::string name, sql::IdentifierName(col_tokens.front()));
+    if (std::find(key_names.begin(), key_names.end(), name) != key_names.end())
+      return absl::FailedPreconditionError(fmt::format(
+          "ALTER COLUMN {} TYPE ... USING on a key column is not supported: the key is matched by plain casts",
+          sc.column));
+    MappedColumn* target = nullptr;
+    for (auto& c : *columns)
+      if (c.kept && c.source_name == name) target = &c;
+    if (target == nullptr)
+      return absl::FailedPreconditionError(
+          fmt::format("ALTER COLUMN {} TYPE ... USING: the original has no such column to convert", sc.column));
+    ASSIGN_OR_RETURN(auto expr_tokens, sql::Tokenize(sc.using_expr));
+    for (size_t i = 0; i < expr_tokens.size(); ++i) {
+      const auto& t = expr_tokens[i];
+      if (t.kind != TokenKind::kIdentifier && t.kind != TokenKind::kQuotedIdentifier) continue;
+      auto tn = sql::IdentifierName(t);
+      bool qualifier = i + 1 < expr_tokens.size() && expr_tokens[i + 1].Is(TokenKind::kPunctuation, ".");
+      bool qualified = i > 0 && expr_tokens[i - 1].Is(TokenKind::kPunctuation, ".");
+      if (tn.ok() && *tn == table && *tn != name && !qualifier && !qualified)
+        return absl::FailedPreconditionError(fmt::format(
+            "ALTER COLUMN {} TYPE ... USING: the expression may use only the column, not the whole row", sc.column));
+    }
+    target->using_expr = sc.using_expr;
+    target->using_alias = table;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> AlterTextForShadow(std::string_view alter, const std::string& table,
+                                               const std::string& shadow) {
+  ASSIGN_OR_RETURN(auto parsed, ParseAlterSubcommands(alter));
+  ASSIGN_OR_RETURN(auto toks, sql::Tokenize(alter));
+  auto in_using = [&](size_t offset) {
+    for (const auto& sc : parsed)
+      if (sc.has_using && offset >= sc.using_offset && offset < sc.offset + sc.text.size()) return true;
+    return false;
+  };
+  std::string out;
+  size_t copied = 0;
+  for (size_t i = 0; i + 1 < toks.size(); ++i) {
+    const Token& t = toks[i];
+    if (t.kind != TokenKind::kIdentifier && t.kind != TokenKind::kQuotedIdentifier) continue;
+    if (!toks[i + 1].Is(TokenKind::kPunctuation, ".") || !in_using(t.offset)) continue;
+    // In schema.table.column the first name is the schema.
+    bool after_dot = i > 0 && toks[i - 1].Is(TokenKind::kPunctuation, ".");
+    bool is_schema = !after_dot && i + 3 < toks.size() && toks[i + 3].Is(TokenKind::kPunctuation, ".");
+    if (is_schema) continue;
+    auto name = sql::IdentifierName(t);
+    if (!name.ok() || *name != table) continue;
+    out.append(alter.substr(copied, t.offset - copied));
+    out.append(QuoteIdent(shadow));
+    copied = t.end();
+  }
+  out.append(alter.substr(copied));
+  return out;
 }
 
 }  // namespace shadowcopy::engine

@@ -5,9 +5,9 @@
 //
 // Pure: no I/O. The server still validates the ALTER itself (it is applied to
 // an empty shadow first); this only recognises what the online path must
-// refuse: a USING conversion (the copy and the replay convert with plain
-// casts), SET LOGGED/UNLOGGED (an unlogged shadow loses its rows in a crash),
-// renaming or moving the table, and a statement separator.
+// refuse: SET LOGGED/UNLOGGED (an unlogged shadow loses its rows in a crash),
+// renaming or moving the table, and a statement separator; and it finds the
+// USING expressions the copy, the replay and the verification apply.
 //
 // Thread-safety: stateless functions.
 #ifndef SHADOWCOPY_ENGINE_ALTER_TEXT_H_
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/table_model.h"
 
 namespace shadowcopy::engine {
 
@@ -33,12 +34,14 @@ struct AlterSubcommand {
   Kind kind = Kind::kOther;
   std::string text;  // as written, without the separating commas
   int line = 1;      // line of its first token in the --alter text
+  size_t offset = 0;  // byte offset of `text` in the --alter text
   // kAlterColumnType only, each as written ("" when absent):
   std::string column;  // the column's identifier token
   std::string type;    // the type name up to COLLATE/USING
   std::string collate;
   bool has_using = false;  // a USING clause, even one with nothing after it
   std::string using_expr;  // the expression after USING
+  size_t using_offset = 0;  // its byte offset in the --alter text
 };
 
 // The subcommands of `alter`, split at commas outside parentheses and
@@ -48,11 +51,28 @@ struct AlterSubcommand {
 // no subcommand at all).
 absl::StatusOr<std::vector<AlterSubcommand>> ParseAlterSubcommands(std::string_view alter);
 
+// Attaches each ALTER COLUMN ... TYPE ... USING expression of `alter` to its
+// column in `columns` (matched by source_name; `table` becomes the name the
+// expression may qualify the column with). FailedPrecondition, one line, for
+// a USING on a key column (the key is matched by plain casts), on a column
+// the original does not have, or one that uses the whole row (`table`
+// alone). That the expression uses only its own column and is immutable is
+// checked by the server (ShadowBuilder).
+absl::Status AttachUsingExpressions(std::string_view alter, const std::string& table,
+                                    const std::vector<std::string>& key_names, std::vector<MappedColumn>* columns);
+
+// The --alter text to apply to the shadow table: in each USING expression,
+// `table.` (and `"table".`) qualifying a column is renamed `"shadow".`, so
+// the expression means on the shadow what it means on the original. Other
+// text is returned as written. InvalidArgument as ParseAlterSubcommands.
+absl::StatusOr<std::string> AlterTextForShadow(std::string_view alter, const std::string& table,
+                                               const std::string& shadow);
+
 // Validates the --alter text before it reaches the server: it parses
 // (above), does not start with `ALTER TABLE` (the text is what follows the
 // table's name), and has no subcommand the online path cannot follow: no
-// RENAME TO or SET SCHEMA of the table, no SET LOGGED/UNLOGGED, no
-// ALTER COLUMN ... TYPE ... USING. InvalidArgument, one line, otherwise.
+// RENAME TO or SET SCHEMA of the table, no SET LOGGED/UNLOGGED.
+// InvalidArgument, one line, otherwise.
 absl::Status ValidateAlterText(const std::string& alter);
 
 }  // namespace shadowcopy::engine

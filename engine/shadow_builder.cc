@@ -4,6 +4,7 @@
 
 #include "common/quote.h"
 #include "common/status.h"
+#include "engine/using_probe.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::engine {
@@ -16,10 +17,19 @@ absl::StatusOr<ShadowPlan> ShadowBuilder::Build(const Inspection& in) {
   plan.model.estimated_rows = in.estimated_rows;
   plan.model.replica_identity = in.replica_identity;
   plan.model.owner = in.owner;
-  if (!config_.alter.empty()) RETURN_IF_ERROR(ValidateAlterText(config_.alter));  // before anything is created
+  if (!config_.alter.empty()) {  // before anything is created
+    RETURN_IF_ERROR(ValidateAlterText(config_.alter));
+    std::vector<MappedColumn> columns(in.columns.size());
+    for (size_t i = 0; i < in.columns.size(); ++i) {
+      columns[i].source_name = in.columns[i].name;
+      columns[i].kept = !in.columns[i].generated;
+    }
+    RETURN_IF_ERROR(AttachUsingExpressions(config_.alter, in.names.table, in.key_names, &columns));
+  }
   RETURN_IF_ERROR(CreateLike(in, &plan));
   RETURN_IF_ERROR(ApplyAlter(in, &plan));
   RETURN_IF_ERROR(MapColumns(in, &plan));
+  RETURN_IF_ERROR(ProbeUsingExpressions(conn_, plan.model));
   RETURN_IF_ERROR(CheckKey(in, &plan, /*find_index=*/true));
   RETURN_IF_ERROR(DeferIndexes(&plan));
   return plan;
@@ -169,7 +179,8 @@ absl::Status ShadowBuilder::ApplyAlter(const Inspection& in, ShadowPlan* plan) {
   }
   RETURN_IF_ERROR(ValidateAlterText(config_.alter));
   // One extended-protocol statement: the server refuses a second one.
-  auto st = conn_->Query(fmt::format("ALTER TABLE {} {}", shadow, config_.alter)).status();
+  ASSIGN_OR_RETURN(std::string alter, AlterTextForShadow(config_.alter, in.names.table, in.names.shadow));
+  auto st = conn_->Query(fmt::format("ALTER TABLE {} {}", shadow, alter)).status();
   if (!st.ok()) {
     return absl::InvalidArgumentError(fmt::format("invalid --alter: {}", st.message()));
   }
@@ -218,7 +229,11 @@ absl::Status ShadowBuilder::MapColumns(const Inspection& in, ShadowPlan* plan) {
     }
     m.columns.push_back(std::move(c));
   }
+  if (!config_.alter.empty())
+    RETURN_IF_ERROR(AttachUsingExpressions(config_.alter, in.names.table, in.key_names, &m.columns));
   for (const auto& c : m.columns) {
+    if (!c.using_expr.empty())
+      plan->notes.push_back(fmt::format("column {} is converted USING {}", QuoteIdent(c.source_name), c.using_expr));
     if (c.kept && c.target_name != c.source_name)
       plan->notes.push_back(fmt::format("column {} is renamed to {}", QuoteIdent(c.source_name),
                                         QuoteIdent(c.target_name)));

@@ -1,8 +1,9 @@
-// The --alter guard and the shadow's durability: a USING conversion hidden
-// behind a quote in a dollar-quoted string or a comment is refused (the copy
-// and the replay convert with plain casts, so it would silently be ignored),
-// SET UNLOGGED / SET LOGGED are refused, each with one error line, in the dry
-// run too, and nothing is created. A resumed run refuses to continue into a
+// The --alter guard and the shadow's durability: a USING conversion behind
+// a quote in a dollar-quoted string or a comment (once hidden from the guard
+// and silently ignored) is applied exactly by the copy, the replay and the
+// verification under writers; a USING they could not evaluate alike, and
+// SET UNLOGGED / SET LOGGED, are refused with one error line, in the dry run
+// too, and nothing is created. A resumed run refuses to continue into a
 // shadow that lost the rows already copied (faked: kill -9 mid-copy, the
 // shadow truncated by hand), and touches nothing.
 #include <signal.h>
@@ -48,20 +49,84 @@ class AlterGuardTest : public DatabaseTest {
     ExpectNothingLeftBehind("orders");
     ExpectMirrorEqual(db(), "orders", "truth");
   }
+
+  void ExpectUsingAppliedUnderWriters(const std::vector<std::string>& extra);
 };
 
-TEST_F(AlterGuardTest, UsingAfterADollarQuotedQuoteIsRefused) {
-  ASSERT_TRUE(CreateAndLoadOrders(db(), 2000, 500).ok());
-  ExpectRefused("ADD COLUMN x text DEFAULT $$it's$$, ALTER COLUMN customer_id TYPE bigint USING customer_id * 2",
-                "USING is not supported");
+// The attack on the old quote-counting guard (a quote inside $$...$$ and in
+// a comment before the USING), now applied: the copy, the replay (upserts,
+// and partial updates that leave an unchanged TOASTed note out) and the
+// verification all evaluate the USING expressions, so the result equals the
+// truth transformed by the same ALTER offline.
+void AlterGuardTest::ExpectUsingAppliedUnderWriters(const std::vector<std::string>& extra) {
+  const std::string alter =
+      "ADD COLUMN x text DEFAULT $$it's$$ /* it's */, ALTER COLUMN customer_id TYPE bigint USING customer_id * 2, "
+      "ALTER status TYPE text USING orders.status || '!', ALTER COLUMN note SET DATA TYPE text USING upper(note)";
+  const std::string truth_alter =
+      "ADD COLUMN x text DEFAULT $$it's$$, ALTER COLUMN customer_id TYPE bigint USING customer_id * 2, "
+      "ALTER status TYPE text USING truth.status || '!', ALTER COLUMN note SET DATA TYPE text USING upper(note)";
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 12000, 300).ok());
+  MirrorWorkload workload(dbname(), WorkloadOptions{});
+  ASSERT_TRUE(workload.Start().ok());
+  std::this_thread::sleep_for(milliseconds(500));
+  // The writers stop before the swap: the truth is transformed offline as a
+  // whole, so a row written to the new table afterwards (not converted, as
+  // after a plain ALTER) would differ from it.
+  std::string sock = "/tmp/sc_" + dbname() + ".sock";
+  std::vector<std::string> args{"--alter",   alter, "--execute",          "--chunk-size", "500",
+                                "--socket", sock,  "--postpone-cutover"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto tool = ShadowcopyProcess::Start(ToolArgs("orders", args), {}, TrackCopyPhase(&workload));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  bool postponed = (*tool)->WaitForStderr("cutover postponed", seconds(180));
+  workload.SetCopyPhaseActive(false);
+  std::this_thread::sleep_for(milliseconds(500));  // writes while the cutover waits, replayed
+  workload.Stop();
+  std::cout << "workload events:\n" << workload.CountsReport();
+  ASSERT_TRUE(postponed) << (*tool)->Wait(seconds(5)).Describe();
+  ProcessResult released = RunShadowcopy({"ctl", "--socket", sock, "cutover"});
+  EXPECT_EQ(released.exit_code, 0) << released.Describe();
+  ProcessResult r = (*tool)->Wait(seconds(120));
+  ExpectSucceeded(r);
+  ExpectNoWorkloadErrors(workload);
+  for (auto type : {EventType::kInsert, EventType::kUpdateToastUnchanged, EventType::kUpdateToastChanged,
+                    EventType::kKeyUpdate, EventType::kDelete})
+    EXPECT_GT(workload.CommittedDuringCopy(type), 0) << EventTypeName(type) << " during the copy\n"
+                                                     << workload.CountsReport();
+  auto mismatches = SummaryNumber(LastLine(r.out), "verify_mismatches");
+  if (mismatches.has_value()) {
+    EXPECT_EQ(*mismatches, 0) << "verification had to repair the copy/replay";
+  }
+  auto replayed = SummaryNumber(LastLine(r.out), "changes_replayed");
+  EXPECT_GT(replayed.value_or(0), 0) << LastLine(r.out);
+  ASSERT_TRUE(TransformTruth(db(), "truth", truth_alter).ok());
+  ExpectMirrorEqual(db(), "orders", "truth");
+  // Not vacuous: the conversion changed every row.
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM orders WHERE status NOT LIKE '%!'"), "0");
+  EXPECT_EQ(QueryValue(db(), "SELECT atttypid::regtype FROM pg_attribute WHERE attrelid = 'orders'::regclass "
+                             "AND attname = 'customer_id'"),
+            "bigint");
+  ExpectNothingLeftBehind("orders");
 }
 
-TEST_F(AlterGuardTest, UsingAfterACommentWithAQuoteIsRefused) {
+TEST_F(AlterGuardTest, UsingIsAppliedExactlyUnderWriters) { ExpectUsingAppliedUnderWriters({}); }
+
+TEST_F(AlterGuardTest, UsingIsAppliedExactlyByReplayDuringTheCopy) {
+  ExpectUsingAppliedUnderWriters({"--replay-during-copy", "--verify=off"});
+}
+
+// What the copy, the replay and the verification could not evaluate alike
+// is refused up front: a key column, another column, a volatile expression,
+// the whole row.
+TEST_F(AlterGuardTest, UsingThatCannotBeAppliedOnlineIsRefused) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 2000, 500).ok());
-  ExpectRefused("ADD COLUMN x text /* it's */, ALTER COLUMN customer_id TYPE bigint USING customer_id * 2",
-                "USING is not supported");
-  ExpectRefused("ADD COLUMN x text DEFAULT E'\\'', ALTER customer_id SET DATA TYPE bigint USING customer_id + 1",
-                "USING is not supported");
+  ExpectRefused("ADD COLUMN x text DEFAULT $$it's$$, ALTER COLUMN id TYPE bigint USING id * 2",
+                "on a key column is not supported");
+  ExpectRefused("ALTER COLUMN customer_id TYPE bigint USING customer_id + amount",
+                "must be immutable and use only that column");
+  ExpectRefused("ALTER COLUMN customer_id TYPE float8 USING customer_id + random()",
+                "must be immutable and use only that column");
+  ExpectRefused("ALTER COLUMN note TYPE text USING orders::text", "not the whole row");
 }
 
 TEST_F(AlterGuardTest, SetUnloggedAndSetLoggedAreRefused) {

@@ -72,26 +72,101 @@ TEST(AlterTextTest, OtherAlterColumnFormsAreNotTypeChanges) {
   }
 }
 
-TEST(AlterTextTest, RefusesUsing) {
-  EXPECT_EQ(Refusal("ALTER COLUMN n TYPE bigint USING n * 2"),
-            "ALTER COLUMN n TYPE ... USING is not supported: columns are converted with plain casts");
-  EXPECT_THAT(Refusal("alter n set data type bigint using n + 1"), HasSubstr("USING is not supported"));
-  EXPECT_THAT(Refusal("ALTER COLUMN \"N\" TYPE text COLLATE \"C\" USING upper(\"N\")"),
-              HasSubstr("ALTER COLUMN \"N\" TYPE ... USING"));
-  // The attacks the quote-counting guard missed: a quote inside a
-  // dollar-quoted string or a comment before the USING.
-  EXPECT_THAT(Refusal("ADD COLUMN x text DEFAULT $$it's$$, ALTER COLUMN n TYPE bigint USING n * 2"),
-              HasSubstr("USING is not supported"));
-  EXPECT_THAT(Refusal("ADD COLUMN x text /* it's */, ALTER COLUMN n TYPE bigint USING n * 2"),
-              HasSubstr("USING is not supported"));
-  EXPECT_THAT(Refusal("ADD COLUMN x text -- it's\n, ALTER COLUMN n TYPE bigint USING n * 2"),
-              HasSubstr("USING is not supported"));
-  EXPECT_THAT(Refusal("ADD COLUMN x text DEFAULT E'\\'', ALTER COLUMN n TYPE bigint USING n * 2"),
-              HasSubstr("USING is not supported"));
-  EXPECT_THAT(Refusal("ADD COLUMN \"it's\" text, ALTER COLUMN n TYPE bigint USING n * 2"),
-              HasSubstr("USING is not supported"));
-  EXPECT_THAT(Refusal("ADD COLUMN x text DEFAULT $t$ \" $t$, ALTER COLUMN n TYPE bigint USING n * 2"),
-              HasSubstr("USING is not supported"));
+// The USING clause of each subcommand, "-" when it has none.
+std::vector<std::string> Usings(std::string_view alter) {
+  std::vector<std::string> out;
+  for (const auto& sc : Parse(alter)) out.push_back(sc.has_using ? sc.using_expr : "-");
+  return out;
+}
+
+TEST(AlterTextTest, FindsUsingWhereTheQuoteCountingGuardDidNot) {
+  using ::testing::ElementsAre;
+  EXPECT_THAT(Usings("ALTER COLUMN n TYPE bigint USING n * 2"), ElementsAre("n * 2"));
+  EXPECT_THAT(Usings("alter n set data type bigint using n + 1"), ElementsAre("n + 1"));
+  EXPECT_THAT(Usings("ALTER COLUMN \"N\" TYPE text COLLATE \"C\" USING upper(\"N\")"), ElementsAre("upper(\"N\")"));
+  // A quote inside a dollar-quoted string, a comment, an E'' string or a
+  // quoted identifier before the USING.
+  EXPECT_THAT(Usings("ADD COLUMN x text DEFAULT $$it's$$, ALTER COLUMN n TYPE bigint USING n * 2"),
+              ElementsAre("-", "n * 2"));
+  EXPECT_THAT(Usings("ADD COLUMN x text /* it's */, ALTER COLUMN n TYPE bigint USING n * 2"),
+              ElementsAre("-", "n * 2"));
+  EXPECT_THAT(Usings("ADD COLUMN x text -- it's\n, ALTER COLUMN n TYPE bigint USING n * 2"),
+              ElementsAre("-", "n * 2"));
+  EXPECT_THAT(Usings("ADD COLUMN x text DEFAULT E'\\'', ALTER COLUMN n TYPE bigint USING n * 2"),
+              ElementsAre("-", "n * 2"));
+  EXPECT_THAT(Usings("ADD COLUMN \"it's\" text, ALTER COLUMN n TYPE bigint USING n * 2"), ElementsAre("-", "n * 2"));
+  EXPECT_THAT(Usings("ADD COLUMN x text DEFAULT $t$ \" $t$, ALTER COLUMN n TYPE bigint USING n * 2"),
+              ElementsAre("-", "n * 2"));
+  // A comment inside the expression stays; one after it does not.
+  EXPECT_THAT(Usings("ALTER n TYPE int USING n -- twice\n * 2 /* done */"), ElementsAre("n -- twice\n * 2"));
+  // USING with nothing after it is still a USING clause (the server refuses it).
+  auto p = Parse("ALTER n TYPE int USING");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_TRUE(p[0].has_using);
+  EXPECT_EQ(Refusal("ADD COLUMN x text DEFAULT $$it's$$, ALTER COLUMN n TYPE bigint USING n * 2"), "ok");
+}
+
+std::vector<MappedColumn> Columns() {
+  std::vector<MappedColumn> cols;
+  for (const char* name : {"id", "n", "Mixed", "gone"}) {
+    MappedColumn c;
+    c.source_name = c.target_name = name;
+    c.kept = std::string(name) != "gone";
+    cols.push_back(c);
+  }
+  return cols;
+}
+
+TEST(AlterTextTest, AttachesUsingToItsColumn) {
+  auto cols = Columns();
+  ASSERT_TRUE(AttachUsingExpressions("ADD COLUMN x text DEFAULT $$it's$$, ALTER COLUMN N TYPE bigint USING n * 2, "
+                                     "ALTER \"Mixed\" TYPE text USING orders.\"Mixed\" || 'x'",
+                                     "orders", {"id"}, &cols)
+                  .ok());
+  EXPECT_EQ(cols[0].using_expr, "");
+  EXPECT_EQ(cols[1].using_expr, "n * 2");
+  EXPECT_EQ(cols[1].using_alias, "orders");
+  EXPECT_EQ(cols[2].using_expr, "orders.\"Mixed\" || 'x'");
+  EXPECT_EQ(cols[3].using_expr, "");
+}
+
+TEST(AlterTextTest, UsingQualifiedByTheTableNamesTheShadowOnTheShadow) {
+  auto shadow = [](std::string_view alter) {
+    auto out = AlterTextForShadow(alter, "orders", "_orders_shadow");
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? *out : "";
+  };
+  EXPECT_EQ(shadow("ALTER status TYPE text USING orders.status || 'orders.x' /* orders. */"),
+            "ALTER status TYPE text USING \"_orders_shadow\".status || 'orders.x' /* orders. */");
+  EXPECT_EQ(shadow("ALTER status TYPE text USING public.\"orders\".status, ALTER n TYPE int USING ORDERS.n"),
+            "ALTER status TYPE text USING public.\"_orders_shadow\".status, ALTER n TYPE int USING \"_orders_shadow\".n");
+  // Outside USING, and other qualifiers, are left alone; so is a schema
+  // named like the table.
+  EXPECT_EQ(shadow("ADD CONSTRAINT c CHECK (orders.n > 0), ALTER n TYPE int USING o.n"),
+            "ADD CONSTRAINT c CHECK (orders.n > 0), ALTER n TYPE int USING o.n");
+  EXPECT_EQ(shadow("ALTER n TYPE int USING orders.f.n"), "ALTER n TYPE int USING orders.f.n");
+  EXPECT_EQ(shadow("ADD COLUMN x text DEFAULT $$it's$$, ALTER n TYPE int USING orders.n * 2"),
+            "ADD COLUMN x text DEFAULT $$it's$$, ALTER n TYPE int USING \"_orders_shadow\".n * 2");
+}
+
+TEST(AlterTextTest, RefusesUsingItCannotApply) {
+  auto refusal = [](std::string_view alter) {
+    auto cols = Columns();
+    absl::Status st = AttachUsingExpressions(alter, "orders", {"id"}, &cols);
+    EXPECT_FALSE(st.ok()) << alter;
+    EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+    return std::string(st.message());
+  };
+  EXPECT_THAT(refusal("ALTER COLUMN id TYPE bigint USING id * 2"), HasSubstr("on a key column is not supported"));
+  EXPECT_THAT(refusal("ALTER COLUMN gone TYPE bigint USING 1"), HasSubstr("no such column"));
+  EXPECT_THAT(refusal("ADD COLUMN y int, ALTER y TYPE bigint USING 1"), HasSubstr("no such column"));
+  EXPECT_THAT(refusal("ALTER n TYPE text USING orders::text"), HasSubstr("not the whole row"));
+  EXPECT_THAT(refusal("ALTER n TYPE text USING length(\"orders\"::text)"), HasSubstr("not the whole row"));
+  // The column itself, qualified or not, is fine; so is a column named like the table.
+  auto cols = Columns();
+  EXPECT_TRUE(AttachUsingExpressions("ALTER n TYPE text USING orders.n::text", "orders", {"id"}, &cols).ok());
+  cols = Columns();
+  EXPECT_TRUE(AttachUsingExpressions("ALTER n TYPE text USING n::text", "n", {"id"}, &cols).ok());
 }
 
 TEST(AlterTextTest, AcceptsUsingThatIsNotAConversion) {
