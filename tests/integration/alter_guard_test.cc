@@ -136,6 +136,35 @@ TEST_F(AlterGuardTest, SetUnloggedAndSetLoggedAreRefused) {
   ExpectRefused("SET LOGGED", "cannot SET LOGGED");
 }
 
+// A resumed run applies the USING expressions too (the mapping is rebuilt
+// from the same --alter).
+TEST_F(AlterGuardTest, UsingSurvivesKillAndResume) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000).ok());
+  const std::string alter = "ALTER COLUMN customer_id TYPE bigint USING orders.customer_id * 2";
+  std::string sock = "/tmp/sc_" + dbname() + ".sock";
+  auto args = ToolArgs("orders", {"--alter", alter, "--execute", "--chunk-size", "1000", "--nice-ratio", "3",
+                                  "--socket", sock});
+  auto tool = ShadowcopyProcess::Start(args);
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE((*tool)->WaitForStderr("phase=copy", seconds(60))) << (*tool)->Wait(seconds(5)).Describe();
+  ASSERT_TRUE(PollUntilTrue(db(),
+                            "SELECT EXISTS (SELECT 1 FROM shadowcopy.runs WHERE finished_at IS NULL "
+                            "AND copy_high_water IS NOT NULL)",
+                            seconds(60)))
+      << "no copy progress was recorded";
+  (*tool)->Signal(SIGKILL);
+  ProcessResult killed = (*tool)->Wait(seconds(30));
+  ASSERT_EQ(killed.term_signal, SIGKILL) << killed.Describe();
+  ASSERT_EQ(QueryValue(db(), "SELECT copy_done FROM shadowcopy.runs WHERE finished_at IS NULL"), "f");
+  args.push_back("--resume");
+  ProcessResult resumed = RunShadowcopy(args, {}, nullptr, seconds(120));
+  ExpectSucceeded(resumed);
+  ASSERT_TRUE(TransformTruth(db(), "truth", "ALTER COLUMN customer_id TYPE bigint USING truth.customer_id * 2").ok());
+  ExpectMirrorEqual(db(), "orders", "truth");
+  EXPECT_NE(QueryValue(db(), "SELECT count(*) FROM orders WHERE customer_id >= 1000"), "0");
+  ExpectNothingLeftBehind("orders");
+}
+
 // kill -9 during the copy, the shadow emptied by hand (what a crash does to
 // an unlogged table): --resume refuses, one line, and leaves the run's
 // objects for cleanup.
