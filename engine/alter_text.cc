@@ -42,6 +42,11 @@ AlterSubcommand Classify(std::string_view alter, const std::vector<Token>& t) {
   if (word(i, "column")) ++i;
   if (i >= t.size() || !IsColumnName(t[i]) || word(i, "constraint") || word(i, "table")) return sc;
   size_t col = i++;
+  if (word(i, "drop") && word(i + 1, "expression")) {
+    sc.kind = AlterSubcommand::Kind::kDropExpression;
+    sc.column = std::string(t[col].text);
+    return sc;
+  }
   if (word(i, "set") && word(i + 1, "data") && word(i + 2, "type")) i += 3;
   else if (word(i, "type")) i += 1;
   else return sc;
@@ -116,6 +121,10 @@ absl::Status ValidateAlterText(const std::string& alter) {
       case AlterSubcommand::Kind::kSetLogged:
         return absl::InvalidArgumentError(
             "--alter cannot SET LOGGED: the table is logged already, and the new table is always logged");
+      case AlterSubcommand::Kind::kDropExpression:
+        return absl::InvalidArgumentError(fmt::format(
+            "--alter cannot DROP EXPRESSION of {}: a generated column's values are not copied, they would be lost",
+            sc.column));
       case AlterSubcommand::Kind::kAlterColumnType:
       case AlterSubcommand::Kind::kOther:
         break;

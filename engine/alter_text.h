@@ -30,6 +30,7 @@ struct AlterSubcommand {
     kSetUnlogged,      // SET UNLOGGED
     kRenameTable,      // RENAME TO name
     kSetSchema,        // SET SCHEMA name
+    kDropExpression,   // ALTER [COLUMN] col DROP EXPRESSION [IF EXISTS]
   };
   Kind kind = Kind::kOther;
   std::string text;  // as written, without the separating commas
@@ -71,8 +72,9 @@ absl::StatusOr<std::string> AlterTextForShadow(std::string_view alter, const std
 // Validates the --alter text before it reaches the server: it parses
 // (above), does not start with `ALTER TABLE` (the text is what follows the
 // table's name), and has no subcommand the online path cannot follow: no
-// RENAME TO or SET SCHEMA of the table, no SET LOGGED/UNLOGGED.
-// InvalidArgument, one line, otherwise.
+// RENAME TO or SET SCHEMA of the table, no SET LOGGED/UNLOGGED, no DROP
+// EXPRESSION (a generated column's values are neither copied nor sent by
+// pgoutput: they would be lost). InvalidArgument, one line, otherwise.
 absl::Status ValidateAlterText(const std::string& alter);
 
 }  // namespace shadowcopy::engine

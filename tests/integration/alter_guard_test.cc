@@ -165,6 +165,24 @@ TEST_F(AlterGuardTest, UsingSurvivesKillAndResume) {
   ExpectNothingLeftBehind("orders");
 }
 
+// DROP EXPRESSION would leave the former generated column empty (its values
+// are neither copied nor sent by pgoutput): refused.
+TEST_F(AlterGuardTest, DropExpressionIsRefused) {
+  MustExec(db(), "CREATE TABLE gen (id int PRIMARY KEY, a int, g int GENERATED ALWAYS AS (a * 10) STORED); "
+                 "INSERT INTO gen (id, a) SELECT g, g FROM generate_series(1, 100) g");
+  std::string before = UserRelations();
+  for (bool execute : {false, true}) {
+    std::vector<std::string> extra{"--alter", "ALTER COLUMN g DROP EXPRESSION", "--socket", "none"};
+    if (execute) extra.push_back("--execute");
+    ProcessResult r = RunShadowcopy(ToolArgs("gen", extra));
+    ExpectFailedWithOneErrorLine(r);
+    EXPECT_NE(r.err.find("cannot DROP EXPRESSION"), std::string::npos) << r.Describe();
+  }
+  EXPECT_EQ(UserRelations(), before);
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM gen WHERE g = a * 10"), "100");
+  ExpectNothingLeftBehind("gen");
+}
+
 // kill -9 during the copy, the shadow emptied by hand (what a crash does to
 // an unlogged table): --resume refuses, one line, and leaves the run's
 // objects for cleanup.

@@ -187,6 +187,13 @@ TEST(AlterTextTest, RefusesSetLoggedAndUnlogged) {
   EXPECT_EQ(Refusal("ADD COLUMN unlogged text, SET (fillfactor = 90)"), "ok");
 }
 
+TEST(AlterTextTest, RefusesDropExpression) {
+  EXPECT_THAT(Refusal("ALTER COLUMN g DROP EXPRESSION"), HasSubstr("cannot DROP EXPRESSION of g"));
+  EXPECT_THAT(Refusal("ADD COLUMN x text DEFAULT $$it's$$, alter \"G\" drop expression if exists"),
+              HasSubstr("cannot DROP EXPRESSION of \"G\""));
+  EXPECT_EQ(Refusal("ALTER COLUMN g DROP DEFAULT, ALTER COLUMN expression DROP NOT NULL"), "ok");
+}
+
 TEST(AlterTextTest, RefusesSeparatorsAndRenamesAndFullStatements) {
   EXPECT_THAT(Refusal("ADD COLUMN a int; DROP TABLE x"), HasSubstr("';' is not allowed"));
   EXPECT_EQ(Refusal("ADD COLUMN a text DEFAULT ';'"), "ok");
