@@ -11,6 +11,7 @@
 #include "engine/after_swap.h"
 #include "engine/plan_printer.h"
 #include "engine/run_throttler.h"
+#include "engine/shadow_check.h"
 #include "engine/sql_builder.h"
 #include "engine/swap.h"
 #include "engine/test_hooks.h"
@@ -316,6 +317,7 @@ absl::Status Migration::Reconnect(int attempt) {
   durable_applied_ = rec->applied_lsn;
   std::optional<std::vector<std::string>> high_water = rec->copy_high_water;
   bool copy_done = rec->copy_done;
+  RETURN_IF_ERROR(CheckShadowIntact(main_.get(), plan_.model, high_water, copy_done));
   RETURN_IF_ERROR(StartStream(/*create_slot=*/false));
   copier_->Resume(high_water, copy_done);
   return absl::OkStatus();
@@ -636,6 +638,10 @@ absl::Status Migration::ResumeRun(const Inspection& in) {
   ShadowBuilder builder(main_.get(), config_);
   ASSIGN_OR_RETURN(plan_, builder.Reattach(in, std::move(recorded)));
   built_from_ = rec->schema_fingerprint;
+  if (auto intact = CheckShadowIntact(main_.get(), plan_.model, rec->copy_high_water, rec->copy_done); !intact.ok()) {
+    created_shadow_ = created_publication_ = created_slot_ = false;  // refused: nothing is touched
+    return intact;
+  }
   durable_applied_ = rec->applied_lsn;
   RETURN_IF_ERROR(StartStream(/*create_slot=*/false));
   copier_->Resume(rec->copy_high_water, rec->copy_done);

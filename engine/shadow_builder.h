@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/pg.h"
+#include "engine/alter_text.h"  // ValidateAlterText
 #include "engine/config.h"
 #include "engine/inspector.h"
 #include "engine/table_model.h"
@@ -92,11 +93,6 @@ class ShadowBuilder {
   const Config& config_;
   std::vector<std::pair<std::string, std::string>> like_index_pairs_;  // orig name, shadow name
 };
-
-// Validates the --alter text before it reaches the server: non-empty
-// subcommands only (statement separators are refused by the extended protocol
-// anyway), no RENAME TO / SET SCHEMA of the table itself.
-absl::Status ValidateAlterText(const std::string& alter);
 
 }  // namespace shadowcopy::engine
 

@@ -66,6 +66,12 @@ std::string MappedSelectList(const TableModel& m, std::string_view alias) {
 }  // namespace
 
 std::string MappedExpr(const MappedColumn& c, std::string_view source_expr) {
+  if (!c.using_expr.empty()) {
+    // The expression sees only its own column, under the table's name: the
+    // value is bound in a one-row derived table, wherever it comes from.
+    return fmt::format("CAST((SELECT ({}) FROM (SELECT {}) AS {}({})) AS {})", c.using_expr, source_expr,
+                       QuoteIdent(c.using_alias), QuoteIdent(c.source_name), c.target_type);
+  }
   if (!c.type_changed) return std::string(source_expr);
   return fmt::format("CAST({} AS {})", source_expr, c.target_type);
 }

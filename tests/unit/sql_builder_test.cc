@@ -50,6 +50,21 @@ TEST(MappedExprTest, UnchangedTypePassesThrough) {
   EXPECT_EQ(MappedExpr(Col("a", "integer"), "o.\"a\""), "o.\"a\"");
 }
 
+TEST(MappedExprTest, UsingIsEvaluatedOverTheValueAlone) {
+  MappedColumn c = Col("my col", "integer");
+  c.target_type = "bigint";
+  c.type_changed = true;
+  c.using_expr = "\"my col\" * 2";
+  c.using_alias = "order\"s";
+  EXPECT_EQ(MappedExpr(c, "CAST($1 AS integer)"),
+            "CAST((SELECT (\"my col\" * 2) FROM (SELECT CAST($1 AS integer)) AS \"order\"\"s\"(\"my col\")) AS bigint)");
+  // The same type with USING still applies it.
+  c.type_changed = false;
+  c.target_type = "integer";
+  EXPECT_EQ(MappedExpr(c, "o.\"my col\""),
+            "CAST((SELECT (\"my col\" * 2) FROM (SELECT o.\"my col\") AS \"order\"\"s\"(\"my col\")) AS integer)");
+}
+
 TEST(MappedExprTest, ChangedTypeIsCast) {
   MappedColumn c = Col("a", "integer");
   c.target_type = "numeric(12,2)";
