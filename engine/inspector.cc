@@ -2,6 +2,7 @@
 
 #include "common/quote.h"
 #include "common/status.h"
+#include "engine/inheritance.h"
 #include "engine/sql_builder.h"
 #include "fmt/format.h"
 
@@ -69,8 +70,12 @@ absl::Status Inspector::ResolveTable(const Config& config, Inspection* out, bool
     default: return Precondition(fmt::format("{} is not an ordinary table", qualified));
   }
   if (r.GetBool(0, 5)) return Precondition(fmt::format("{} is a partition; not supported", qualified));
-  if (r.GetBool(0, 6))
-    return Precondition(fmt::format("{} takes part in table inheritance; not supported", qualified));
+  if (r.GetBool(0, 6)) {
+    if (for_backfill)
+      return Precondition(fmt::format("{} takes part in table inheritance; not supported", qualified));
+    ASSIGN_OR_RETURN(auto tree, ReadInheritance(conn_, static_cast<uint32_t>(r.GetInt(0, 0))));
+    RETURN_IF_ERROR(CheckInheritanceShape(qualified, tree));
+  }
   if (r.Get(0, 8) == "u" && !for_backfill)
     return Precondition(fmt::format(
         "{} is UNLOGGED: its changes are not in the WAL, so they cannot be replayed online", qualified));

@@ -8,6 +8,7 @@
 #include "common/quote.h"
 #include "common/retry.h"
 #include "common/status.h"
+#include "engine/inheritance.h"
 #include "engine/plan_printer.h"
 #include "engine/run_throttler.h"
 #include "engine/sql_builder.h"
@@ -363,6 +364,8 @@ absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
     RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
     ShadowBuilder builder(main_.get(), config_);
     ASSIGN_OR_RETURN(ShadowPlan plan, builder.Build(in));
+    RETURN_IF_ERROR(CheckShadowFitsInheritance(main_.get(), in.oid, QualifiedName(in.names.schema, in.names.table),
+                                               QualifiedName(in.names.schema, in.names.shadow)));
     if (!rehearse_swap) return absl::OkStatus();
     for (const auto& stmt : plan.deferred_indexes) RETURN_IF_ERROR(main_->Exec(stmt).status());
     // The cutover's locks in the cutover's order: the table first, then what
@@ -439,7 +442,8 @@ absl::Status Migration::Prepare(const Inspection& in) {
   // The publication must exist before the slot: a slot created first fails
   // when decoding reaches a change ("publication does not exist").
   RETURN_IF_ERROR(Retry(policy, "creating the publication", [&]() -> absl::Status {
-    return main_->Exec(fmt::format("CREATE PUBLICATION {} FOR TABLE {}", QuoteIdent(n.publication),
+    // ONLY: an inheritance parent's publication must not carry its children's changes.
+    return main_->Exec(fmt::format("CREATE PUBLICATION {} FOR TABLE ONLY {}", QuoteIdent(n.publication),
                                    QualifiedName(n.schema, n.table)))
         .status();
   }, &stop_));

@@ -161,6 +161,7 @@ absl::StatusOr<SwapCatalog> ReadSwapCatalog(PgConn* conn, const ShadowPlan& plan
   RETURN_IF_ERROR(ReadTriggersAndPolicies(conn, oid, &cat));
   RETURN_IF_ERROR(ReadViews(conn, oid, &cat));
   RETURN_IF_ERROR(ReadPublications(conn, oid, plan.model.names.publication, &cat));
+  ASSIGN_OR_RETURN(cat.inheritance, ReadInheritance(conn, plan.model.oid));
   return cat;
 }
 
