@@ -16,14 +16,14 @@ absl::Status Refuse(const std::string& qualified, const std::string& why) {
 
 absl::StatusOr<InheritanceInfo> ReadInheritance(PgConn* conn, uint32_t oid) {
   ASSIGN_OR_RETURN(auto r, conn->Query(
-      "SELECT i.inhrelid = $1, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind "
+      "SELECT i.inhrelid = $1, n.nspname, c.relname, c.relkind "
       "FROM pg_inherits i JOIN pg_class c ON c.oid = CASE WHEN i.inhrelid = $1 THEN i.inhparent "
       "ELSE i.inhrelid END JOIN pg_namespace n ON n.oid = c.relnamespace "
       "WHERE i.inhrelid = $1 OR i.inhparent = $1 "
       "ORDER BY 1 DESC, i.inhseqno, c.oid", {std::to_string(oid)}));
   InheritanceInfo info;
   for (int i = 0; i < r.Rows(); ++i) {
-    InheritanceMember m{r.GetString(i, 1), r.Get(i, 2).empty() ? '?' : r.Get(i, 2)[0]};
+    InheritanceMember m{QualifiedName(r.Get(i, 1), r.Get(i, 2)), r.Get(i, 3).empty() ? '?' : r.Get(i, 3)[0]};
     (r.GetBool(i, 0) ? info.parents : info.children).push_back(std::move(m));
   }
   return info;
