@@ -12,6 +12,28 @@ absl::Status Refuse(const std::string& qualified, const std::string& why) {
   return absl::FailedPreconditionError(fmt::format("{} {}; not supported", qualified, why));
 }
 
+// A partition's columns are exactly its partitioned table's (name, type,
+// collation, NOT NULL): ATTACH refuses any difference, as PostgreSQL refuses
+// to change a partition's columns on their own. Reads the catalog only (the
+// original stays attached, so ATTACH itself cannot be rehearsed here).
+absl::Status CheckPartitionColumns(PgConn* conn, uint32_t oid, const InheritanceInfo& info,
+                                   const std::string& table, const std::string& shadow) {
+  ASSIGN_OR_RETURN(auto r, conn->Query(
+      "WITH p AS (SELECT attname, atttypid, atttypmod, attcollation, attnotnull FROM pg_attribute "
+      "  WHERE attrelid = (SELECT inhparent FROM pg_inherits WHERE inhrelid = $1) AND attnum > 0 "
+      "  AND NOT attisdropped), "
+      "s AS (SELECT attname, atttypid, atttypmod, attcollation, attnotnull FROM pg_attribute "
+      "  WHERE attrelid = $2::regclass AND attnum > 0 AND NOT attisdropped) "
+      "SELECT coalesce(p.attname, s.attname) FROM p FULL JOIN s ON s.attname = p.attname "
+      "WHERE p.attname IS NULL OR s.attname IS NULL OR (p.atttypid, p.atttypmod, p.attcollation) "
+      "IS DISTINCT FROM (s.atttypid, s.atttypmod, s.attcollation) OR (p.attnotnull AND NOT s.attnotnull) "
+      "ORDER BY 1 LIMIT 1", {std::to_string(oid), shadow}));
+  if (r.Rows() == 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(fmt::format(
+      "the ALTER changes column {}, which partition {} shares with {}; a partition's columns cannot change "
+      "on their own", QuoteIdent(r.Get(0, 0)), table, info.parents[0].name));
+}
+
 }  // namespace
 
 absl::StatusOr<InheritanceInfo> ReadInheritance(PgConn* conn, uint32_t oid) {
@@ -26,6 +48,14 @@ absl::StatusOr<InheritanceInfo> ReadInheritance(PgConn* conn, uint32_t oid) {
     InheritanceMember m{QualifiedName(r.Get(i, 1), r.Get(i, 2)), r.Get(i, 3).empty() ? '?' : r.Get(i, 3)[0]};
     (r.GetBool(i, 0) ? info.parents : info.children).push_back(std::move(m));
   }
+  if (info.IsPartition()) {
+    ASSIGN_OR_RETURN(auto b, conn->Query(
+        "SELECT pg_get_expr(relpartbound, oid), pg_get_partition_constraintdef(oid) FROM pg_class "
+        "WHERE oid = $1", {std::to_string(oid)}));
+    info.partition_bound = b.GetString(0, 0);
+    // A default partition alone has no constraint (NULL): nothing to prove.
+    info.partition_constraint = b.IsNull(0, 1) ? "" : b.GetString(0, 1);
+  }
   return info;
 }
 
@@ -34,18 +64,77 @@ absl::Status CheckInheritanceShape(const std::string& qualified, const Inheritan
   // must be a plain table (ALTER TABLE ... [NO] INHERIT on each).
   if (!info.parents.empty() && !info.children.empty())
     return Refuse(qualified, "is both an inheritance parent and an inheritance child");
-  for (const auto& p : info.parents) {
-    if (p.relkind == 'p') return Refuse(qualified, "is a partition");
+  if (info.IsPartition()) return absl::OkStatus();
+  for (const auto& p : info.parents)
     if (p.relkind != 'r') return Refuse(qualified, fmt::format("inherits from {}, which is not an ordinary table", p.name));
-  }
   for (const auto& c : info.children)
     if (c.relkind != 'r')
       return Refuse(qualified, fmt::format("has the inheritance child {}, which is not an ordinary table", c.name));
   return absl::OkStatus();
 }
 
+absl::Status CheckPartitionFacts(const std::string& qualified, const PartitionFacts& facts) {
+  // ATTACH of a non-default partition scans the default partition, under the
+  // lock, for rows the new bound would take.
+  if (facts.default_sibling)
+    return Refuse(qualified, "is a partition of a table with a default partition (attaching the new table "
+                             "would scan the default partition under the lock)");
+  // DETACH checks that no referencing row points into the partition; the
+  // re-attached table would have to be checked again too.
+  if (facts.referenced)
+    return Refuse(qualified, "is a partition that a foreign key references (through its partitioned table)");
+  // ATTACH clones the partitioned table's foreign keys onto the new table and
+  // validates them with a scan under the lock.
+  if (facts.inherited_foreign_key)
+    return Refuse(qualified, "is a partition of a table with foreign keys (attaching the new table would "
+                             "validate them with a scan under the lock)");
+  return absl::OkStatus();
+}
+
+absl::Status CheckTree(PgConn* conn, uint32_t oid, const std::string& qualified) {
+  ASSIGN_OR_RETURN(InheritanceInfo info, ReadInheritance(conn, oid));
+  RETURN_IF_ERROR(CheckInheritanceShape(qualified, info));
+  if (!info.IsPartition()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto r, conn->Query(
+      "SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_partitioned_table pt ON pt.partrelid = i.inhparent "
+      "  WHERE i.inhrelid = $1 AND pt.partdefid <> 0 AND pt.partdefid <> $1), "
+      "EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' "
+      "  AND confrelid IN (SELECT relid FROM pg_partition_ancestors($1))), "
+      "EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 AND conparentid <> 0)",
+      {std::to_string(oid)}));
+  return CheckPartitionFacts(qualified, {r.GetBool(0, 0), r.GetBool(0, 1), r.GetBool(0, 2)});
+}
+
+absl::StatusOr<std::string> CutoverLockSql(PgConn* conn, uint32_t oid, const std::string& table) {
+  ASSIGN_OR_RETURN(InheritanceInfo info, ReadInheritance(conn, oid));
+  if (!info.IsPartition()) return fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", table);
+  return fmt::format("LOCK TABLE ONLY {}, {} IN ACCESS EXCLUSIVE MODE", info.parents[0].name, table);
+}
+
+absl::Status AddPartitionBoundCheck(PgConn* conn, uint32_t oid, const std::string& shadow) {
+  ASSIGN_OR_RETURN(InheritanceInfo info, ReadInheritance(conn, oid));
+  if (!info.IsPartition() || info.partition_constraint.empty()) return absl::OkStatus();
+  return Annotate(conn->Exec(fmt::format("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})", shadow,
+                                         QuoteIdent(kPartitionBoundCheck), info.partition_constraint))
+                      .status(),
+                  "adding the partition bound's CHECK constraint to the shadow");
+}
+
 InheritanceSwap BuildInheritanceSwap(const InheritanceInfo& info, const std::string& table) {
   InheritanceSwap out;
+  if (info.IsPartition()) {
+    // Detached first, so that the new table can take the same bound; its
+    // indexes attach to the partitioned table's indexes they match (the
+    // shadow has a copy of each), and the partitioned table's row triggers
+    // are cloned onto it. The CHECK constraint equal to the partition
+    // constraint spares ATTACH its validating scan; then it goes.
+    const std::string& parent = info.parents[0].name;
+    out.detach.push_back(fmt::format("ALTER TABLE {} DETACH PARTITION {}", parent, table));
+    out.attach.push_back(fmt::format("ALTER TABLE {} ATTACH PARTITION {} {}", parent, table, info.partition_bound));
+    if (!info.partition_constraint.empty())
+      out.attach.push_back(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", table, QuoteIdent(kPartitionBoundCheck)));
+    return out;
+  }
   // The old table leaves the tree: queries on a parent would otherwise read
   // its rows twice (the old child's and the new child's), and the children's
   // rows would show through the old parent.
@@ -72,6 +161,7 @@ absl::Status CheckShadowFitsInheritance(PgConn* conn, uint32_t oid, const std::s
                                         const std::string& shadow) {
   ASSIGN_OR_RETURN(InheritanceInfo info, ReadInheritance(conn, oid));
   if (info.Empty()) return absl::OkStatus();
+  if (info.IsPartition()) return CheckPartitionColumns(conn, oid, info, table, shadow);
   RETURN_IF_ERROR(conn->Exec("SAVEPOINT shadowcopy_inheritance").status());
   absl::Status st;
   for (const auto& stmt : BuildInheritanceRehearsal(info, shadow)) {

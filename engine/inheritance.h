@@ -1,14 +1,17 @@
-// Table inheritance: which shapes a rewrite accepts, and the statements that
-// keep the inheritance tree intact across the swap.
+// Table inheritance and partitions: which shapes a rewrite accepts, and the
+// statements that keep the tree intact across the swap.
 //
 // A rewrite accepts an inheritance child (its parents are re-pointed to the
-// new table) and an inheritance parent (its own rows only; its children are
-// left untouched and re-pointed to the new table). The shadow takes no part in
-// the tree until the swap: a shadow that inherited from the parent during the
-// copy would show its rows through every query on the parent.
+// new table), an inheritance parent (its own rows only; its children are left
+// untouched and re-pointed to the new table) and a leaf partition (the
+// original is detached and the new table attached with the same bound). The
+// shadow takes no part in the tree until the swap: a shadow that inherited
+// from the parent during the copy would show its rows through every query on
+// the parent.
 //
-// Partitions and partitioned tables, a table that is both a parent and a
-// child, and trees with non-table members are refused (see README.md).
+// Partitioned tables, a table that is both a parent and a child, trees with
+// non-table members, and partitions whose swap would scan or fail under the
+// lock are refused (see README.md).
 //
 // Thread-safety: stateless functions; the I/O ones use the borrowed
 // connection from one thread.
@@ -33,8 +36,25 @@ struct InheritanceMember {
 struct InheritanceInfo {
   std::vector<InheritanceMember> parents;   // inhseqno order
   std::vector<InheritanceMember> children;  // oid order
+  // A partition (its one parent has relkind 'p'): its bound, "FOR VALUES
+  // ..." or "DEFAULT", and its partition constraint as a boolean expression.
+  std::string partition_bound;
+  std::string partition_constraint;
   bool Empty() const { return parents.empty() && children.empty(); }
+  bool IsPartition() const { return parents.size() == 1 && parents[0].relkind == 'p'; }
 };
+
+// What makes a partition's swap impossible or slow under the lock.
+struct PartitionFacts {
+  bool default_sibling = false;      // the partitioned table has a default partition, not this one
+  bool referenced = false;           // a foreign key references the partition or an ancestor
+  bool inherited_foreign_key = false;  // the partition has a foreign key cloned from an ancestor
+};
+
+// The CHECK constraint the shadow of a partition carries from its creation
+// until the swap: equal to the partition constraint, it lets ATTACH PARTITION
+// skip its validating scan under the lock.
+inline constexpr char kPartitionBoundCheck[] = "shadowcopy_partition_bound";
 
 // Reads the direct parents and children of table `oid`.
 absl::StatusOr<InheritanceInfo> ReadInheritance(PgConn* conn, uint32_t oid);
@@ -42,6 +62,24 @@ absl::StatusOr<InheritanceInfo> ReadInheritance(PgConn* conn, uint32_t oid);
 // OK when a rewrite of `qualified` (shaped as `info`) is supported;
 // FailedPrecondition with a one-line reason otherwise (pure).
 absl::Status CheckInheritanceShape(const std::string& qualified, const InheritanceInfo& info);
+
+// OK when partition `qualified` can be swapped; FailedPrecondition with a
+// one-line reason otherwise (pure).
+absl::Status CheckPartitionFacts(const std::string& qualified, const PartitionFacts& facts);
+
+// Inspection: refuses the tree shapes a rewrite of `oid` cannot handle
+// (CheckInheritanceShape, and CheckPartitionFacts for a partition).
+absl::Status CheckTree(PgConn* conn, uint32_t oid, const std::string& qualified);
+
+// The cutover's lock statement: ACCESS EXCLUSIVE on the table (and, by
+// LOCK TABLE's recursion, on an inheritance parent's children); for a
+// partition the partitioned table first (ONLY), in the order an application
+// writing through it takes them, since DETACH PARTITION needs it too.
+absl::StatusOr<std::string> CutoverLockSql(PgConn* conn, uint32_t oid, const std::string& table);
+
+// For a partition, adds kPartitionBoundCheck to the (still empty) shadow;
+// nothing otherwise.
+absl::Status AddPartitionBoundCheck(PgConn* conn, uint32_t oid, const std::string& shadow);
 
 struct InheritanceSwap {
   // Before any rename: the original leaves the tree.

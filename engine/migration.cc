@@ -364,6 +364,7 @@ absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
     RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
     ShadowBuilder builder(main_.get(), config_);
     ASSIGN_OR_RETURN(ShadowPlan plan, builder.Build(in));
+    RETURN_IF_ERROR(AddPartitionBoundCheck(main_.get(), in.oid, QualifiedName(in.names.schema, in.names.shadow)));
     RETURN_IF_ERROR(CheckShadowFitsInheritance(main_.get(), in.oid, QualifiedName(in.names.schema, in.names.table),
                                                QualifiedName(in.names.schema, in.names.shadow)));
     if (!rehearse_swap) return absl::OkStatus();
@@ -373,8 +374,8 @@ absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
     RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'",
                                             config_.cutover_lock_timeout.count())).status());
     RETURN_IF_ERROR(LoseLockCycles(main_.get()));
-    RETURN_IF_ERROR(main_->Exec(fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
-                                            QualifiedName(in.names.schema, in.names.table))).status());
+    ASSIGN_OR_RETURN(auto lock_sql, CutoverLockSql(main_.get(), in.oid, QualifiedName(in.names.schema, in.names.table)));
+    RETURN_IF_ERROR(main_->Exec(lock_sql).status());
     RETURN_IF_ERROR(main_->Exec(SwapLockTimeoutSql()).status());
     if (ShouldPause(config_.test, "rehearsal-locked", ++rehearsals_))
       RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
@@ -412,6 +413,7 @@ absl::Status Migration::Prepare(const Inspection& in) {
     ShadowBuilder builder(main_.get(), config_);
     auto plan = builder.Build(in);
     absl::Status st = plan.status();
+    if (st.ok()) st = AddPartitionBoundCheck(main_.get(), in.oid, QualifiedName(n.schema, n.shadow));
     if (st.ok() && DeferKeyIndex(*plan)) st = builder.DeferKeyIndex(&*plan);
     // The run's record commits with the shadow: never one without the other
     // (and bad input, refused by Build, leaves no state schema behind).
@@ -1027,7 +1029,8 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   RETURN_IF_ERROR(lock_->Exec("BEGIN").status());
   RETURN_IF_ERROR(lock_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.cutover_lock_timeout.count())).status());
   RETURN_IF_ERROR(LoseLockCycles(lock_.get()));
-  auto locked = lock_->Exec(fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", QualifiedName(n.schema, n.table)));
+  ASSIGN_OR_RETURN(auto lock_sql, CutoverLockSql(lock_.get(), plan_.model.oid, QualifiedName(n.schema, n.table)));
+  auto locked = lock_->Exec(lock_sql);
   if (!locked.ok()) {
     lock_->RollbackQuietly();
     if (IsRetryable(locked.status())) {

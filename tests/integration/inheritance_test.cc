@@ -1,10 +1,14 @@
-// Table inheritance: an inheritance child rebuilt and altered, an inheritance
-// parent rebuilt (its own rows only), under the mirror workload; the tree is
-// intact afterwards (pg_inherits, inherited columns and CHECK constraints,
-// rows seen through the parent, DDL on the parent recursing to the new
-// table). Shapes that are refused (a partition, a middle level, an ALTER that
-// PostgreSQL would refuse on an inheritance member) fail with one error line
-// and create nothing.
+// Table inheritance and partitions: an inheritance child rebuilt and altered,
+// an inheritance parent rebuilt (its own rows only), a leaf partition rebuilt,
+// under the mirror workload; the tree is intact afterwards (pg_inherits,
+// inherited columns and CHECK constraints, rows seen through the parent, DDL
+// on the parent recursing to the new table; the partition bound, the
+// partitioned table's indexes and trigger, rows routed to the new partition).
+// Shapes that are refused (a partition whose swap would scan or fail under
+// the lock, a middle level, an ALTER that PostgreSQL would refuse on an
+// inheritance member or a partition) fail with one error line and create
+// nothing.
+#include <atomic>
 #include <thread>
 
 #include "fmt/format.h"
@@ -87,6 +91,23 @@ class InheritanceTest : public DatabaseTest {
              "  SELECT -(4 * g + 1), g, 'child', g, 'c' || g, timestamptz '2024-01-01 00:00+00', 'x' "
              "  FROM generate_series(1, 200) g;"
              "CREATE PUBLICATION app_pub FOR TABLE orders;");
+  }
+
+  // orders becomes the partition of orders_parted for ids from 1 up (its
+  // primary key and customer index attached to the partitioned table's, a
+  // row trigger cloned onto it), beside orders_neg for the ids below.
+  void MakeOrdersAPartition() {
+    MustExec(db(),
+             "CREATE TABLE orders_parted (id int NOT NULL, customer_id int NOT NULL, status text NOT NULL, "
+             "  amount numeric(12,2) NOT NULL, note text, created_at timestamptz NOT NULL DEFAULT now(), "
+             "  CONSTRAINT orders_parted_pkey PRIMARY KEY (id)) PARTITION BY RANGE (id);"
+             "CREATE INDEX orders_parted_customer_idx ON orders_parted (customer_id);"
+             "CREATE TABLE orders_neg PARTITION OF orders_parted FOR VALUES FROM (MINVALUE) TO (1);"
+             "ALTER TABLE orders_parted ATTACH PARTITION orders FOR VALUES FROM (1) TO (MAXVALUE);"
+             "CREATE FUNCTION orders_parted_noop() RETURNS trigger LANGUAGE plpgsql AS "
+             "  $$BEGIN RETURN NEW; END$$;"
+             "CREATE TRIGGER orders_parted_noop BEFORE INSERT OR UPDATE ON orders_parted "
+             "  FOR EACH ROW EXECUTE FUNCTION orders_parted_noop();");
   }
 
   std::string ChildDigest() {
@@ -181,15 +202,90 @@ TEST_F(InheritanceTest, ParentColumnChangeTheChildrenMustFollowIsRefused) {
   ExpectRefused("orders", {"--alter", "ADD COLUMN region text", "--execute"});
 }
 
-TEST_F(InheritanceTest, PartitionAndMiddleLevelAreRefused) {
+TEST_F(InheritanceTest, PartitionRebuiltUnderLoadIsAttachedInItsPlace) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), kRows).ok());
+  MakeOrdersAPartition();
+  std::string old_oid = TableOid("orders");
+  // An application that writes and reads through the partitioned table,
+  // into the other partition.
+  std::atomic<bool> stop{false};
+  std::atomic<int> inserted{0};
+  std::vector<std::string> errors;
+  auto app = Connect();
+  std::thread through_parent([&] {
+    for (int n = 1; !stop.load(); ++n) {
+      auto ins = app->Exec(fmt::format("INSERT INTO orders_parted (id, customer_id, status, amount) "
+                                       "VALUES ({}, 1, 'neg', 1)", -n));
+      auto sel = app->Exec("SELECT count(*) FROM orders_parted WHERE customer_id = 1");
+      if (!ins.ok()) errors.push_back(std::string(ins.status().message()));
+      else ++inserted;
+      if (!sel.ok()) errors.push_back(std::string(sel.status().message()));
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+  });
+  MirrorWorkload workload(dbname(), WorkloadOptions{});
+  ProcessResult result = RunUnderLoad({"--execute", "--chunk-size", kChunkSize}, &workload);
+  stop = true;
+  through_parent.join();
+  ExpectSucceeded(result);
+  ExpectNoWorkloadErrors(workload);
+  EXPECT_TRUE(errors.empty()) << errors.front();
+  ExpectMirrorEqual(db(), "orders", "truth");
+  ExpectNothingLeftBehind("orders");
+  EXPECT_NE(TableOid("orders"), old_oid);
+  EXPECT_EQ(Count("orders_neg"), std::to_string(inserted.load()));
+  // The new table has the old one's bound; the old one is detached.
+  EXPECT_EQ(QueryValue(db(), "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE oid = 'orders'::regclass"),
+            "FOR VALUES FROM (1) TO (MAXVALUE)");
+  EXPECT_EQ(QueryValue(db(), "SELECT relispartition FROM pg_class WHERE oid = '_orders_old'::regclass"), "f");
+  EXPECT_EQ(Inherits("orders", "orders_parted"), "1");
+  // The partitioned table's indexes are valid, each with the new table's
+  // index attached; its row trigger is cloned onto the new table once.
+  EXPECT_EQ(QueryValue(db(), "SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = 'orders_parted'::regclass"),
+            "t");
+  EXPECT_EQ(QueryValue(db(), "SELECT string_agg(i.inhparent::regclass::text, ',' ORDER BY i.inhparent::regclass::text) FROM pg_inherits i "
+                             "JOIN pg_index x ON x.indexrelid = i.inhrelid WHERE x.indrelid = 'orders'::regclass"),
+            "orders_parted_customer_idx,orders_parted_pkey");
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'orders'::regclass"), "1");
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_trigger WHERE tgrelid = '_orders_old'::regclass"), "0");
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_constraint WHERE conrelid = 'orders'::regclass "
+                             "AND contype = 'c'"),
+            "0");
+  // Rows inserted through the partitioned table land in the new table.
+  EXPECT_EQ(QueryValue(db(), "INSERT INTO orders_parted (id, customer_id, status, amount) "
+                             "VALUES (nextval('orders_id_seq'), 2, 'routed', 1) RETURNING tableoid::regclass"),
+            "orders");
+  EXPECT_EQ(Count("orders_parted"), std::to_string(std::stoll(Count("orders")) + inserted.load()));
+}
+
+TEST_F(InheritanceTest, PartitionColumnChangeIsRefused) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 1000).ok());
+  MakeOrdersAPartition();
+  ExpectRefused("orders", {"--alter", "ALTER COLUMN id TYPE bigint", "--execute"});
+  ExpectRefused("orders", {"--alter", "ADD COLUMN region text", "--execute"});
+}
+
+TEST_F(InheritanceTest, RefusedTreeShapes) {
   MustExec(db(),
+           // A partitioned table with a default partition.
            "CREATE TABLE parted (id int NOT NULL, k int NOT NULL, PRIMARY KEY (id, k)) PARTITION BY RANGE (k);"
            "CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100);"
-           "INSERT INTO parted SELECT g, g % 100 FROM generate_series(1, 500) g;"
+           "CREATE TABLE parted_other PARTITION OF parted DEFAULT;"
+           "INSERT INTO parted SELECT g, g % 200 FROM generate_series(1, 500) g;"
+           // A partitioned table a foreign key references.
+           "CREATE TABLE refd (id int PRIMARY KEY) PARTITION BY RANGE (id);"
+           "CREATE TABLE refd_1 PARTITION OF refd FOR VALUES FROM (0) TO (100);"
+           "CREATE TABLE referencing (id int PRIMARY KEY, r int REFERENCES refd);"
+           // A partitioned table with a foreign key.
+           "CREATE TABLE withfk (id int PRIMARY KEY, r int REFERENCES referencing) PARTITION BY RANGE (id);"
+           "CREATE TABLE withfk_1 PARTITION OF withfk FOR VALUES FROM (0) TO (100);"
+           // A middle level of an inheritance tree.
            "CREATE TABLE top (id int PRIMARY KEY);"
            "CREATE TABLE middle (id int PRIMARY KEY) INHERITS (top);"
            "CREATE TABLE bottom (id int PRIMARY KEY) INHERITS (middle);");
   ExpectRefused("parted_1", {"--execute"});
+  ExpectRefused("refd_1", {"--execute"});
+  ExpectRefused("withfk_1", {"--execute"});
   ExpectRefused("middle", {"--execute"});
 }
 
