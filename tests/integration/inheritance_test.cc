@@ -22,7 +22,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr int kRows = 20000;
+constexpr int kRows = 10000;
 constexpr char kChunkSize[] = "500";
 
 class InheritanceTest : public DatabaseTest {
