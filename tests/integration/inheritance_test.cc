@@ -258,6 +258,41 @@ TEST_F(InheritanceTest, PartitionRebuiltUnderLoadIsAttachedInItsPlace) {
   EXPECT_EQ(Count("orders_parted"), std::to_string(std::stoll(Count("orders")) + inserted.load()));
 }
 
+// Default partitions, one of them a level down: their partition constraint
+// is the negation of their siblings' bounds.
+TEST_F(InheritanceTest, DefaultPartitionsAreRebuiltInTheirPlace) {
+  MustExec(db(),
+           "CREATE TABLE top2 (id int NOT NULL, k int NOT NULL, v text, PRIMARY KEY (id, k)) PARTITION BY RANGE (k);"
+           "CREATE TABLE mid2 PARTITION OF top2 FOR VALUES FROM (0) TO (100) PARTITION BY RANGE (id);"
+           "CREATE TABLE leaf2 PARTITION OF mid2 FOR VALUES FROM (0) TO (1000000);"
+           "CREATE TABLE mid2_def PARTITION OF mid2 DEFAULT;"
+           "CREATE TABLE top2_def PARTITION OF top2 DEFAULT;"
+           "INSERT INTO top2 SELECT g, g % 200, md5(g::text) FROM generate_series(1, 20000) g;"
+           "INSERT INTO top2 SELECT -g, g % 100, md5(g::text) FROM generate_series(1, 500) g;");
+  const std::string digest_sql = "SELECT md5(string_agg(t::text || t.tableoid::regclass::text, '|' ORDER BY id, k)) "
+                                 "FROM top2 t";
+  std::string digest = QueryValue(db(), digest_sql);
+  for (const std::string table : {"top2_def", "mid2_def"}) {
+    std::string old_oid = TableOid(table);
+    ProcessResult r = RunShadowcopy(ToolArgs(table, {"--execute", "--drop-old-table"}));
+    ExpectSucceeded(r);
+    ExpectNothingLeftBehind(table);
+    EXPECT_NE(TableOid(table), old_oid);
+    EXPECT_EQ(QueryValue(db(), "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE oid = '" + table +
+                                   "'::regclass"),
+              "DEFAULT");
+    EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_constraint WHERE conrelid = '" + table +
+                                   "'::regclass AND contype = 'c'"),
+              "0");
+  }
+  EXPECT_EQ(QueryValue(db(), digest_sql), digest);
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "0");
+  // Rows outside every other bound land in the new default partitions.
+  EXPECT_EQ(QueryValue(db(), "WITH i AS (INSERT INTO top2 VALUES (-1, 500, 'x'), (-1, 50, 'y') "
+                             "RETURNING tableoid::regclass::text AS t) SELECT string_agg(t, ',' ORDER BY t) FROM i"),
+            "mid2_def,top2_def");
+}
+
 TEST_F(InheritanceTest, PartitionColumnChangeIsRefused) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 1000).ok());
   MakeOrdersAPartition();
