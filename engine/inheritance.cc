@@ -105,6 +105,12 @@ absl::Status CheckTree(PgConn* conn, uint32_t oid, const std::string& qualified)
   return CheckPartitionFacts(qualified, {r.GetBool(0, 0), r.GetBool(0, 1), r.GetBool(0, 2)});
 }
 
+absl::StatusOr<InheritanceInfo> ReadTreeForSwap(PgConn* conn, uint32_t oid, const std::string& table) {
+  ASSIGN_OR_RETURN(InheritanceInfo info, ReadInheritance(conn, oid));
+  if (!info.Empty()) RETURN_IF_ERROR(CheckTree(conn, oid, table));
+  return info;
+}
+
 absl::StatusOr<std::string> CutoverLockSql(PgConn* conn, uint32_t oid, const std::string& table) {
   ASSIGN_OR_RETURN(InheritanceInfo info, ReadInheritance(conn, oid));
   if (!info.IsPartition()) return fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", table);

@@ -71,6 +71,11 @@ absl::Status CheckPartitionFacts(const std::string& qualified, const PartitionFa
 // (CheckInheritanceShape, and CheckPartitionFacts for a partition).
 absl::Status CheckTree(PgConn* conn, uint32_t oid, const std::string& qualified);
 
+// Under the cutover lock: the tree as it is now, checked again (a default
+// partition, a foreign key or a grandchild may have appeared during the run),
+// with the qualified name of table `oid` for the messages.
+absl::StatusOr<InheritanceInfo> ReadTreeForSwap(PgConn* conn, uint32_t oid, const std::string& table);
+
 // The cutover's lock statement: ACCESS EXCLUSIVE on the table (and, by
 // LOCK TABLE's recursion, on an inheritance parent's children); for a
 // partition the partitioned table first (ONLY), in the order an application

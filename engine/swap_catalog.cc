@@ -161,7 +161,7 @@ absl::StatusOr<SwapCatalog> ReadSwapCatalog(PgConn* conn, const ShadowPlan& plan
   RETURN_IF_ERROR(ReadTriggersAndPolicies(conn, oid, &cat));
   RETURN_IF_ERROR(ReadViews(conn, oid, &cat));
   RETURN_IF_ERROR(ReadPublications(conn, oid, plan.model.names.publication, &cat));
-  ASSIGN_OR_RETURN(cat.inheritance, ReadInheritance(conn, plan.model.oid));
+  ASSIGN_OR_RETURN(cat.inheritance, ReadTreeForSwap(conn, plan.model.oid, QualifiedName(plan.model.names.schema, plan.model.names.table)));
   return cat;
 }
 

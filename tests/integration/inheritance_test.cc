@@ -53,11 +53,12 @@ class InheritanceTest : public DatabaseTest {
   void ExpectRefused(const std::string& table, const std::vector<std::string>& extra) {
     std::string oid = TableOid(table);
     std::string inherits = QueryValue(db(), "SELECT count(*) FROM pg_inherits");
+    std::string publications = QueryValue(db(), "SELECT count(*) FROM pg_publication");
     ProcessResult r = RunShadowcopy(ToolArgs(table, extra));
     ExpectFailedWithOneErrorLine(r);
     EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"),
               "0");
-    EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_publication"), "0") << r.Describe();
+    EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_publication"), publications) << r.Describe();
     EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_class WHERE relname LIKE '%shadow%' "
                                "AND relnamespace <> 'pg_catalog'::regnamespace"),
               "0")
@@ -95,7 +96,8 @@ class InheritanceTest : public DatabaseTest {
 
   // orders becomes the partition of orders_parted for ids from 1 up (its
   // primary key and customer index attached to the partitioned table's, a
-  // row trigger cloned onto it), beside orders_neg for the ids below.
+  // row trigger cloned onto it), beside orders_neg for the ids below; a
+  // publication of the partitioned table through its root, one of orders.
   void MakeOrdersAPartition() {
     MustExec(db(),
              "CREATE TABLE orders_parted (id int NOT NULL, customer_id int NOT NULL, status text NOT NULL, "
@@ -107,7 +109,9 @@ class InheritanceTest : public DatabaseTest {
              "CREATE FUNCTION orders_parted_noop() RETURNS trigger LANGUAGE plpgsql AS "
              "  $$BEGIN RETURN NEW; END$$;"
              "CREATE TRIGGER orders_parted_noop BEFORE INSERT OR UPDATE ON orders_parted "
-             "  FOR EACH ROW EXECUTE FUNCTION orders_parted_noop();");
+             "  FOR EACH ROW EXECUTE FUNCTION orders_parted_noop();"
+             "CREATE PUBLICATION root_pub FOR TABLE orders_parted WITH (publish_via_partition_root = true);"
+             "CREATE PUBLICATION leaf_pub FOR TABLE orders;");
   }
 
   std::string ChildDigest() {
@@ -251,6 +255,11 @@ TEST_F(InheritanceTest, PartitionRebuiltUnderLoadIsAttachedInItsPlace) {
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_constraint WHERE conrelid = 'orders'::regclass "
                              "AND contype = 'c'"),
             "0");
+  // The publications cover the new table: through the root, and directly.
+  EXPECT_EQ(QueryValue(db(), "SELECT string_agg(pubname || ':' || tablename, ',' ORDER BY pubname) "
+                             "FROM pg_publication_tables WHERE pubname IN ('root_pub', 'leaf_pub')"),
+            "leaf_pub:orders,root_pub:orders_parted");
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_publication_rel WHERE prrelid = 'orders'::regclass"), "1");
   // Rows inserted through the partitioned table land in the new table.
   EXPECT_EQ(QueryValue(db(), "INSERT INTO orders_parted (id, customer_id, status, amount) "
                              "VALUES (nextval('orders_id_seq'), 2, 'routed', 1) RETURNING tableoid::regclass"),
@@ -291,6 +300,30 @@ TEST_F(InheritanceTest, DefaultPartitionsAreRebuiltInTheirPlace) {
   EXPECT_EQ(QueryValue(db(), "WITH i AS (INSERT INTO top2 VALUES (-1, 500, 'x'), (-1, 50, 'y') "
                              "RETURNING tableoid::regclass::text AS t) SELECT string_agg(t, ',' ORDER BY t) FROM i"),
             "mid2_def,top2_def");
+}
+
+// A default partition that appears during the run would make ATTACH scan it
+// under the lock: the swap checks the tree again under the lock and stops
+// the run, leaving the original in place.
+TEST_F(InheritanceTest, DefaultPartitionAddedDuringTheRunStopsTheSwap) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 5000).ok());
+  MakeOrdersAPartition();
+  std::string oid = TableOid("orders");
+  PausePoint pause;
+  auto tool = ShadowcopyProcess::Start(ToolArgs("orders", {"--execute", "--chunk-size", "1000"}),
+                                       pause.Env("before-batch:2"));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << (*tool)->Wait(seconds(5)).Describe();
+  MustExec(db(), "CREATE TABLE orders_other PARTITION OF orders_parted DEFAULT");
+  pause.Continue();
+  ProcessResult r = (*tool)->Wait(seconds(120));
+  ExpectFailedWithOneErrorLine(r);
+  EXPECT_NE(r.err.find("default partition"), std::string::npos) << r.Describe();
+  ExpectNothingLeftBehind("orders");
+  EXPECT_EQ(TableOid("orders"), oid);
+  EXPECT_EQ(QueryValue(db(), "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE oid = 'orders'::regclass"),
+            "FOR VALUES FROM (1) TO (MAXVALUE)");
+  ExpectMirrorEqual(db(), "orders", "truth");
 }
 
 TEST_F(InheritanceTest, PartitionColumnChangeIsRefused) {
