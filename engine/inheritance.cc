@@ -1,8 +1,7 @@
+// The pure half of engine/inheritance.h: shapes, reasons and statements.
 #include "engine/inheritance.h"
 
 #include "common/quote.h"
-#include "common/retry.h"
-#include "common/status.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::engine {
@@ -12,52 +11,7 @@ absl::Status Refuse(const std::string& qualified, const std::string& why) {
   return absl::FailedPreconditionError(fmt::format("{} {}; not supported", qualified, why));
 }
 
-// A partition's columns are exactly its partitioned table's (name, type,
-// collation, NOT NULL): ATTACH refuses any difference, as PostgreSQL refuses
-// to change a partition's columns on their own. Reads the catalog only (the
-// original stays attached, so ATTACH itself cannot be rehearsed here).
-absl::Status CheckPartitionColumns(PgConn* conn, uint32_t oid, const InheritanceInfo& info,
-                                   const std::string& table, const std::string& shadow) {
-  ASSIGN_OR_RETURN(auto r, conn->Query(
-      "WITH p AS (SELECT attname, atttypid, atttypmod, attcollation, attnotnull FROM pg_attribute "
-      "  WHERE attrelid = (SELECT inhparent FROM pg_inherits WHERE inhrelid = $1) AND attnum > 0 "
-      "  AND NOT attisdropped), "
-      "s AS (SELECT attname, atttypid, atttypmod, attcollation, attnotnull FROM pg_attribute "
-      "  WHERE attrelid = $2::regclass AND attnum > 0 AND NOT attisdropped) "
-      "SELECT coalesce(p.attname, s.attname) FROM p FULL JOIN s ON s.attname = p.attname "
-      "WHERE p.attname IS NULL OR s.attname IS NULL OR (p.atttypid, p.atttypmod, p.attcollation) "
-      "IS DISTINCT FROM (s.atttypid, s.atttypmod, s.attcollation) OR (p.attnotnull AND NOT s.attnotnull) "
-      "ORDER BY 1 LIMIT 1", {std::to_string(oid), shadow}));
-  if (r.Rows() == 0) return absl::OkStatus();
-  return absl::FailedPreconditionError(fmt::format(
-      "the ALTER changes column {}, which partition {} shares with {}; a partition's columns cannot change "
-      "on their own", QuoteIdent(r.Get(0, 0)), table, info.parents[0].name));
-}
-
 }  // namespace
-
-absl::StatusOr<InheritanceInfo> ReadInheritance(PgConn* conn, uint32_t oid) {
-  ASSIGN_OR_RETURN(auto r, conn->Query(
-      "SELECT i.inhrelid = $1, n.nspname, c.relname, c.relkind "
-      "FROM pg_inherits i JOIN pg_class c ON c.oid = CASE WHEN i.inhrelid = $1 THEN i.inhparent "
-      "ELSE i.inhrelid END JOIN pg_namespace n ON n.oid = c.relnamespace "
-      "WHERE i.inhrelid = $1 OR i.inhparent = $1 "
-      "ORDER BY 1 DESC, i.inhseqno, c.oid", {std::to_string(oid)}));
-  InheritanceInfo info;
-  for (int i = 0; i < r.Rows(); ++i) {
-    InheritanceMember m{QualifiedName(r.Get(i, 1), r.Get(i, 2)), r.Get(i, 3).empty() ? '?' : r.Get(i, 3)[0]};
-    (r.GetBool(i, 0) ? info.parents : info.children).push_back(std::move(m));
-  }
-  if (info.IsPartition()) {
-    ASSIGN_OR_RETURN(auto b, conn->Query(
-        "SELECT pg_get_expr(relpartbound, oid), pg_get_partition_constraintdef(oid) FROM pg_class "
-        "WHERE oid = $1", {std::to_string(oid)}));
-    info.partition_bound = b.GetString(0, 0);
-    // A default partition alone has no constraint (NULL): nothing to prove.
-    info.partition_constraint = b.IsNull(0, 1) ? "" : b.GetString(0, 1);
-  }
-  return info;
-}
 
 absl::Status CheckInheritanceShape(const std::string& qualified, const InheritanceInfo& info) {
   // A middle level would be re-pointed both ways in one swap; every member
@@ -82,48 +36,13 @@ absl::Status CheckPartitionFacts(const std::string& qualified, const PartitionFa
   // DETACH checks that no referencing row points into the partition; the
   // re-attached table would have to be checked again too.
   if (facts.referenced)
-    return Refuse(qualified, "is a partition that a foreign key references (through its partitioned table)");
+    return Refuse(qualified, "is a partition that a foreign key references, directly or through its partitioned table");
   // ATTACH clones the partitioned table's foreign keys onto the new table and
   // validates them with a scan under the lock.
   if (facts.inherited_foreign_key)
     return Refuse(qualified, "is a partition of a table with foreign keys (attaching the new table would "
                              "validate them with a scan under the lock)");
   return absl::OkStatus();
-}
-
-absl::Status CheckTree(PgConn* conn, uint32_t oid, const std::string& qualified) {
-  ASSIGN_OR_RETURN(InheritanceInfo info, ReadInheritance(conn, oid));
-  RETURN_IF_ERROR(CheckInheritanceShape(qualified, info));
-  if (!info.IsPartition()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(auto r, conn->Query(
-      "SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_partitioned_table pt ON pt.partrelid = i.inhparent "
-      "  WHERE i.inhrelid = $1 AND pt.partdefid <> 0 AND pt.partdefid <> $1), "
-      "EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' "
-      "  AND confrelid IN (SELECT relid FROM pg_partition_ancestors($1))), "
-      "EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 AND conparentid <> 0)",
-      {std::to_string(oid)}));
-  return CheckPartitionFacts(qualified, {r.GetBool(0, 0), r.GetBool(0, 1), r.GetBool(0, 2)});
-}
-
-absl::StatusOr<InheritanceInfo> ReadTreeForSwap(PgConn* conn, uint32_t oid, const std::string& table) {
-  ASSIGN_OR_RETURN(InheritanceInfo info, ReadInheritance(conn, oid));
-  if (!info.Empty()) RETURN_IF_ERROR(CheckTree(conn, oid, table));
-  return info;
-}
-
-absl::StatusOr<std::string> CutoverLockSql(PgConn* conn, uint32_t oid, const std::string& table) {
-  ASSIGN_OR_RETURN(InheritanceInfo info, ReadInheritance(conn, oid));
-  if (!info.IsPartition()) return fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", table);
-  return fmt::format("LOCK TABLE ONLY {}, {} IN ACCESS EXCLUSIVE MODE", info.parents[0].name, table);
-}
-
-absl::Status AddPartitionBoundCheck(PgConn* conn, uint32_t oid, const std::string& shadow) {
-  ASSIGN_OR_RETURN(InheritanceInfo info, ReadInheritance(conn, oid));
-  if (!info.IsPartition() || info.partition_constraint.empty()) return absl::OkStatus();
-  return Annotate(conn->Exec(fmt::format("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})", shadow,
-                                         QuoteIdent(kPartitionBoundCheck), info.partition_constraint))
-                      .status(),
-                  "adding the partition bound's CHECK constraint to the shadow");
 }
 
 InheritanceSwap BuildInheritanceSwap(const InheritanceInfo& info, const std::string& table) {
@@ -161,26 +80,6 @@ std::vector<std::string> BuildInheritanceRehearsal(const InheritanceInfo& info, 
   for (const auto& p : info.parents) out.push_back(fmt::format("ALTER TABLE {} INHERIT {}", shadow, p.name));
   for (const auto& c : info.children) out.push_back(fmt::format("ALTER TABLE {} INHERIT {}", c.name, shadow));
   return out;
-}
-
-absl::Status CheckShadowFitsInheritance(PgConn* conn, uint32_t oid, const std::string& table,
-                                        const std::string& shadow) {
-  ASSIGN_OR_RETURN(InheritanceInfo info, ReadInheritance(conn, oid));
-  if (info.Empty()) return absl::OkStatus();
-  if (info.IsPartition()) return CheckPartitionColumns(conn, oid, info, table, shadow);
-  RETURN_IF_ERROR(conn->Exec("SAVEPOINT shadowcopy_inheritance").status());
-  absl::Status st;
-  for (const auto& stmt : BuildInheritanceRehearsal(info, shadow)) {
-    st = conn->Exec(stmt).status();
-    if (!st.ok()) break;
-  }
-  RETURN_IF_ERROR(conn->Exec("ROLLBACK TO SAVEPOINT shadowcopy_inheritance").status());
-  RETURN_IF_ERROR(conn->Exec("RELEASE SAVEPOINT shadowcopy_inheritance").status());
-  if (st.ok() || IsRetryable(st)) return st;
-  return absl::FailedPreconditionError(fmt::format(
-      "the new table could not take {}'s place in its inheritance tree ({}); an ALTER may not change "
-      "the columns or CHECK constraints an inheritance parent and its children share",
-      table, st.message()));
 }
 
 }  // namespace shadowcopy::engine
