@@ -8,6 +8,8 @@
 // the lock, a middle level, an ALTER that PostgreSQL would refuse on an
 // inheritance member or a partition) fail with one error line and create
 // nothing.
+#include <signal.h>
+
 #include <atomic>
 #include <thread>
 
@@ -324,6 +326,48 @@ TEST_F(InheritanceTest, DefaultPartitionAddedDuringTheRunStopsTheSwap) {
   EXPECT_EQ(QueryValue(db(), "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE oid = 'orders'::regclass"),
             "FOR VALUES FROM (1) TO (MAXVALUE)");
   ExpectMirrorEqual(db(), "orders", "truth");
+}
+
+// kill -9 during the copy, writes meanwhile (through the partitioned table
+// too), then --resume: the shadow kept its bound's CHECK constraint, and the
+// swap attaches it in the original's place.
+TEST_F(InheritanceTest, PartitionKilledDuringTheCopyIsResumed) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 5000).ok());
+  MakeOrdersAPartition();
+  // A socket of its own: a killed run leaves its socket file behind.
+  const std::vector<std::string> args = {"--execute", "--chunk-size", "500", "--socket",
+                                         "/tmp/sc_" + dbname() + ".sock"};
+  PausePoint pause;
+  auto tool = ShadowcopyProcess::Start(ToolArgs("orders", args), pause.Env("before-batch:3"));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << (*tool)->Wait(seconds(5)).Describe();
+  MustExec(db(),
+           "BEGIN;"
+           "UPDATE orders SET status = 'moved' WHERE id % 7 = 0; UPDATE truth SET status = 'moved' WHERE id % 7 = 0;"
+           "DELETE FROM orders WHERE id % 11 = 0; DELETE FROM truth WHERE id % 11 = 0;"
+           "WITH i AS (INSERT INTO orders_parted (id, customer_id, status, amount, note, created_at) "
+           "  SELECT nextval('orders_id_seq'), g, 'via parent', g, 'n' || g, now() FROM generate_series(1, 50) g "
+           "  RETURNING *) INSERT INTO truth SELECT * FROM i;"
+           "COMMIT");
+  (*tool)->Signal(SIGKILL);
+  ProcessResult killed = (*tool)->Wait(seconds(30));
+  EXPECT_EQ(killed.term_signal, SIGKILL) << killed.Describe();
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_constraint WHERE conrelid = '_orders_shadow'::regclass "
+                             "AND conname = 'shadowcopy_partition_bound'"),
+            "1");
+  std::vector<std::string> resume = args;
+  resume.push_back("--resume");
+  ProcessResult r = RunShadowcopy(ToolArgs("orders", resume));
+  ExpectSucceeded(r);
+  ExpectMirrorEqual(db(), "orders", "truth");
+  ExpectNothingLeftBehind("orders");
+  EXPECT_EQ(QueryValue(db(), "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE oid = 'orders'::regclass"),
+            "FOR VALUES FROM (1) TO (MAXVALUE)");
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_constraint WHERE conrelid = 'orders'::regclass "
+                             "AND contype = 'c'"),
+            "0");
+  EXPECT_EQ(QueryValue(db(), "SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = 'orders_parted'::regclass"),
+            "t");
 }
 
 TEST_F(InheritanceTest, PartitionColumnChangeIsRefused) {
