@@ -67,11 +67,11 @@ InheritanceSwap BuildInheritanceSwap(const InheritanceInfo& info, const std::str
     out.detach.push_back(fmt::format("ALTER TABLE {} NO INHERIT {}", table, p.name));
   for (const auto& c : info.children)
     out.detach.push_back(fmt::format("ALTER TABLE {} NO INHERIT {}", c.name, table));
-  out.attach = BuildInheritanceRehearsal(info, table);
+  out.attach = BuildInheritanceAttach(info, table);
   return out;
 }
 
-std::vector<std::string> BuildInheritanceRehearsal(const InheritanceInfo& info, const std::string& shadow) {
+std::vector<std::string> BuildInheritanceAttach(const InheritanceInfo& info, const std::string& shadow) {
   // INHERIT merges by name: each of the parent's columns must exist in the
   // child with the same type, collation and NOT NULL, and each of its
   // inheritable CHECK constraints with the same name and expression. It reads

@@ -99,19 +99,19 @@ struct InheritanceSwap {
 // the new table in `attach`.
 InheritanceSwap BuildInheritanceSwap(const InheritanceInfo& info, const std::string& table);
 
-// The statements that make `shadow` (qualified, quoted) take the original's
-// place in `info`'s tree (pure): what the swap's `attach` does, addressed to
-// the shadow's own name.
-std::vector<std::string> BuildInheritanceRehearsal(const InheritanceInfo& info, const std::string& shadow);
+// The statements that put `table` (qualified, quoted) in the original's
+// place in `info`'s inheritance tree (pure): the swap's `attach` for an
+// inheritance parent or child.
+std::vector<std::string> BuildInheritanceAttach(const InheritanceInfo& info, const std::string& table);
 
-// Checks, inside the caller's open transaction and rolled back at once, that
-// the shadow (after the ALTER) can take the original's place in its tree:
-// PostgreSQL requires a child's columns to match its parents' (name, type,
-// collation, NOT NULL) and to carry their CHECK constraints. An ALTER that a
-// plain ALTER TABLE would refuse on an inheritance member (a type change of an
-// inherited column, a column added to a parent only) fails here with
-// FailedPrecondition, before anything is created.
-// REQUIRES: a transaction is open on `conn`.
+// Checks from the catalog that the shadow (after the ALTER) can take the
+// original's place in its tree: INHERIT and ATTACH PARTITION require a
+// child's columns to match its parents' (name, type, collation, NOT NULL; a
+// partition's exactly) and to carry their inheritable CHECK constraints. An
+// ALTER that a plain ALTER TABLE would refuse on a member of the tree (a type
+// change of an inherited column, a column added to a parent only) fails here
+// with FailedPrecondition, before anything is created. Takes no lock beyond
+// reading the catalog.
 absl::Status CheckShadowFitsInheritance(PgConn* conn, uint32_t oid, const std::string& table,
                                         const std::string& shadow);
 

@@ -87,7 +87,7 @@ TEST(InheritanceSwap, ParentsChildrenAreRePointed) {
   InheritanceSwap s = BuildInheritanceSwap(info, "\"public\".\"t\"");
   EXPECT_THAT(s.detach, ElementsAre("ALTER TABLE \"public\".\"c\" NO INHERIT \"public\".\"t\""));
   EXPECT_THAT(s.attach, ElementsAre("ALTER TABLE \"public\".\"c\" INHERIT \"public\".\"t\""));
-  EXPECT_THAT(BuildInheritanceRehearsal(info, "\"public\".\"_t_shadow\""),
+  EXPECT_THAT(BuildInheritanceAttach(info, "\"public\".\"_t_shadow\""),
               ElementsAre("ALTER TABLE \"public\".\"c\" INHERIT \"public\".\"_t_shadow\""));
 }
 
