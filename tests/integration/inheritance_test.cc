@@ -174,11 +174,15 @@ TEST_F(InheritanceTest, ParentRebuiltUnderLoadKeepsItsChildren) {
   std::string child_oid = TableOid("orders_child");
   std::string child_digest = ChildDigest();
   MirrorWorkload workload(dbname(), WorkloadOptions{});
-  ProcessResult result = RunUnderLoad({"--execute", "--chunk-size", kChunkSize}, &workload);
+  ProcessResult result = RunUnderLoad({"--execute", "--chunk-size", kChunkSize, "--verify-after"}, &workload);
   ExpectSucceeded(result);
   ExpectNoWorkloadErrors(workload);
   ExpectNothingLeftBehind("orders");
   EXPECT_NE(TableOid("orders"), old_oid);
+  // Verification, before and after the swap, compares the parent's own rows.
+  EXPECT_EQ(SummaryNumber(LastLine(result.out), "verify_mismatches"), 0.0) << LastLine(result.out);
+  EXPECT_EQ(SummaryNumber(LastLine(result.out), "verify_after_mismatches"), 0.0) << LastLine(result.out);
+  EXPECT_GT(SummaryNumber(LastLine(result.out), "verify_after_ranges").value_or(0), 0) << LastLine(result.out);
   // The parent's own rows are exactly the truth's; the child is untouched.
   MustExec(db(), "CREATE VIEW orders_own AS SELECT * FROM ONLY orders");
   ExpectMirrorEqual(db(), "orders_own", "truth");
