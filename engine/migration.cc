@@ -9,6 +9,7 @@
 #include "common/retry.h"
 #include "common/status.h"
 #include "engine/after_swap.h"
+#include "engine/inheritance.h"
 #include "engine/plan_printer.h"
 #include "engine/run_throttler.h"
 #include "engine/shadow_check.h"
@@ -377,6 +378,9 @@ absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
     RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
     ShadowBuilder builder(main_.get(), config_);
     ASSIGN_OR_RETURN(ShadowPlan plan, builder.Build(in));
+    RETURN_IF_ERROR(AddPartitionBoundCheck(main_.get(), in.oid, QualifiedName(in.names.schema, in.names.shadow)));
+    RETURN_IF_ERROR(CheckShadowFitsInheritance(main_.get(), in.oid, QualifiedName(in.names.schema, in.names.table),
+                                               QualifiedName(in.names.schema, in.names.shadow)));
     if (!rehearse_swap) return absl::OkStatus();
     for (const auto& stmt : plan.deferred_indexes) RETURN_IF_ERROR(main_->Exec(stmt).status());
     if (!config_.execute) {
@@ -392,8 +396,8 @@ absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
     RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'",
                                             config_.cutover_lock_timeout.count())).status());
     RETURN_IF_ERROR(LoseLockCycles(main_.get()));
-    RETURN_IF_ERROR(main_->Exec(fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
-                                            QualifiedName(in.names.schema, in.names.table))).status());
+    ASSIGN_OR_RETURN(auto lock_sql, CutoverLockSql(main_.get(), in.oid, QualifiedName(in.names.schema, in.names.table)));
+    RETURN_IF_ERROR(main_->Exec(lock_sql).status());
     RETURN_IF_ERROR(main_->Exec(SwapLockTimeoutSql()).status());
     if (ShouldPause(config_.test, "rehearsal-locked", ++rehearsals_))
       RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
@@ -432,6 +436,7 @@ absl::Status Migration::Prepare(const Inspection& in) {
     auto built_from = ReadSchemaFingerprint(main_.get(), in.oid);
     auto plan = built_from.ok() ? builder.Build(in) : absl::StatusOr<ShadowPlan>(built_from.status());
     absl::Status st = plan.status();
+    if (st.ok()) st = AddPartitionBoundCheck(main_.get(), in.oid, QualifiedName(n.schema, n.shadow));
     if (st.ok() && DeferKeyIndex(*plan)) st = builder.DeferKeyIndex(&*plan);
     if (st.ok() && ShouldPause(config_.test, "shadow-built", ++builds)) st = PauseHere(config_.test, nullptr, stop_);
     if (st.ok()) st = ConfirmBuiltFrom(main_.get(), in.oid, *built_from);
@@ -464,7 +469,8 @@ absl::Status Migration::Prepare(const Inspection& in) {
   // The publication must exist before the slot: a slot created first fails
   // when decoding reaches a change ("publication does not exist").
   RETURN_IF_ERROR(Retry(policy, "creating the publication", [&]() -> absl::Status {
-    return main_->Exec(fmt::format("CREATE PUBLICATION {} FOR TABLE {}", QuoteIdent(n.publication),
+    // ONLY: an inheritance parent's publication must not carry its children's changes.
+    return main_->Exec(fmt::format("CREATE PUBLICATION {} FOR TABLE ONLY {}", QuoteIdent(n.publication),
                                    QualifiedName(n.schema, n.table)))
         .status();
   }, &stop_));
@@ -1054,7 +1060,8 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   RETURN_IF_ERROR(lock_->Exec("BEGIN").status());
   RETURN_IF_ERROR(lock_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.cutover_lock_timeout.count())).status());
   RETURN_IF_ERROR(LoseLockCycles(lock_.get()));
-  auto locked = lock_->Exec(fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", QualifiedName(n.schema, n.table)));
+  ASSIGN_OR_RETURN(auto lock_sql, CutoverLockSql(lock_.get(), plan_.model.oid, QualifiedName(n.schema, n.table)));
+  auto locked = lock_->Exec(lock_sql);
   if (!locked.ok()) {
     lock_->RollbackQuietly();
     if (IsRetryable(locked.status())) {

@@ -190,17 +190,17 @@ TEST(CopyBoundarySqlTest, CompositeKeyInKeyOrderWithQuotedNames) {
 TEST(CopyBatchSqlTest, NoBoundsCopiesEverything) {
   EXPECT_EQ(CopyBatchSql(Simple(), false, false),
             R"(INSERT INTO "public"."_t_shadow" ("id", "v") OVERRIDING SYSTEM VALUE )"
-            R"(SELECT o."id", o."v" FROM ONLY "public"."t" AS o ON CONFLICT ("id") DO NOTHING)");
+            R"(SELECT o."id", o."v" FROM ONLY "public"."t" AS o ORDER BY o."id" ON CONFLICT ("id") DO NOTHING)");
 }
 
 TEST(CopyBatchSqlTest, LowerBoundOnly) {
   EXPECT_THAT(CopyBatchSql(Simple(), true, false),
-              HasSubstr(R"(FROM ONLY "public"."t" AS o WHERE (o."id") > (CAST($1 AS integer)) ON CONFLICT)"));
+              HasSubstr(R"(FROM ONLY "public"."t" AS o WHERE (o."id") > (CAST($1 AS integer)) ORDER BY o."id" ON CONFLICT)"));
 }
 
 TEST(CopyBatchSqlTest, UpperBoundOnlyStartsAtParameterOne) {
   EXPECT_THAT(CopyBatchSql(Simple(), false, true),
-              HasSubstr(R"(AS o WHERE (o."id") <= (CAST($1 AS integer)) ON CONFLICT)"));
+              HasSubstr(R"(AS o WHERE (o."id") <= (CAST($1 AS integer)) ORDER BY o."id" ON CONFLICT)"));
 }
 
 TEST(CopyBatchSqlTest, BothBoundsNumberLowerThenUpper) {
@@ -218,7 +218,7 @@ TEST(CopyBatchSqlTest, MapsColumnsAndTargetsTheShadowKey) {
   EXPECT_EQ(CopyBatchSql(Rich(), false, false),
             R"(INSERT INTO "My Schema"."_Or""ders_shadow" ("order no", "Region", "amount", "new_name") )"
             R"(OVERRIDING SYSTEM VALUE SELECT o."order no", o."Region", CAST(o."amount" AS bigint), o."old_name" )"
-            R"(FROM ONLY "My Schema"."Or""ders" AS o ON CONFLICT ("Region", "order no") DO NOTHING)");
+            R"(FROM ONLY "My Schema"."Or""ders" AS o ORDER BY o."Region", o."order no" ON CONFLICT ("Region", "order no") DO NOTHING)");
 }
 
 TEST(CopyBatchSqlTest, ConflictTargetUsesRenamedKeyName) {
