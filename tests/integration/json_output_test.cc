@@ -38,16 +38,17 @@ TEST_F(JsonOutputTest, ProgressAndSummaryLinesParseWithAnOddTableName) {
   const std::string table = "odd \"quote\\ back space";
   const std::string qt = QuoteIdent(table);
   MustExec(db(), "CREATE TABLE " + qt + " (id int PRIMARY KEY, note text); INSERT INTO " + qt +
-                     " SELECT g, md5(g::text) FROM generate_series(1, 2000) g; CREATE TABLE truth AS SELECT * FROM " +
-                     qt);
+                     " SELECT g, md5(g::text) FROM generate_series(1, 2000) g");
+  MustExec(db(), "CREATE TABLE truth AS SELECT * FROM " + qt);
   flag_ = fmt::format("/tmp/sc-it-{} json \"q\\ \xff.flag", ::getpid());
   std::ofstream(flag_) << "hold\n";
 
-  auto tool = ShadowcopyProcess::Start(ToolArgs(
-      table, {"--execute", "--socket", "none", "--progress", "json", "--progress-interval", "100ms",
-              "--throttle-flag-file", flag_, "--chunk-size", "100"}));
+  auto tool = ShadowcopyProcess::Start(
+      ToolArgs(table, {"--execute", "--socket", "none", "--progress", "json", "--progress-interval",
+                       "100ms", "--throttle-flag-file", flag_, "--chunk-size", "100"}));
   ASSERT_TRUE(tool.ok()) << tool.status();
-  ASSERT_TRUE((*tool)->WaitForStderr("flag file", seconds(60))) << (*tool)->Wait(seconds(5)).Describe();
+  ASSERT_TRUE((*tool)->WaitForStderr("flag file", seconds(60)))
+      << (*tool)->Wait(seconds(5)).Describe();
   std::this_thread::sleep_for(milliseconds(300));
   // While the flag holds the copy, an application takes a lock the copy
   // needs: once the flag is gone the copy backs off naming the table.
@@ -55,7 +56,8 @@ TEST_F(JsonOutputTest, ProgressAndSummaryLinesParseWithAnOddTableName) {
   MustExec(*holder, "BEGIN");
   MustExec(*holder, "LOCK TABLE " + qt + " IN ACCESS EXCLUSIVE MODE");
   ::unlink(flag_.c_str());
-  ASSERT_TRUE((*tool)->WaitForStderr("the copy cannot lock", seconds(30))) << (*tool)->Wait(seconds(5)).Describe();
+  ASSERT_TRUE((*tool)->WaitForStderr("the copy cannot lock", seconds(30)))
+      << (*tool)->Wait(seconds(5)).Describe();
   std::this_thread::sleep_for(milliseconds(300));
   MustExec(*holder, "COMMIT");
   ProcessResult result = (*tool)->Wait(seconds(120));
@@ -78,7 +80,8 @@ TEST_F(JsonOutputTest, ProgressAndSummaryLinesParseWithAnOddTableName) {
     ASSERT_TRUE(j["throttle_reason"].is_string()) << line;
     std::string reason = j["throttle_reason"].get<std::string>();
     if (reason == "throttled: flag file " + flag_back + " exists") saw_flag = true;
-    if (reason.find("the copy cannot lock " + QualifiedName("public", table)) != std::string::npos) saw_lock = true;
+    if (reason.find("the copy cannot lock " + QualifiedName("public", table)) != std::string::npos)
+      saw_lock = true;
   }
   EXPECT_GE(objects, 3) << result.Describe();
   EXPECT_TRUE(saw_flag) << "no progress line with the flag file's reason\n" << result.Describe();
