@@ -258,6 +258,12 @@ bool ChangeStream::Pop(Transaction* out, std::chrono::milliseconds timeout) {
   return true;
 }
 
+bool ChangeStream::WaitQueued(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, timeout, [this] { return !queue_.empty() || !status_.ok() || stop_; });
+  return !queue_.empty();
+}
+
 size_t ChangeStream::Queued() const {
   std::lock_guard<std::mutex> lock(mu_);
   return queue_.size();

@@ -106,6 +106,9 @@ class ChangeStream {
   // Takes the next committed transaction, waiting up to `timeout`. Returns
   // false on timeout or when the stream failed (see status()).
   bool Pop(Transaction* out, std::chrono::milliseconds timeout);
+  // Waits up to `timeout` until a transaction is queued (or the stream
+  // failed or stops) without taking it; returns whether one is queued.
+  bool WaitQueued(std::chrono::milliseconds timeout);
   // Number of complete transactions waiting in the queue.
   size_t Queued() const;
 

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
@@ -18,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/socket_path.h"
 #include "common/log.h"
 #include "fmt/format.h"
 
@@ -44,16 +46,6 @@ std::vector<std::string_view> Words(std::string_view line) {
 
 absl::Status Malformed(std::string_view msg) {
   return absl::InvalidArgumentError(fmt::format("{} (try help)", msg));
-}
-
-std::string Sanitize(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '.' || c == '-';
-    out += ok ? c : '_';
-  }
-  return out;
 }
 
 constexpr size_t kMaxSocketPath = sizeof(sockaddr_un::sun_path) - 1;
@@ -210,34 +202,60 @@ std::string HandleControlLine(engine::Control& control, std::string_view line) {
   return ExecuteControlCommand(control, *cmd);
 }
 
-std::string DefaultControlSocketPath(std::string_view schema, std::string_view table) {
-  std::string name = schema == "public" ? Sanitize(table) : Sanitize(schema) + "." + Sanitize(table);
-  constexpr std::string_view kPrefix = "/tmp/shadowcopy-", kSuffix = ".sock";
-  size_t room = kMaxSocketPath - kPrefix.size() - kSuffix.size();
-  if (name.size() > room) name.resize(room);
-  return fmt::format("{}{}{}", kPrefix, name, kSuffix);
+namespace {
+
+// Writes `line` to a freshly accepted socket without waiting (its buffer is
+// empty) and closes it: the answer to a connection that is not served.
+void RefuseAndClose(Local::socket& socket, const std::string& line) {
+  std::string out = line + "\n";
+  (void)::send(socket.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  boost::system::error_code ignored;
+  socket.close(ignored);
 }
 
-std::string DefaultControlSocketPath(uint32_t table_oid) {
-  return fmt::format("/tmp/shadowcopy-{}.sock", table_oid);
+bool IsIdentify(std::string_view line) {
+  auto w = Words(line);
+  return w.size() == 1 && w[0] == "identify";
 }
 
-// One connected client: read a line, write its reply, repeat.
+}  // namespace
+
+// One connected client: read a line, write its reply, repeat. Holds one of
+// the server's connection slots until it ends; closed after the idle timeout
+// without a complete command.
 class ControlSession : public std::enable_shared_from_this<ControlSession> {
  public:
-  ControlSession(Local::socket socket, engine::Control* control)
-      : socket_(std::move(socket)), control_(control), buf_(kMaxLine) {}
+  ControlSession(Local::socket socket, engine::Control* control, ConnectionSlots* slots,
+                 const ControlServerOptions* options)
+      : socket_(std::move(socket)),
+        control_(control),
+        slots_(slots),
+        options_(options),
+        buf_(kMaxLine),
+        idle_(socket_.get_executor()) {}
+  ~ControlSession() { slots_->Release(); }
 
   void Read() {
     auto self = shared_from_this();
+    idle_.expires_after(options_->idle_timeout);
+    idle_.async_wait([self](boost::system::error_code ec) {
+      if (ec) return;  // cancelled: a command came in time
+      boost::system::error_code ignored;
+      self->socket_.close(ignored);  // the pending read ends with an error
+    });
     asio::async_read_until(socket_, buf_, '\n', [self](boost::system::error_code ec, size_t n) {
+      self->idle_.cancel();
       if (ec == asio::error::not_found) {
         self->Reply("error: command too long", /*then_close=*/true);
         return;
       }
-      if (ec) return;  // EOF or closed: the session ends
+      if (ec) return;  // EOF, closed or idle: the session ends
       std::string line(asio::buffers_begin(self->buf_.data()), asio::buffers_begin(self->buf_.data()) + n);
       self->buf_.consume(n);
+      if (IsIdentify(line)) {
+        self->Reply(self->options_->key != 0 ? IdentifyReply(self->options_->key) : "error: no socket key", false);
+        return;
+      }
       self->Reply(HandleControlLine(*self->control_, line), false);
     });
   }
@@ -258,31 +276,83 @@ class ControlSession : public std::enable_shared_from_this<ControlSession> {
 
   Local::socket socket_;
   engine::Control* const control_;
+  ConnectionSlots* const slots_;
+  const ControlServerOptions* const options_;
   asio::streambuf buf_;
   std::string out_;
+  asio::steady_timer idle_;
 };
 
 struct ControlServer::Impl {
+  explicit Impl(const ControlServerOptions& o) : options(o), slots(o.max_connections) {}
+
+  // Declared before the io_context: the sessions it destroys last release
+  // their slots here.
+  const ControlServerOptions options;
+  ConnectionSlots slots;
   asio::io_context io;
   Local::acceptor acceptor{io};
+  asio::steady_timer backoff{io};
   std::thread thread;
   bool created = false;
+  uid_t uid = ::geteuid();
+  std::chrono::steady_clock::time_point last_warning{};
+
+  // At most one warning a minute about refused or failed connections.
+  void Warn(const std::string& what) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_warning < std::chrono::seconds(60)) return;
+    last_warning = now;
+    Log(LogLevel::kWarning, "control socket: {}", what);
+  }
 
   void Accept(engine::Control* control) {
     acceptor.async_accept([this, control](boost::system::error_code ec, Local::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      if (!ec) std::make_shared<ControlSession>(std::move(socket), control)->Read();
+      if (ec) {
+        // Out of descriptors (EMFILE, ENFILE) or another transient failure:
+        // the client stays in the backlog; try again shortly.
+        Warn(fmt::format("accept failed: {}; retrying", ec.message()));
+        backoff.expires_after(std::chrono::milliseconds(100));
+        backoff.async_wait([this, control](boost::system::error_code ec2) {
+          if (!ec2) Accept(control);
+        });
+        return;
+      }
+      Admit(std::move(socket), control);
       Accept(control);
     });
   }
+
+  void Admit(Local::socket socket, engine::Control* control) {
+    auto peer = PeerUid(socket.native_handle());
+    if (!peer.ok() || !PeerAllowed(*peer, uid)) {
+      Warn(peer.ok() ? fmt::format("refused a connection from uid {}", *peer) : std::string(peer.status().message()));
+      RefuseAndClose(socket, "error: permission denied: only the user running shadowcopy may use this socket");
+      return;
+    }
+    if (!slots.TryAcquire()) {
+      Warn(fmt::format("refused a connection: {} are open already", slots.max()));
+      RefuseAndClose(socket, fmt::format("error: too many control connections ({} open); try again later",
+                                         slots.max()));
+      return;
+    }
+    std::make_shared<ControlSession>(std::move(socket), control, &slots, &options)->Read();
+  }
 };
 
-ControlServer::ControlServer(engine::Control* control, std::string path)
-    : control_(control), path_(std::move(path)) {}
+ControlServer::ControlServer(engine::Control* control, std::string path, ControlServerOptions options)
+    : control_(control), path_(std::move(path)), options_(options) {}
 
 ControlServer::~ControlServer() { Stop(); }
 
 absl::Status ControlServer::Start() {
+  if (auto st = Listen(); !st.ok()) return st;
+  Serve(control_);
+  return absl::OkStatus();
+}
+
+absl::Status ControlServer::Listen() {
   if (path_.empty() || path_.size() > kMaxSocketPath)
     return absl::InvalidArgumentError(
         fmt::format("control socket path must be 1 to {} bytes: '{}'", kMaxSocketPath, path_));
@@ -299,7 +369,7 @@ absl::Status ControlServer::Start() {
           fmt::format("cannot remove the stale socket {}: {}", path_, std::strerror(errno)));
     Log(LogLevel::kInfo, "removed stale control socket {}", path_);
   }
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_unique<Impl>(options_);
   boost::system::error_code ec;
   auto fail = [&](std::string_view what) {
     std::string msg = fmt::format("control socket {}: {}: {}", path_, what, ec.message());
@@ -321,17 +391,21 @@ absl::Status ControlServer::Start() {
   }
   impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return fail("listen");
-  impl->Accept(control_);
-  Impl* raw = impl.get();
-  impl->thread = std::thread([raw] {
+  impl_ = std::move(impl);
+  return absl::OkStatus();
+}
+
+void ControlServer::Serve(engine::Control* control) {
+  control_ = control;
+  impl_->Accept(control_);
+  Impl* raw = impl_.get();
+  impl_->thread = std::thread([raw] {
     try {
       raw->io.run();
     } catch (const std::exception& e) {
       Log(LogLevel::kError, "control socket stopped: {}", e.what());
     }
   });
-  impl_ = std::move(impl);
-  return absl::OkStatus();
 }
 
 void ControlServer::Stop() {

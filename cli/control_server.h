@@ -12,8 +12,12 @@
 // A reply is a human line ("ok: ..." for changes), the JSON object for
 // `status --json`, or a line starting with "error:" for an unknown or
 // malformed command, which changes nothing. Several clients may be connected
-// at once. Everything goes through engine::Control; the server holds no
-// migration state of its own.
+// at once, up to a cap (more are answered with one error line and closed);
+// a connection idle for too long is closed. Only connections from a process
+// of the server's own user (or root), by SO_PEERCRED, are served. `identify`
+// answers the run's socket key (see socket_path.h) so a client can tell the
+// run it wants from anything else listening at a path. Everything goes
+// through engine::Control; the server holds no migration state of its own.
 //
 // Thread-safety: ParseControlCommand and the path helpers are pure.
 // ControlServer's Start() and Stop() belong to one thread; the server runs
@@ -21,6 +25,7 @@
 #ifndef SHADOWCOPY_CLI_CONTROL_SERVER_H_
 #define SHADOWCOPY_CLI_CONTROL_SERVER_H_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -58,18 +63,39 @@ std::string HandleControlLine(engine::Control& control, std::string_view line);
 // One-line help: the commands and the tunables with their current values.
 std::string ControlHelpText(const engine::Control& control);
 
-// Default socket path for a table: /tmp/shadowcopy-<table>.sock for a table
-// in public, else /tmp/shadowcopy-<schema>.<table>.sock; characters other
-// than [A-Za-z0-9_.-] become '_' and the name is shortened to fit a socket
-// address.
-std::string DefaultControlSocketPath(std::string_view schema, std::string_view table);
-// /tmp/shadowcopy-<oid>.sock, for when the table's oid is known.
-std::string DefaultControlSocketPath(uint32_t table_oid);
+// Counts the open control connections against a cap. Not thread-safe (the
+// server's one thread uses it).
+class ConnectionSlots {
+ public:
+  explicit ConnectionSlots(int max) : max_(max) {}
+  // Takes a slot; false (nothing taken) when all `max` are in use.
+  bool TryAcquire() {
+    if (active_ >= max_) return false;
+    ++active_;
+    return true;
+  }
+  void Release() {
+    if (active_ > 0) --active_;
+  }
+  int active() const { return active_; }
+  int max() const { return max_; }
+
+ private:
+  const int max_;
+  int active_ = 0;
+};
+
+struct ControlServerOptions {
+  int max_connections = 16;                          // concurrent clients
+  std::chrono::milliseconds idle_timeout{60000};     // no complete command for this long: closed
+  uint64_t key = 0;                                  // answered by `identify`; 0: none
+};
 
 class ControlServer {
  public:
-  // `control` must outlive the server.
-  ControlServer(engine::Control* control, std::string path);
+  // `control` must outlive the server; it may be null when the server is
+  // started with Listen() and Serve().
+  ControlServer(engine::Control* control, std::string path, ControlServerOptions options = {});
   ~ControlServer();  // Stop()
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
@@ -82,6 +108,12 @@ class ControlServer {
   // InvalidArgument. REQUIRES: not started.
   absl::Status Start();
 
+  // Start() in two steps: Listen() creates the socket (as Start() does, but
+  // serves nobody yet: clients wait in the backlog), Serve() starts serving
+  // `control`, which must outlive the server. REQUIRES: Listen() succeeded.
+  absl::Status Listen();
+  void Serve(engine::Control* control);
+
   // Stops serving, closes every client, joins the thread and removes the
   // socket file. Idempotent.
   void Stop();
@@ -90,8 +122,9 @@ class ControlServer {
 
  private:
   struct Impl;
-  engine::Control* const control_;
+  engine::Control* control_;
   const std::string path_;
+  const ControlServerOptions options_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -2,15 +2,19 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 #include "cli/control_server.h"
+#include "cli/socket_path.h"
 #include "common/absl_fmt.h"
 #include "fmt/format.h"
 
@@ -21,93 +25,131 @@ absl::Status Errno(std::string_view what, const std::string& path) {
   return absl::UnavailableError(fmt::format("{} {}: {}", what, path, std::strerror(errno)));
 }
 
-// Closes the descriptor on scope exit.
-struct Fd {
-  int fd;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 }  // namespace
 
-absl::StatusOr<std::string> SendControlCommand(const std::string& socket_path, const std::string& command,
-                                               std::chrono::milliseconds timeout) {
+ControlConnection::~ControlConnection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+ControlConnection::ControlConnection(ControlConnection&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)), pending_(std::move(other.pending_)) {}
+
+absl::StatusOr<ControlConnection> ControlConnection::Open(const std::string& socket_path,
+                                                          std::chrono::milliseconds timeout) {
   sockaddr_un addr{};
   if (socket_path.empty() || socket_path.size() >= sizeof addr.sun_path)
     return absl::InvalidArgumentError(fmt::format("invalid socket path '{}'", socket_path));
-  if (command.find('\n') != std::string::npos)
-    return absl::InvalidArgumentError("a command is one line");
-  Fd s{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  if (s.fd < 0) return Errno("socket for", socket_path);
+  uid_t self = ::geteuid();
+  // The file's owner first: a socket someone else made is not talked to.
+  struct stat st;
+  if (::lstat(socket_path.c_str(), &st) != 0) return Errno("cannot connect to the control socket", socket_path);
+  if (!S_ISSOCK(st.st_mode))
+    return absl::FailedPreconditionError(fmt::format("{} is not a socket", socket_path));
+  if (!PeerAllowed(st.st_uid, self))
+    return absl::PermissionDeniedError(
+        fmt::format("{} belongs to uid {}, not to you (uid {}); not talking to it", socket_path, st.st_uid, self));
+  ControlConnection c;
+  c.path_ = socket_path;
+  c.fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (c.fd_ < 0) return Errno("socket for", socket_path);
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size());
-  if (::connect(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+  if (::connect(c.fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     return Errno("cannot connect to the control socket", socket_path);
+  // ... then the process that listens (the file may have been replaced).
+  auto peer = PeerUid(c.fd_);
+  if (!peer.ok()) return peer.status();
+  if (!PeerAllowed(*peer, self))
+    return absl::PermissionDeniedError(fmt::format(
+        "the process listening on {} runs as uid {}, not as you (uid {}); not talking to it", socket_path, *peer,
+        self));
+  (void)timeout;
+  return c;
+}
+
+absl::StatusOr<std::string> ControlConnection::Request(const std::string& command, std::chrono::milliseconds timeout) {
+  if (command.find('\n') != std::string::npos) return absl::InvalidArgumentError("a command is one line");
   std::string line = command + "\n";
   for (size_t done = 0; done < line.size();) {
-    ssize_t n = ::send(s.fd, line.data() + done, line.size() - done, MSG_NOSIGNAL);
+    ssize_t n = ::send(fd_, line.data() + done, line.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Errno("cannot send to", socket_path);
+    if (n < 0) return Errno("cannot send to", path_);
     done += static_cast<size_t>(n);
   }
-  std::string reply;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[4096];
-  while (reply.find('\n') == std::string::npos) {
+  while (pending_.find('\n') == std::string::npos) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0)
-      return absl::UnavailableError(fmt::format("no reply from {} within {} ms", socket_path, timeout.count()));
-    pollfd p{s.fd, POLLIN, 0};
+      return absl::UnavailableError(fmt::format("no reply from {} within {} ms", path_, timeout.count()));
+    pollfd p{fd_, POLLIN, 0};
     int r = ::poll(&p, 1, static_cast<int>(left.count()));
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return Errno("cannot wait for", socket_path);
+    if (r < 0) return Errno("cannot wait for", path_);
     if (r == 0) continue;
-    ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Errno("cannot read from", socket_path);
+    if (n < 0) return Errno("cannot read from", path_);
     if (n == 0) {
-      if (reply.empty())
-        return absl::UnavailableError(fmt::format("{} closed the connection without a reply", socket_path));
+      if (pending_.empty())
+        return absl::UnavailableError(fmt::format("{} closed the connection without a reply", path_));
+      pending_ += '\n';
       break;
     }
-    reply.append(buf, static_cast<size_t>(n));
+    pending_.append(buf, static_cast<size_t>(n));
   }
-  if (auto nl = reply.find('\n'); nl != std::string::npos) reply.resize(nl);
+  size_t nl = pending_.find('\n');
+  std::string reply = pending_.substr(0, nl);
+  pending_.erase(0, nl + 1);
   return reply;
 }
 
-int RunCtl(const std::string& socket_path, const std::string& command) {
-  auto reply = SendControlCommand(socket_path, command);
-  if (!reply.ok()) {
-    std::fprintf(stderr, "shadowcopy: error: %s (is the migration running with this --socket?)\n",
-                 std::string(reply.status().message()).c_str());
-    return 3;
+absl::StatusOr<std::string> SendControlCommand(const std::string& socket_path, const std::string& command,
+                                               std::chrono::milliseconds timeout) {
+  if (command.find('\n') != std::string::npos) return absl::InvalidArgumentError("a command is one line");
+  auto c = ControlConnection::Open(socket_path, timeout);
+  if (!c.ok()) return c.status();
+  return c->Request(command, timeout);
+}
+
+absl::StatusOr<ControlConnection> ConnectToRun(const std::string& default_path, uint64_t key,
+                                               std::chrono::milliseconds timeout) {
+  std::string expected = IdentifyReply(key);
+  std::string why;
+  for (const std::string& path : SocketCandidates(default_path)) {
+    auto c = ControlConnection::Open(path, timeout);
+    absl::StatusOr<std::string> id = c.ok() ? c->Request("identify", std::min(timeout, std::chrono::milliseconds(5000)))
+                                            : absl::StatusOr<std::string>(c.status());
+    if (id.ok() && *id == expected) return std::move(*c);
+    struct stat st;
+    if (path == default_path && ::lstat(path.c_str(), &st) == 0)
+      why = id.ok() ? fmt::format("; {} answers but is not this run", path) : fmt::format("; {}", id.status().message());
   }
-  bool error = reply->rfind("error:", 0) == 0;
-  std::fprintf(error ? stderr : stdout, "%s\n", reply->c_str());
-  std::fflush(error ? stderr : stdout);
-  return error ? 1 : 0;
+  return absl::UnavailableError(
+      fmt::format("no shadowcopy run of this table on this database answers at {} or a fallback of it{}",
+                  default_path, why));
 }
 
 namespace {
 
-// Parses --socket/--table/--schema and the command words after them.
+// Parses --socket/--table/--schema/--dsn and the command words after them.
 struct CtlArgs {
-  std::string socket, schema = "public", table;
+  std::string socket, schema = "public", table, dsn;
+  bool print_socket = false;
   std::vector<std::string> words;
 };
 
 absl::StatusOr<CtlArgs> ParseCtlArgs(const std::vector<std::string>& args) {
   CtlArgs out;
-  std::string& socket = out.socket;
-  std::string& schema = out.schema;
-  std::string& table = out.table;
   std::vector<std::string>& words = out.words;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (!words.empty()) {  // everything after the first command word belongs to the command
       words.push_back(a);
+      continue;
+    }
+    if (a == "--print-socket") {
+      out.print_socket = true;
       continue;
     }
     std::string* target = nullptr;
@@ -118,9 +160,10 @@ absl::StatusOr<CtlArgs> ParseCtlArgs(const std::vector<std::string>& args) {
       value = a.substr(eq + 1);
       inline_value = true;
     }
-    if (name == "--socket") target = &socket;
-    else if (name == "--table") target = &table;
-    else if (name == "--schema") target = &schema;
+    if (name == "--socket") target = &out.socket;
+    else if (name == "--table") target = &out.table;
+    else if (name == "--schema") target = &out.schema;
+    else if (name == "--dsn") target = &out.dsn;
     if (target == nullptr) {
       if (a.rfind("--", 0) == 0) return absl::InvalidArgumentError(fmt::format("unknown option '{}'", a));
       words.push_back(a);
@@ -132,28 +175,77 @@ absl::StatusOr<CtlArgs> ParseCtlArgs(const std::vector<std::string>& args) {
     }
     *target = value;
   }
-  if (socket.empty() && table.empty())
+  if (out.socket.empty() && out.table.empty())
     return absl::InvalidArgumentError("--socket PATH (or --table T) is required");
-  if (socket.empty()) socket = DefaultControlSocketPath(schema, table);
   return out;
+}
+
+// A connection to the run `args` name: --socket as given (owner and peer
+// checked), or the run of --table on the database --dsn names, found at its
+// default path or a fallback and identified by its key.
+absl::StatusOr<ControlConnection> Connect(const CtlArgs& args) {
+  constexpr auto kTimeout = std::chrono::seconds(30);
+  if (!args.socket.empty()) return ControlConnection::Open(args.socket, kTimeout);
+  auto path = DefaultControlSocketPath(args.dsn, args.schema, args.table);
+  if (!path.ok()) return path.status();
+  return ConnectToRun(*path, DefaultSocketKey(args.dsn, args.schema, args.table), kTimeout);
+}
+
+int Unreachable(const CtlArgs& args, const absl::Status& st) {
+  std::fprintf(stderr, "shadowcopy: error: %s%s\n", std::string(st.message()).c_str(),
+               args.socket.empty() ? " (is the migration running, with this --dsn?)"
+                                   : " (is the migration running with this --socket?)");
+  return 3;
+}
+
+int PrintReply(const std::string& reply) {
+  bool error = reply.rfind("error:", 0) == 0;
+  std::fprintf(error ? stderr : stdout, "%s\n", reply.c_str());
+  std::fflush(error ? stderr : stdout);
+  return error ? 1 : 0;
 }
 
 }  // namespace
 
+int RunCtl(const std::string& socket_path, const std::string& command) {
+  auto reply = SendControlCommand(socket_path, command);
+  if (!reply.ok()) {
+    std::fprintf(stderr, "shadowcopy: error: %s (is the migration running with this --socket?)\n",
+                 std::string(reply.status().message()).c_str());
+    return 3;
+  }
+  return PrintReply(*reply);
+}
+
 int CtlMain(const std::vector<std::string>& args) {
   auto usage = [](std::string_view msg) {
     std::fprintf(stderr,
-                 "shadowcopy: error: %.*s\nusage: shadowcopy ctl (--socket PATH | --table T [--schema S]) "
+                 "shadowcopy: error: %.*s\nusage: shadowcopy ctl (--socket PATH | --table T [--schema S] [--dsn DSN]) "
                  "COMMAND...   (COMMAND: help for the list)\n",
                  static_cast<int>(msg.size()), msg.data());
     return 2;
   };
   auto parsed = ParseCtlArgs(args);
   if (!parsed.ok()) return usage(std::string(parsed.status().message()));
+  if (parsed->print_socket) {
+    if (parsed->table.empty()) return usage("--print-socket needs --table");
+    auto path = DefaultControlSocketPath(parsed->dsn, parsed->schema, parsed->table);
+    if (!path.ok()) {
+      std::fprintf(stderr, "shadowcopy: error: %s\n", std::string(path.status().message()).c_str());
+      return 1;
+    }
+    std::printf("%s\n", path->c_str());
+    return 0;
+  }
   if (parsed->words.empty()) return usage("no command given");
   std::string command;
   for (const auto& w : parsed->words) command += (command.empty() ? "" : " ") + w;
-  return RunCtl(parsed->socket, command);
+  if (command.find('\n') != std::string::npos) return usage("a command is one line");
+  auto conn = Connect(*parsed);
+  if (!conn.ok()) return Unreachable(*parsed, conn.status());
+  auto reply = conn->Request(command, std::chrono::seconds(30));
+  if (!reply.ok()) return Unreachable(*parsed, reply.status());
+  return PrintReply(*reply);
 }
 
 int VerifyMain(const std::vector<std::string>& args) {
@@ -161,18 +253,15 @@ int VerifyMain(const std::vector<std::string>& args) {
   if (parsed.ok() && !parsed->words.empty())
     parsed = absl::InvalidArgumentError(fmt::format("unexpected argument '{}'", parsed->words[0]));
   if (!parsed.ok()) {
-    std::fprintf(stderr, "shadowcopy: error: %s\nusage: shadowcopy verify (--table T [--schema S] | --socket PATH)\n",
+    std::fprintf(stderr,
+                 "shadowcopy: error: %s\nusage: shadowcopy verify (--table T [--schema S] [--dsn DSN] | --socket PATH)\n",
                  std::string(parsed.status().message()).c_str());
     return 2;
   }
-  const std::string& socket = parsed->socket;
-  auto unreachable = [&](const absl::Status& st) {
-    std::fprintf(stderr, "shadowcopy: error: %s (is the migration running with this --socket?)\n",
-                 std::string(st.message()).c_str());
-    return 3;
-  };
-  auto reply = SendControlCommand(socket, "verify");
-  if (!reply.ok()) return unreachable(reply.status());
+  auto conn = Connect(*parsed);
+  if (!conn.ok()) return Unreachable(*parsed, conn.status());
+  auto reply = conn->Request("verify", std::chrono::seconds(30));
+  if (!reply.ok()) return Unreachable(*parsed, reply.status());
   unsigned long long request = 0;
   if (std::sscanf(reply->c_str(), "ok: verification requested (request %llu)", &request) != 1) {
     std::fprintf(stderr, "shadowcopy: error: unexpected reply: %s\n", reply->c_str());
@@ -181,9 +270,9 @@ int VerifyMain(const std::vector<std::string>& args) {
   std::fprintf(stderr, "verification requested (request %llu); waiting for it\n", request);
   std::string last;
   for (;;) {
-    auto r = SendControlCommand(socket, fmt::format("verify-result {}", request));
+    auto r = conn->Request(fmt::format("verify-result {}", request), std::chrono::seconds(30));
     if (!r.ok())
-      return unreachable(absl::UnavailableError(fmt::format(
+      return Unreachable(*parsed, absl::UnavailableError(fmt::format(
           "the migration stopped answering before verification {} finished: {}", request, r.status().message())));
     if (r->rfind("pending:", 0) != 0) {
       bool error = r->rfind("error:", 0) == 0;

@@ -7,6 +7,7 @@
 #define SHADOWCOPY_CLI_CTL_H_
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,37 @@
 
 namespace shadowcopy::cli {
 
-// Connects to `socket_path`, sends `command` as one line and returns the
+// One connection to a control socket, several commands in turn.
+class ControlConnection {
+ public:
+  // Connects to `socket_path` after checking that the file is a socket owned
+  // by this user (or root) and, once connected, that the listening process
+  // runs as this user (or root): PermissionDenied otherwise, nothing sent.
+  // Unavailable when nothing listens there.
+  static absl::StatusOr<ControlConnection> Open(const std::string& socket_path, std::chrono::milliseconds timeout);
+  ControlConnection(ControlConnection&& other) noexcept;
+  ControlConnection& operator=(ControlConnection&&) = delete;
+  ~ControlConnection();
+
+  // Sends `command` (one line) and returns the reply line (without its
+  // newline). Unavailable when no reply comes within `timeout`.
+  absl::StatusOr<std::string> Request(const std::string& command, std::chrono::milliseconds timeout);
+
+ private:
+  ControlConnection() = default;
+  int fd_ = -1;
+  std::string path_;
+  std::string pending_;  // received bytes after the last reply line
+};
+
+// A connection to the run whose socket key is `key` (socket_path.h): at
+// `default_path` or, when something else answers there, at one of its
+// fallbacks; each candidate must answer `identify` with the key before
+// anything else is sent. Unavailable naming the default path otherwise.
+absl::StatusOr<ControlConnection> ConnectToRun(const std::string& default_path, uint64_t key,
+                                               std::chrono::milliseconds timeout);
+
+// Connects to `socket_path` (ControlConnection::Open), sends `command` as one line and returns the
 // reply line (without its newline). Unavailable when nothing listens there
 // or no reply comes within `timeout`.
 absl::StatusOr<std::string> SendControlCommand(const std::string& socket_path, const std::string& command,
@@ -26,13 +57,15 @@ absl::StatusOr<std::string> SendControlCommand(const std::string& socket_path, c
 int RunCtl(const std::string& socket_path, const std::string& command);
 
 // The `ctl` subcommand; `args` follow the word ctl:
-//   --socket PATH | --table T [--schema S]   then the command's words
+//   --socket PATH | --table T [--schema S] [--dsn DSN]   then the command's words
+// (--table finds the run of T on the database DSN names, as ConnectToRun;
+// --print-socket prints that run's default socket path and exits.)
 // The command's words are joined with single spaces. Returns 2 on a usage
 // error, else as RunCtl.
 int CtlMain(const std::vector<std::string>& args);
 
 // The `verify` subcommand; `args` follow the word verify:
-//   --socket PATH | --table T [--schema S]
+//   --socket PATH | --table T [--schema S] [--dsn DSN]
 // Asks the running migration to verify now (`verify`) and waits for the
 // outcome (`verify-result N`), printing progress lines on stderr and the
 // report on stdout. Returns 0 when the tables matched (after repairs, if

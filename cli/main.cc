@@ -1,9 +1,13 @@
 // shadowcopy's entry point: parses the command line, installs the signal
-// watcher (SIGINT/SIGTERM stop the run, which then cleans up), runs the
-// migration or the cleanup, and prints the outcome.
+// watcher (SIGINT, SIGTERM, SIGHUP and SIGQUIT stop the run, which then
+// cleans up; SIGPIPE is ignored), runs the migration or the cleanup, and
+// prints the outcome.
 #include <pthread.h>
-#include <unistd.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <atomic>
 #include <functional>
@@ -15,6 +19,7 @@
 #include "cli/control_server.h"
 #include "cli/ctl.h"
 #include "cli/options.h"
+#include "cli/socket_path.h"
 #include "cli/summary_json.h"
 #include "common/log.h"
 #include "common/quote.h"
@@ -113,71 +118,110 @@ int RunCleanupCommand(const Options& o) {
   return 0;
 }
 
-// The config with the control socket's path filled in when executing with
-// the default one.
-engine::Config WithSocketPath(engine::Config config) {
-  if (config.execute && !config.no_socket && config.socket_path.empty())
-    config.socket_path = DefaultControlSocketPath(config.schema, config.table);
-  return config;
+// The signals that stop a run the way SIGTERM does (cleanup, exit 130): a
+// dropped terminal or SSH session (SIGHUP) and Ctrl-\\ (SIGQUIT) included.
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+const char* SignalName(int sig) {
+  switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    case SIGQUIT: return "SIGQUIT";
+  }
+  return "a signal";
+}
+
+// Blocks the stop signals in this thread and in every thread it starts
+// later; RunControlled's watcher takes them with sigwait.
+sigset_t BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : kStopSignals) sigaddset(&set, sig);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
 }
 
 // The operator's socket (status, pause, resume, set, cutover, abort) when
-// executing; null when there is none. `default_socket`: the path is the
-// default one, which falls back to a per-process name when in use.
-absl::StatusOr<std::unique_ptr<ControlServer>> StartControlServer(engine::Control* control,
-                                                                  const engine::Config& config, bool default_socket) {
-  if (!config.execute || config.no_socket) return std::unique_ptr<ControlServer>();
-  auto server = std::make_unique<ControlServer>(control, config.socket_path);
-  auto st = server->Start();
+// executing, listening but not yet serving; null when there is none. The
+// default path (socket_path.h) falls back to a per-process name, said in a
+// warning, when a live socket is there already. `config->socket_path`
+// becomes the path actually used.
+absl::StatusOr<std::unique_ptr<ControlServer>> OpenControlSocket(engine::Config* config) {
+  if (!config->execute || config->no_socket) return std::unique_ptr<ControlServer>();
+  bool default_socket = config->socket_path.empty();
+  ControlServerOptions options;
+  if (default_socket) {
+    std::string dsn = config->dsn;
+    auto path = DefaultControlSocketPath(dsn, config->schema, config->table);
+    if (!path.ok()) return path.status();
+    config->socket_path = *path;
+    options.key = DefaultSocketKey(dsn, config->schema, config->table);
+  }
+  auto server = std::make_unique<ControlServer>(nullptr, config->socket_path, options);
+  auto st = server->Listen();
   if (!st.ok() && default_socket && st.code() == absl::StatusCode::kFailedPrecondition) {
-    // Another run (another database or server) uses the default name.
-    std::string path = config.socket_path;
-    path.insert(path.size() - 5, fmt::format("-{}", getpid()));
-    server = std::make_unique<ControlServer>(control, path);
-    st = server->Start();
+    std::string fallback = FallbackSocketPath(config->socket_path, getpid());
+    Log(LogLevel::kWarning, "control socket {} is in use by another process; using {} instead", config->socket_path,
+        fallback);
+    config->socket_path = fallback;
+    server = std::make_unique<ControlServer>(nullptr, fallback, options);
+    st = server->Listen();
   }
   if (!st.ok()) return st;
   Log(LogLevel::kInfo, "control socket: {} (shadowcopy ctl --socket {} status)", server->path(), server->path());
   return server;
 }
 
-// Runs `run` with the control socket up and SIGINT/SIGTERM turned into
-// `stop`. Signals are blocked in every thread and taken by one watcher
-// thread, so a stop request goes through the engine (RequestStop), which
-// cancels queries and lets the run's thread clean up.
+// Runs `run` with the control socket serving `control` and the stop signals
+// turned into `stop`. The signals are blocked in every thread (before any
+// was started) and taken by one watcher thread, so a stop request goes
+// through the engine (RequestStop), which cancels queries and lets the run's
+// thread clean up.
 template <typename Result>
-absl::StatusOr<Result> RunControlled(engine::Control* control, const engine::Config& config, bool default_socket,
+absl::StatusOr<Result> RunControlled(engine::Control* control, ControlServer* server, const sigset_t& set,
                                      const std::function<absl::StatusOr<Result>()>& run,
                                      const std::function<void()>& stop) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  auto server = StartControlServer(control, config, default_socket);
-  if (!server.ok()) return server.status();
+  if (server != nullptr) server->Serve(control);
   std::atomic<bool> finished{false};
   std::thread watcher([&stop, &finished, set] {
     int sig = 0;
     while (sigwait(&set, &sig) == 0) {
       if (finished) return;  // the wake-up sent below
-      Log(LogLevel::kWarning, "received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      Log(LogLevel::kWarning, "received {}, stopping", SignalName(sig));
       stop();
     }
   });
   auto result = run();
-  if (*server) (*server)->Stop();
+  if (server != nullptr) server->Stop();
   finished = true;
   pthread_kill(watcher.native_handle(), SIGTERM);
   watcher.join();
   return result;
 }
 
+// A postpone flag file must exist when the run starts: a missing one (a
+// typo) would release the cutover at once. One that cannot be checked is
+// accepted; it holds the cutover until it can be.
+absl::Status CheckPostponeFlagFile(const engine::Config& config) {
+  const std::string& path = config.control.postpone_cutover_flag_file;
+  if (!config.execute || path.empty()) return absl::OkStatus();
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 && errno == ENOENT)
+    return absl::FailedPreconditionError(fmt::format(
+        "--postpone-cutover-flag-file {} does not exist; create it first (removing it releases the cutover)", path));
+  return absl::OkStatus();
+}
+
 int RunMigration(const Options& o) {
-  engine::Config config = WithSocketPath(o.config);
+  sigset_t set = BlockStopSignals();
+  engine::Config config = o.config;
+  if (auto st = CheckPostponeFlagFile(config); !st.ok()) return Fail(st);
+  auto server = OpenControlSocket(&config);
+  if (!server.ok()) return Fail(server.status());
   engine::Migration migration(config);
   auto result = RunControlled<engine::Summary>(
-      migration.control(), config, o.config.socket_path.empty(), [&] { return migration.Run(); }, [&] { migration.RequestStop(); });
+      migration.control(), server->get(), set, [&] { return migration.Run(); }, [&] { migration.RequestStop(); });
   if (!result.ok()) return Fail(result.status());
   if (o.config.execute) PrintSummary(*result, o.config.verify);
   return 0;
@@ -195,10 +239,13 @@ void PrintBackfillSummary(const engine::BackfillSummary& s) {
 }
 
 int RunBackfill(const Options& o) {
-  engine::Config config = WithSocketPath(o.config);
+  sigset_t set = BlockStopSignals();
+  engine::Config config = o.config;
+  auto server = OpenControlSocket(&config);
+  if (!server.ok()) return Fail(server.status());
   engine::Backfill backfill(config);
   auto result = RunControlled<engine::BackfillSummary>(
-      backfill.control(), config, o.config.socket_path.empty(), [&] { return backfill.Run(); }, [&] { backfill.RequestStop(); });
+      backfill.control(), server->get(), set, [&] { return backfill.Run(); }, [&] { backfill.RequestStop(); });
   if (!result.ok()) return Fail(result.status());
   if (o.config.execute) PrintBackfillSummary(*result);
   return 0;
@@ -207,6 +254,9 @@ int RunBackfill(const Options& o) {
 }  // namespace
 
 int Main(int argc, char** argv) {
+  // A closed stdout or stderr (`| head`, a dropped session) must not kill the
+  // run: writes to it fail with EPIPE instead (see WriteOutputLine).
+  ::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = ParseOptions(args);
   if (!parsed.ok()) {

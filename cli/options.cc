@@ -159,7 +159,7 @@ Verification (before the cutover, shadow vs. original, range by range inside the
   --verify-after             after the cutover, compare the new table with _<table>_old as they
                              were at the swap (report only)
 Control:
-  --socket PATH              control socket (default /tmp/shadowcopy-<schema>.<table>.sock; none: off)
+  --socket PATH              control socket (default: private, per table; see README; none: off)
   --postpone-cutover         keep replaying after the copy until `ctl cutover`
   --postpone-cutover-flag-file F   ... or until F is removed
   --progress text|json       progress lines as text on stderr (default) or JSON on stdout
@@ -235,7 +235,7 @@ Throttling (the backfill waits between batches; an unreadable signal counts as o
   --throttle-flag-file F     throttled while F exists
   --critical-replica-lag D, --critical-active N   stop the backfill beyond these
 Control:
-  --socket PATH              control socket (default /tmp/shadowcopy-<schema>.<table>.sock; none: off)
+  --socket PATH              control socket (default: private, per table; see README; none: off)
   shadowcopy ctl --socket PATH status|status --json|pause|resume|set NAME=VALUE|get NAME|abort|help
                              (tunables: batch-size, target-batch-time, min-batch-size,
                              max-batch-size, max-replica-lag, max-lock-waiters, max-active,

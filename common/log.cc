@@ -1,6 +1,8 @@
 #include "common/log.h"
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -9,7 +11,20 @@ namespace shadowcopy {
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 std::mutex g_mu;
+std::atomic<bool> g_stdout_closed{false};
 }  // namespace
+
+void WriteOutputLine(std::string_view line) {
+  if (g_stdout_closed.load()) return;
+  std::clearerr(stdout);
+  errno = 0;
+  bool ok = std::fwrite(line.data(), 1, line.size(), stdout) == line.size() && std::fflush(stdout) == 0;
+  if (ok) return;
+  int err = errno;
+  if (g_stdout_closed.exchange(true)) return;
+  LogLine(LogLevel::kWarning, fmt::format("stdout is closed ({}); no more progress lines there, the run goes on",
+                                          err != 0 ? std::strerror(err) : "write failed"));
+}
 
 void SetLogLevel(LogLevel level) { g_level = static_cast<int>(level); }
 

@@ -17,6 +17,11 @@ void SetLogLevel(LogLevel level);
 bool LogEnabled(LogLevel level);
 void LogLine(LogLevel level, std::string_view message);
 
+// Writes `line` (with its newline) to stdout and flushes. Once stdout is
+// closed (EPIPE: `| head`, a dropped session) or fails otherwise, says so in
+// one warning and writes nothing more there; the caller goes on.
+void WriteOutputLine(std::string_view line);
+
 template <typename... Args>
 void Log(LogLevel level, fmt::format_string<Args...> format, Args&&... args) {
   if (!LogEnabled(level)) return;

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "common/pg_options.h"
 #include "common/status.h"
 #include "fmt/format.h"
 
@@ -82,9 +83,8 @@ absl::Status StatusFromResult(PGconn* conn, const PGresult* res, std::string_vie
 }
 
 absl::StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const ConnectOptions& options) {
-  std::string pgoptions;
   auto settings = options.settings;
-  settings.insert(settings.begin(), {{"datestyle", "ISO"},
+  settings.insert(settings.begin(), {{"datestyle", "ISO, MDY"},
                                      {"intervalstyle", "postgres"},
                                      {"extra_float_digits", "3"},
                                      {"statement_timeout", "0"},
@@ -92,23 +92,20 @@ absl::StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const ConnectOptions& op
                                      // checks of user expressions assume.
                                      {"standard_conforming_strings", "on"},
                                      {"idle_in_transaction_session_timeout", "0"},
+                                     // A plain BEGIN of ours means READ COMMITTED.
+                                     {"default_transaction_isolation", "read committed"},
                                      // Never read through a policy: with FORCE ROW LEVEL
                                      // SECURITY the owner would copy a filtered table;
                                      // off makes such a read fail instead.
                                      {"row_security", "off"}});
-  for (const auto& [key, value] : settings) {
-    if (!pgoptions.empty()) pgoptions += ' ';
-    // Backslash-escape spaces and backslashes as the options keyword requires.
-    std::string escaped;
-    for (char c : value) {
-      if (c == ' ' || c == '\\') escaped.push_back('\\');
-      escaped.push_back(c);
-    }
-    pgoptions += fmt::format("-c {}={}", key, escaped);
-  }
-  // The user's PGOPTIONS/options keep working: ours are appended after them.
-  const char* env_options = std::getenv("PGOPTIONS");
-  if (env_options != nullptr && *env_options) pgoptions = std::string(env_options) + " " + pgoptions;
+  // The user's options (dsn, else PGOPTIONS) reach every session, ours
+  // after them: the server applies -c settings in order, so ours win where
+  // correctness needs them (the text forms of values the copy, the replay and
+  // the verification compare; no statement or idle timeout cutting a batch or
+  // the replication stream; READ COMMITTED unless we ask otherwise; no row
+  // security filtering a read) and a per-
+  // connection setting of the caller (`options.settings`) wins over both.
+  std::string pgoptions = MergeSessionOptions(DsnOptions(options.dsn), std::getenv("PGOPTIONS"), settings);
 
   std::vector<const char*> keys, values;
   if (!options.dsn.empty()) {
@@ -131,6 +128,22 @@ absl::StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const ConnectOptions& op
     std::string message = FirstLine(PQerrorMessage(conn));
     PQfinish(conn);
     return absl::UnavailableError(fmt::format("cannot connect to PostgreSQL: {}", message));
+  }
+  // Values travel as text between the tool's sessions: the replication
+  // stream's row images (converted to the client encoding by the walsender)
+  // are bound as parameters by the applier. A client encoding of the user's
+  // (client_encoding in the dsn, PGCLIENTENCODING; the server applies it
+  // after `options`) would fail on characters it cannot represent, or
+  // convert twice where sessions differ. Every session speaks the server's
+  // encoding, so no conversion happens anywhere.
+  const char* server_encoding = PQparameterStatus(conn, "server_encoding");
+  const char* client_encoding = PQparameterStatus(conn, "client_encoding");
+  if (server_encoding != nullptr && client_encoding != nullptr &&
+      std::string_view(server_encoding) != client_encoding && PQsetClientEncoding(conn, server_encoding) != 0) {
+    std::string message = FirstLine(PQerrorMessage(conn));
+    PQfinish(conn);
+    return absl::UnavailableError(fmt::format("cannot set the client encoding to the server's ({}): {}",
+                                              server_encoding, message));
   }
   return std::unique_ptr<PgConn>(new PgConn(conn));
 }

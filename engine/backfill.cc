@@ -107,11 +107,13 @@ absl::StatusOr<BackfillSummary> Backfill::Run() {
     RETURN_IF_ERROR(backfill_sql::CheckExpression(spec_.set, backfill_sql::ExpressionKind::kSet));
   RETURN_IF_ERROR(Connect());
   RETURN_IF_ERROR(InspectPhase());
+  if (!spec_.delete_rows) RETURN_IF_ERROR(CheckSetKeepsKeys());
   ASSIGN_OR_RETURN(auto rec, BackfillState::FindUnfinished(conn_.get(), in_.names.schema, in_.names.table));
   RETURN_IF_ERROR(CheckRecord(rec));
   if (!resumed_) RETURN_IF_ERROR(ReadSpan());
   sizer_ = std::make_unique<throttler::ChunkSizer>(control_->Sizing(), config_.control.chunk_size);
   if (!span_last_.empty() && !done_) RETURN_IF_ERROR(Validate());
+  RETURN_IF_ERROR(key_probe_);
   if (!config_.execute) {
     RETURN_IF_ERROR(Estimate());
     PrintPlan();
@@ -212,6 +214,35 @@ absl::Status Backfill::ReadSpan() {
     for (int i = 0; i < r.Cols(); ++i) out.push_back(r.GetString(0, i));
   }
   estimated_keys_ = in_.estimated_rows;
+  return absl::OkStatus();
+}
+
+// Keys are the batches' cursor and the run's checkpoint: a SET list that
+// assigns a key column is refused before anything is recorded or changed,
+// whatever values it would assign (see KeyAssignmentProbeSql).
+absl::Status Backfill::CheckSetKeepsKeys() {
+  RETURN_IF_ERROR(conn_->Exec("BEGIN").status());
+  auto probe = [&]() -> absl::StatusOr<bool> {
+    RETURN_IF_ERROR(
+        conn_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
+    absl::StatusOr<PgResult> r = absl::InternalError("no statement");
+    for (const auto& stmt : backfill_sql::KeyAssignmentProbeSql(model_, spec_.set)) {
+      r = conn_->Exec(stmt);
+      if (!r.ok()) return r.status();
+    }
+    return r->GetBool(0, 0);
+  };
+  absl::StatusOr<bool> assigned = probe();
+  conn_->RollbackQuietly();
+  // A SET list the probe cannot compile is reported by the first batch's
+  // validation as the user wrote it; if that batch compiles, this is returned.
+  if (!assigned.ok()) {
+    key_probe_ = Annotate(assigned.status(), "checking which columns --set assigns");
+    return absl::OkStatus();
+  }
+  if (*assigned)
+    return absl::InvalidArgumentError(fmt::format(
+        "--set assigns a key column ({}): a backfill cannot change keys", QuoteIdentList(in_.key_names)));
   return absl::OkStatus();
 }
 
@@ -488,9 +519,7 @@ void Backfill::MaybeReportProgress(bool force) {
   if (!force && now - last_progress_ < config_.progress_interval) return;
   last_progress_ = now;
   if (config_.progress_json) {
-    std::string line = control_->StatusJson() + "\n";
-    std::fputs(line.c_str(), stdout);
-    std::fflush(stdout);
+    WriteOutputLine(control_->StatusJson() + "\n");
     return;
   }
   Log(LogLevel::kInfo, "progress: {}", control_->StatusText());

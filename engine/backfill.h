@@ -86,6 +86,7 @@ class Backfill {
   absl::Status InspectPhase();
   absl::Status ReadSpan();
   absl::Status CheckRecord(const std::optional<BackfillRecord>& rec);
+  absl::Status CheckSetKeepsKeys();
   absl::Status Validate();
   absl::Status CreateRecord();
   absl::Status StartThrottler();
@@ -110,6 +111,7 @@ class Backfill {
   // Owned by the Run() thread.
   std::unique_ptr<PgConn> conn_;  // batches and state; holds the advisory lock
   Inspection in_;
+  absl::Status key_probe_;  // the key assignment probe's own failure, if any
   TableModel model_;
   backfill_sql::BatchSpec spec_;
   std::vector<std::string> span_first_, span_last_;  // empty: the table was empty

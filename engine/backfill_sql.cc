@@ -154,6 +154,22 @@ std::string BatchSql(const TableModel& m, const BatchSpec& spec, bool has_lower,
   return fmt::format("UPDATE ONLY {} SET {}\nWHERE {} AND ({}\n)", Table(m), spec.set, range, spec.where);
 }
 
+std::vector<std::string> KeyAssignmentProbeSql(const TableModel& m, const std::string& set) {
+  return {
+      fmt::format("CREATE TEMPORARY TABLE shadowcopy_key_probe (LIKE {} INCLUDING GENERATED) ON COMMIT DROP",
+                  Table(m)),
+      "CREATE FUNCTION pg_temp.shadowcopy_key_assigned() RETURNS trigger LANGUAGE plpgsql AS "
+      "$f$BEGIN PERFORM set_config('shadowcopy.key_assigned', 'on', true); RETURN NULL; END$f$",
+      fmt::format("CREATE TRIGGER shadowcopy_key_assigned BEFORE UPDATE OF {} ON pg_temp.shadowcopy_key_probe "
+                  "FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.shadowcopy_key_assigned()",
+                  KeyList(m, "", "")),
+      // The user's text is followed by a line break, as in BatchSql.
+      fmt::format("UPDATE ONLY pg_temp.shadowcopy_key_probe AS {} SET {}\nWHERE false",
+                  QuoteIdent(m.names.table), set),
+      "SELECT coalesce(current_setting('shadowcopy.key_assigned', true) = 'on', false)",
+  };
+}
+
 std::string SpanEndSql(const TableModel& m, bool last) {
   return fmt::format("SELECT {} FROM ONLY {} AS o ORDER BY {} LIMIT 1", KeyList(m, "o", "::text"), Table(m),
                      KeyList(m, "o", last ? " DESC" : ""));

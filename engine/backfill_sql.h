@@ -51,6 +51,19 @@ std::string BoundarySql(const TableModel& m, bool has_lower, bool lower_inclusiv
 // "--" comment cannot swallow the rest.
 std::string BatchSql(const TableModel& m, const BatchSpec& spec, bool has_lower, bool lower_inclusive = false);
 
+// Whether a SET list assigns a key column, as the server resolves its targets
+// (quoted and Unicode-escaped names, row assignments, sub-fields, generated
+// key columns depending on an assigned column) rather than a parse of ours:
+// the statements run in order in a transaction that is rolled back. A temporary
+// copy of the table's columns (CREATE TABLE ... LIKE takes ACCESS SHARE on the
+// table) gets a statement-level trigger "BEFORE UPDATE OF <key columns>" that
+// fires when the UPDATE names one of them, whatever rows it changes; the
+// UPDATE runs WHERE false (nothing evaluated per row), with the table's name
+// as alias so qualified references resolve. The last statement returns one
+// boolean: true when a key column is assigned. The trigger's function needs
+// PL/pgSQL.
+std::vector<std::string> KeyAssignmentProbeSql(const TableModel& m, const std::string& set);
+
 // The smallest (or, `last`, the largest) key as text: the ends of the span.
 std::string SpanEndSql(const TableModel& m, bool last);
 

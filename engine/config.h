@@ -48,7 +48,7 @@ struct Config {
   bool execute = false;            // false: dry run, nothing changes
   int64_t chunk_size = 10000;      // rows per copy batch (mirrors control.chunk_size)
   ControlSettings control;         // live tunables' initial values, cutover hold
-  std::string socket_path;         // control socket; "" = /tmp/shadowcopy-<schema>.<table>.sock
+  std::string socket_path;         // control socket; "" = the default (cli/socket_path.h)
   bool no_socket = false;          // --socket none
   std::string replica_dsn;         // --replica-dsn: measure lag on the replica itself
   std::string throttle_query;      // --throttle-query: a number > 0 throttles

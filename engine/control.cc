@@ -2,9 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 
 #include "common/log.h"
@@ -310,8 +312,18 @@ bool Control::CutoverAllowed() const {
   if (!postpone_cutover_) return true;
   if (!postpone_flag_file_.empty()) {
     struct stat st;
-    // The flag file holds the cutover while it exists; its removal releases it.
-    if (::stat(postpone_flag_file_.c_str(), &st) != 0) return true;
+    // The flag file holds the cutover while it exists; its removal releases
+    // it. A file that cannot be checked (EACCES on its directory...) holds it
+    // too, like an unreadable throttle signal throttles.
+    if (::stat(postpone_flag_file_.c_str(), &st) != 0) {
+      int err = errno;
+      if (err == ENOENT) return true;
+      if (!flag_unreadable_logged_.exchange(true))
+        Log(LogLevel::kWarning, "cannot check --postpone-cutover-flag-file {}: {}; the cutover stays postponed",
+            postpone_flag_file_, std::strerror(err));
+    } else {
+      flag_unreadable_logged_ = false;
+    }
   }
   return cutover_released_.load();
 }

@@ -204,7 +204,8 @@ class Control {
   void VerifyCompleted(uint64_t covered, bool ok, std::string text);
 
   // False while the cutover is postponed: --postpone-cutover and no
-  // ReleaseCutover yet, or the postpone flag file exists.
+  // ReleaseCutover yet, or the postpone flag file exists or cannot be
+  // checked (stat fails other than with ENOENT).
   bool CutoverAllowed() const;
 
   // Where Status reads the throttle state (usually Throttler::current).
@@ -234,6 +235,7 @@ class Control {
   std::atomic<bool> cutover_released_{false};
   std::atomic<uint64_t> revision_{0};
   std::atomic<uint64_t> verify_requested_{0};
+  mutable std::atomic<bool> flag_unreadable_logged_{false};  // warned once per spell
 
   mutable absl::Mutex mu_;
   ControlSettings settings_ ABSL_GUARDED_BY(mu_);

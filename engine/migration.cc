@@ -214,7 +214,8 @@ absl::StatusOr<Summary> Migration::Run() {
     // found now rather than hours into the copy.
     RetryPolicy policy;
     policy.attempts = config_.execute ? 3 : 10;
-    absl::Status rehearsed = Retry(policy, "rehearsing the swap", [&] { return DryRun(in, true); }, &stop_);
+    absl::Status rehearsed = Retry(policy, config_.execute ? "rehearsing the swap" : "validating the ALTER",
+                                   [&] { return DryRun(in, true); }, &stop_);
     if (!rehearsed.ok() && config_.execute && IsRetryable(rehearsed)) {
       // A long transaction holds the table: the cutover will wait for it
       // anyway. Validate the ALTER without the swap's locks and go on.
@@ -364,7 +365,11 @@ absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
   // transaction that is rolled back: PostgreSQL itself validates the ALTER
   // and every cutover statement (re-created views, foreign keys, policies),
   // so a problem shows now, not hours into the copy. The rehearsal takes the
-  // cutover's locks for the few milliseconds its statements run.
+  // cutover's locks for the few milliseconds its statements run: only at the
+  // start of --execute. The dry run takes nothing stronger than ACCESS SHARE
+  // on the table (CREATE TABLE ... LIKE takes that much): it builds the swap
+  // statements and prints them unrehearsed, since a queued ACCESS EXCLUSIVE
+  // request would stall every reader behind the table's lock holders.
   RETURN_IF_ERROR(main_->Exec("BEGIN").status());
   auto rehearse = [&]() -> absl::Status {
     RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
@@ -372,6 +377,14 @@ absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
     ASSIGN_OR_RETURN(ShadowPlan plan, builder.Build(in));
     if (!rehearse_swap) return absl::OkStatus();
     for (const auto& stmt : plan.deferred_indexes) RETURN_IF_ERROR(main_->Exec(stmt).status());
+    if (!config_.execute) {
+      ASSIGN_OR_RETURN(auto catalog, ReadSwapCatalog(main_.get(), plan));
+      auto statements = BuildSwapStatements(plan, catalog);
+      main_->RollbackQuietly();
+      std::fputs(FormatPlan(config_, in, plan, statements).c_str(), stdout);
+      std::fflush(stdout);
+      return absl::OkStatus();
+    }
     // The cutover's locks in the cutover's order: the table first, then what
     // the swap statements lock, losing any lock cycle as the cutover does.
     RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'",
@@ -389,13 +402,8 @@ absl::Status Migration::DryRun(const Inspection& in, bool rehearse_swap) {
       RETURN_IF_ERROR(Annotate(main_->Exec(stmt).status(), fmt::format("rehearsing the swap: {}", stmt)));
     double ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
     main_->RollbackQuietly();
-    if (!config_.execute) {
-      std::fputs(FormatPlan(config_, in, plan, statements, ms).c_str(), stdout);
-      std::fflush(stdout);
-    } else {
-      Log(LogLevel::kInfo, "validated the ALTER and rehearsed the swap ({} statements, {:.1f} ms)",
-          statements.in_lock.size(), ms);
-    }
+    Log(LogLevel::kInfo, "validated the ALTER and rehearsed the swap ({} statements, {:.1f} ms)",
+        statements.in_lock.size(), ms);
     return absl::OkStatus();
   };
   absl::Status st = rehearse();
@@ -411,28 +419,35 @@ absl::Status Migration::Prepare(const Inspection& in) {
   RETURN_IF_ERROR(main_->Exec(lock_timeout).status());
   run_id_ = fmt::format("{}-{:x}", in.oid, std::random_device{}());
   state_ = std::make_unique<StateStore>(run_id_);
+  int builds = 0;
   RETURN_IF_ERROR(Retry(policy, "creating the shadow table", [&]() -> absl::Status {
     RETURN_IF_ERROR(main_->Exec("BEGIN").status());
     ShadowBuilder builder(main_.get(), config_);
-    auto plan = builder.Build(in);
+    // The original's definition, read before and after the shadow's creation.
+    auto built_from = ReadSchemaFingerprint(main_.get(), in.oid);
+    auto plan = built_from.ok() ? builder.Build(in) : absl::StatusOr<ShadowPlan>(built_from.status());
     absl::Status st = plan.status();
     if (st.ok() && DeferKeyIndex(*plan)) st = builder.DeferKeyIndex(&*plan);
+    if (st.ok() && ShouldPause(config_.test, "shadow-built", ++builds)) st = PauseHere(config_.test, nullptr, stop_);
+    if (st.ok()) st = ConfirmBuiltFrom(main_.get(), in.oid, *built_from);
     // The run's record commits with the shadow: never one without the other
     // (and bad input, refused by Build, leaves no state schema behind).
     if (st.ok()) st = Annotate(StateStore::EnsureSchema(main_.get()), "creating the state table shadowcopy.runs");
-    if (st.ok()) st = state_->Create(main_.get(), *plan, config_.alter);
+    if (st.ok()) st = state_->Create(main_.get(), *plan, config_.alter, *built_from);
     if (!st.ok()) {
       main_->RollbackQuietly();
       return st;
     }
     RETURN_IF_ERROR(main_->Exec("COMMIT").status());
     plan_ = std::move(*plan);
+    built_from_ = std::move(*built_from);
     created_shadow_ = true;
     return absl::OkStatus();
   }, &stop_));
   Log(LogLevel::kInfo, "created shadow table {} (run {} recorded in shadowcopy.runs){}",
       QualifiedName(n.schema, n.shadow), run_id_,
       plan_.key_index_deferred ? "; its key index is built after the copy, replay starts then" : "");
+  for (const auto& w : plan_.warnings) Log(LogLevel::kWarning, "{}", w);
   if (in.set_replica_identity) {
     RETURN_IF_ERROR(Retry(policy, "setting the replica identity", [&]() -> absl::Status {
       return main_->Exec(fmt::format("ALTER TABLE {} REPLICA IDENTITY USING INDEX {}",
@@ -619,6 +634,7 @@ absl::Status Migration::ResumeRun(const Inspection& in) {
   recorded.key_index = rec->key_index;
   ShadowBuilder builder(main_.get(), config_);
   ASSIGN_OR_RETURN(plan_, builder.Reattach(in, std::move(recorded)));
+  built_from_ = rec->schema_fingerprint;
   durable_applied_ = rec->applied_lsn;
   RETURN_IF_ERROR(StartStream(/*create_slot=*/false));
   copier_->Resume(rec->copy_high_water, rec->copy_done);
@@ -962,6 +978,8 @@ absl::Status Migration::CatchUpToWalEnd() {
 absl::Status Migration::CutoverPhase() {
   Phase("catchup");
   (void)state_->SetPhase(main_.get(), "catchup");
+  // A definition changed during the copy stops the run before verification.
+  RETURN_IF_ERROR(CheckSchemaUnchanged(main_.get(), plan_.model.oid, built_from_));
   RETURN_IF_ERROR(CatchUpToWalEnd());
   // Verified before the cutover is postponed: replay keeps the new table
   // current meanwhile; the operator can ask for another verification.
@@ -983,6 +1001,7 @@ absl::Status Migration::CutoverPhase() {
       if (control_->replay_paused()) std::this_thread::sleep_for(milliseconds(200));
       else RETURN_IF_ERROR(CatchUp(milliseconds(200)));
       MaybeReportProgress(false);
+      if (!control_->replay_paused() && stream_->Queued() == 0) stream_->WaitQueued(milliseconds(200));
     }
     RETURN_IF_ERROR(CatchUp(milliseconds(60000)));
   }
@@ -997,6 +1016,9 @@ absl::Status Migration::CutoverPhase() {
     std::lock_guard<std::mutex> guard(conns_mu_);
     lock_ = std::move(lock);
   }
+  // Once before locking: a changed definition stops the run without blocking
+  // anyone, and the session's catalog caches are warm for the check under the lock.
+  RETURN_IF_ERROR(CheckSchemaUnchanged(lock_.get(), plan_.model.oid, built_from_));
   RetryPolicy policy;
   policy.initial_backoff = milliseconds(200);
   policy.max_backoff = milliseconds(3000);
@@ -1019,6 +1041,7 @@ absl::Status Migration::CutoverPhase() {
 // the fence drain did not fit their time limits; the caller retries.
 absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   const auto& n = plan_.model.names;
+  if (ShouldPause(config_.test, "cutover-attempt", attempt)) RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
   if (vexport_) vexport_->RollbackQuietly();  // a failed attempt's snapshot
   after_snapshot_.clear();
   RETURN_IF_ERROR(lock_->Exec("BEGIN").status());
@@ -1035,10 +1058,14 @@ absl::StatusOr<bool> Migration::TryCutover(int attempt) {
   }
   auto lock_time = Clock::now();
   Log(LogLevel::kDebug, "cutover attempt {}: table locked", attempt);
+  // DDL on the original since the shadow was built would stay on the old
+  // table: compared under the lock, nothing swapped when it changed.
   auto shorter = lock_->Exec(SwapLockTimeoutSql());
-  if (!shorter.ok()) {
+  absl::Status same = shorter.ok() ? CheckSchemaUnchanged(lock_.get(), plan_.model.oid, built_from_)
+                                   : shorter.status();
+  if (!same.ok()) {
     lock_->RollbackQuietly();
-    return shorter.status();
+    return same;
   }
   // Fence: with the lock held no writer is in flight. A transactional logical
   // message committed now is decoded after every change committed before the
@@ -1268,9 +1295,7 @@ void Migration::MaybeReportProgress(bool force) {
   auto ss = stream_->stats();
   PublishProgress(phase_);
   if (config_.progress_json) {
-    std::string line = control_->StatusJson() + "\n";
-    std::fputs(line.c_str(), stdout);
-    std::fflush(stdout);
+    WriteOutputLine(control_->StatusJson() + "\n");
     return;
   }
   std::string throttle = last_throttle_reason_.empty() ? "" : "; " + last_throttle_reason_;

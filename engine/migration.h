@@ -27,6 +27,7 @@
 #include "engine/config.h"
 #include "engine/copier.h"
 #include "engine/inspector.h"
+#include "engine/schema_fingerprint.h"
 #include "engine/shadow_builder.h"
 #include "engine/snapshot.h"
 #include "engine/state_store.h"
@@ -201,6 +202,7 @@ class Migration {
   std::unique_ptr<Applier> applier_;
   VisibilityTracker visibility_;
   ShadowPlan plan_;
+  SchemaFingerprint built_from_;  // the original's definition the shadow was built from
   Summary summary_;
   std::string run_id_;
   std::vector<std::string> fences_seen_;

@@ -8,7 +8,7 @@
 namespace shadowcopy::engine {
 
 std::string FormatPlan(const Config& config, const Inspection& in, const ShadowPlan& plan,
-                       const SwapStatements& swap, double rehearsal_ms) {
+                       const SwapStatements& swap) {
   const auto& n = in.names;
   const auto& m = plan.model;
   std::string out;
@@ -53,12 +53,15 @@ std::string FormatPlan(const Config& config, const Inspection& in, const ShadowP
                      config.verify_range_rows, config.verify_workers));
   else
     line("  verify:      no (--verify=off)");
-  line(fmt::format("  swap:        {} statements under the lock, rehearsed in a rolled-back transaction "
-                   "({:.1f} ms):", swap.in_lock.size(), rehearsal_ms));
+  line(fmt::format("  swap:        {} statements under the lock, built but not rehearsed under the table's lock",
+                   swap.in_lock.size()));
+  line("               (the dry run takes no lock stronger than ACCESS SHARE; --execute rehearses them");
+  line("               under the lock before it creates anything):");
   for (const auto& stmt : swap.in_lock) line("               " + stmt);
   if (!swap.after_commit.empty()) line("  after swap:");
   for (const auto& stmt : swap.after_commit) line("               " + stmt);
   for (const auto& w : in.warnings) line("  warning:     " + w);
+  for (const auto& w : plan.warnings) line("  warning:     " + w);
   line("run again with --execute to migrate");
   return out;
 }

@@ -13,10 +13,11 @@
 
 namespace shadowcopy::engine {
 
-// `swap` holds the cutover statements rehearsed in the dry run's rolled-back
-// transaction, which took `rehearsal_ms`.
+// `swap` holds the cutover statements, built in the dry run's rolled-back
+// transaction but not run there (they are rehearsed under the table's lock at
+// the start of --execute).
 std::string FormatPlan(const Config& config, const Inspection& in, const ShadowPlan& plan,
-                       const SwapStatements& swap, double rehearsal_ms);
+                       const SwapStatements& swap);
 
 }  // namespace shadowcopy::engine
 

@@ -5,6 +5,7 @@
 
 #include "common/quote.h"
 #include "common/status.h"
+#include "engine/index_definition.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::engine {
@@ -79,6 +80,7 @@ absl::StatusOr<ShadowPlan> ShadowBuilder::Build(const Inspection& in) {
   RETURN_IF_ERROR(MapColumns(in, &plan));
   RETURN_IF_ERROR(CheckKey(in, &plan, /*find_index=*/true));
   RETURN_IF_ERROR(DeferIndexes(&plan));
+  RETURN_IF_ERROR(DeferUnvalidatedChecks(in, &plan));
   return plan;
 }
 
@@ -106,22 +108,35 @@ absl::StatusOr<ShadowPlan> ShadowBuilder::Reattach(const Inspection& in, ShadowP
   return plan;
 }
 
-// Each index as (name, structural signature), in OID order. LIKE creates the
-// shadow's indexes in the original's OID order, so equal positions are the
-// same index; the signature (access method, columns, uniqueness, predicate
-// presence) double-checks it.
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ShadowBuilder::IndexSignatures(
-    uint32_t oid) {
+namespace {
+// The columns of an int2vector of attribute numbers (an index's indkey, a
+// statistics object's stxkeys) by name, 0 (an expression) as "0": attribute
+// numbers differ between a table with dropped columns and its LIKE copy, the
+// names do not (the pairing runs before the ALTER).
+std::string ColumnNamesSql(const std::string& keys, const std::string& rel) {
+  return fmt::format(
+      "coalesce((SELECT string_agg(CASE WHEN k.attnum = 0 THEN '0' ELSE quote_ident(a.attname) END, ',' "
+      "ORDER BY k.n) FROM unnest({}::int2[]) WITH ORDINALITY k(attnum, n) LEFT JOIN pg_attribute a "
+      "ON a.attrelid = {} AND a.attnum = k.attnum), '')", keys, rel);
+}
+}  // namespace
+
+// Each index as (name, structural signature, valid), in OID order. LIKE
+// creates the shadow's indexes in the original's OID order, so equal
+// positions are the same index; the signature (access method, columns by
+// name, uniqueness, predicate presence) double-checks it.
+absl::StatusOr<std::vector<ShadowBuilder::IndexSignature>> ShadowBuilder::IndexSignatures(uint32_t oid) {
   ASSIGN_OR_RETURN(auto r, conn_->Query(
-                               "SELECT c.relname, am.amname || ':' || i.indkey::text || ':' || "
+                               "SELECT c.relname, am.amname || ':' || " +
+                                   ColumnNamesSql("i.indkey", "i.indrelid") + " || ':' || "
                                "i.indisunique || ':' || i.indisprimary || ':' || "
-                               "(i.indpred IS NOT NULL) || ':' || (i.indexprs IS NOT NULL) "
+                               "(i.indpred IS NOT NULL) || ':' || (i.indexprs IS NOT NULL), i.indisvalid "
                                "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                                "JOIN pg_am am ON am.oid = c.relam WHERE i.indrelid = $1 "
                                "ORDER BY i.indexrelid",
                                {std::to_string(oid)}));
-  std::vector<std::pair<std::string, std::string>> out;
-  for (int i = 0; i < r.Rows(); ++i) out.emplace_back(r.GetString(i, 0), r.GetString(i, 1));
+  std::vector<IndexSignature> out;
+  for (int i = 0; i < r.Rows(); ++i) out.push_back({r.GetString(i, 0), r.GetString(i, 1), r.GetBool(i, 2)});
   return out;
 }
 
@@ -196,13 +211,39 @@ absl::Status ShadowBuilder::PairIndexesAndStatistics(const Inspection& in, Shado
   if (orig_idx.size() != shadow_idx.size())
     return absl::InternalError("the shadow's indexes do not match the original's");
   for (size_t i = 0; i < orig_idx.size(); ++i) {
-    if (orig_idx[i].second != shadow_idx[i].second)
+    if (orig_idx[i].signature != shadow_idx[i].signature)
       return absl::InternalError("cannot match the shadow's indexes with the original's");
-    like_index_pairs_.emplace_back(orig_idx[i].first, shadow_idx[i].first);
+    if (!orig_idx[i].valid) {
+      // An INVALID index (a failed CREATE INDEX CONCURRENTLY) enforces and
+      // serves nothing; LIKE made a valid copy, which would start enforcing
+      // it (or fail the build after the whole copy). Leave it out, as the
+      // old table behaves.
+      RETURN_IF_ERROR(conn_->Exec(fmt::format("DROP INDEX {}", QualifiedName(in.names.schema,
+                                                                              shadow_idx[i].name))).status());
+      like_index_pairs_.emplace_back(orig_idx[i].name, "");  // the old one's name is freed at the swap
+      plan->warnings.push_back(fmt::format(
+          "index {} is INVALID (a failed CREATE INDEX CONCURRENTLY?): it is left out of the new table; "
+          "create it again afterwards if it is wanted", QuoteIdent(orig_idx[i].name)));
+      continue;
+    }
+    like_index_pairs_.emplace_back(orig_idx[i].name, shadow_idx[i].name);
   }
+  // Statistics targets of index columns (ALTER INDEX ... ALTER COLUMN n SET
+  // STATISTICS), which LIKE does not copy.
+  ASSIGN_OR_RETURN(auto targets, conn_->Query(
+      "SELECT c.relname, a.attnum, a.attstattarget FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+      "JOIN pg_attribute a ON a.attrelid = i.indexrelid WHERE i.indrelid = $1 AND a.attstattarget >= 0",
+      {std::to_string(in.oid)}));
+  for (int i = 0; i < targets.Rows(); ++i)
+    for (const auto& [orig, sh] : like_index_pairs_)
+      if (orig == targets.Get(i, 0) && !sh.empty())
+        RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER INDEX {} ALTER COLUMN {} SET STATISTICS {}",
+                                                QualifiedName(in.names.schema, sh), targets.GetInt(i, 1),
+                                                targets.GetInt(i, 2))).status());
   // Extended statistics: LIKE copies them in the original's oid order too.
-  const char* kStats =
-      "SELECT n.nspname, s.stxname, s.stxkeys::text || ':' || s.stxkind::text "
+  const std::string kStats =
+      "SELECT n.nspname, s.stxname, " + ColumnNamesSql("s.stxkeys", "s.stxrelid") +
+      " || ':' || (s.stxexprs IS NOT NULL) || ':' || s.stxkind::text, s.stxstattarget "
       "FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace "
       "WHERE s.stxrelid = $1 ORDER BY s.oid";
   ASSIGN_OR_RETURN(auto so, conn_->Query(kStats, {std::to_string(in.oid)}));
@@ -212,6 +253,10 @@ absl::Status ShadowBuilder::PairIndexesAndStatistics(const Inspection& in, Shado
     if (so.Get(i, 2) != ss.Get(i, 2))
       return absl::InternalError("cannot match the shadow's statistics with the original's");
     plan->statistics_names.push_back({so.GetString(i, 0), so.GetString(i, 1), ss.GetString(i, 0), ss.GetString(i, 1)});
+    if (so.GetInt(i, 3) >= 0)  // ALTER STATISTICS ... SET STATISTICS, which LIKE does not copy
+      RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER STATISTICS {} SET STATISTICS {}",
+                                              QualifiedName(ss.GetString(i, 0), ss.GetString(i, 1)),
+                                              so.GetInt(i, 3))).status());
   }
   return absl::OkStatus();
 }
@@ -322,6 +367,23 @@ absl::Status ShadowBuilder::CheckKey(const Inspection& in, ShadowPlan* plan, boo
       "); the online copy needs the old and the new table to share a unique key");
 }
 
+// The definition of row `i` of kIndexDefinitionsSql with its storage
+// parameters and tablespace (see index_definition.h).
+absl::StatusOr<std::string> ShadowBuilder::WithStorage(const PgResult& r, int i) {
+  IndexDefinition d;
+  bool constraint = !r.IsNull(i, 2);
+  d.definition = constraint ? r.GetString(i, 3) : r.GetString(i, 1);
+  if (constraint) {
+    d.constraint_type = r.Get(i, 9)[0];
+    d.deferrable = r.GetBool(i, 10);
+    d.initially_deferred = r.GetBool(i, 11);
+  }
+  d.options = r.GetOptional(i, 6);
+  d.tablespace = r.GetOptional(i, 7);
+  d.predicate = r.GetOptional(i, 8);
+  return DefinitionWithStorage(d);
+}
+
 // Drops the shadow's indexes the query selects (one row each: name,
 // definition, constraint name and definition, comments) and appends the
 // statements that build them again to `out`.
@@ -329,16 +391,20 @@ absl::Status ShadowBuilder::DropAndRecord(const ShadowPlan& plan, const PgResult
   std::string shadow = QualifiedName(plan.model.names.schema, plan.model.names.shadow);
   for (int i = 0; i < r.Rows(); ++i) {
     std::string index_name = r.GetString(i, 0);
+    ASSIGN_OR_RETURN(std::string definition, WithStorage(r, i));
     if (!r.IsNull(i, 2)) {
-      out->push_back(fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {}", shadow, QuoteIdent(r.Get(i, 2)), r.Get(i, 3)));
+      out->push_back(fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {}", shadow, QuoteIdent(r.Get(i, 2)), definition));
       RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", shadow,
                                               QuoteIdent(r.Get(i, 2))))
                           .status());
     } else {
-      out->push_back(r.GetString(i, 1));
+      out->push_back(definition);
       RETURN_IF_ERROR(conn_->Exec(fmt::format("DROP INDEX {}", QualifiedName(plan.model.names.schema, index_name)))
                           .status());
     }
+    if (!r.IsNull(i, 12))
+      out->push_back(fmt::format("ALTER INDEX {} {}", QualifiedName(plan.model.names.schema, index_name),
+                                 r.Get(i, 12)));
     // LIKE copied the comments; the index built after the copy gets them again.
     if (!r.IsNull(i, 4))
       out->push_back(fmt::format("COMMENT ON INDEX {} IS {}",
@@ -354,7 +420,13 @@ namespace {
 constexpr const char* kIndexDefinitionsSql =
     "SELECT c.relname, pg_get_indexdef(i.indexrelid), con.conname, "
     "pg_get_constraintdef(con.oid), obj_description(i.indexrelid, 'pg_class'), "
-    "obj_description(con.oid, 'pg_constraint') "
+    "obj_description(con.oid, 'pg_constraint'), "
+    "(SELECT string_agg(split_part(o, '=', 1) || '=' || quote_literal(substr(o, strpos(o, '=') + 1)), ', ') "
+    " FROM unnest(c.reloptions) o), "
+    "(SELECT quote_ident(spcname) FROM pg_tablespace WHERE oid = c.reltablespace), "
+    "pg_get_expr(i.indpred, i.indrelid), con.contype, con.condeferrable, con.condeferred, "
+    "(SELECT string_agg(format('ALTER COLUMN %s SET STATISTICS %s', a.attnum, a.attstattarget), ', ' "
+    " ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0) "
     "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
     "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid "
     "AND con.conrelid = i.indrelid AND con.contype IN ('u', 'x', 'p') "
@@ -386,8 +458,45 @@ absl::Status ShadowBuilder::DeferIndexes(ShadowPlan* plan) {
   std::vector<std::string> names;
   for (int i = 0; i < alive.Rows(); ++i) names.push_back(alive.GetString(i, 0));
   for (int i = 0; i < r.Rows(); ++i) names.push_back(r.GetString(i, 0));
+  // An index or statistics object the ALTER dropped (or an INVALID index
+  // left out) keeps a pair with no shadow name: the swap only moves the old
+  // one out of the way, so its name is free as after a plain ALTER TABLE.
   for (const auto& [orig, sh] : like_index_pairs_)
-    if (std::find(names.begin(), names.end(), sh) != names.end()) plan->index_names.emplace_back(orig, sh);
+    plan->index_names.emplace_back(orig, std::find(names.begin(), names.end(), sh) != names.end() ? sh : "");
+  ASSIGN_OR_RETURN(auto stats, conn_->Query(
+                                   "SELECT n.nspname, s.stxname FROM pg_statistic_ext s "
+                                   "JOIN pg_namespace n ON n.oid = s.stxnamespace WHERE s.stxrelid = $1",
+                                   {std::to_string(plan->shadow_oid)}));
+  for (auto& s : plan->statistics_names) {
+    bool alive_stat = false;
+    for (int i = 0; i < stats.Rows(); ++i)
+      alive_stat = alive_stat || (stats.Get(i, 0) == s.shadow_schema && stats.Get(i, 1) == s.shadow_name);
+    if (!alive_stat) s.shadow_name.clear();
+  }
+  return absl::OkStatus();
+}
+
+// A CHECK constraint the original has NOT VALID holds for new rows only: LIKE
+// copies it as a validated one, which rows of the original may violate. It is
+// dropped from the shadow and added again NOT VALID after the copy (the
+// application's rows replayed from then on satisfy it, as the original
+// checked them).
+absl::Status ShadowBuilder::DeferUnvalidatedChecks(const Inspection& in, ShadowPlan* plan) {
+  ASSIGN_OR_RETURN(auto r, conn_->Query(
+      "SELECT s.conname, pg_get_constraintdef(s.oid), obj_description(s.oid, 'pg_constraint') "
+      "FROM pg_constraint o JOIN pg_constraint s ON s.conrelid = $2 AND s.contype = 'c' AND s.conname = o.conname "
+      "WHERE o.conrelid = $1 AND o.contype = 'c' AND NOT o.convalidated ORDER BY o.oid",
+      {std::to_string(in.oid), std::to_string(plan->shadow_oid)}));
+  std::string shadow = QualifiedName(in.names.schema, in.names.shadow);
+  for (int i = 0; i < r.Rows(); ++i) {
+    std::string name = QuoteIdent(r.Get(i, 0));
+    RETURN_IF_ERROR(conn_->Exec(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", shadow, name)).status());
+    plan->deferred_indexes.push_back(
+        fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID", shadow, name, r.Get(i, 1)));
+    if (!r.IsNull(i, 2))
+      plan->deferred_indexes.push_back(
+          fmt::format("COMMENT ON CONSTRAINT {} ON {} IS {}", name, shadow, QuoteLiteral(r.Get(i, 2))));
+  }
   return absl::OkStatus();
 }
 

@@ -46,6 +46,7 @@ struct ShadowPlan {
   bool key_index_deferred = false;
   bool plain_alter_rewrites = true;  // would ALTER TABLE rewrite the original?
   std::vector<std::string> notes;    // shown in the plan
+  std::vector<std::string> warnings;  // shown in the plan and logged by the run
 };
 
 class ShadowBuilder {
@@ -78,8 +79,14 @@ class ShadowBuilder {
   absl::Status MapColumns(const Inspection& in, ShadowPlan* plan);
   absl::Status CheckKey(const Inspection& in, ShadowPlan* plan, bool find_index);
   absl::Status DeferIndexes(ShadowPlan* plan);
+  absl::Status DeferUnvalidatedChecks(const Inspection& in, ShadowPlan* plan);
+  absl::StatusOr<std::string> WithStorage(const PgResult& r, int i);
   absl::Status DropAndRecord(const ShadowPlan& plan, const PgResult& r, std::vector<std::string>* out);
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> IndexSignatures(uint32_t oid);
+  struct IndexSignature {
+    std::string name, signature;
+    bool valid = true;
+  };
+  absl::StatusOr<std::vector<IndexSignature>> IndexSignatures(uint32_t oid);
 
   PgConn* conn_;
   const Config& config_;

@@ -34,6 +34,7 @@ absl::Status StateStore::EnsureSchema(PgConn* conn) {
       "  started_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(), "
       "  finished_at timestamptz, outcome text); "
       "ALTER TABLE shadowcopy.runs ADD COLUMN IF NOT EXISTS after_swap text[]; "
+      "ALTER TABLE shadowcopy.runs ADD COLUMN IF NOT EXISTS schema_fingerprint text[]; "
       // The replay's position has a row of its own: the copy batch and the
       // replay group each update only their own row, so they never conflict.
       "CREATE TABLE IF NOT EXISTS shadowcopy.replay_positions ("
@@ -41,7 +42,8 @@ absl::Status StateStore::EnsureSchema(PgConn* conn) {
       "  applied_lsn pg_lsn NOT NULL DEFAULT '0/0', updated_at timestamptz NOT NULL DEFAULT now())").status();
 }
 
-absl::Status StateStore::Create(PgConn* conn, const ShadowPlan& plan, const std::string& alter) {
+absl::Status StateStore::Create(PgConn* conn, const ShadowPlan& plan, const std::string& alter,
+                               const SchemaFingerprint& fingerprint) {
   const auto& n = plan.model.names;
   std::vector<std::string> idx, stats;
   for (const auto& [o, s] : plan.index_names) {
@@ -54,10 +56,11 @@ absl::Status StateStore::Create(PgConn* conn, const ShadowPlan& plan, const std:
   RETURN_IF_ERROR(conn->Query(
       "INSERT INTO shadowcopy.runs (run_id, format_version, schema_name, table_name, table_oid, "
       "alter_text, shadow_name, slot_name, publication_name, phase, deferred_indexes, index_names, "
-      "statistics_names, key_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'prepare', $10, $11, $12, $13)",
+      "statistics_names, key_index, schema_fingerprint) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'prepare', $10, $11, $12, $13, $14)",
       {run_id_, std::to_string(kStateFormatVersion), n.schema, n.table, std::to_string(plan.model.oid), alter,
        n.shadow, n.slot, n.publication, TextArrayOf(plan.deferred_indexes), TextArrayOf(idx), TextArrayOf(stats),
-       plan.key_index}).status());
+       plan.key_index, TextArrayOf(FingerprintToFlat(fingerprint))}).status());
   return conn->Query("INSERT INTO shadowcopy.replay_positions (run_id) VALUES ($1)", {run_id_}).status();
 }
 
@@ -69,7 +72,7 @@ absl::StatusOr<std::optional<RunRecord>> StateStore::FindUnfinished(PgConn* conn
       "SELECT run_id, format_version, table_oid, alter_text, phase, copy_high_water::text, copy_done, "
       "coalesce((SELECT p.applied_lsn FROM shadowcopy.replay_positions p WHERE p.run_id = r.run_id), "
       "'0/0')::text, deferred_indexes::text, index_names::text, statistics_names::text, key_index, "
-      "after_swap::text "
+      "after_swap::text, schema_fingerprint::text "
       "FROM shadowcopy.runs r WHERE schema_name = $1 AND table_name = $2 AND finished_at IS NULL "
       "ORDER BY started_at DESC LIMIT 1", {schema, table}));
   if (r.Rows() == 0) return std::optional<RunRecord>();
@@ -95,6 +98,10 @@ absl::StatusOr<std::optional<RunRecord>> StateStore::FindUnfinished(PgConn* conn
   rec.key_index = r.GetString(0, 11);
   if (!r.IsNull(0, 12)) {
     ASSIGN_OR_RETURN(rec.after_swap, ParseTextArray(conn, r.Get(0, 12)));
+  }
+  if (!r.IsNull(0, 13)) {
+    ASSIGN_OR_RETURN(auto flat, ParseTextArray(conn, r.Get(0, 13)));
+    ASSIGN_OR_RETURN(rec.schema_fingerprint, FingerprintFromFlat(flat));
   }
   return std::optional<RunRecord>(std::move(rec));
 }

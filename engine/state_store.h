@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "common/lsn.h"
 #include "common/pg.h"
+#include "engine/schema_fingerprint.h"
 #include "engine/shadow_builder.h"
 
 namespace shadowcopy::engine {
@@ -29,7 +30,8 @@ namespace shadowcopy::engine {
 std::string TextArrayOf(const std::vector<std::string>& values);
 absl::StatusOr<std::vector<std::string>> ParseTextArray(PgConn* conn, std::string_view literal);
 
-inline constexpr int kStateFormatVersion = 1;
+// 2: the schema fingerprint the shadow was built from (schema_fingerprint).
+inline constexpr int kStateFormatVersion = 2;
 
 struct RunRecord {
   std::string run_id;
@@ -47,6 +49,7 @@ struct RunRecord {
   std::vector<ShadowPlan::StatisticsName> statistics_names;
   std::string key_index;
   std::vector<std::string> after_swap;  // recorded by the swap's own transaction
+  SchemaFingerprint schema_fingerprint;  // the original's definition the shadow was built from
 };
 
 class StateStore {
@@ -56,8 +59,10 @@ class StateStore {
   // Creates the schema and table when missing (idempotent).
   static absl::Status EnsureSchema(PgConn* conn);
 
-  // Records a new run right after the shadow was created.
-  absl::Status Create(PgConn* conn, const ShadowPlan& plan, const std::string& alter);
+  // Records a new run right after the shadow was created, with the
+  // fingerprint of the original's definition it was created from.
+  absl::Status Create(PgConn* conn, const ShadowPlan& plan, const std::string& alter,
+                      const SchemaFingerprint& fingerprint);
 
   // The unfinished run on schema.table, if any.
   static absl::StatusOr<std::optional<RunRecord>> FindUnfinished(PgConn* conn, const std::string& schema,

@@ -66,12 +66,14 @@ void RenameObjects(const ShadowPlan& plan, std::vector<std::string>* out) {
   for (const auto& [orig_index, shadow_index] : plan.index_names) {
     out->push_back(fmt::format("ALTER INDEX {} RENAME TO {}", QualifiedName(n.schema, orig_index),
                                QuoteIdent(OldObjectName(orig_index))));
+    if (shadow_index.empty()) continue;  // dropped by the ALTER, or INVALID and left out
     out->push_back(fmt::format("ALTER INDEX {} RENAME TO {}", QualifiedName(n.schema, shadow_index),
                                QuoteIdent(orig_index)));
   }
   for (const auto& s : plan.statistics_names) {
     out->push_back(fmt::format("ALTER STATISTICS {} RENAME TO {}", QualifiedName(s.orig_schema, s.orig_name),
                                QuoteIdent(OldObjectName(s.orig_name))));
+    if (s.shadow_name.empty()) continue;  // the ALTER dropped it
     out->push_back(fmt::format("ALTER STATISTICS {} RENAME TO {}", QualifiedName(s.shadow_schema, s.shadow_name),
                                QuoteIdent(s.orig_name)));
   }
@@ -105,6 +107,11 @@ void TableSettings(const ShadowPlan& plan, const SwapCatalog& cat, const std::st
   if (cat.replica_identity == 'i' && !cat.replica_identity_index.empty())
     out->push_back(fmt::format("ALTER TABLE {} REPLICA IDENTITY USING INDEX {}", orig,
                                QuoteIdent(cat.replica_identity_index)));
+  // The CLUSTER ON mark, when the ALTER kept that index (it has the
+  // original's name on the new table by now).
+  for (const auto& [orig_index, shadow_index] : plan.index_names)
+    if (!cat.clustered_index.empty() && orig_index == cat.clustered_index && !shadow_index.empty())
+      out->push_back(fmt::format("ALTER TABLE {} CLUSTER ON {}", orig, QuoteIdent(orig_index)));
 }
 
 void Triggers(const SwapCatalog& cat, const std::string& orig, std::vector<std::string>* out) {

@@ -4,8 +4,8 @@
 // statistics names, sequences, foreign keys in both directions (re-created NOT
 // VALID, validated after the commit), dependent views (dropped and created
 // again: they bind by oid), triggers, row-level security and policies, table
-// and column grants, comment, autovacuum settings, replica identity and
-// publication memberships.
+// and column grants, comment, autovacuum settings, replica identity, the
+// CLUSTER ON mark and publication memberships.
 //
 // ReadSwapCatalog() must run on the connection that holds the lock (any other
 // connection reading the original would queue behind it forever) and before
@@ -104,6 +104,7 @@ struct SwapCatalog {
   std::vector<DependentView> views;  // creation order (depth ascending)
   std::vector<PublicationMembership> publications;
   std::string replica_identity_index;  // the original's index name when 'i'
+  std::string clustered_index;         // the original's CLUSTER ON index name, "" when none
 };
 
 absl::StatusOr<SwapCatalog> ReadSwapCatalog(PgConn* locked_conn, const ShadowPlan& plan);

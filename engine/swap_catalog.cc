@@ -43,7 +43,9 @@ absl::Status ReadTableBasics(PgConn* conn, const std::string& oid, SwapCatalog* 
       "coalesce((SELECT substr(o, 20) FROM unnest(t.reloptions) o "
       "WHERE o LIKE 'autovacuum\\_enabled=%'), ''), c.relrowsecurity, c.relforcerowsecurity, "
       "coalesce((SELECT ic.relname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
-      "WHERE i.indrelid = c.oid AND i.indisreplident), '') "
+      "WHERE i.indrelid = c.oid AND i.indisreplident), ''), "
+      "coalesce((SELECT ic.relname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+      "WHERE i.indrelid = c.oid AND i.indisclustered), '') "
       "FROM pg_class c LEFT JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.oid = $1", {oid}));
   cat->comment = misc.GetOptional(0, 0);
   cat->replica_identity = misc.Get(0, 1)[0];
@@ -52,6 +54,7 @@ absl::Status ReadTableBasics(PgConn* conn, const std::string& oid, SwapCatalog* 
   cat->row_security = misc.GetBool(0, 4);
   cat->force_row_security = misc.GetBool(0, 5);
   cat->replica_identity_index = misc.GetString(0, 6);
+  cat->clustered_index = misc.GetString(0, 7);
   return absl::OkStatus();
 }
 

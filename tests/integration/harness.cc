@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -115,7 +116,7 @@ ShadowcopyProcess::~ShadowcopyProcess() {
     waitpid(pid_, &status, 0);
   }
   if (reader_.joinable()) reader_.join();
-  close(out_fd_);
+  if (!stdout_closed_.load()) close(out_fd_);
   close(err_fd_);
 }
 
@@ -125,6 +126,16 @@ void ShadowcopyProcess::ReadPipes() {
   char buf[65536];
   while (open_count > 0) {
     if (abandon_.load()) break;
+    if (int after = close_stdout_after_.load(); after > 0 && fds[0].fd >= 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (std::count(out_.begin(), out_.end(), '\n') >= after) {
+        close(out_fd_);
+        stdout_closed_ = true;
+        fds[0].fd = -1;
+        --open_count;
+        continue;
+      }
+    }
     if (poll(fds, 2, 100) < 0) {
       if (errno == EINTR) continue;
       break;
@@ -170,6 +181,13 @@ void ShadowcopyProcess::HandleStderrBytes(std::string_view bytes) {
   }
   if (on_line_)
     for (const auto& l : complete) on_line_(l);
+}
+
+void ShadowcopyProcess::CloseStdoutAfterLines(int lines) { close_stdout_after_ = lines; }
+
+std::string ShadowcopyProcess::StderrSoFar() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return err_;
 }
 
 bool ShadowcopyProcess::OutputClosed() {

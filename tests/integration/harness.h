@@ -64,6 +64,12 @@ class ShadowcopyProcess {
   pid_t pid() const { return pid_; }
   // True once the child closed its output (it has exited or is exiting).
   bool OutputClosed();
+  // Closes the read end of the child's stdout once it has written `lines`
+  // complete lines (at once when it has already), like `| head -n LINES`:
+  // the child's later writes to stdout fail with EPIPE (or SIGPIPE).
+  void CloseStdoutAfterLines(int lines);
+  // Everything the child has written to stderr so far (it keeps running).
+  std::string StderrSoFar();
   // Sends `sig` to the child unless it has been reaped already.
   void Signal(int sig);
   // Waits until a stderr line containing `needle` has been seen (including
@@ -85,6 +91,8 @@ class ShadowcopyProcess {
   const StderrLineCallback on_line_;
   std::thread reader_;
   std::atomic<bool> abandon_{false};  // the reader stops without EOF
+  std::atomic<int> close_stdout_after_{0};  // > 0: CloseStdoutAfterLines
+  std::atomic<bool> stdout_closed_{false};  // out_fd_ closed by the reader
 
   std::mutex mu_;
   std::condition_variable cv_;

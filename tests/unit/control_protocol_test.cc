@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "cli/control_server.h"
+#include "cli/socket_path.h"
 #include "cli/ctl.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -170,14 +172,6 @@ TEST(ExecuteControlCommandTest, CutoverRelease) {
   EXPECT_EQ(HandleControlLine(c, "cutover"), "ok: cutover already released");
 }
 
-TEST(DefaultControlSocketPathTest, Names) {
-  EXPECT_EQ(DefaultControlSocketPath("public", "orders"), "/tmp/shadowcopy-orders.sock");
-  EXPECT_EQ(DefaultControlSocketPath("sales", "Order Items"), "/tmp/shadowcopy-sales.Order_Items.sock");
-  EXPECT_EQ(DefaultControlSocketPath("public", "../etc/x"), "/tmp/shadowcopy-.._etc_x.sock");
-  EXPECT_LE(DefaultControlSocketPath("public", std::string(300, 'a')).size(), 107u);
-  EXPECT_EQ(DefaultControlSocketPath(16384u), "/tmp/shadowcopy-16384.sock");
-}
-
 class ControlServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -296,11 +290,119 @@ TEST_F(ControlServerTest, StaleSocketReplacedOtherFilesRefused) {
   EXPECT_EQ(too_long.Start().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ConnectionSlotsTest, CapsAndReleases) {
+  ConnectionSlots slots(2);
+  EXPECT_TRUE(slots.TryAcquire());
+  EXPECT_TRUE(slots.TryAcquire());
+  EXPECT_FALSE(slots.TryAcquire());
+  EXPECT_EQ(slots.active(), 2);
+  slots.Release();
+  EXPECT_TRUE(slots.TryAcquire());
+  slots.Release();
+  slots.Release();
+  slots.Release();  // never below zero
+  EXPECT_EQ(slots.active(), 0);
+}
+
+// Connects to `path`; -1 on failure.
+int RawConnect(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Reads one line (up to 2 s); "" on EOF or timeout.
+std::string ReadLine(int fd) {
+  std::string got;
+  char c;
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  while (::read(fd, &c, 1) == 1 && c != '\n') got += c;
+  return got;
+}
+
+TEST_F(ControlServerTest, CapsConnectionsAndClosesIdleOnes) {
+  engine::Control control(engine::ControlSettings{});
+  ControlServerOptions options;
+  options.max_connections = 3;
+  options.idle_timeout = std::chrono::milliseconds(300);
+  options.key = 0x1234;
+  ControlServer server(&control, path_, options);
+  ASSERT_TRUE(server.Start().ok());
+  std::vector<int> held;
+  for (int i = 0; i < 3; ++i) held.push_back(RawConnect(path_));
+  for (int fd : held) ASSERT_GE(fd, 0);
+  // Wait until the server has admitted the three (they answer).
+  for (int fd : held) {
+    ASSERT_EQ(::write(fd, "get chunk-size\n", 15), 15);
+    EXPECT_EQ(ReadLine(fd), "chunk-size=10000");
+  }
+  int extra = RawConnect(path_);
+  ASSERT_GE(extra, 0);
+  EXPECT_THAT(ReadLine(extra), StartsWith("error: too many control connections"));
+  EXPECT_EQ(ReadLine(extra), "") << "the refused connection is closed";
+  ::close(extra);
+  // Idle ones are closed after the timeout, which frees their slots.
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  for (int fd : held) {
+    EXPECT_EQ(ReadLine(fd), "") << "an idle connection stayed open";
+    ::close(fd);
+  }
+  auto r = SendControlCommand(path_, "identify");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, IdentifyReply(0x1234));
+  auto id = ConnectToRun(path_, 0x1234, std::chrono::seconds(5));
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(*id->Request("get chunk-size", std::chrono::seconds(5)), "chunk-size=10000");
+  EXPECT_EQ(ConnectToRun(path_, 0x9999, std::chrono::seconds(5)).status().code(), absl::StatusCode::kUnavailable);
+}
+
 }  // namespace
 }  // namespace shadowcopy::cli
 
 namespace shadowcopy::cli {
 namespace {
+
+TEST_F(ControlServerTest, RefusesPeersOfAnotherUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  engine::Control control(engine::ControlSettings{});
+  ControlServer server(&control, path_);
+  ASSERT_TRUE(server.Start().ok());
+  ASSERT_EQ(::chmod(path_.c_str(), 0666), 0);  // let the other user reach it at all
+  int pipefd[2];
+  ASSERT_EQ(::pipe(pipefd), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(pipefd[0]);
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    int fd = RawConnect(path_);
+    if (fd < 0) ::_exit(3);
+    (void)::write(fd, "abort\n", 6);
+    std::string got = ReadLine(fd);
+    (void)::write(pipefd[1], got.data(), got.size());
+    ::_exit(0);
+  }
+  ::close(pipefd[1]);
+  std::string reply;
+  char buf[256];
+  for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) > 0;) reply.append(buf, static_cast<size_t>(n));
+  ::close(pipefd[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_THAT(reply, StartsWith("error: permission denied"));
+  EXPECT_FALSE(control.abort_requested());
+  auto r = SendControlCommand(path_, "get chunk-size");  // ours are still served
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "chunk-size=10000");
+}
 
 TEST(BackfillControlProtocolTest, RepliesSpeakOfTheBackfill) {
   engine::Control c(engine::ControlSettings{}, engine::ControlKind::kBackfill);

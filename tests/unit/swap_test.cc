@@ -167,5 +167,41 @@ TEST(SwapTest, ReplicaIdentityFullCarried) {
             Pos(s.in_lock, kShadowTakesName));
 }
 
+TEST(SwapTest, ClusterMarkCarriedOnTheRenamedIndex) {
+  SwapCatalog cat;
+  cat.clustered_index = "orders_n_idx";
+  SwapStatements s = BuildSwapStatements(Plan(), cat);
+  EXPECT_GT(Pos(s.in_lock, R"(ALTER TABLE "public"."orders" CLUSTER ON "orders_n_idx")"),
+            Pos(s.in_lock, R"(ALTER INDEX "public"."_orders_shadow_n_idx" RENAME TO "orders_n_idx")"));
+}
+
+TEST(SwapTest, ClusterMarkOfAnIndexTheAlterDroppedIsNotCarried) {
+  SwapCatalog cat;
+  cat.clustered_index = "orders_gone_idx";
+  SwapStatements s = BuildSwapStatements(Plan(), cat);
+  for (const auto& stmt : s.in_lock) EXPECT_THAT(stmt, Not(HasSubstr("CLUSTER"))) << stmt;
+}
+
+TEST(SwapTest, IndexLeftOutOfTheNewTableOnlyFreesItsName) {
+  ShadowPlan p = Plan();
+  p.index_names.emplace_back("orders_bad_idx", "");
+  SwapCatalog cat;
+  cat.clustered_index = "orders_bad_idx";
+  SwapStatements s = BuildSwapStatements(p, cat);
+  Pos(s.in_lock, R"(ALTER INDEX "public"."orders_bad_idx" RENAME TO "_orders_bad_idx_old")");
+  for (const auto& stmt : s.in_lock) {
+    EXPECT_THAT(stmt, Not(HasSubstr(R"(RENAME TO "orders_bad_idx")"))) << stmt;
+    EXPECT_THAT(stmt, Not(HasSubstr("CLUSTER"))) << stmt;
+  }
+}
+
+TEST(SwapTest, StatisticsTheAlterDroppedOnlyFreeTheirName) {
+  ShadowPlan p = Plan();
+  p.statistics_names.push_back({"public", "orders_stats", "public", ""});
+  SwapStatements s = BuildSwapStatements(p, SwapCatalog{});
+  Pos(s.in_lock, R"(ALTER STATISTICS "public"."orders_stats" RENAME TO "_orders_stats_old")");
+  for (const auto& stmt : s.in_lock) EXPECT_THAT(stmt, Not(HasSubstr(R"(RENAME TO "orders_stats")"))) << stmt;
+}
+
 }  // namespace
 }  // namespace shadowcopy::engine
