@@ -1,5 +1,5 @@
-// Micro benchmarks of the applier's statement building (engine/sql_builder.h)
-// and change planning (engine/change_plan.h) for 1000-row batches, on a model
+// Micro benchmarks of the applier's statement building (engine/table/sql_builder.h)
+// and change planning (engine/rewrite/change_plan.h) for 1000-row batches, on a model
 // of the benchmark's orders table (id key, customer_id, status, amount, note,
 // created_at).
 #include <benchmark/benchmark.h>

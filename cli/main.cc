@@ -20,6 +20,7 @@
 #include "cli/ctl.h"
 #include "cli/options.h"
 #include "cli/socket_path.h"
+#include "cli/summary_json.h"
 #include "common/log.h"
 #include "common/quote.h"
 #include "engine/backfill/backfill.h"
@@ -99,32 +100,7 @@ void PrintSummary(const engine::Summary& s, bool verify_flag) {
                 static_cast<long long>(s.verify_after_ranges), static_cast<long long>(s.verify_after_mismatches),
                 s.verify_after_s);
   std::printf("  elapsed:            %.1f s\n", s.elapsed_s);
-  std::printf("{\"summary\":{\"rows_copied\":%lld,\"batches\":%lld,\"changes_replayed\":%llu,"
-              "\"transactions_replayed\":%llu,\"inserts\":%llu,\"updates\":%llu,\"key_updates\":%llu,"
-              "\"deletes\":%llu,\"blocked_ms\":%.3f,\"copy_s\":%.3f,\"elapsed_s\":%.3f,"
-              "\"cutover_attempts\":%d,\"visibility_waits\":%llu,\"old_table_dropped\":%s,"
-              "\"verified\":%s,\"verify_s\":%.3f,\"verify_ranges\":%lld,\"verify_rows\":%lld,"
-              "\"verify_mismatches\":%lld,\"verify_repaired\":%lld,\"verify_points\":%d,"
-              "\"verify_blocked_ms\":%.3f,\"verify_blocked_total_ms\":%.3f,\"verified_after\":%s,"
-              "\"verify_after_ranges\":%lld,\"verify_after_mismatches\":%lld,\"verify_after_s\":%.3f,"
-              "\"replay_deferred\":%s,\"replay_from_batch\":%lld,\"key_index_s\":%.3f,\"parallel_apply_groups\":%llu,"
-              "\"resumed_after_swap\":%s,\"after_swap_statements\":%d}}\n",
-              static_cast<long long>(s.rows_copied), static_cast<long long>(s.batches),
-              static_cast<unsigned long long>(s.changes_replayed),
-              static_cast<unsigned long long>(s.transactions_replayed),
-              static_cast<unsigned long long>(s.replayed.inserts),
-              static_cast<unsigned long long>(s.replayed.updates),
-              static_cast<unsigned long long>(s.replayed.key_updates),
-              static_cast<unsigned long long>(s.replayed.deletes), s.blocked_ms, s.copy_s, s.elapsed_s,
-              s.cutover_attempts, static_cast<unsigned long long>(s.visibility_waits),
-              s.old_table_dropped ? "true" : "false", s.verified ? "true" : "false", s.verify_s,
-              static_cast<long long>(s.verify_ranges), static_cast<long long>(s.verify_rows),
-              static_cast<long long>(s.verify_mismatches), static_cast<long long>(s.verify_repaired),
-              s.verify_points, s.verify_blocked_ms, s.verify_blocked_total_ms, s.verified_after ? "true" : "false",
-              static_cast<long long>(s.verify_after_ranges), static_cast<long long>(s.verify_after_mismatches),
-              s.verify_after_s, s.replay_deferred ? "true" : "false", static_cast<long long>(s.replay_from_batch),
-              s.key_index_s, static_cast<unsigned long long>(s.parallel_apply_groups),
-              s.resumed_after_swap ? "true" : "false", s.after_swap_statements);
+  std::printf("%s\n", RewriteSummaryJson(s).c_str());
   std::fflush(stdout);
 }
 
@@ -258,11 +234,7 @@ void PrintBackfillSummary(const engine::BackfillSummary& s) {
               s.batches_s > 0 ? s.rows_changed / s.batches_s : 0.0, s.resumed ? " (resumed run)" : "");
   if (s.lock_retries > 0)
     std::printf("  batches retried after a lock timeout: %lld\n", static_cast<long long>(s.lock_retries));
-  std::printf("{\"summary\":{\"rows_changed\":%lld,\"total_rows_changed\":%lld,\"keys_covered\":%lld,"
-              "\"batches\":%lld,\"lock_retries\":%lld,\"batches_s\":%.3f,\"elapsed_s\":%.3f,\"resumed\":%s}}\n",
-              static_cast<long long>(s.rows_changed), static_cast<long long>(s.total_rows_changed),
-              static_cast<long long>(s.keys_covered), static_cast<long long>(s.batches),
-              static_cast<long long>(s.lock_retries), s.batches_s, s.elapsed_s, s.resumed ? "true" : "false");
+  std::printf("%s\n", BackfillSummaryJson(s).c_str());
   std::fflush(stdout);
 }
 

@@ -2,7 +2,7 @@
 
 #include "common/status.h"
 #include "engine/table/sql_builder.h"
-#include "engine/table/text_array.h"
+#include "engine/table/state_tables.h"
 
 namespace shadowcopy::engine {
 
@@ -10,7 +10,7 @@ absl::Status BackfillState::EnsureSchema(PgConn* conn) {
   // Created when missing; columns added later are added to an older table
   // by the ALTERs below, so the table's shape never depends on which
   // version created it.
-  return conn->Exec(
+  return CreateStateTables(conn,
       "CREATE SCHEMA IF NOT EXISTS shadowcopy; "
       "CREATE TABLE IF NOT EXISTS shadowcopy.backfills ("
       "  run_id text PRIMARY KEY, format_version int NOT NULL, schema_name text NOT NULL, "
@@ -24,7 +24,7 @@ absl::Status BackfillState::EnsureSchema(PgConn* conn) {
       "  ADD COLUMN IF NOT EXISTS rows_changed bigint NOT NULL DEFAULT 0, "
       "  ADD COLUMN IF NOT EXISTS keys_covered bigint NOT NULL DEFAULT 0, "
       "  ADD COLUMN IF NOT EXISTS batches bigint NOT NULL DEFAULT 0, "
-      "  ADD COLUMN IF NOT EXISTS last_error text").status();
+      "  ADD COLUMN IF NOT EXISTS last_error text");
 }
 
 absl::StatusOr<std::optional<BackfillRecord>> BackfillState::FindUnfinished(PgConn* conn,

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "common/log.h"
+#include "engine/control/status_json.h"
 #include "fmt/format.h"
 #include "throttler/pacing.h"
 
@@ -74,22 +75,6 @@ absl::StatusOr<int64_t> ParseCount(const std::string& name, const std::string& v
   return v;
 }
 
-std::string JsonEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", static_cast<int>(c));
-        else out += c;
-    }
-  }
-  return out;
-}
-
 // A nice ratio: a plain decimal number in [0, kMaxNiceRatio].
 std::optional<double> ParseRatio(const std::string& value) {
   double v = 0;
@@ -99,9 +84,6 @@ std::optional<double> ParseRatio(const std::string& value) {
     return std::nullopt;
   return v;
 }
-
-// Finite JSON number (NaN/inf would make the line unparsable).
-double Finite(double v) { return std::isfinite(v) ? v : 0; }
 
 std::string Off(bool off, std::string value) { return off ? "off" : value; }
 
@@ -487,25 +469,7 @@ std::string Control::StatusText() const {
 
 std::string Control::StatusJson() const {
   StatusSnapshot s = Status();
-  if (kind_ == ControlKind::kBackfill) return BackfillStatusJson(s);
-  const Progress& p = s.progress;
-  return fmt::format(
-      "{{\"phase\":\"{}\",\"rows_copied\":{},\"estimated_rows\":{:.0f},\"percent\":{:.1f},"
-      "\"rows_per_s\":{:.1f},\"eta_s\":{:.1f},\"changes_replayed\":{},\"queue_depth\":{},"
-      "\"replay_lag_bytes\":{},\"replay_lag_s\":{:.3f},\"batches\":{},\"chunk_size\":{},"
-      "\"chunk_mode\":\"{}\",\"target_chunk_time_ms\":{},\"min_chunk_size\":{},\"max_chunk_size\":{},"
-      "\"nice_ratio\":{:g},"
-      "\"paused\":{},\"replay_paused\":{},\"throttled\":{},\"throttle_reason\":\"{}\","
-      "\"cutover\":\"{}\",\"abort_requested\":{},\"elapsed_s\":{:.1f},\"verify\":\"{}\","
-      "\"verify_ranges_done\":{},\"verify_ranges_total\":{},\"verify_rows\":{},\"verify_mismatches\":{},"
-      "\"verify_repaired\":{},\"verify_blocked_ms\":{:.1f}}}",
-      JsonEscape(p.phase), p.rows_copied, Finite(p.estimated_rows), Finite(s.percent), Finite(p.rows_per_s),
-      Finite(p.eta_s), p.changes_replayed, p.queue_depth, p.replay_lag_bytes, Finite(p.replay_lag_s),
-      p.batches, p.chunk_size > 0 ? p.chunk_size : s.sizing.fixed ? s.sizing.fixed_size : 0, s.sizing.fixed ? "fixed" : "adaptive",
-      s.sizing.target.count(), s.sizing.min_size, s.sizing.max_size, Finite(s.nice_ratio), s.paused, s.replay_paused, s.throttled,
-      JsonEscape(s.throttle_reason), s.cutover, s.abort_requested, s.elapsed_s, JsonEscape(p.verify_state),
-      p.verify_ranges_done, p.verify_ranges_total, p.verify_rows, p.verify_mismatches, p.verify_repaired,
-      Finite(p.verify_blocked_ms));
+  return kind_ == ControlKind::kBackfill ? BackfillStatusJson(s) : RewriteStatusJson(s);
 }
 
 std::string Control::BackfillStatusText(const StatusSnapshot& s) const {
@@ -526,22 +490,6 @@ std::string Control::BackfillStatusText(const StatusSnapshot& s) const {
   line += "; " + (s.throttled ? s.throttle_reason : std::string("running"));
   if (s.abort_requested) line += "; abort requested";
   return line;
-}
-
-std::string Control::BackfillStatusJson(const StatusSnapshot& s) const {
-  const Progress& p = s.progress;
-  return fmt::format(
-      "{{\"phase\":\"{}\",\"keys_covered\":{},\"estimated_keys\":{:.0f},\"percent\":{:.1f},"
-      "\"key_position\":\"{}\",\"key_span\":\"{}\",\"rows_changed\":{},\"rows_per_s\":{:.1f},"
-      "\"rows_changed_per_s\":{:.1f},\"eta_s\":{:.1f},\"batches\":{},\"batch_size\":{},"
-      "\"batch_mode\":\"{}\",\"target_batch_time_ms\":{},\"min_batch_size\":{},\"max_batch_size\":{},"
-      "\"nice_ratio\":{:g},\"paused\":{},\"throttled\":{},\"throttle_reason\":\"{}\",\"abort_requested\":{},"
-      "\"elapsed_s\":{:.1f}}}",
-      JsonEscape(p.phase), p.keys_covered, Finite(p.estimated_rows), Finite(s.percent), JsonEscape(p.key_position),
-      JsonEscape(p.key_span), p.rows_changed, Finite(p.rows_per_s), Finite(p.changed_per_s), Finite(p.eta_s),
-      p.batches, p.chunk_size > 0 ? p.chunk_size : s.sizing.fixed ? s.sizing.fixed_size : 0,
-      s.sizing.fixed ? "fixed" : "adaptive", s.sizing.target.count(), s.sizing.min_size, s.sizing.max_size,
-      Finite(s.nice_ratio), s.paused, s.throttled, JsonEscape(s.throttle_reason), s.abort_requested, s.elapsed_s);
 }
 
 }  // namespace shadowcopy::engine

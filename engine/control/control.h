@@ -221,7 +221,6 @@ class Control {
   // when this kind has no such tunable.
   std::string InternalName(const std::string& name) const;
   std::string BackfillStatusText(const StatusSnapshot& s) const;
-  std::string BackfillStatusJson(const StatusSnapshot& s) const;
   std::string GetLocked(const std::string& name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // Immutable after construction.

@@ -24,7 +24,7 @@ namespace shadowcopy::engine {
 struct Leftover {
   std::string kind;  // "replication slot", "publication", "table", "post-swap statement", ...
   std::string name;  // as printed (identifiers quoted)
-  std::string drop_sql;  // empty: part of finishing a swapped run (engine/after_swap.h)
+  std::string drop_sql;  // empty: part of finishing a swapped run (engine/rewrite/after_swap.h)
   bool active = false;   // slot in use by a running process
   std::string would = "would remove";  // what the dry run says it would do
   std::string did = "removed";         // what --execute says it did

@@ -29,7 +29,7 @@ std::string FormatPlan(const Config& config, const Inspection& in, const ShadowP
       continue;
     }
     line(fmt::format("    {} {} -> {} {}{}", QuoteIdent(c.source_name), c.source_type,
-                     QuoteIdent(c.target_name), c.target_type, c.type_changed ? "  (cast)" : ""));
+                     QuoteIdent(c.target_name), c.target_type, !c.using_expr.empty() ? "  (USING)" : c.type_changed ? "  (cast)" : ""));
   }
   for (const auto& c : in.columns)
     if (c.generated) line(fmt::format("    {} (generated: recomputed)", QuoteIdent(c.name)));

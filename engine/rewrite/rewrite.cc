@@ -7,6 +7,7 @@
 #include "common/retry.h"
 #include "common/status.h"
 #include "engine/rewrite/after_swap.h"
+#include "engine/rewrite/shadow_check.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::engine {
@@ -213,6 +214,7 @@ absl::Status Rewrite::Reconnect(int attempt) {
   durable_applied_ = rec->applied_lsn;
   std::optional<std::vector<std::string>> high_water = rec->copy_high_water;
   bool copy_done = rec->copy_done;
+  RETURN_IF_ERROR(CheckShadowIntact(main_.get(), plan_.model, high_water, copy_done));
   RETURN_IF_ERROR(StartStream(/*create_slot=*/false));
   copier_->Resume(high_water, copy_done);
   return absl::OkStatus();

@@ -13,6 +13,7 @@
 #include "engine/rewrite/after_swap.h"
 #include "engine/rewrite/rewrite.h"
 #include "engine/rewrite/swap.h"
+#include "engine/table/inheritance.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::engine {
@@ -152,7 +153,8 @@ absl::StatusOr<bool> Rewrite::TryCutover(int attempt) {
   RETURN_IF_ERROR(lock_->Exec("BEGIN").status());
   RETURN_IF_ERROR(lock_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.cutover_lock_timeout.count())).status());
   RETURN_IF_ERROR(LoseLockCycles(lock_.get()));
-  auto locked = lock_->Exec(fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", QualifiedName(n.schema, n.table)));
+  ASSIGN_OR_RETURN(auto lock_sql, CutoverLockSql(lock_.get(), plan_.model.oid, QualifiedName(n.schema, n.table)));
+  auto locked = lock_->Exec(lock_sql);
   if (!locked.ok()) {
     lock_->RollbackQuietly();
     if (IsRetryable(locked.status())) {

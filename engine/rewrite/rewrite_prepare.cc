@@ -13,7 +13,9 @@
 #include "engine/control/test_hooks.h"
 #include "engine/rewrite/plan_printer.h"
 #include "engine/rewrite/rewrite.h"
+#include "engine/rewrite/shadow_check.h"
 #include "engine/rewrite/swap.h"
+#include "engine/table/inheritance.h"
 #include "engine/table/sql_builder.h"
 #include "fmt/format.h"
 
@@ -58,6 +60,9 @@ absl::Status Rewrite::DryRun(const Inspection& in, bool rehearse_swap) {
     RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
     ShadowBuilder builder(main_.get(), config_);
     ASSIGN_OR_RETURN(ShadowPlan plan, builder.Build(in));
+    RETURN_IF_ERROR(AddPartitionBoundCheck(main_.get(), in.oid, QualifiedName(in.names.schema, in.names.shadow)));
+    RETURN_IF_ERROR(CheckShadowFitsInheritance(main_.get(), in.oid, QualifiedName(in.names.schema, in.names.table),
+                                               QualifiedName(in.names.schema, in.names.shadow)));
     if (!rehearse_swap) return absl::OkStatus();
     for (const auto& stmt : plan.deferred_indexes) RETURN_IF_ERROR(main_->Exec(stmt).status());
     if (!config_.execute) {
@@ -73,8 +78,8 @@ absl::Status Rewrite::DryRun(const Inspection& in, bool rehearse_swap) {
     RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'",
                                             config_.cutover_lock_timeout.count())).status());
     RETURN_IF_ERROR(LoseLockCycles(main_.get()));
-    RETURN_IF_ERROR(main_->Exec(fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
-                                            QualifiedName(in.names.schema, in.names.table))).status());
+    ASSIGN_OR_RETURN(auto lock_sql, CutoverLockSql(main_.get(), in.oid, QualifiedName(in.names.schema, in.names.table)));
+    RETURN_IF_ERROR(main_->Exec(lock_sql).status());
     RETURN_IF_ERROR(main_->Exec(SwapLockTimeoutSql()).status());
     if (ShouldPause(config_.test, "rehearsal-locked", ++rehearsals_))
       RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
@@ -103,6 +108,9 @@ absl::Status Rewrite::Prepare(const Inspection& in) {
   run_id_ = fmt::format("{}-{:x}", in.oid, std::random_device{}());
   state_ = std::make_unique<StateStore>(run_id_);
   int builds = 0;
+  // In its own transaction, before the shadow's (bad input was refused by the
+  // dry run's validation already, so no state schema is left behind for it).
+  RETURN_IF_ERROR(Annotate(StateStore::EnsureSchema(main_.get()), "creating the state table shadowcopy.runs"));
   RETURN_IF_ERROR(Retry(policy, "creating the shadow table", [&]() -> absl::Status {
     RETURN_IF_ERROR(main_->Exec("BEGIN").status());
     ShadowBuilder builder(main_.get(), config_);
@@ -110,12 +118,11 @@ absl::Status Rewrite::Prepare(const Inspection& in) {
     auto built_from = ReadSchemaFingerprint(main_.get(), in.oid);
     auto plan = built_from.ok() ? builder.Build(in) : absl::StatusOr<ShadowPlan>(built_from.status());
     absl::Status st = plan.status();
+    if (st.ok()) st = AddPartitionBoundCheck(main_.get(), in.oid, QualifiedName(n.schema, n.shadow));
     if (st.ok() && DeferKeyIndex(*plan)) st = builder.DeferKeyIndex(&*plan);
     if (st.ok() && ShouldPause(config_.test, "shadow-built", ++builds)) st = PauseHere(config_.test, nullptr, stop_);
     if (st.ok()) st = ConfirmBuiltFrom(main_.get(), in.oid, *built_from);
-    // The run's record commits with the shadow: never one without the other
-    // (and bad input, refused by Build, leaves no state schema behind).
-    if (st.ok()) st = Annotate(StateStore::EnsureSchema(main_.get()), "creating the state table shadowcopy.runs");
+    // The run's record commits with the shadow: never one without the other.
     if (st.ok()) st = state_->Create(main_.get(), *plan, config_.alter, *built_from);
     if (!st.ok()) {
       main_->RollbackQuietly();
@@ -144,7 +151,8 @@ absl::Status Rewrite::Prepare(const Inspection& in) {
   // The publication must exist before the slot: a slot created first fails
   // when decoding reaches a change ("publication does not exist").
   RETURN_IF_ERROR(Retry(policy, "creating the publication", [&]() -> absl::Status {
-    return main_->Exec(fmt::format("CREATE PUBLICATION {} FOR TABLE {}", QuoteIdent(n.publication),
+    // ONLY: an inheritance parent's publication must not carry its children's changes.
+    return main_->Exec(fmt::format("CREATE PUBLICATION {} FOR TABLE ONLY {}", QuoteIdent(n.publication),
                                    QualifiedName(n.schema, n.table)))
         .status();
   }, &stop_));
@@ -318,6 +326,10 @@ absl::Status Rewrite::ResumeRun(const Inspection& in) {
   ShadowBuilder builder(main_.get(), config_);
   ASSIGN_OR_RETURN(plan_, builder.Reattach(in, std::move(recorded)));
   built_from_ = rec->schema_fingerprint;
+  if (auto intact = CheckShadowIntact(main_.get(), plan_.model, rec->copy_high_water, rec->copy_done); !intact.ok()) {
+    created_shadow_ = created_publication_ = created_slot_ = false;  // refused: nothing is touched
+    return intact;
+  }
   durable_applied_ = rec->applied_lsn;
   RETURN_IF_ERROR(StartStream(/*create_slot=*/false));
   copier_->Resume(rec->copy_high_water, rec->copy_done);

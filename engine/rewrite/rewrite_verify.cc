@@ -294,7 +294,8 @@ absl::StatusOr<std::optional<std::string>> Rewrite::TryConsistencyPoint(int atte
   RETURN_IF_ERROR(
       vlock_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.cutover_lock_timeout.count())).status());
   // SHARE: conflicts with every writer (ROW EXCLUSIVE), not with readers.
-  auto locked = vlock_->Exec(fmt::format("LOCK TABLE {} IN SHARE MODE", QualifiedName(n.schema, n.table)));
+  // ONLY: an inheritance parent's children are not ours to block.
+  auto locked = vlock_->Exec(fmt::format("LOCK TABLE ONLY {} IN SHARE MODE", QualifiedName(n.schema, n.table)));
   if (!locked.ok()) {
     vlock_->RollbackQuietly();
     if (!IsRetryable(locked.status())) return locked.status();

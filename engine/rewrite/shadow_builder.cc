@@ -1,71 +1,14 @@
 #include "engine/rewrite/shadow_builder.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include "common/quote.h"
 #include "common/status.h"
 #include "engine/rewrite/index_definition.h"
+#include "engine/rewrite/using_probe.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::engine {
-namespace {
-
-std::string Upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-
-}  // namespace
-
-absl::Status ValidateAlterText(const std::string& alter) {
-  std::string u = Upper(alter);
-  // A statement separator outside quotes would be refused by the server (the
-  // ALTER runs as one extended-protocol statement); say it clearly instead.
-  bool in_single = false, in_double = false;
-  for (char c : alter) {
-    if (c == '\'' && !in_double) in_single = !in_single;
-    else if (c == '"' && !in_single) in_double = !in_double;
-    else if (c == ';' && !in_single && !in_double)
-      return absl::InvalidArgumentError("--alter must be one ALTER TABLE statement's subcommands; ';' is not allowed");
-  }
-  // ALTER COLUMN ... TYPE ... USING <expr>: the copy and the replay convert
-  // with plain casts, so a USING expression would silently be ignored.
-  {
-    std::string word;
-    bool in_s = false, in_d = false, saw_type = false;
-    int depth = 0;
-    auto flush = [&]() -> bool {
-      if (word == "TYPE") saw_type = true;
-      bool bad = word == "USING" && saw_type;
-      word.clear();
-      return bad;
-    };
-    for (char c : u + " ") {
-      if (c == '\'' && !in_d) in_s = !in_s;
-      else if (c == '"' && !in_s) in_d = !in_d;
-      if (in_s || in_d) continue;
-      if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
-        word.push_back(c);
-        continue;
-      }
-      if (flush())
-        return absl::InvalidArgumentError(
-            "ALTER COLUMN ... TYPE ... USING is not supported: columns are converted with plain casts");
-      if (c == '(') ++depth;
-      if (c == ')') --depth;
-      if (c == ',' && depth == 0) saw_type = false;
-    }
-  }
-  std::string trimmed = u;
-  trimmed.erase(0, trimmed.find_first_not_of(" \t\n"));
-  if (trimmed.rfind("ALTER TABLE", 0) == 0)
-    return absl::InvalidArgumentError("--alter takes what follows ALTER TABLE <name>, e.g. \"ALTER COLUMN id TYPE bigint\"");
-  if (trimmed.rfind("RENAME TO", 0) == 0 || trimmed.rfind("SET SCHEMA", 0) == 0)
-    return absl::InvalidArgumentError("--alter cannot rename the table or move it to another schema");
-  return absl::OkStatus();
-}
 
 absl::StatusOr<ShadowPlan> ShadowBuilder::Build(const Inspection& in) {
   ShadowPlan plan;
@@ -75,9 +18,19 @@ absl::StatusOr<ShadowPlan> ShadowBuilder::Build(const Inspection& in) {
   plan.model.estimated_rows = in.estimated_rows;
   plan.model.replica_identity = in.replica_identity;
   plan.model.owner = in.owner;
+  if (!config_.alter.empty()) {  // before anything is created
+    RETURN_IF_ERROR(ValidateAlterText(config_.alter));
+    std::vector<MappedColumn> columns(in.columns.size());
+    for (size_t i = 0; i < in.columns.size(); ++i) {
+      columns[i].source_name = in.columns[i].name;
+      columns[i].kept = !in.columns[i].generated;
+    }
+    RETURN_IF_ERROR(AttachUsingExpressions(config_.alter, in.names.table, in.key_names, &columns));
+  }
   RETURN_IF_ERROR(CreateLike(in, &plan));
   RETURN_IF_ERROR(ApplyAlter(in, &plan));
   RETURN_IF_ERROR(MapColumns(in, &plan));
+  RETURN_IF_ERROR(ProbeUsingExpressions(conn_, plan.model));
   RETURN_IF_ERROR(CheckKey(in, &plan, /*find_index=*/true));
   RETURN_IF_ERROR(DeferIndexes(&plan));
   RETURN_IF_ERROR(DeferUnvalidatedChecks(in, &plan));
@@ -271,18 +224,23 @@ absl::Status ShadowBuilder::ApplyAlter(const Inspection& in, ShadowPlan* plan) {
   }
   RETURN_IF_ERROR(ValidateAlterText(config_.alter));
   // One extended-protocol statement: the server refuses a second one.
-  auto st = conn_->Query(fmt::format("ALTER TABLE {} {}", shadow, config_.alter)).status();
+  ASSIGN_OR_RETURN(std::string alter, AlterTextForShadow(config_.alter, in.names.table, in.names.shadow));
+  auto st = conn_->Query(fmt::format("ALTER TABLE {} {}", shadow, alter)).status();
   if (!st.ok()) {
     return absl::InvalidArgumentError(fmt::format("invalid --alter: {}", st.message()));
   }
   ASSIGN_OR_RETURN(auto after, conn_->Query(
-                                   "SELECT c.relfilenode, c.relname, n.nspname, c.relkind "
+                                   "SELECT c.relfilenode, c.relname, n.nspname, c.relkind, c.relpersistence "
                                    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                                    "WHERE c.oid = $1",
                                    {std::to_string(plan->shadow_oid)}));
   if (after.Rows() != 1 || after.Get(0, 1) != in.names.shadow || after.Get(0, 2) != in.names.schema ||
       after.Get(0, 3) != "r")
     return absl::InvalidArgumentError("--alter cannot rename, move or convert the table itself");
+  // An unlogged (or temporary) shadow loses its rows in a crash: never copy
+  // into one, whatever made it so.
+  if (after.Get(0, 4) != "p")
+    return absl::InvalidArgumentError("--alter cannot make the table unlogged or temporary");
   plan->plain_alter_rewrites = after.Get(0, 0) != before.Get(0, 0);
   return absl::OkStatus();
 }
@@ -316,7 +274,11 @@ absl::Status ShadowBuilder::MapColumns(const Inspection& in, ShadowPlan* plan) {
     }
     m.columns.push_back(std::move(c));
   }
+  if (!config_.alter.empty())
+    RETURN_IF_ERROR(AttachUsingExpressions(config_.alter, in.names.table, in.key_names, &m.columns));
   for (const auto& c : m.columns) {
+    if (!c.using_expr.empty())
+      plan->notes.push_back(fmt::format("column {} is converted USING {}", QuoteIdent(c.source_name), c.using_expr));
     if (c.kept && c.target_name != c.source_name)
       plan->notes.push_back(fmt::format("column {} is renamed to {}", QuoteIdent(c.source_name),
                                         QuoteIdent(c.target_name)));

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "common/pg.h"
 #include "engine/control/config.h"
+#include "engine/rewrite/alter_text.h"  // ValidateAlterText
 #include "engine/table/inspector.h"
 #include "engine/table/table_model.h"
 
@@ -92,11 +93,6 @@ class ShadowBuilder {
   const Config& config_;
   std::vector<std::pair<std::string, std::string>> like_index_pairs_;  // orig name, shadow name
 };
-
-// Validates the --alter text before it reaches the server: non-empty
-// subcommands only (statement separators are refused by the extended protocol
-// anyway), no RENAME TO / SET SCHEMA of the table itself.
-absl::Status ValidateAlterText(const std::string& alter);
 
 }  // namespace shadowcopy::engine
 

@@ -8,7 +8,7 @@
 namespace shadowcopy::engine {
 
 absl::Status StateStore::EnsureSchema(PgConn* conn) {
-  return conn->Exec(
+  return CreateStateTables(conn,
       "CREATE SCHEMA IF NOT EXISTS shadowcopy; "
       "CREATE TABLE IF NOT EXISTS shadowcopy.runs ("
       "  run_id text PRIMARY KEY, format_version int NOT NULL, schema_name text NOT NULL, "
@@ -26,7 +26,7 @@ absl::Status StateStore::EnsureSchema(PgConn* conn) {
       // replay group each update only their own row, so they never conflict.
       "CREATE TABLE IF NOT EXISTS shadowcopy.replay_positions ("
       "  run_id text PRIMARY KEY REFERENCES shadowcopy.runs ON DELETE CASCADE, "
-      "  applied_lsn pg_lsn NOT NULL DEFAULT '0/0', updated_at timestamptz NOT NULL DEFAULT now())").status();
+      "  applied_lsn pg_lsn NOT NULL DEFAULT '0/0', updated_at timestamptz NOT NULL DEFAULT now())");
 }
 
 absl::Status StateStore::Create(PgConn* conn, const ShadowPlan& plan, const std::string& alter,

@@ -13,6 +13,7 @@
 #ifndef SHADOWCOPY_ENGINE_REWRITE_STATE_STORE_H_
 #define SHADOWCOPY_ENGINE_REWRITE_STATE_STORE_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,7 +23,7 @@
 #include "common/pg.h"
 #include "engine/rewrite/schema_fingerprint.h"
 #include "engine/rewrite/shadow_builder.h"
-#include "engine/table/text_array.h"
+#include "engine/table/state_tables.h"
 
 namespace shadowcopy::engine {
 

@@ -54,7 +54,7 @@ void DropDependents(const SwapCatalog& cat, const std::string& orig, std::vector
   for (const auto& fk : cat.outgoing_fks)
     out->push_back(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", orig, QuoteIdent(fk.name)));
   for (const auto& p : cat.publications)
-    out->push_back(fmt::format("ALTER PUBLICATION {} DROP TABLE {}", QuoteIdent(p.publication), orig));
+    out->push_back(fmt::format("ALTER PUBLICATION {} DROP TABLE ONLY {}", QuoteIdent(p.publication), orig));
 }
 
 void RenameObjects(const ShadowPlan& plan, std::vector<std::string>* out) {
@@ -154,8 +154,11 @@ SwapStatements BuildSwapStatements(const ShadowPlan& plan, const SwapCatalog& ca
   std::string orig = QualifiedName(n.schema, n.table);
   SwapStatements result;
   auto* out = &result.in_lock;
+  InheritanceSwap tree = BuildInheritanceSwap(cat.inheritance, orig);
+  out->insert(out->end(), tree.detach.begin(), tree.detach.end());
   DropDependents(cat, orig, out);
   RenameObjects(plan, out);
+  out->insert(out->end(), tree.attach.begin(), tree.attach.end());
   // From here on `orig` names the new table.
   for (const auto& s : cat.sequences) {
     const MappedColumn* c = FindBySource(plan.model, s.column);
@@ -199,7 +202,8 @@ SwapStatements BuildSwapStatements(const ShadowPlan& plan, const SwapCatalog& ca
   Security(cat, orig, out);
   TableSettings(plan, cat, orig, out);
   for (const auto& p : cat.publications) {
-    out->push_back(fmt::format("ALTER PUBLICATION {} ADD TABLE {}{}{}", QuoteIdent(p.publication), orig,
+    // ONLY: an inheritance parent's children keep their own memberships.
+    out->push_back(fmt::format("ALTER PUBLICATION {} ADD TABLE ONLY {}{}{}", QuoteIdent(p.publication), orig,
                                p.columns.empty() ? "" : " " + p.columns,
                                p.filter.empty() ? "" : " " + p.filter));
   }

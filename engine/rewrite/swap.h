@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "common/pg.h"
 #include "engine/rewrite/shadow_builder.h"
+#include "engine/table/inheritance.h"
 
 namespace shadowcopy::engine {
 
@@ -105,6 +106,7 @@ struct SwapCatalog {
   std::vector<PublicationMembership> publications;
   std::string replica_identity_index;  // the original's index name when 'i'
   std::string clustered_index;         // the original's CLUSTER ON index name, "" when none
+  InheritanceInfo inheritance;  // parents and children, re-pointed to the new table
 };
 
 absl::StatusOr<SwapCatalog> ReadSwapCatalog(PgConn* locked_conn, const ShadowPlan& plan);

@@ -92,7 +92,7 @@ absl::Status ReadForeignKeys(PgConn* conn, const std::string& oid, SwapCatalog* 
 absl::Status ReadTriggersAndPolicies(PgConn* conn, const std::string& oid, SwapCatalog* cat) {
   ASSIGN_OR_RETURN(auto t, conn->Query(
       "SELECT tgname, pg_get_triggerdef(oid), tgenabled, obj_description(oid, 'pg_trigger') "
-      "FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal ORDER BY tgname", {oid}));
+      "FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgparentid = 0 ORDER BY tgname", {oid}));
   for (int i = 0; i < t.Rows(); ++i)
     cat->triggers.push_back({t.GetString(i, 0), t.GetString(i, 1), t.Get(i, 2)[0], t.GetOptional(i, 3)});
   ASSIGN_OR_RETURN(auto p, conn->Query(
@@ -164,6 +164,7 @@ absl::StatusOr<SwapCatalog> ReadSwapCatalog(PgConn* conn, const ShadowPlan& plan
   RETURN_IF_ERROR(ReadTriggersAndPolicies(conn, oid, &cat));
   RETURN_IF_ERROR(ReadViews(conn, oid, &cat));
   RETURN_IF_ERROR(ReadPublications(conn, oid, plan.model.names.publication, &cat));
+  ASSIGN_OR_RETURN(cat.inheritance, ReadTreeForSwap(conn, plan.model.oid, QualifiedName(plan.model.names.schema, plan.model.names.table)));
   return cat;
 }
 

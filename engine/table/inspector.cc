@@ -2,6 +2,7 @@
 
 #include "common/quote.h"
 #include "common/status.h"
+#include "engine/table/inheritance.h"
 #include "engine/table/leftovers.h"
 #include "engine/table/sql_builder.h"
 #include "fmt/format.h"
@@ -69,9 +70,13 @@ absl::Status Inspector::ResolveTable(const Config& config, Inspection* out, bool
     case 'f': return Precondition(fmt::format("{} is a foreign table; not supported", qualified));
     default: return Precondition(fmt::format("{} is not an ordinary table", qualified));
   }
-  if (r.GetBool(0, 5)) return Precondition(fmt::format("{} is a partition; not supported", qualified));
-  if (r.GetBool(0, 6))
-    return Precondition(fmt::format("{} takes part in table inheritance; not supported", qualified));
+  if (r.GetBool(0, 5) && for_backfill)
+    return Precondition(fmt::format("{} is a partition; not supported", qualified));
+  if (r.GetBool(0, 6)) {
+    if (for_backfill)
+      return Precondition(fmt::format("{} takes part in table inheritance; not supported", qualified));
+    RETURN_IF_ERROR(CheckTree(conn_, static_cast<uint32_t>(r.GetInt(0, 0)), qualified));
+  }
   if (r.Get(0, 8) == "u" && !for_backfill)
     return Precondition(fmt::format(
         "{} is UNLOGGED: its changes are not in the WAL, so they cannot be replayed online", qualified));

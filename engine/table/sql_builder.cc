@@ -66,6 +66,12 @@ std::string MappedSelectList(const TableModel& m, std::string_view alias) {
 }  // namespace
 
 std::string MappedExpr(const MappedColumn& c, std::string_view source_expr) {
+  if (!c.using_expr.empty()) {
+    // The expression sees only its own column, under the table's name: the
+    // value is bound in a one-row derived table, wherever it comes from.
+    return fmt::format("CAST((SELECT ({}) FROM (SELECT {}) AS {}({})) AS {})", c.using_expr, source_expr,
+                       QuoteIdent(c.using_alias), QuoteIdent(c.source_name), c.target_type);
+  }
   if (!c.type_changed) return std::string(source_expr);
   return fmt::format("CAST({} AS {})", source_expr, c.target_type);
 }
@@ -188,9 +194,14 @@ std::string KeyRangeCondition(const TableModel& m, std::string_view qualifier, b
 std::string CopyBatchSql(const TableModel& m, bool has_lower, bool has_upper, bool on_conflict) {
   std::string range = KeyRangeCondition(m, "o", has_lower, has_upper);
   std::string where = range.empty() ? "" : " WHERE " + range;
+  // In key order, whatever plan reads the batch (a sequential scan returns
+  // the original's physical order): the new table's copied rows are laid
+  // out in key order. Through the key's index this costs no sort.
+  std::string order = SourceKeyTuple(m, "o");
+  order = order.substr(1, order.size() - 2);
   return fmt::format(
-      "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {} AS o{}{}",
-      Shadow(m), TargetColumnList(m), MappedSelectList(m, "o"), Original(m), where,
+      "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {} AS o{} ORDER BY {}{}",
+      Shadow(m), TargetColumnList(m), MappedSelectList(m, "o"), Original(m), where, order,
       on_conflict ? fmt::format(" ON CONFLICT ({}) DO NOTHING", TargetKeyList(m)) : "");
 }
 

@@ -20,7 +20,9 @@
 namespace shadowcopy::engine::sql {
 
 // The value written into the shadow for column `c`, given an expression of the
-// original's type: unchanged types pass through, changed ones are CAST.
+// original's type: unchanged types pass through, changed ones are CAST, and a
+// USING expression is evaluated over the value (bound to the column's name,
+// qualified by the table's) and CAST to the new type.
 std::string MappedExpr(const MappedColumn& c, std::string_view source_expr);
 
 // "_<middle>_<suffix>"-style names: truncates `middle` so the result fits in

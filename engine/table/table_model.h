@@ -34,6 +34,11 @@ struct MappedColumn {
   std::string target_name;      // name in the shadow (RENAME COLUMN followed)
   std::string target_type;      // type in the shadow
   bool type_changed = false;
+  // ALTER COLUMN ... TYPE ... USING: the expression (as written, over this
+  // column only) and the name it may qualify the column with (the table's).
+  // Empty for a plain cast.
+  std::string using_expr;
+  std::string using_alias;
   bool target_identity_always = false;  // GENERATED ALWAYS AS IDENTITY in the shadow
   int key_position = -1;        // position in the key, -1 when not a key column
 };

@@ -113,7 +113,9 @@ std::string RowHash(const TableModel& m, bool shadow, RowHashForm form) {
 }
 
 std::string From(const TableModel& m, bool shadow) {
-  return shadow ? fmt::format("{} AS s", Shadow(m)) : fmt::format("ONLY {} AS o", Original(m));
+  // ONLY on both sides: after the swap the new table may be an inheritance
+  // parent (verification after the cutover reads it as the "shadow").
+  return shadow ? fmt::format("ONLY {} AS s", Shadow(m)) : fmt::format("ONLY {} AS o", Original(m));
 }
 
 std::string SideAggregate(const TableModel& m, bool has_lower, bool has_upper, bool shadow,

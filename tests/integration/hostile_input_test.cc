@@ -3,7 +3,7 @@
 // ever waits for it); the user's own server settings in --dsn options (and
 // PGOPTIONS) reach every session of a migration and of a backfill; a backfill
 // --set that assigns a key column, however spelled, is refused with one error
-// line and nothing changed.
+// line and nothing changed; two runs creating the state schema at once.
 #include <atomic>
 #include <string>
 #include <thread>
@@ -121,6 +121,25 @@ TEST_F(HostileInputTest, UserClientEncodingDoesNotReachTheReplay) {
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM t WHERE note = U&'caf\\00e9 \\65e5\\672c'"), "10");
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM t WHERE note = U&'na\\00efve'"), "2");
   ExpectNothingLeftBehind("t");
+}
+
+// Runs on two tables starting at once on a database that has no state
+// schema yet: both create it, neither may fail on the other's creation.
+TEST_F(HostileInputTest, TwoRunsStartingAtOnceBothCreateTheStateSchema) {
+  for (int round = 0; round < 3; ++round) {
+    MustExec(db(), "DROP SCHEMA IF EXISTS shadowcopy CASCADE; DROP TABLE IF EXISTS a, b, _a_old, _b_old; "
+                   "CREATE TABLE a (id int PRIMARY KEY, note text); CREATE TABLE b (id int PRIMARY KEY, note text); "
+                   "INSERT INTO a SELECT g, 'a' FROM generate_series(1, 200) g; "
+                   "INSERT INTO b SELECT g, 'b' FROM generate_series(1, 200) g");
+    auto one = ShadowcopyProcess::Start({"--table", "a", "--dsn", dsn(), "--socket", "none", "--execute"});
+    auto two = ShadowcopyProcess::Start({"--table", "b", "--dsn", dsn(), "--socket", "none", "--execute"});
+    ASSERT_TRUE(one.ok()) << one.status();
+    ASSERT_TRUE(two.ok()) << two.status();
+    ExpectSucceeded((*one)->Wait(seconds(120)));
+    ExpectSucceeded((*two)->Wait(seconds(120)));
+    EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM a"), "200");
+    EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM b"), "200");
+  }
 }
 
 TEST_F(HostileInputTest, DsnOptionsReachTheBackfillAndOverridePgoptions) {

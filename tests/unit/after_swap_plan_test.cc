@@ -1,5 +1,5 @@
 // Tests of the dry run's description of a run killed after its swap
-// (engine/after_swap.h FormatFinishPlan).
+// (engine/rewrite/after_swap.h FormatFinishPlan).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

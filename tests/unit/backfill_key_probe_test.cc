@@ -1,5 +1,5 @@
 // Tests of the statements that ask the server whether a backfill's SET list
-// assigns a key column (engine/backfill_sql.h, KeyAssignmentProbeSql).
+// assigns a key column (engine/backfill/backfill_sql.h, KeyAssignmentProbeSql).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Tests of the backfill's statements and of the checks on the user's SET and
-// WHERE text (engine/backfill_sql.h), on hand-made key models.
+// WHERE text (engine/backfill/backfill_sql.h), on hand-made key models.
 #include "engine/backfill/backfill_sql.h"
 
 #include <gmock/gmock.h>

@@ -1,4 +1,4 @@
-// Tests of PlanChanges (engine/change_plan.h): collapsing of decoded changes
+// Tests of PlanChanges (engine/rewrite/change_plan.h): collapsing of decoded changes
 // into keyed steps, primary-key updates, unchanged-TOAST merging and partial
 // steps, truncates, and a randomized convergence check against a naive replay.
 #include "engine/rewrite/change_plan.h"

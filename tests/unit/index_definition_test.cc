@@ -1,4 +1,4 @@
-// Tests of DefinitionWithStorage (engine/index_definition.h) on definitions
+// Tests of DefinitionWithStorage (engine/rewrite/index_definition.h) on definitions
 // as pg_get_indexdef() and pg_get_constraintdef() print them.
 #include "engine/rewrite/index_definition.h"
 

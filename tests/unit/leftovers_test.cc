@@ -1,5 +1,5 @@
 // Tests of the refusal a new run gives when an earlier run's objects are in
-// its way (engine/leftovers.h): each suggests only commands that act on what
+// its way (engine/table/leftovers.h): each suggests only commands that act on what
 // is there.
 #include "engine/table/leftovers.h"
 

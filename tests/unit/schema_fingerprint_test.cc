@@ -1,4 +1,4 @@
-// Tests of the schema fingerprint's pure half (engine/schema_fingerprint.h):
+// Tests of the schema fingerprint's pure half (engine/rewrite/schema_fingerprint.h):
 // the state table's flat form and the description of what changed.
 #include "engine/rewrite/schema_fingerprint.h"
 

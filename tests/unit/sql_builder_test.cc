@@ -1,5 +1,5 @@
 // Tests of the SQL text built for the copy and the replay
-// (engine/sql_builder.h), on hand-made TableModels.
+// (engine/table/sql_builder.h), on hand-made TableModels.
 #include "engine/table/sql_builder.h"
 
 #include <gmock/gmock.h>
@@ -48,6 +48,21 @@ TableModel Rich() {
 
 TEST(MappedExprTest, UnchangedTypePassesThrough) {
   EXPECT_EQ(MappedExpr(Col("a", "integer"), "o.\"a\""), "o.\"a\"");
+}
+
+TEST(MappedExprTest, UsingIsEvaluatedOverTheValueAlone) {
+  MappedColumn c = Col("my col", "integer");
+  c.target_type = "bigint";
+  c.type_changed = true;
+  c.using_expr = "\"my col\" * 2";
+  c.using_alias = "order\"s";
+  EXPECT_EQ(MappedExpr(c, "CAST($1 AS integer)"),
+            "CAST((SELECT (\"my col\" * 2) FROM (SELECT CAST($1 AS integer)) AS \"order\"\"s\"(\"my col\")) AS bigint)");
+  // The same type with USING still applies it.
+  c.type_changed = false;
+  c.target_type = "integer";
+  EXPECT_EQ(MappedExpr(c, "o.\"my col\""),
+            "CAST((SELECT (\"my col\" * 2) FROM (SELECT o.\"my col\") AS \"order\"\"s\"(\"my col\")) AS integer)");
 }
 
 TEST(MappedExprTest, ChangedTypeIsCast) {
@@ -175,17 +190,17 @@ TEST(CopyBoundarySqlTest, CompositeKeyInKeyOrderWithQuotedNames) {
 TEST(CopyBatchSqlTest, NoBoundsCopiesEverything) {
   EXPECT_EQ(CopyBatchSql(Simple(), false, false),
             R"(INSERT INTO "public"."_t_shadow" ("id", "v") OVERRIDING SYSTEM VALUE )"
-            R"(SELECT o."id", o."v" FROM ONLY "public"."t" AS o ON CONFLICT ("id") DO NOTHING)");
+            R"(SELECT o."id", o."v" FROM ONLY "public"."t" AS o ORDER BY o."id" ON CONFLICT ("id") DO NOTHING)");
 }
 
 TEST(CopyBatchSqlTest, LowerBoundOnly) {
   EXPECT_THAT(CopyBatchSql(Simple(), true, false),
-              HasSubstr(R"(FROM ONLY "public"."t" AS o WHERE (o."id") > (CAST($1 AS integer)) ON CONFLICT)"));
+              HasSubstr(R"(FROM ONLY "public"."t" AS o WHERE (o."id") > (CAST($1 AS integer)) ORDER BY o."id" ON CONFLICT)"));
 }
 
 TEST(CopyBatchSqlTest, UpperBoundOnlyStartsAtParameterOne) {
   EXPECT_THAT(CopyBatchSql(Simple(), false, true),
-              HasSubstr(R"(AS o WHERE (o."id") <= (CAST($1 AS integer)) ON CONFLICT)"));
+              HasSubstr(R"(AS o WHERE (o."id") <= (CAST($1 AS integer)) ORDER BY o."id" ON CONFLICT)"));
 }
 
 TEST(CopyBatchSqlTest, BothBoundsNumberLowerThenUpper) {
@@ -203,7 +218,7 @@ TEST(CopyBatchSqlTest, MapsColumnsAndTargetsTheShadowKey) {
   EXPECT_EQ(CopyBatchSql(Rich(), false, false),
             R"(INSERT INTO "My Schema"."_Or""ders_shadow" ("order no", "Region", "amount", "new_name") )"
             R"(OVERRIDING SYSTEM VALUE SELECT o."order no", o."Region", CAST(o."amount" AS bigint), o."old_name" )"
-            R"(FROM ONLY "My Schema"."Or""ders" AS o ON CONFLICT ("Region", "order no") DO NOTHING)");
+            R"(FROM ONLY "My Schema"."Or""ders" AS o ORDER BY o."Region", o."order no" ON CONFLICT ("Region", "order no") DO NOTHING)");
 }
 
 TEST(CopyBatchSqlTest, ConflictTargetUsesRenamedKeyName) {

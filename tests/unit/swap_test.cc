@@ -1,4 +1,4 @@
-// Tests of the cutover's swap statements (engine/swap.h BuildSwapStatements)
+// Tests of the cutover's swap statements (engine/rewrite/swap.h BuildSwapStatements)
 // on a hand-made ShadowPlan and SwapCatalog.
 #include "engine/rewrite/swap.h"
 

@@ -1,5 +1,5 @@
 // Tests of the verification's range planning and SQL text
-// (engine/verify_sql.h), on hand-made TableModels. That the hashes of both
+// (engine/verify/verify_sql.h), on hand-made TableModels. That the hashes of both
 // sides agree on real values of odd types is shown against a server by
 // tests/integration/verify_test.cc.
 #include "engine/verify/verify_sql.h"
@@ -167,7 +167,7 @@ TEST(RangeHashSqlTest, PerColumnOriginalThroughTheMappingShadowAsItIs) {
                 "(s.\"New\"\"Name\") COLLATE \"C\"), 0) AS h"));
   EXPECT_THAT(sql, Not(HasSubstr("hashtextextended")));
   EXPECT_THAT(sql, HasSubstr("FROM ONLY \"public\".\"t\" AS o"));
-  EXPECT_THAT(sql, HasSubstr("FROM \"public\".\"_t_shadow\" AS s"));
+  EXPECT_THAT(sql, HasSubstr("FROM ONLY \"public\".\"_t_shadow\" AS s"));
 }
 
 TEST(RangeHashSqlTest, RowTextOriginalThroughTheMappingShadowAsItIs) {
@@ -256,9 +256,9 @@ TEST(RangeDiffSqlTest, RowsHashedAsTheRangeWas) {
 
 TEST(RepairSqlTest, DeletesTheShadowsRange) {
   EXPECT_EQ(RepairDeleteSql(Altered(), true, true, true),
-            "DELETE FROM \"public\".\"_t_shadow\" AS s WHERE (s.\"id\") > (CAST(CAST($1 AS integer) AS bigint)) "
+            "DELETE FROM ONLY \"public\".\"_t_shadow\" AS s WHERE (s.\"id\") > (CAST(CAST($1 AS integer) AS bigint)) "
             "AND (s.\"id\") <= (CAST(CAST($2 AS integer) AS bigint))");
-  EXPECT_EQ(RepairDeleteSql(Altered(), false, false, false), "DELETE FROM \"public\".\"_t_shadow\" AS s");
+  EXPECT_EQ(RepairDeleteSql(Altered(), false, false, false), "DELETE FROM ONLY \"public\".\"_t_shadow\" AS s");
 }
 
 TEST(CorruptRowSqlTest, CopiesAnotherRowsValuesOrDeletes) {
