@@ -51,7 +51,8 @@ class CoercionTest : public DatabaseTest {
   // row of batch 1 (already copied) changed by the application to a status
   // that does not fit while the copy is paused before batch 2: the replay
   // meets it.
-  void ExpectReplayRefuses(const std::string& change, const std::vector<std::string>& extra);
+  void ExpectReplayRefuses(const std::string& change, const std::vector<std::string>& extra,
+                           const EnvVars& env = {});
 };
 
 // Data that fits (the longest status is exactly 9 characters) under writers:
@@ -98,7 +99,8 @@ TEST_F(CoercionTest, TooLongValueBeforeTheRunFailsTheCopy) {
   EXPECT_EQ(ColumnType("orders", "status"), "text");
 }
 
-void CoercionTest::ExpectReplayRefuses(const std::string& change, const std::vector<std::string>& extra) {
+void CoercionTest::ExpectReplayRefuses(const std::string& change, const std::vector<std::string>& extra,
+                                       const EnvVars& env) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 3000, 300).ok());
   MustExec(db(),
            "UPDATE orders SET status = left(status, 4); UPDATE truth SET status = left(status, 4);"
@@ -108,7 +110,9 @@ void CoercionTest::ExpectReplayRefuses(const std::string& change, const std::vec
   std::vector<std::string> args{"--alter", "ALTER COLUMN status TYPE varchar(4)", "--execute",
                                 "--chunk-size", "500", "--socket", "none"};
   args.insert(args.end(), extra.begin(), extra.end());
-  auto tool = ShadowcopyProcess::Start(ToolArgs("orders", args), pause.Env("before-batch:2"));
+  EnvVars tool_env = pause.Env("before-batch:2");
+  tool_env.insert(env.begin(), env.end());
+  auto tool = ShadowcopyProcess::Start(ToolArgs("orders", args), tool_env);
   ASSERT_TRUE(tool.ok()) << tool.status();
   ASSERT_TRUE(pause.WaitPaused(seconds(60))) << (*tool)->Wait(seconds(5)).Describe();
   MustExec(db(), "UPDATE orders SET " + change + "; UPDATE truth SET " + change);
@@ -134,9 +138,11 @@ TEST_F(CoercionTest, TooLongValueInAPartialUpdateFailsTheReplay) {
   ExpectReplayRefuses("status = 'shipped' WHERE id = 300", {});
 }
 
-// The same through the split replay.
+// The same through the replay split by key over two connections (a test
+// hook splits even the smallest group).
 TEST_F(CoercionTest, TooLongValueFailsTheReplayWithApplyWorkers) {
-  ExpectReplayRefuses("status = 'shipped', amount = amount + 1 WHERE id = 7", {"--apply-workers", "2"});
+  ExpectReplayRefuses("status = 'shipped', amount = amount + 1 WHERE id IN (7, 8)", {"--apply-workers", "2"},
+                      {{"SHADOWCOPY_TEST_PARALLEL_APPLY_ROWS", "1"}});
 }
 
 // char(n) is refused like varchar(n); bit(n) refuses a shorter bit string
