@@ -53,27 +53,33 @@ std::string OnConflictUpdate(const TableModel& m) {
   return fmt::format("ON CONFLICT ({}) DO UPDATE SET {}", TargetKeyList(m), sets);
 }
 
-std::string MappedSelectList(const TableModel& m, std::string_view alias) {
+// The SELECT list of an INSERT INTO shadow (<target columns>) SELECT: the
+// INSERT coerces each value to its column's type by assignment.
+std::string AssignedSelectList(const TableModel& m, std::string_view alias) {
   std::string out;
   for (const auto& c : m.columns) {
     if (!c.kept) continue;
     if (!out.empty()) out += ", ";
-    out += MappedExpr(c, fmt::format("{}.{}", alias, QuoteIdent(c.source_name)));
+    out += AssignedExpr(c, fmt::format("{}.{}", alias, QuoteIdent(c.source_name)));
   }
   return out;
 }
 
 }  // namespace
 
-std::string MappedExpr(const MappedColumn& c, std::string_view source_expr) {
+std::string AssignedExpr(const MappedColumn& c, std::string_view source_expr) {
   if (!c.using_expr.empty()) {
     // The expression sees only its own column, under the table's name: the
     // value is bound in a one-row derived table, wherever it comes from.
-    return fmt::format("CAST((SELECT ({}) FROM (SELECT {}) AS {}({})) AS {})", c.using_expr, source_expr,
-                       QuoteIdent(c.using_alias), QuoteIdent(c.source_name), c.target_type);
+    return fmt::format("(SELECT ({}) FROM (SELECT {}) AS {}({}))", c.using_expr, source_expr,
+                       QuoteIdent(c.using_alias), QuoteIdent(c.source_name));
   }
-  if (!c.type_changed) return std::string(source_expr);
-  return fmt::format("CAST({} AS {})", source_expr, c.target_type);
+  return std::string(source_expr);
+}
+
+std::string MappedExpr(const MappedColumn& c, std::string_view source_expr) {
+  if (c.using_expr.empty() && !c.type_changed) return std::string(source_expr);
+  return fmt::format("CAST({} AS {})", AssignedExpr(c, source_expr), c.target_type);
 }
 
 std::string AffixedName(std::string_view prefix, std::string_view middle, std::string_view suffix) {
@@ -201,7 +207,7 @@ std::string CopyBatchSql(const TableModel& m, bool has_lower, bool has_upper, bo
   order = order.substr(1, order.size() - 2);
   return fmt::format(
       "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {} AS o{} ORDER BY {}{}",
-      Shadow(m), TargetColumnList(m), MappedSelectList(m, "o"), Original(m), where, order,
+      Shadow(m), TargetColumnList(m), AssignedSelectList(m, "o"), Original(m), where, order,
       on_conflict ? fmt::format(" ON CONFLICT ({}) DO NOTHING", TargetKeyList(m)) : "");
 }
 
@@ -226,7 +232,7 @@ std::string UpsertSql(const TableModel& m, bool horizon) {
     }
     arrays += fmt::format("${}::text[]", n);
     aliases += fmt::format("c{}", n);
-    select += MappedExpr(c, fmt::format("CAST(o.c{} AS {})", n, c.source_type));
+    select += AssignedExpr(c, fmt::format("CAST(o.c{} AS {})", n, c.source_type));
   }
   std::string where;
   if (horizon) {
@@ -266,7 +272,7 @@ std::string PartialUpdateSql(const TableModel& m, const std::vector<int>& set_co
     ++n;
     if (n > 1) sets += ", ";
     sets += fmt::format("{} = {}", QuoteIdent(c.target_name),
-                        MappedExpr(c, fmt::format("CAST(${} AS {})", n, c.source_type)));
+                        AssignedExpr(c, fmt::format("CAST(${} AS {})", n, c.source_type)));
   }
   std::string where;
   for (size_t i = 0; i < m.key_columns.size(); ++i) {
@@ -291,7 +297,7 @@ std::string RereadSql(const TableModel& m, bool horizon) {
                          KeyParams(m, static_cast<int>(m.key_columns.size()) + 1));
   return fmt::format(
       "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {} AS o WHERE {} {}",
-      Shadow(m), TargetColumnList(m), MappedSelectList(m, "o"), Original(m), where,
+      Shadow(m), TargetColumnList(m), AssignedSelectList(m, "o"), Original(m), where,
       OnConflictUpdate(m));
 }
 

@@ -2,9 +2,14 @@
 // Pure: no I/O, unit-tested without a server. The applier and the copier
 // execute what is built here.
 //
-// The column mapping has one source of truth, MappedExpr(): the copy applies it
-// to the original's columns, the replay to decoded text values cast back to the
-// original's types, so both write exactly the same values into the shadow.
+// The column mapping has one source of truth, AssignedExpr(): the copy applies
+// it to the original's columns, the replay to decoded text values cast back to
+// the original's types, so both write exactly the same values into the shadow.
+// Written values are converted to the new types by the INSERT or UPDATE
+// itself, with assignment coercion, as ALTER TABLE ... TYPE converts them: a
+// value too long for varchar(n), char(n) or bit(n) is an error, never
+// silently cut (an explicit CAST would cut it). MappedExpr() (with the CAST)
+// is only for comparing and hashing, where such a value was never written.
 //
 // Thread-safety: stateless functions.
 #ifndef SHADOWCOPY_ENGINE_TABLE_SQL_BUILDER_H_
@@ -19,10 +24,15 @@
 
 namespace shadowcopy::engine::sql {
 
-// The value written into the shadow for column `c`, given an expression of the
-// original's type: unchanged types pass through, changed ones are CAST, and a
-// USING expression is evaluated over the value (bound to the column's name,
-// qualified by the table's) and CAST to the new type.
+// The value to write into the shadow's column `c` (an INSERT's target list or
+// an UPDATE's SET, whose assignment coercion converts it to the new type),
+// given an expression of the original's type: the expression itself, or a
+// USING expression evaluated over it (bound to the column's name, qualified
+// by the table's). Never CAST: see above.
+std::string AssignedExpr(const MappedColumn& c, std::string_view source_expr);
+
+// AssignedExpr() CAST to the new type when it changes (or USING is given):
+// the value as the new type, for comparisons and hashes only.
 std::string MappedExpr(const MappedColumn& c, std::string_view source_expr);
 
 // "_<middle>_<suffix>"-style names: truncates `middle` so the result fits in

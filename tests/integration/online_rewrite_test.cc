@@ -207,12 +207,14 @@ TEST_F(OnlineRewriteTest, RebuildWithDropOldTable) {
 // lowers the size from which groups are split), under the mirror workload:
 // the backlog held during the copy and the steady replay after it.
 TEST_F(OnlineRewriteTest, ParallelApplyUnderLoad) {
-  // The cutover waits 3 s for a flag file so that replay runs long enough to
-  // meet groups without re-reads (those stay on one connection).
+  // The cutover waits for a flag file, removed 8 s after the start, so that
+  // replay runs long enough to meet groups without re-reads (those stay on
+  // one connection) even on a loaded machine, where the copy alone can take
+  // most of 4 s.
   std::string flag = fmt::format("/tmp/shadowcopy-it-postpone-{}", getpid());
   { std::FILE* f = std::fopen(flag.c_str(), "w"); ASSERT_NE(f, nullptr); std::fclose(f); }
   std::thread release([&] {
-    std::this_thread::sleep_for(seconds(4));
+    std::this_thread::sleep_for(seconds(8));
     std::remove(flag.c_str());
   });
   ProcessResult result = AlterToBigintJudgedByTheMirror(
