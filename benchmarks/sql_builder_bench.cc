@@ -1,5 +1,5 @@
-// Micro benchmarks of the applier's statement building (engine/sql_builder.h)
-// and change planning (engine/change_plan.h) for 1000-row batches, on a model
+// Micro benchmarks of the applier's statement building (engine/table/sql_builder.h)
+// and change planning (engine/rewrite/change_plan.h) for 1000-row batches, on a model
 // of the benchmark's orders table (id key, customer_id, status, amount, note,
 // created_at).
 #include <benchmark/benchmark.h>
@@ -10,9 +10,9 @@
 
 #include "cdc/change_stream.h"
 #include "cdc/pgoutput.h"
-#include "engine/change_plan.h"
-#include "engine/sql_builder.h"
-#include "engine/table_model.h"
+#include "engine/rewrite/change_plan.h"
+#include "engine/table/sql_builder.h"
+#include "engine/table/table_model.h"
 
 namespace {
 

@@ -17,7 +17,7 @@
 // of the server's own user (or root), by SO_PEERCRED, are served. `identify`
 // answers the run's socket key (see socket_path.h) so a client can tell the
 // run it wants from anything else listening at a path. Everything goes
-// through engine::Control; the server holds no migration state of its own.
+// through engine::Control; the server holds no run state of its own.
 //
 // Thread-safety: ParseControlCommand and the path helpers are pure.
 // ControlServer's Start() and Stop() belong to one thread; the server runs
@@ -33,7 +33,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "engine/control.h"
+#include "engine/control/control.h"
 
 namespace shadowcopy::cli {
 

@@ -1,4 +1,4 @@
-// `shadowcopy ctl`: sends one command to a running migration's control
+// `shadowcopy ctl`: sends one command to a running run's control
 // socket and prints the reply, so nobody needs `nc -U`.
 //
 // Thread-safety: stateless; blocks the calling thread for at most the reply
@@ -66,11 +66,11 @@ int CtlMain(const std::vector<std::string>& args);
 
 // The `verify` subcommand; `args` follow the word verify:
 //   --socket PATH | --table T [--schema S] [--dsn DSN]
-// Asks the running migration to verify now (`verify`) and waits for the
+// Asks the running rewrite to verify now (`verify`) and waits for the
 // outcome (`verify-result N`), printing progress lines on stderr and the
 // report on stdout. Returns 0 when the tables matched (after repairs, if
 // any), 1 when verification failed, 2 on a usage error, 3 when the socket
-// cannot be reached or the migration ended before answering.
+// cannot be reached or the rewrite ended before answering.
 int VerifyMain(const std::vector<std::string>& args);
 
 }  // namespace shadowcopy::cli

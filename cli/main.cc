@@ -1,7 +1,7 @@
 // shadowcopy's entry point: parses the command line, installs the signal
 // watcher (SIGINT, SIGTERM, SIGHUP and SIGQUIT stop the run, which then
-// cleans up; SIGPIPE is ignored), runs the migration or the cleanup, and
-// prints the outcome.
+// cleans up; SIGPIPE is ignored), runs the rewrite, the backfill or the
+// cleanup, and prints the outcome.
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -23,9 +23,9 @@
 #include "cli/summary_json.h"
 #include "common/log.h"
 #include "common/quote.h"
-#include "engine/backfill.h"
-#include "engine/cleanup.h"
-#include "engine/migration.h"
+#include "engine/backfill/backfill.h"
+#include "engine/rewrite/cleanup.h"
+#include "engine/rewrite/rewrite.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::cli {
@@ -100,7 +100,7 @@ void PrintSummary(const engine::Summary& s, bool verify_flag) {
                 static_cast<long long>(s.verify_after_ranges), static_cast<long long>(s.verify_after_mismatches),
                 s.verify_after_s);
   std::printf("  elapsed:            %.1f s\n", s.elapsed_s);
-  std::printf("%s\n", MigrationSummaryJson(s).c_str());
+  std::printf("%s\n", RewriteSummaryJson(s).c_str());
   std::fflush(stdout);
 }
 
@@ -213,15 +213,15 @@ absl::Status CheckPostponeFlagFile(const engine::Config& config) {
   return absl::OkStatus();
 }
 
-int RunMigration(const Options& o) {
+int RunRewrite(const Options& o) {
   sigset_t set = BlockStopSignals();
   engine::Config config = o.config;
   if (auto st = CheckPostponeFlagFile(config); !st.ok()) return Fail(st);
   auto server = OpenControlSocket(&config);
   if (!server.ok()) return Fail(server.status());
-  engine::Migration migration(config);
+  engine::Rewrite rewrite(config);
   auto result = RunControlled<engine::Summary>(
-      migration.control(), server->get(), set, [&] { return migration.Run(); }, [&] { migration.RequestStop(); });
+      rewrite.control(), server->get(), set, [&] { return rewrite.Run(); }, [&] { rewrite.RequestStop(); });
   if (!result.ok()) return Fail(result.status());
   if (o.config.execute) PrintSummary(*result, o.config.verify);
   return 0;
@@ -283,7 +283,7 @@ int Main(int argc, char** argv) {
     case Command::kVerify:
       return VerifyMain(o.ctl_args);
     case Command::kMigrate:
-      return RunMigration(o);
+      return RunRewrite(o);
     case Command::kBackfill:
       return RunBackfill(o);
   }

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/config.h"
+#include "engine/control/config.h"
 
 namespace shadowcopy::cli {
 

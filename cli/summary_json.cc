@@ -4,7 +4,7 @@
 
 namespace shadowcopy::cli {
 
-std::string MigrationSummaryJson(const engine::Summary& s) {
+std::string RewriteSummaryJson(const engine::Summary& s) {
   Json j = Json::object();
   j["rows_copied"] = s.rows_copied;
   j["batches"] = s.batches;

@@ -9,13 +9,13 @@
 
 #include <string>
 
-#include "engine/backfill.h"
-#include "engine/migration.h"
+#include "engine/backfill/backfill.h"
+#include "engine/rewrite/rewrite.h"
 
 namespace shadowcopy::cli {
 
 // An executed rewrite's summary line. One line, no newline.
-std::string MigrationSummaryJson(const engine::Summary& s);
+std::string RewriteSummaryJson(const engine::Summary& s);
 
 // An executed backfill's summary line. One line, no newline.
 std::string BackfillSummaryJson(const engine::BackfillSummary& s);

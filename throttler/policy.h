@@ -58,7 +58,7 @@ struct Limits {
 
 struct Decision {
   bool throttled = false;  // the copy must wait (replay goes on)
-  bool abort = false;      // a critical limit was crossed: stop the migration
+  bool abort = false;      // a critical limit was crossed: stop the run
   // "" when running; "throttled: <why>[; <why>...]"; "critical: <why>" on abort.
   std::string reason;
 };

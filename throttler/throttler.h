@@ -5,7 +5,7 @@
 // called, so a `pause` or a `set max-replica-lag` takes effect at once.
 //
 // The copy loop asks current() before each batch: throttled → do not copy
-// (keep replaying), abort → stop the migration with the reason.
+// (keep replaying), abort → stop the run with the reason.
 //
 // Thread-safety: current(), readings(), SetOwnPids(), SetSlot(), Report()
 // and ClearReport() may be called from any thread. Start() and Stop() from

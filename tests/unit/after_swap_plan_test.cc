@@ -1,9 +1,9 @@
 // Tests of the dry run's description of a run killed after its swap
-// (engine/after_swap.h FormatFinishPlan).
+// (engine/rewrite/after_swap.h FormatFinishPlan).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "engine/after_swap.h"
+#include "engine/rewrite/after_swap.h"
 
 namespace shadowcopy::engine {
 namespace {

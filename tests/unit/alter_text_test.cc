@@ -1,4 +1,4 @@
-#include "engine/alter_text.h"
+#include "engine/rewrite/alter_text.h"
 
 #include <string>
 

@@ -8,9 +8,9 @@
 
 #include <string>
 
-#include "engine/sql_builder.h"
-#include "engine/table_model.h"
-#include "engine/verify_sql.h"
+#include "engine/table/sql_builder.h"
+#include "engine/table/table_model.h"
+#include "engine/verify/verify_sql.h"
 #include "tests/unit/model_builders.h"
 
 namespace shadowcopy::engine {

@@ -1,13 +1,13 @@
 // Tests of the statements that ask the server whether a backfill's SET list
-// assigns a key column (engine/backfill_sql.h, KeyAssignmentProbeSql).
+// assigns a key column (engine/backfill/backfill_sql.h, KeyAssignmentProbeSql).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "engine/backfill_sql.h"
-#include "engine/table_model.h"
+#include "engine/backfill/backfill_sql.h"
+#include "engine/table/table_model.h"
 #include "tests/unit/model_builders.h"
 
 namespace shadowcopy::engine::backfill_sql {

@@ -1,6 +1,6 @@
 // Tests of the backfill's statements and of the checks on the user's SET and
-// WHERE text (engine/backfill_sql.h), on hand-made key models.
-#include "engine/backfill_sql.h"
+// WHERE text (engine/backfill/backfill_sql.h), on hand-made key models.
+#include "engine/backfill/backfill_sql.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/backfill_plan.h"
-#include "engine/table_model.h"
+#include "engine/backfill/backfill_plan.h"
+#include "engine/table/table_model.h"
 #include "tests/unit/model_builders.h"
 
 namespace shadowcopy::engine::backfill_sql {

@@ -1,7 +1,7 @@
-// Tests of PlanChanges (engine/change_plan.h): collapsing of decoded changes
+// Tests of PlanChanges (engine/rewrite/change_plan.h): collapsing of decoded changes
 // into keyed steps, primary-key updates, unchanged-TOAST merging and partial
 // steps, truncates, and a randomized convergence check against a naive replay.
-#include "engine/change_plan.h"
+#include "engine/rewrite/change_plan.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -17,7 +17,7 @@
 #include "absl/status/status.h"
 #include "cdc/change_stream.h"
 #include "cdc/pgoutput.h"
-#include "engine/table_model.h"
+#include "engine/table/table_model.h"
 
 namespace shadowcopy::engine {
 namespace {

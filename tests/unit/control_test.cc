@@ -3,7 +3,7 @@
 // status text and JSON, concurrent use.
 #include <thread>
 
-#include "engine/control.h"
+#include "engine/control/control.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

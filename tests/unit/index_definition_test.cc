@@ -1,6 +1,6 @@
-// Tests of DefinitionWithStorage (engine/index_definition.h) on definitions
+// Tests of DefinitionWithStorage (engine/rewrite/index_definition.h) on definitions
 // as pg_get_indexdef() and pg_get_constraintdef() print them.
-#include "engine/index_definition.h"
+#include "engine/rewrite/index_definition.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // Tests of the inheritance shapes a rewrite accepts and of the swap's
-// inheritance statements (engine/inheritance.h), without a server.
-#include "engine/inheritance.h"
+// inheritance statements (engine/table/inheritance.h), without a server.
+#include "engine/table/inheritance.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

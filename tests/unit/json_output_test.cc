@@ -1,4 +1,4 @@
-// JSON output (common/json.h, engine/status_json.h, cli/summary_json.h): the
+// JSON output (common/json.h, engine/control/status_json.h, cli/summary_json.h): the
 // status, progress and summary lines parse back with their field names in
 // order, their value types and values; strings with quotes, backslashes,
 // control characters and bytes that are not UTF-8 give valid JSON.
@@ -10,8 +10,8 @@
 #include "absl/strings/str_split.h"
 #include "cli/summary_json.h"
 #include "common/json.h"
-#include "engine/control.h"
-#include "engine/status_json.h"
+#include "engine/control/control.h"
+#include "engine/control/status_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -134,7 +134,7 @@ TEST(JsonOutputTest, NumbersAreWhatTheOldFormatsPrinted) {
 }
 
 TEST(JsonOutputTest, MigrationStatusRoundTrips) {
-  std::string line = engine::MigrationStatusJson(MigrationSnapshot());
+  std::string line = engine::RewriteStatusJson(MigrationSnapshot());
   ExpectOneLine(line);
   auto j = Parse(line);
   ASSERT_FALSE(j.is_discarded()) << line;
@@ -176,7 +176,7 @@ TEST(JsonOutputTest, MigrationStatusKeepsItsFormat) {
   s.progress.phase = "copy";
   s.progress.verify_state = "running";
   s.throttle_reason = "throttled: flag file \"/tmp/x\" exists";
-  EXPECT_EQ(engine::MigrationStatusJson(s),
+  EXPECT_EQ(engine::RewriteStatusJson(s),
             "{\"phase\":\"copy\",\"rows_copied\":2500,\"estimated_rows\":10000,\"percent\":25.0,"
             "\"rows_per_s\":1234.6,\"eta_s\":6.0,\"changes_replayed\":77,\"queue_depth\":3,"
             "\"replay_lag_bytes\":4096,\"replay_lag_s\":0.013,\"batches\":5,\"chunk_size\":500,"
@@ -226,7 +226,7 @@ TEST(JsonOutputTest, BackfillStatusRoundTrips) {
 // The progress lines and `ctl status --json` go through Control::StatusJson:
 // what the engine publishes and the throttle source's reason.
 TEST(JsonOutputTest, ControlStatusJsonRoundTrips) {
-  for (auto kind : {engine::ControlKind::kMigration, engine::ControlKind::kBackfill}) {
+  for (auto kind : {engine::ControlKind::kRewrite, engine::ControlKind::kBackfill}) {
     engine::Control c(engine::ControlSettings{}, kind);
     engine::Progress p;
     p.phase = kTable;
@@ -273,7 +273,7 @@ TEST(JsonOutputTest, MigrationSummaryRoundTrips) {
   s.verify_points = 2;
   s.verify_after_s = 0.0004;
   s.parallel_apply_groups = std::numeric_limits<uint64_t>::max();
-  std::string line = cli::MigrationSummaryJson(s);
+  std::string line = cli::RewriteSummaryJson(s);
   ExpectOneLine(line);
   EXPECT_EQ(line.rfind("{\"summary\":{\"rows_copied\":30000,\"batches\":60,", 0), 0u) << line;
   auto j = Parse(line);

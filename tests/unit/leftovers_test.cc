@@ -1,7 +1,7 @@
 // Tests of the refusal a new run gives when an earlier run's objects are in
-// its way (engine/leftovers.h): each suggests only commands that act on what
+// its way (engine/table/leftovers.h): each suggests only commands that act on what
 // is there.
-#include "engine/leftovers.h"
+#include "engine/table/leftovers.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

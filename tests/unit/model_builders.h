@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/table_model.h"
+#include "engine/table/table_model.h"
 
 namespace shadowcopy::engine::test_models {
 

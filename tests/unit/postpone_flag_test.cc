@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-#include "engine/control.h"
+#include "engine/control/control.h"
 #include "gtest/gtest.h"
 
 namespace shadowcopy::engine {

@@ -1,6 +1,6 @@
-// Tests of the schema fingerprint's pure half (engine/schema_fingerprint.h):
+// Tests of the schema fingerprint's pure half (engine/rewrite/schema_fingerprint.h):
 // the state table's flat form and the description of what changed.
-#include "engine/schema_fingerprint.h"
+#include "engine/rewrite/schema_fingerprint.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 // Tests of the MVCC snapshot arithmetic behind the visibility rule
-// (engine/snapshot.h): parsing pg_current_snapshot() text, Sees, widening
+// (engine/table/snapshot.h): parsing pg_current_snapshot() text, Sees, widening
 // decoded 32-bit xids, and VisibilityTracker.
-#include "engine/snapshot.h"
+#include "engine/table/snapshot.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

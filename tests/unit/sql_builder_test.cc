@@ -1,6 +1,6 @@
 // Tests of the SQL text built for the copy and the replay
-// (engine/sql_builder.h), on hand-made TableModels.
-#include "engine/sql_builder.h"
+// (engine/table/sql_builder.h), on hand-made TableModels.
+#include "engine/table/sql_builder.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/table_model.h"
+#include "engine/table/table_model.h"
 #include "tests/unit/model_builders.h"
 
 namespace shadowcopy::engine::sql {

@@ -1,6 +1,6 @@
-// Tests of the cutover's swap statements (engine/swap.h BuildSwapStatements)
+// Tests of the cutover's swap statements (engine/rewrite/swap.h BuildSwapStatements)
 // on a hand-made ShadowPlan and SwapCatalog.
-#include "engine/swap.h"
+#include "engine/rewrite/swap.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/shadow_builder.h"
-#include "engine/table_model.h"
+#include "engine/rewrite/shadow_builder.h"
+#include "engine/table/table_model.h"
 
 namespace shadowcopy::engine {
 namespace {

@@ -1,8 +1,8 @@
 // Tests of the verification's range planning and SQL text
-// (engine/verify_sql.h), on hand-made TableModels. That the hashes of both
+// (engine/verify/verify_sql.h), on hand-made TableModels. That the hashes of both
 // sides agree on real values of odd types is shown against a server by
 // tests/integration/verify_test.cc.
-#include "engine/verify_sql.h"
+#include "engine/verify/verify_sql.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/table_model.h"
+#include "engine/table/table_model.h"
 #include "tests/unit/model_builders.h"
 
 namespace shadowcopy::engine::vsql {

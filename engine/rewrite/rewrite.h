@@ -1,0 +1,249 @@
+// Rewrite: the orchestrator. Reads as the list of phases of DESIGN.md §2 —
+// inspect, prepare, copy ∥ replay, build indexes, catch up, cutover, cleanup —
+// run on one rewrite thread. Copy batches and replay groups alternate on
+// that thread (the single-applier ordering rule; see copier.h); the
+// replication connection has its own thread (cdc::ChangeStream).
+//
+// Run() and RunPhases() (rewrite.cc) list the phases; each lives in a file
+// of its own: rewrite_prepare.cc (inspect, dry run, prepare, the stream,
+// --resume), rewrite_copy.cc (copy, deferred key index, indexes, replay,
+// catch-up), rewrite_verify.cc (verification) and rewrite_cutover.cc
+// (cutover, finish, cleanup after a failure).
+//
+// Every object created in the user's database is registered as it is created
+// and removed on any failure or stop (cleanup never depends on how far the
+// run got).
+//
+// Thread-safety: Run() on one thread; RequestStop() and Progress() from any.
+#ifndef SHADOWCOPY_ENGINE_REWRITE_REWRITE_H_
+#define SHADOWCOPY_ENGINE_REWRITE_REWRITE_H_
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cdc/change_stream.h"
+#include "common/pg.h"
+#include "engine/control/config.h"
+#include "engine/control/control.h"
+#include "engine/rewrite/applier.h"
+#include "engine/rewrite/copier.h"
+#include "engine/rewrite/schema_fingerprint.h"
+#include "engine/rewrite/shadow_builder.h"
+#include "engine/rewrite/state_store.h"
+#include "engine/table/inspector.h"
+#include "engine/table/snapshot.h"
+#include "engine/verify/verifier.h"
+#include "engine/verify/verify_sql.h"
+#include "throttler/chunk_sizer.h"
+#include "throttler/throttler.h"
+
+namespace shadowcopy::engine {
+
+struct Summary {
+  bool dry_run = true;
+  int64_t rows_copied = 0;
+  int64_t batches = 0;
+  uint64_t changes_replayed = 0;
+  uint64_t transactions_replayed = 0;
+  uint64_t parallel_apply_groups = 0;  // replay groups split over several connections
+  PlanStats replayed;
+  double blocked_ms = 0;
+  double elapsed_s = 0;
+  double copy_s = 0;
+  // Replay waited for the copy and the key index built after it; false when
+  // the key index existed from the start or was built early (the batch count
+  // then, in replay_from_batch).
+  bool replay_deferred = false;
+  int64_t replay_from_batch = 0;
+  double key_index_s = 0;  // building the deferred key index
+  int cutover_attempts = 0;
+  uint64_t visibility_waits = 0;
+  ObjectNames names;
+  bool old_table_dropped = false;
+  // --resume found the swap committed by the interrupted run: this run only
+  // did the work after it (the counts above are not known).
+  bool resumed_after_swap = false;
+  int after_swap_statements = 0;  // post-swap statements it found left
+  // Verification (all of the run's verifications together).
+  bool verified = false;              // a clean pass preceded the cutover
+  int verify_points = 0;              // consistency points taken
+  int64_t verify_ranges = 0;          // ranges hashed, re-checks included
+  int64_t verify_rows = 0;            // original rows hashed
+  int64_t verify_mismatches = 0;      // ranges found different
+  int64_t verify_repaired = 0;        // ranges re-copied
+  double verify_s = 0;
+  double verify_blocked_ms = 0;       // longest writer block of a consistency point
+  double verify_blocked_total_ms = 0;
+  std::vector<std::string> verify_not_compared;  // new columns without a source
+  // --verify-after: the new table against the old one at the swap.
+  bool verified_after = false;
+  int64_t verify_after_ranges = 0;
+  int64_t verify_after_mismatches = 0;
+  double verify_after_s = 0;
+};
+
+class Rewrite {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit Rewrite(Config config);
+  ~Rewrite();
+
+  // Runs the dry run or the rewrite. Prints the plan (dry run) to stdout;
+  // logs phases and progress to stderr.
+  absl::StatusOr<Summary> Run();
+
+  // Asks the run to stop: in-flight queries are cancelled, everything created
+  // is removed. Safe from any thread.
+  void RequestStop();
+
+  // The operator's interface to this run (control socket, CLI). Valid for the
+  // Rewrite's lifetime; thread-safe.
+  Control* control() { return control_.get(); }
+
+ private:
+  absl::Status Connect();
+  absl::StatusOr<Inspection> InspectPhase();
+  absl::Status DryRun(const Inspection& in, bool rehearse_swap);
+  absl::Status Prepare(const Inspection& in);
+  absl::Status ResumeRun(const Inspection& in);
+  absl::Status FinishAfterSwap(const Inspection& in, const RunRecord& rec);
+  void DropOldTable();  // --drop-old-table, once the run is done
+  absl::Status StartStream(bool create_slot);
+  absl::Status RunPhases();
+  bool ShouldReconnect(const absl::Status& st) const;
+  bool CopyConnectionsHealthy() const;
+  absl::Status LoseLockCycles(PgConn* conn);
+  std::string SwapLockTimeoutSql() const;
+  absl::Status Reconnect(int attempt);
+  absl::Status OpenWorkConnections();
+  absl::Status CheckRetainedWal();
+  // Deferred replay (the shadow's key index is built after the copy): true
+  // while replay waits for the key index.
+  bool ReplayHeld() const { return plan_.key_index_deferred; }
+  bool DeferKeyIndex(const ShadowPlan& plan) const;
+  // Builds the deferred key index now, on what the copy wrote so far, so
+  // that replay can start during the rest of the copy.
+  // `gentle`: with one process (the run was told to back off).
+  absl::Status StartReplayDuringCopy(std::string_view why, bool gentle);
+  absl::Status RunDeferredStatement(std::string stmt, bool one_process = false);
+  absl::Status RefreshParallelApply();
+  void KeyIndexBuilt(std::chrono::steady_clock::time_point build_started);
+  absl::Status RunAfterSwap(PgConn* conn);
+  absl::Status StartThrottler();
+  // Waits while the throttler (or the operator) holds the copy, replaying
+  // meanwhile. Returns true when the copy may go on.
+  absl::StatusOr<bool> CopyMayProceed();
+  // Replays (or, with the replay paused, sleeps) until `until` or for at
+  // most 200 ms, whichever comes first.
+  absl::Status ReplayWhileWaiting(std::chrono::steady_clock::time_point until);
+  // The copy batch could not take its lock (`cause`): back off, say why.
+  void BackOffFromLock(const absl::Status& cause);
+  // "AccessExclusiveLock held by pid 7" for the locks on the original that
+  // keep the copy out; "" when none is seen (any more).
+  std::string DescribeBlockingLocks();
+  void PublishProgress(std::string_view phase);
+  absl::Status CopyPhase();
+  absl::Status IndexPhase();
+  absl::Status CatchUp(std::chrono::milliseconds budget);
+  absl::Status CatchUpToWalEnd();
+  absl::Status CutoverPhase();
+  absl::StatusOr<bool> TryCutover(int attempt);
+  absl::Status FinishPhase();
+  void CleanupAfterFailure(const absl::Status& cause);
+
+  // Verification (rewrite_verify.cc).
+  // Runs a verification when --verify wants one before the cutover or the
+  // operator asked for one, and answers the operator's requests.
+  absl::Status VerifyIfWanted(bool before_cutover);
+  absl::Status RunVerification();
+  absl::Status OpenVerifySessions();
+  absl::StatusOr<std::vector<vsql::KeyRange>> PlanVerifyRanges();
+  absl::StatusOr<std::string> TakeConsistencyPoint(const vsql::KeyRange* corrupt);
+  absl::StatusOr<std::optional<std::string>> TryConsistencyPoint(int attempt, const vsql::KeyRange* corrupt);
+  absl::StatusOr<std::optional<std::string>> ExportVisibleSnapshot(Clock::time_point deadline);
+  absl::Status WaitForVerifyPass();
+  absl::Status RepairRange(const vsql::KeyRange& range);
+  absl::Status WaitWhileThrottled();
+  absl::StatusOr<throttler::Decision> VerifyCheckAndDecide();
+  absl::Status VerifyReplayStep(std::chrono::milliseconds rest);
+  absl::Status CorruptForTest(const vsql::KeyRange& range);
+  absl::StatusOr<std::vector<vsql::KeyRange>> PlanRangesOf(const TableModel& model);
+  // --verify-after: compares the new table with the old one under the
+  // snapshot exported at the cutover; reports, repairs nothing.
+  void VerifyAfterCutover();
+  absl::Status DropSlotAndPublication(std::vector<std::string>* removed);
+
+  // Applies what the stream has delivered, group by group, for at most
+  // `budget`. Returns OK when the queue is empty or the budget is spent.
+  absl::Status ReplayAvailable(std::chrono::milliseconds budget);
+  absl::Status ApplyGroup(std::vector<cdc::Transaction>& group);
+  void MaybeReportProgress(bool force);
+  void Phase(std::string_view name);
+  absl::Status CheckStop() const;
+
+  const Config config_;
+  std::atomic<bool> stop_{false};
+
+  // Owned by the rewrite thread.
+  std::unique_ptr<PgConn> main_;   // inspection, DDL, fence
+  std::unique_ptr<PgConn> copy_;   // copy batches
+  std::vector<std::unique_ptr<PgConn>> copy_extra_;  // batches side by side with copy_'s
+  std::unique_ptr<PgConn> apply_;  // replay
+  std::vector<std::unique_ptr<PgConn>> apply_extra_;  // replay groups split by key (--apply-workers)
+  std::unique_ptr<PgConn> lock_;   // cutover lock and swap
+  std::optional<bool> superuser_;  // the role may set deadlock_timeout
+  int rehearsals_ = 0;             // swap rehearsals run (test pause points)
+  std::unique_ptr<PgConn> vlock_;    // the verification's consistency-point lock
+  std::unique_ptr<PgConn> vexport_;  // holds the exported snapshot while workers use it
+  std::unique_ptr<Verifier> verifier_;
+  std::unique_ptr<cdc::ChangeStream> stream_;
+  std::unique_ptr<Copier> copier_;
+  std::unique_ptr<Applier> applier_;
+  VisibilityTracker visibility_;
+  ShadowPlan plan_;
+  SchemaFingerprint built_from_;  // the original's definition the shadow was built from
+  Summary summary_;
+  std::string run_id_;
+  std::vector<std::string> fences_seen_;
+  std::vector<std::string> after_swap_;  // statements to run once the swap committed
+  std::unique_ptr<StateStore> state_;
+  std::unique_ptr<Control> control_;
+  std::unique_ptr<throttler::Throttler> throttler_;
+  std::unique_ptr<throttler::ChunkSizer> sizer_;
+  uint64_t control_revision_ = ~uint64_t{0};
+  std::string last_throttle_reason_;
+  std::chrono::steady_clock::time_point rest_until_{};     // nice ratio: no batch before
+  std::chrono::steady_clock::time_point lock_retry_at_{};  // lock back-off: no batch before
+  int lock_failures_ = 0;                                  // consecutive batches refused a lock
+  std::string phase_ = "starting";
+  Lsn durable_applied_ = 0;  // end LSN of the last group committed into the shadow
+  bool indexes_done_ = false;
+  bool already_finished_ = false;  // --resume found the swap committed
+  std::chrono::steady_clock::time_point last_wal_check_{};
+  bool created_shadow_ = false, created_publication_ = false, created_slot_ = false;
+  bool swapped_ = false;
+  bool set_replica_identity_ = false;
+  bool verify_order_preserved_ = true;  // the shadow's key order is the original's
+  bool verify_corrupted_ = false;       // the test hook has corrupted once
+  uint64_t verify_answered_ = 0;        // operator requests answered so far
+  int verify_fences_ = 0;
+  std::string verify_state_;
+  std::string after_snapshot_;  // exported under the cutover lock (--verify-after)
+  TableModel after_model_;      // the model with the swapped names
+  int64_t verify_total_ = 0, verify_done_base_ = 0;  // REPLICA IDENTITY USING INDEX set on the original
+  std::chrono::steady_clock::time_point started_, last_progress_;
+  int64_t rows_at_last_progress_ = 0;
+
+  std::mutex conns_mu_;  // guards the connection pointers for RequestStop's cancel
+};
+
+}  // namespace shadowcopy::engine
+
+#endif  // SHADOWCOPY_ENGINE_REWRITE_REWRITE_H_
