@@ -212,7 +212,7 @@ void Add(CLI::App* app, std::vector<CommandLine::Registered>* out, const Spec& s
   const bool takes_value = s.type != nullptr;
   const std::string text = help == nullptr ? "" : help;
   CLI::Option* opt = takes_value ? app->add_option(s.name, text) : app->add_flag(s.name, text);
-  if (takes_value) opt->type_name(s.type);
+  if (takes_value) opt->type_name(s.type)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   opt->group(text.empty() ? "" : s.group);  // "" hides it
   out->push_back({opt, s.name, takes_value});
 }
@@ -241,6 +241,7 @@ std::unique_ptr<CommandLine> BuildCommandLine() {
   for (const Spec& s : kSpecs) {
     if (s.name == std::string("--verify-workers")) {
       cl->verify_flag = app.add_option("--verify", "on by default (see below)")->expected(0, 1);
+      cl->verify_flag->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
       cl->verify_flag->type_name("[=on|off]")->group(kVerification);
     }
     if (s.where != kBackfill) Add(&app, &cl->rewrite_options, s, s.help);
