@@ -57,11 +57,16 @@ TEST(CommandLineTest, HelpListsEveryVisibleOption) {
   auto cl = BuildCommandLine();
   const std::string main_help = UsageText();
   const std::string backfill_help = BackfillUsageText();
-  for (const auto& r : cl->rewrite_options)
-    if (!r.option->get_group().empty()) EXPECT_THAT(main_help, HasSubstr(r.name + " ")) << r.name;
-  for (const auto& r : cl->backfill_options)
-    if (!r.option->get_group().empty())
+  for (const auto& r : cl->rewrite_options) {
+    if (!r.option->get_group().empty()) {
+      EXPECT_THAT(main_help, HasSubstr(r.name + " ")) << r.name;
+    }
+  }
+  for (const auto& r : cl->backfill_options) {
+    if (!r.option->get_group().empty()) {
       EXPECT_THAT(backfill_help, HasSubstr(r.name + " ")) << r.name;
+    }
+  }
   EXPECT_THAT(main_help, HasSubstr("--verify"));
   EXPECT_THAT(backfill_help, HasSubstr("Usage: shadowcopy backfill"));
   EXPECT_THAT(backfill_help, ::testing::Not(HasSubstr("--alter")));
