@@ -326,6 +326,10 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
     return absl::InvalidArgumentError(fmt::format("{} (see --help)", e.what()));
   }
 
+  // A subcommand is the first word; later it is a stray argument, as any other word.
+  for (const CLI::App* sub : app.get_subcommands())
+    if (args.front() != sub->get_name())
+      return absl::InvalidArgumentError(fmt::format("unknown option '{}' (see --help)", sub->get_name()));
   if (ctl->parsed() || verify_cmd->parsed()) {
     o.command = ctl->parsed() ? Command::kCtl : Command::kVerify;
     o.ctl_args = (ctl->parsed() ? ctl : verify_cmd)->remaining();

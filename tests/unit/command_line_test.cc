@@ -46,6 +46,14 @@ TEST(CommandLineTest, CleanupTakesTheMainOptions) {
   EXPECT_TRUE(o->config.execute);
 }
 
+TEST(CommandLineTest, SubcommandOnlyAsTheFirstWord) {
+  for (const char* sub : {"backfill", "cleanup", "ctl", "verify"}) {
+    auto o = ParseOptions({"--table", "t", sub});
+    EXPECT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument) << sub;
+    EXPECT_THAT(std::string(o.status().message()), HasSubstr(sub));
+  }
+}
+
 TEST(CommandLineTest, NegativeNumberIsAValue) {
   auto o = ParseOptions({"--table", "t", "--max-lock-waiters", "-1"});
   ASSERT_TRUE(o.ok()) << o.status();
