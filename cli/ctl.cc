@@ -13,6 +13,7 @@
 #include <thread>
 #include <utility>
 
+#include "CLI/CLI.hpp"
 #include "cli/control_server.h"
 #include "cli/socket_path.h"
 #include "common/absl_fmt.h"
@@ -141,40 +142,25 @@ struct CtlArgs {
 
 absl::StatusOr<CtlArgs> ParseCtlArgs(const std::vector<std::string>& args) {
   CtlArgs out;
-  std::vector<std::string>& words = out.words;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (!words.empty()) {  // everything after the first command word belongs to the command
-      words.push_back(a);
-      continue;
-    }
-    if (a == "--print-socket") {
-      out.print_socket = true;
-      continue;
-    }
-    std::string* target = nullptr;
-    std::string name = a, value;
-    bool inline_value = false;
-    if (auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
-      name = a.substr(0, eq);
-      value = a.substr(eq + 1);
-      inline_value = true;
-    }
-    if (name == "--socket") target = &out.socket;
-    else if (name == "--table") target = &out.table;
-    else if (name == "--schema") target = &out.schema;
-    else if (name == "--dsn") target = &out.dsn;
-    if (target == nullptr) {
-      if (a.rfind("--", 0) == 0) return absl::InvalidArgumentError(fmt::format("unknown option '{}'", a));
-      words.push_back(a);
-      continue;
-    }
-    if (!inline_value) {
-      if (i + 1 >= args.size()) return absl::InvalidArgumentError(fmt::format("{} needs a value", name));
-      value = args[++i];
-    }
-    *target = value;
+  CLI::App app{"", "shadowcopy ctl"};
+  app.set_help_flag();
+  app.prefix_command();  // everything from the first command word on belongs to the command
+  for (auto [name, target] : {std::pair{"--socket", &out.socket}, std::pair{"--table", &out.table},
+                              std::pair{"--schema", &out.schema}, std::pair{"--dsn", &out.dsn}})
+    app.add_option(name, *target)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_flag("--print-socket", out.print_socket);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ArgumentMismatch& e) {
+    std::string what = e.what();
+    return absl::InvalidArgumentError(fmt::format("{} needs a value", what.substr(0, what.find(':'))));
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(e.what());
   }
+  out.words = app.remaining();
+  if (!out.words.empty() && out.words.front().rfind("--", 0) == 0)
+    return absl::InvalidArgumentError(fmt::format("unknown option '{}'", out.words.front()));
   if (out.socket.empty() && out.table.empty())
     return absl::InvalidArgumentError("--socket PATH (or --table T) is required");
   return out;

@@ -1,4 +1,6 @@
 // Command-line parsing (pure): argv -> a validated command and its config.
+// The options are defined with CLI11 in command_line.h; this turns its
+// result into Options and checks the values.
 //
 // Thread-safety: stateless.
 #ifndef SHADOWCOPY_CLI_OPTIONS_H_
