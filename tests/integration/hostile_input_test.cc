@@ -52,6 +52,7 @@ TEST_F(HostileInputTest, DryRunBehindARowLockBlocksNobody) {
       auto locks = conn->Exec(
           "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
           "WHERE l.relation = 't'::regclass AND a.application_name LIKE 'shadowcopy%' "
+          "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
           "AND l.mode <> 'AccessShareLock'");
       if (locks.ok()) strong_locks += static_cast<int>(locks->GetInt(0, 0));
       std::this_thread::sleep_for(milliseconds(5));
