@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace shadowcopy::workflow {
@@ -78,6 +79,25 @@ struct PlanFacts {
   double rewrite_bytes_per_s = 0;
   int server_version_num = 0;         // the target's, e.g. 150004
 };
+
+// How `migrate` executes a statement: the stable words of `plan`'s output.
+enum class SafePath {
+  kAsIs,                     // run as written, with a lock_timeout and retries
+  kOnlineRewrite,            // shadowcopy's online rewrite with an --alter
+  kBackfill,                 // shadowcopy's batched UPDATE/DELETE
+  kConcurrentIndex,          // CREATE/DROP INDEX CONCURRENTLY, outside a txn
+  kNotValidThenValidate,     // ADD CONSTRAINT ... NOT VALID; then VALIDATE
+  kCheckThenSetNotNull,      // CHECK (c IS NOT NULL) NOT VALID, VALIDATE, SET NOT NULL
+  kUniqueViaConcurrentIndex, // CREATE UNIQUE INDEX CONCURRENTLY; ADD ... USING INDEX
+  kRefuse,                   // not run: the finding says why
+};
+
+// "as-is", "online-rewrite", "backfill", "concurrent-index",
+// "not-valid-then-validate", "check-then-set-not-null",
+// "unique-via-concurrent-index", "refuse".
+std::string_view SafePathName(SafePath path);
+// The inverse of SafePathName; nullopt for another word.
+std::optional<SafePath> ParseSafePath(std::string_view name);
 
 }  // namespace shadowcopy::workflow
 
