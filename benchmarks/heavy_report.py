@@ -32,7 +32,7 @@ METHOD_LABEL = {
     "sc_alter": "shadowcopy --alter (defaults)",
     "sc_rebuild": "shadowcopy rebuild (defaults)",
 }
-BIG_SCRIPT = {"bigtx": 3}   # script_no of the large transaction in pgbench's log
+BIG = -1   # script number given to the large transactions (logs DIR/wl/big.K*, due times DIR/wl/bigdue)
 PHASE_RE = re.compile(r"^(\d\d):(\d\d):(\d\d(?:\.\d+)?) info: phase=(\S+)\s*$")
 
 
@@ -42,10 +42,19 @@ def pct(values, p):
     return values[k - 1]
 
 
-def read_log(pattern):
-    """(scheduled start, latency ms, lag ms, script) per logged transaction, failures counted."""
+def read_log(wldir):
+    """(scheduled start, latency ms, lag ms, script, end) per logged transaction, failures counted."""
     tx, failed = [], 0
-    for f in glob.glob(pattern):
+    due = {}
+    try:
+        for line in open(os.path.join(wldir, "bigdue")):
+            k, t = line.split()
+            due[k] = float(t)
+    except OSError:
+        pass
+    for f in glob.glob(os.path.join(wldir, "lat*")) + glob.glob(os.path.join(wldir, "big.*")):
+        big = os.path.basename(f).startswith("big.")
+        k = os.path.basename(f).split(".")[1] if big else None
         with open(f, errors="replace") as fh:
             for line in fh:
                 p = line.split()
@@ -58,7 +67,10 @@ def read_log(pattern):
                     continue
                 lat_us = int(p[2])     # with --rate: from the scheduled start
                 lag_us = int(p[6]) if len(p) > 6 and p[6].lstrip("-").isdigit() else 0
-                tx.append((end - lat_us / 1e6, lat_us / 1000.0, lag_us / 1000.0, int(p[3]), end))
+                if big and k in due:   # pgbench -t 1: from its start; due time from big_loop
+                    lag_us = max(0, int((end - lat_us / 1e6 - due[k]) * 1e6))
+                    lat_us += lag_us
+                tx.append((end - lat_us / 1e6, lat_us / 1000.0, lag_us / 1000.0, BIG if big else int(p[3]), end))
     tx.sort()
     return tx, failed
 
@@ -107,28 +119,31 @@ def cmd_record(argv):
     for k in ("t0", "t1", "lead", "tail"):
         ap.add_argument("--" + k, type=float, required=True)
     a = ap.parse_args(argv)
-    tx, failed = read_log(os.path.join(a.dir, "wl", "lat*"))
+    tx, failed = read_log(os.path.join(a.dir, "wl"))
     try:
         err = open(os.path.join(a.dir, "wl", "pgbench.err"), errors="replace").read()
     except OSError:
         err = ""
     aborted = len(re.findall(r"client \d+ aborted", err))
-    win = [t for t in tx if t[4] >= a.t0 and t[0] <= a.t1]
+    # the figures are of the calibrated sessions (pgbench -R); the large transactions'
+    # latency (from when each was due, its pgbench's start included) is reported apart
+    allwin = [t for t in tx if t[4] >= a.t0 and t[0] <= a.t1]
+    win = [t for t in allwin if t[3] != BIG]
+    bigwin = sorted(t[1] for t in allwin if t[3] == BIG)
     lat = sorted(t[1] for t in win)
-    small = sorted(t[1] for t in win if t[3] != BIG_SCRIPT.get(a.shape, -1))
     rec = {
         "shape": a.shape, "method": a.method, "rate": a.rate, "attempt": a.attempt,
         "ok": a.rc == 0, "rc": a.rc, "t0": a.t0, "t1": a.t1, "wall": round(a.t1 - a.t0, 3),
         "loadavg": a.load, "n": len(win), "failed": failed, "aborted": aborted,
-        "scheduled": int((a.t1 - a.t0) * a.rate),
+        "scheduled": int((a.t1 - a.t0) * a.rate),   # the calibrated sessions' (not the large ones')
     }
     if lat:
         rec.update(p50=pct(lat, 50), p99=pct(lat, 99), max=lat[-1],
                    max_lag_ms=max(t[2] for t in win))
-    if small and len(small) != len(lat):
-        rec.update(small_p99=pct(small, 99))
-    before = sorted(t[1] for t in tx if t[0] < a.t0)
-    after = sorted(t[1] for t in tx if t[0] > a.t1)
+    if bigwin:
+        rec.update(big_n=len(bigwin), big_max=bigwin[-1])
+    before = sorted(t[1] for t in tx if t[0] < a.t0 and t[3] != BIG)
+    after = sorted(t[1] for t in tx if t[0] > a.t1 and t[3] != BIG)
     if before:
         rec["p99_before"] = pct(before, 99)
     if after:
@@ -147,8 +162,9 @@ def cmd_record(argv):
         for s, l, g, sc, _ in tx:
             fh.write(f"{s - a.t0:.4f} {l:.3f} {g:.3f} {sc}\n")
     bins = {}
-    for s, l, _, _, _ in tx:
-        bins.setdefault(math.floor(s - a.t0), []).append(l)
+    for s, l, _, sc, _ in tx:
+        if sc != BIG:
+            bins.setdefault(math.floor(s - a.t0), []).append(l)
     with open(os.path.join(a.dir, "p99.dat"), "w") as fh:
         for b in sorted(bins):
             fh.write(f"{b + 0.5:.1f} {pct(sorted(bins[b]), 99):.3f}\n")
@@ -223,12 +239,13 @@ def cmd_plot(results, meta_path, plotdir):
         lats = [r.get("max") for r in runs if r.get("max")]
         # a decade above the highest latency: room for the phase labels
         ymax = 10 ** (1 + math.ceil(math.log10(max(lats) * 1.2))) if lats else 10000
-        big = BIG_SCRIPT.get(shape, -1)
+        big = BIG if any(l.split()[3] == str(BIG) for r in runs
+                         for l in open(os.path.join(r["dir"], "series.dat"))) else None
         n = len(runs)
         title = (f"{shape}: workload latency while a {int(meta['rows']):,}-row table is rewritten "
                  f"({runs[0]['rate']} tps; shaded: the method running)")
         gp = [
-            f"set terminal pngcairo size 1100,{190 * n + 70} font 'Sans,9'",
+            f"set terminal pngcairo noenhanced size 1100,{190 * n + 70} font 'Sans,9'",
             f"set output {gp_str(os.path.join(plotdir, f'heavy-{shape}.png'))}",
             f"set multiplot layout {n},1 title {gp_str(title)}",
             "set logscale y", f"set yrange [0.1:{ymax}]", f"set xrange [{-lead}:{xmax:.1f}]",
@@ -258,9 +275,9 @@ def cmd_plot(results, meta_path, plotdir):
             gp.append("set xlabel 'seconds since the method started (transactions at their scheduled start)'"
                       if i == n - 1 else "unset xlabel")
             series = gp_str(os.path.join(d, "series.thin.dat"))
-            cmd = (f"plot {series} using 1:($4 == {big} ? 1/0 : $2) with points pt 7 ps 0.2 lc rgb '#3060c0' "
+            cmd = (f"plot {series} using 1:($4 == {BIG} ? 1/0 : $2) with points pt 7 ps 0.2 lc rgb '#3060c0' "
                    f"title 'transaction latency'")
-            if big >= 0:
+            if big is not None:
                 cmd += (f", {series} using 1:($4 == {big} ? $2 : 1/0) with points pt 7 ps 0.5 "
                         "lc rgb '#e07000' title 'large transaction'")
             cmd += (f", {gp_str(os.path.join(d, 'p99.dat'))} using 1:2 with lines lw 1.5 lc rgb 'black' "
@@ -296,7 +313,8 @@ def cmd_table(results, meta_path, shapes_path):
       f"it and ended {meta['tail']} s after; `no migration` = a {meta['window']} s window. Latency is "
       "from each transaction's scheduled start (so time spent behind a lock or a busy server counts); "
       "schedule lag = how late the transaction started. Figures cover the transactions scheduled "
-      "while the method ran. The rate is the shape's calibrated one: the highest step (from a "
+      "while the method ran, of the sessions at the fixed rate; a shape's large transactions run on a "
+      "session of their own, their worst latency (from when each was due) in `large tx max ms`. The rate is the shape's calibrated one: the highest step (from a "
       f"fraction of the unthrottled capacity, down by 25%) at which the workload alone keeps its worst "
       f"schedule lag ≤ {int(meta['max_lag_ms']) / 1000:g} s.")
     for s, d in shapes.items():
@@ -312,8 +330,9 @@ def cmd_table(results, meta_path, shapes_path):
     w("Latency over time, per shape and method (phases of shadowcopy marked): " + ", ".join(links))
     w("")
     w("| shape (tps) | method | wall s | worst schedule lag s | p50 ms | p99 ms | max ms | p99 × no migration "
-      "| p99 × pg_repack | wall × pg_repack | failed | tx served / scheduled | p99 after ms | load avg |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "| p99 × pg_repack | wall × pg_repack | failed | tx served / scheduled | p99 after ms | large tx max ms "
+      "| load avg |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     targets = []
     for s in shapes:
         none = by.get((s, "none"), {})
@@ -329,7 +348,7 @@ def cmd_table(results, meta_path, shapes_path):
               f"| {fmt(r.get('p50'))} | {fmt(r.get('p99'))} | {fmt(r.get('max'))} "
               f"| {fmt(ratio(r.get('p99'), none.get('p99')), 2)} | {fmt(ratio(r.get('p99'), rep.get('p99')), 2)} "
               f"| {'–' if m == 'none' else fmt(ratio(r['wall'], rep.get('wall')), 2)} "
-              f"| {r['failed'] + r['aborted']} | {served} | {fmt(r.get('p99_after'))} "
+              f"| {r['failed'] + r['aborted']} | {served} | {fmt(r.get('p99_after'))} | {fmt(r.get('big_max'))} "
               f"| {r['loadavg'].split()[0]} |")
 
         def target(name, value, limit, unit=""):

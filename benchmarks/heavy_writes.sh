@@ -5,8 +5,8 @@
 #
 #   shapes   hot      8 sessions updating the first 100 rows (hot keys)
 #            bigtx    the 500 tps mix (UPDATE/INSERT/DELETE by random key) on
-#                     4 sessions, 0.3% of the transactions an UPDATE of 5,000
-#                     consecutive rows
+#                     4 sessions, and on a fifth an UPDATE of 5,000
+#                     consecutive rows every 2 s (its own pgbench)
 #            hightps  the same mix without large transactions on 4 sessions,
 #                     near the machine's capacity
 #   methods  none (no migration), alter (offline ALTER TABLE ... TYPE numeric,
@@ -17,7 +17,8 @@
 # Each shape's rate is calibrated first unless given: an unthrottled pgbench
 # measures the capacity, the rate starts at a fraction of it (hot 0.5, bigtx
 # 0.5, hightps 0.8) and drops by a quarter until the no-migration window keeps
-# the worst schedule lag <= 0.5 s (at most 4 tries). Per method it records the
+# the worst schedule lag <= 0.5 s (at most 4 tries; of the calibrated sessions:
+# a shape's large transactions run at a fixed rate of their own). Per method it records the
 # workload's p50/p99/max latency (from the scheduled start) and worst schedule
 # lag of the transactions scheduled during the method, its wall time and, for
 # shadowcopy, the start of each phase (its `phase=` log lines). Writes the
@@ -121,10 +122,10 @@ SC_VERSION="$("$SC" --version 2>&1 | head -1) @ $(git -C "$ROOT" rev-parse --sho
 
 # shellcheck source=../scripts/lib/pg.sh
 source scripts/lib/pg.sh
-WL_PID=""
+WL_PIDS=()
 finish() {
   local rc=$?
-  [[ -n $WL_PID ]] && kill -TERM "$WL_PID" 2>/dev/null || true
+  for p in "${WL_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   pg_stop
   if [[ -n $KEEP_LOGS ]]; then mkdir -p "$KEEP_LOGS" && cp -r "$WORK"/. "$KEEP_LOGS"/ || true; fi
   rm -rf "$WORK"
@@ -144,17 +145,24 @@ B=$ROOT/benchmarks
 shape_args() {  # $1 shape
   case "$1" in
     hot) echo "-c 8 -j 2 -D hot=100 -f $H/hot_update.sql" ;;
-    bigtx) echo "-c 4 -j 2 -D maxid=$ROWS -D bigrows=5000 -f $B/wl_update.sql@598 -f $B/wl_insert.sql@199 -f $B/wl_delete.sql@200 -f $H/big_update.sql@3" ;;
+    bigtx) echo "-c 4 -j 2 -D maxid=$ROWS -f $B/wl_update.sql@60 -f $B/wl_insert.sql@20 -f $B/wl_delete.sql@20" ;;
     hightps) echo "-c 4 -j 2 -D maxid=$ROWS -f $B/wl_update.sql@60 -f $B/wl_insert.sql@20 -f $B/wl_delete.sql@20" ;;
   esac
 }
+# The large transactions of a shape: one session, one every $BIG_INTERVAL s
+# (not calibrated), each a `pgbench -t 1` that exits by itself (so its log is
+# complete); big_loop records when each was due.
+shape_big_args() {
+  case "$1" in bigtx) echo "-D maxid=$ROWS -D bigrows=5000 -f $H/big_update.sql" ;; esac
+}
+BIG_INTERVAL=2
 shape_fraction() {  # $1 shape: the calibration's first rate, as a fraction of the capacity
   case "$1" in hot) echo 0.5 ;; bigtx) echo 0.5 ;; hightps) echo 0.8 ;; esac
 }
 shape_text() {
   case "$1" in
     hot) echo "8 sessions, single-row UPDATE of one of the first 100 rows" ;;
-    bigtx) echo "4 sessions, UPDATE 59.8% / INSERT 19.9% / DELETE 20% by random key, 0.3% an UPDATE of 5,000 consecutive rows" ;;
+    bigtx) echo "4 sessions, UPDATE 60% / INSERT 20% / DELETE 20% by random key; a fifth session UPDATEs 5,000 consecutive rows in one transaction every $BIG_INTERVAL s" ;;
     hightps) echo "4 sessions, UPDATE 60% / INSERT 20% / DELETE 20% by random key, near capacity" ;;
   esac
 }
@@ -170,7 +178,28 @@ start_wl() {  # $1 dir, $2 db, $3 shape, $4 rate
   # shellcheck disable=SC2046
   PGDATABASE=$2 PGOPTIONS="-c synchronous_commit=off" "$PGBENCH" -n -T 3600 -R "$4" -P 1 \
     $(shape_args "$3") -l --log-prefix="$1/lat" >"$1/pgbench.out" 2>"$1/pgbench.err" &
-  WL_PID=$!
+  WL_PIDS=($!)
+  rm -f "$1/stop"
+  if [[ -n $(shape_big_args "$3") ]]; then
+    big_loop "$1" "$2" "$3" &
+    WL_PIDS+=($!)
+  fi
+}
+# (no python here: its start takes seconds on a loaded machine)
+big_loop() {  # $1 dir, $2 db, $3 shape: until $1/stop; due times in $1/bigdue (k epoch-s)
+  local k=0 start due d
+  start=$(date +%s%N)
+  while [[ ! -f $1/stop ]]; do
+    due=$((start + k * BIG_INTERVAL * 1000000000))
+    d=$((due - $(date +%s%N)))
+    ((d <= 0)) || sleep "$((d / 1000000000)).$(printf '%09d' $((d % 1000000000)))"
+    [[ -f $1/stop ]] && break
+    echo "$k $((due / 1000000000)).$(printf '%09d' $((due % 1000000000)))" >>"$1/bigdue"
+    # shellcheck disable=SC2046
+    PGDATABASE=$2 PGOPTIONS="-c synchronous_commit=off" "$PGBENCH" -n -c 1 -t 1 $(shape_big_args "$3") \
+      -l --log-prefix="$1/big.$k" >>"$1/pgbench-big.out" 2>>"$1/pgbench-big.err" || true
+    k=$((k + 1))
+  done
 }
 # After the tail, keep the workload running while it is still catching up
 # (its last progress line, once a second, shows a mean schedule lag over
@@ -180,14 +209,16 @@ drain() {  # $1 dir
   local i lag
   for ((i = 0; i < MAX_DRAIN; i++)); do
     lag=$(grep -a '^progress:' "$1/pgbench.err" | tail -n 1 | sed -n 's/.* lag \([0-9.]*\) ms.*/\1/p')
-    [[ -n $lag ]] && python3 -c "import sys; sys.exit(0 if $lag < 50 else 1)" && return 0
+    [[ -n $lag ]] && awk -v l="$lag" 'BEGIN { exit !(l < 50) }' && return 0
     sleep 1
   done
 }
 stop_wl() {
-  kill -TERM "$WL_PID" 2>/dev/null || true
-  wait "$WL_PID" 2>/dev/null || true
-  WL_PID=""
+  local p
+  touch "$1/stop"
+  kill -TERM "${WL_PIDS[0]}" 2>/dev/null || true
+  for p in "${WL_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  WL_PIDS=()
 }
 new_db() {  # $1 name
   q -c "CREATE DATABASE $1 TEMPLATE tmpl STRATEGY FILE_COPY"
@@ -224,7 +255,7 @@ run_one() {  # $1 shape, $2 method, $3 rate, $4 attempt
   t1=$(now)
   sleep "$TAIL"
   drain "$dir/wl"
-  stop_wl
+  stop_wl "$dir/wl"
   [[ $rc == 0 ]] || log "  $m FAILED (rc $rc): $(tail -3 "$dir/stderr" | tr '\n' ' ')"
   $HR record --shape "$shape" --method "$m" --rate "$rate" --attempt "$attempt" --rc "$rc" \
     --t0 "$t0" --t1 "$t1" --lead "$LEAD" --tail "$TAIL" --load "$load" --dir "$dir" >>"$WORK/results.jsonl"
@@ -280,7 +311,8 @@ ELAPSED=$(python3 -c "print(round(($(now) - $T_START) / 60, 1))")
 MEM=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 for shape in "${SHAPE_LIST[@]}"; do
-  jq -nc --arg shape "$shape" --arg args "$(shape_args "$shape" | sed "s#$ROOT/##g")" \
+  big=$(shape_big_args "$shape" | sed "s#$ROOT/##g")
+  jq -nc --arg shape "$shape" --arg args "$(shape_args "$shape" | sed "s#$ROOT/##g")${big:+; every $BIG_INTERVAL s: pgbench -t 1 $big}" \
     --arg text "$(shape_text "$shape")" '$ARGS.named' >>"$WORK/shapes.jsonl"
 done
 jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg tag "$TAG" --arg command "$ORIG_CMD" \
