@@ -17,7 +17,8 @@
 # Each shape's rate is calibrated first unless given: an unthrottled pgbench
 # measures the capacity, the rate starts at a fraction of it (hot 0.5, bigtx
 # 0.5, hightps 0.8) and drops by a quarter until the no-migration window keeps
-# the worst schedule lag <= 0.5 s (at most 4 tries; of the calibrated sessions:
+# the worst schedule lag <= 0.5 s (at most 4 tries, fewer when a lower rate does
+# not lower the lag; of the calibrated sessions:
 # a shape's large transactions run at a fixed rate of their own). Per method it records the
 # workload's p50/p99/max latency (from the scheduled start) and worst schedule
 # lag of the transactions scheduled during the method, its wall time and, for
@@ -201,14 +202,14 @@ big_loop() {  # $1 dir, $2 db, $3 shape: until $1/stop; due times in $1/bigdue (
     k=$((k + 1))
   done
 }
-# After the tail, keep the workload running while it is still catching up
+# After the tail (and the lead), keep the workload running while it is still catching up
 # (its last progress line, once a second, shows a mean schedule lag over
 # 50 ms), for at most $MAX_DRAIN seconds: the plot and `p99 after` show the
 # whole recovery, and the transactions delayed by the method are all logged.
 drain() {  # $1 dir
   local i lag
   for ((i = 0; i < MAX_DRAIN; i++)); do
-    lag=$(grep -a '^progress:' "$1/pgbench.err" | tail -n 1 | sed -n 's/.* lag \([0-9.]*\) ms.*/\1/p')
+    lag=$(grep -a '^progress:' "$1/pgbench.err" | tail -n 1 | sed -n 's/.* lag \([0-9.]*\) ms.*/\1/p' || true)
     [[ -n $lag ]] && awk -v l="$lag" 'BEGIN { exit !(l < 50) }' && return 0
     sleep 1
   done
@@ -234,7 +235,11 @@ run_one() {  # $1 shape, $2 method, $3 rate, $4 attempt
   new_db "$db"
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   start_wl "$dir/wl" "$db" "$shape" "$rate"
+  # the lead, and then until the workload has caught up with its start (a
+  # freshly created database's pages are not cached yet): the method starts
+  # on a workload in its steady state
   sleep "$LEAD"
+  drain "$dir/wl"
   t0=$(now)
   case "$m" in
     none) sleep "$WINDOW" ;;
@@ -289,13 +294,20 @@ for shape in "${SHAPE_LIST[@]}"; do
     [[ -n $m ]] || continue
     log "$shape at $rate tps: $m"
     if [[ $m == none ]]; then
-      attempt=1
+      attempt=1 prev=""
       while :; do
         run_one "$shape" none "$rate" "$attempt"
         lag=$(tail -n 1 "$WORK/results.jsonl" | jq '.max_lag_ms // 1e9')
-        if ((calibrate == 0)) || python3 -c "import sys; sys.exit(0 if $lag <= $MAX_LAG_MS else 1)" || ((attempt >= 4)); then
+        if ((calibrate == 0)) || ((attempt >= 4)) || awk -v l="$lag" -v m="$MAX_LAG_MS" 'BEGIN { exit !(l <= m) }'; then
           break
         fi
+        # a lower rate that did not lower the lag will not: the lag comes from
+        # elsewhere (e.g. row locks held by the shape's large transactions)
+        if [[ -n $prev ]] && awk -v l="$lag" -v p="$prev" 'BEGIN { exit !(l > 0.9 * p) }'; then
+          log "  worst schedule lag $lag ms did not drop with the rate ($prev ms before): keeping $rate tps"
+          break
+        fi
+        prev=$lag
         rate=$(python3 -c "print(max(10, int($rate * 0.75)))")
         attempt=$((attempt + 1))
         log "  worst schedule lag $lag ms > $MAX_LAG_MS ms alone: retrying at $rate tps"
