@@ -316,7 +316,8 @@ def cmd_table(results, meta_path, shapes_path):
       "while the method ran, of the sessions at the fixed rate; a shape's large transactions run on a "
       "session of their own, their worst latency (from when each was due) in `large tx max ms`. The rate is the shape's calibrated one: the highest step (from a "
       f"fraction of the unthrottled capacity, down by 25%) at which the workload alone keeps its worst "
-      f"schedule lag ≤ {int(meta['max_lag_ms']) / 1000:g} s.")
+      f"schedule lag ≤ {int(meta['max_lag_ms']) / 1000:g} s, or the last one tried when none does "
+      "(the premise line of the targets says so).")
     for s, d in shapes.items():
         rs = [r for r in rows if r["shape"] == s and r["method"] == "none"]
         tries = ", ".join(f"{r['rate']} tps → {fmt((r.get('max_lag_ms') or 0) / 1000, 2)} s" for r in rs)
