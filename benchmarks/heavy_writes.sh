@@ -30,11 +30,12 @@
 #       [--methods none,alter,repack,sc_alter,sc_rebuild] [--rows 200000]
 #       [--window 20] [--lead 5] [--tail 6] [--method-timeout 300]
 #       [--sc-args "..."] [--tag heavy] [--results FILE] [--plots DIR]
-#       [--bin PATH] [--note TEXT] [--keep-logs DIR]
+#       [--bin PATH] [--note TEXT] [--command TEXT] [--keep-logs DIR]
 #
+# --command: how the run was started, for the report (scripts/bench passes its own);
 # --window: seconds of the no-migration run; --lead / --tail: seconds of
-# workload before and after each method. Defaults take ~2.5 min per shape on
-# 2 cores (~8 min for the three).
+# workload before and after each method. The defaults took 15-17 min for the
+# three shapes on a shared 2-core machine at load 15-25 (less on a quiet one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -60,7 +61,7 @@ PROBE_S=8          # calibration: seconds of unthrottled pgbench
 MAX_DRAIN=60       # seconds the workload may still take to catch up after the tail
 ALTER_SQL="ALTER COLUMN customer_id TYPE numeric"
 
-usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --shapes) SHAPES=$2; shift 2 ;;
@@ -77,6 +78,7 @@ while [[ $# -gt 0 ]]; do
     --plots) PLOTS=$2; shift 2 ;;
     --bin) BIN=$2; shift 2 ;;
     --note) NOTE=$2; shift 2 ;;
+    --command) ORIG_CMD=$2; shift 2 ;;
     --keep-logs) KEEP_LOGS=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "heavy_writes.sh: unknown argument $1" >&2; usage ;;
