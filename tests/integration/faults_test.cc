@@ -89,9 +89,10 @@ class ToolLog {
 class FaultTest : public DatabaseTest {
  protected:
   FaultTest() {
-    // A server restart disturbs every test sharing the server: run alone.
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    exclusive_server_ = info != nullptr && std::string(info->name()) == kRestartTest;
+    // A server restart disturbs every test sharing the server, and an
+    // application holding nextval (an xid) across the cutover stalls their
+    // slot creation: run alone (see exclusive_server_).
+    exclusive_server_ = CurrentTestIsOneOf({kRestartTest, "KillAfterSwapCommittedThenResumeFinishes"});
   }
 
   std::vector<std::string> MigrateArgs(std::vector<std::string> extra = {},
