@@ -5,6 +5,7 @@
 #ifndef SHADOWCOPY_ENGINE_WORKFLOW_REHEARSAL_H_
 #define SHADOWCOPY_ENGINE_WORKFLOW_REHEARSAL_H_
 
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ struct RehearsalOptions {
   // kDsn only: run against the staging database itself, each statement in a
   // transaction rolled back, so durations are real.
   bool keep_data = false;
+  // A stop request (SIGINT, ...) cancels the statement or program running
+  // and returns Cancelled, after the same cleanup as any other path.
+  std::stop_token stop;
 };
 
 // Fills PlanFacts for `statements` against the production database at
@@ -35,6 +39,7 @@ struct RehearsalOptions {
 // the facts are still returned through `facts_on_error` when not null);
 // FailedPrecondition when the local server binaries are missing.
 // Nothing is left behind on any path: no server, directory or database.
+// With kNone nothing is read anywhere: the statements are listed unrehearsed.
 absl::StatusOr<PlanFacts> Rehearse(const std::string& target_dsn,
                                    const std::vector<PlannedStatement>& statements,
                                    const RehearsalOptions& options,
