@@ -41,17 +41,31 @@ void DiffObservation(const CatalogSnapshot& visible, const CatalogSnapshot& befo
   std::sort(out->locks.begin(), out->locks.end(),
             [](const ObservedLock& a, const ObservedLock& b) { return a.relation < b.relation; });
 
+  // An index ALTER TABLE re-creates (a column's type changed) is dropped and
+  // made again under its name: a rebuild when its storage is new, nothing
+  // when the old storage was kept (the new index would equal the old one).
+  std::map<std::pair<uint32_t, std::string>, uint32_t> recreated;  // (table, name) -> new filenode
+  for (const auto& [oid, rel] : after.relations)
+    if (rel.relkind == 'i' && !before.relations.count(oid)) recreated[{rel.table_oid, rel.name}] = rel.filenode;
+  std::set<std::pair<uint32_t, std::string>> replaced;
   for (const auto& [oid, was] : before.relations) {
     if (!visible.relations.count(oid)) continue;
     auto now = after.relations.find(oid);
     if (now == after.relations.end()) {
-      out->dropped.push_back(was.name);
+      auto again = recreated.find({was.table_oid, was.name});
+      if (was.relkind == 'i' && again != recreated.end()) {
+        replaced.insert(again->first);
+        if (again->second != was.filenode) out->rewrites.push_back(was.name);
+      } else {
+        out->dropped.push_back(was.name);
+      }
     } else if (HasStorage(was.relkind) && was.filenode != 0 && now->second.filenode != was.filenode) {
       out->rewrites.push_back(was.name);
     }
   }
   for (const auto& [oid, rel] : after.relations) {
     if (concurrent || rel.relkind != 'i' || before.relations.count(oid)) continue;
+    if (replaced.count({rel.table_oid, rel.name})) continue;
     if (visible.relations.count(rel.table_oid)) out->indexes_built.push_back(rel.name);
   }
   for (const auto& [oid, con] : after.constraints) {

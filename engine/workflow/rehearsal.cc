@@ -79,7 +79,8 @@ absl::StatusOr<std::unique_ptr<PgConn>> ConnectRehearsal(const std::string& conn
   o.dsn = conninfo;
   o.application_name = "shadowcopy rehearsal";
   // Production's: unqualified names resolve as they will there.
-  o.settings = {{"search_path", prod.search_path}};
+  // Nothing the rehearsal commits is kept: no wait for the WAL flush.
+  o.settings = {{"search_path", prod.search_path}, {"synchronous_commit", "off"}};
   return PgConn::Connect(o);
 }
 

@@ -26,7 +26,7 @@ absl::Status DumpSchema(const std::string& bindir, const std::string& target_con
 absl::Status LoadSchema(const std::string& bindir, const std::string& conninfo, const std::string& file,
                         const std::string& log, const std::stop_token& stop) {
   ProcessSpec spec;
-  spec.argv = {bindir + "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", conninfo, "--file", file};
+  spec.argv = {bindir + "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "--dbname", conninfo, "--file", file};
   spec.output_path = log;
   auto rc = RunProcess(spec, stop);
   if (!rc.ok()) return rc.status();

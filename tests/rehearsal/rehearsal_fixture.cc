@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/log.h"
 #include "common/quote.h"
 #include "common/sql_lexer.h"
 #include "engine/workflow/statement_kind.h"
@@ -37,6 +38,7 @@ std::string TestDatabaseName() {
 }  // namespace
 
 void RehearsalTest::SetUp() {
+  SetLogLevel(LogLevel::kDebug);  // the rehearsal's phases and their times
   db_ = TestDatabaseName();
   auto admin = Connect("postgres");
   ASSERT_NE(admin, nullptr);
@@ -115,7 +117,7 @@ std::vector<workflow::PlannedStatement> RehearsalTest::Statements(std::string_vi
 std::string SchemaFingerprint(PgConn& conn) {
   auto r = conn.Exec(
       "SELECT md5(string_agg(x, '|' ORDER BY x)) FROM ("
-      " SELECT c.oid::regclass::text || ':' || c.relkind || ':' || c.relfilenode AS x FROM pg_class c"
+      " SELECT c.oid::regclass::text || ':' || c.relkind::text || ':' || c.relfilenode AS x FROM pg_class c"
       "  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
       "  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
       " UNION ALL SELECT a.attrelid::regclass::text || '.' || a.attname || ':' || a.atttypid::regtype || ':'"

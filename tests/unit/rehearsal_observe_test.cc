@@ -131,6 +131,24 @@ TEST(DiffObservationTest, RewritesDropsIndexesConstraintsNotNull) {
   EXPECT_THAT(concurrent.indexes_built, IsEmpty());
 }
 
+TEST(DiffObservationTest, IndexRecreatedUnderItsNameIsARebuildOrNothing) {
+  // ALTER COLUMN TYPE drops and re-creates the table's indexes under their
+  // names: with new storage (int -> bigint) or the old one kept (text -> varchar).
+  auto before = Base();
+  before.relations[16] = {"public.orders_total_idx", 'i', 105, 10};
+  auto after = before;
+  after.relations[10].filenode = 200;
+  after.relations.erase(11);
+  after.relations[21] = {"public.orders_pkey", 'i', 201, 10};
+  after.relations.erase(16);
+  after.relations[22] = {"public.orders_total_idx", 'i', 105, 10};
+  Observation o;
+  DiffObservation(before, before, after, {}, {}, false, &o);
+  EXPECT_THAT(o.rewrites, ElementsAre("public.orders", "public.orders_pkey"));
+  EXPECT_THAT(o.dropped, IsEmpty());
+  EXPECT_THAT(o.indexes_built, IsEmpty());
+}
+
 TEST(DiffObservationTest, OnlyRelationsVisibleAtTransactionStart) {
   // Inside a block: `fresh` was created by an earlier statement of the block,
   // then rewritten; nobody else could see it.
