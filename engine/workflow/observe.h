@@ -69,7 +69,10 @@ struct HeldLock {
 //                reported when held after the statement in a stronger mode;
 //   concurrent   the statement ran outside a transaction (CONCURRENTLY):
 //                its new indexes are not reported as built without it.
-// `after_locks` holds every lock of the session after the statement.
+// `after_locks` holds every lock of the session after the statement. An index
+// dropped and made again under its name on the same table (ALTER COLUMN TYPE
+// re-creates the table's indexes) is a rewrite when its storage changed and
+// nothing when it was kept, never a drop and a build.
 void DiffObservation(const CatalogSnapshot& visible, const CatalogSnapshot& before,
                      const CatalogSnapshot& after, const std::vector<HeldLock>& base_locks,
                      const std::vector<HeldLock>& after_locks, bool concurrent, Observation* out);

@@ -10,7 +10,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "absl/status/status.h"
@@ -49,12 +51,30 @@ int MajorOf(const std::string& version) {
   return pos == std::string::npos ? 0 : std::atoi(version.c_str() + pos);
 }
 
+// Removes the directories of earlier rehearsals under `base` whose process is
+// gone (killed before it could clean up; their server died with it).
+void RemoveOrphans(const std::string& base) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(base, ec)) {
+    std::string name = e.path().filename().string();
+    constexpr std::string_view kPrefix = "shadowcopy-rehearsal-";
+    if (name.rfind(kPrefix, 0) != 0) continue;
+    long pid = std::strtol(name.c_str() + kPrefix.size(), nullptr, 10);
+    if (pid <= 0 || kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    std::ifstream pidfile(e.path() / "data" / "postmaster.pid");
+    long server = 0;
+    if (pidfile >> server && server > 0 && kill(static_cast<pid_t>(server), 0) == 0) continue;  // still up
+    std::filesystem::remove_all(e.path(), ec);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TempDir>> TempDir::Make(const std::optional<OsUser>& user) {
   // Short, so the socket path stays within the 107 bytes a unix socket allows.
   const char* env = std::getenv("TMPDIR");
   std::string base = env != nullptr && *env == '/' && std::strlen(env) < 60 ? env : "/tmp";
+  RemoveOrphans(base);
   // Named after our pid: whose it is, should it ever outlive a killed run.
   std::string pattern = fmt::format("{}/shadowcopy-rehearsal-{}.XXXXXX", base, getpid());
   std::vector<char> buf(pattern.begin(), pattern.end());

@@ -95,8 +95,10 @@ std::vector<std::string> CandidateRelationNames(std::string_view sql) {
   auto add = [&](std::string name) {
     if (seen.insert(name).second) out.push_back(std::move(name));
   };
+  // U&"..." is left out: PostgreSQL 15's to_regclass() raises an error on it.
   auto is_ident = [](const sql::Token& t) {
-    return t.kind == sql::TokenKind::kIdentifier || t.kind == sql::TokenKind::kQuotedIdentifier;
+    return t.kind == sql::TokenKind::kIdentifier ||
+           (t.kind == sql::TokenKind::kQuotedIdentifier && !t.text.empty() && t.text[0] == '"');
   };
   for (size_t i = 0; i < w.size(); ++i) {
     if (!is_ident(w[i])) continue;

@@ -2,10 +2,19 @@
 // target, and nothing left behind (fixture: no scratch database, temporary
 // directory or server process of this process). Also the keep-data mode and
 // a stop request.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <stop_token>
 #include <thread>
 
+#include "common/pg.h"
 #include "engine/workflow/rehearsal.h"
 #include "engine/workflow/rehearsal_server.h"
 #include "gmock/gmock.h"
@@ -19,6 +28,8 @@ using ::testing::HasSubstr;
 using workflow::PlanFacts;
 using workflow::RehearsalMode;
 using workflow::RehearsalOptions;
+
+using StagingTest = RehearsalTest;
 
 class ErrorsTest : public RehearsalTest, public ::testing::WithParamInterface<RehearsalMode> {
  protected:
@@ -57,10 +68,136 @@ TEST_P(ErrorsTest, StatementFailingOnTheRehearsal) {
   EXPECT_EQ(SchemaFingerprint(*conn_), before);
 }
 
-TEST_P(ErrorsTest, MissingTable) {
+TEST_P(ErrorsTest, UnreachableTarget) {
+  auto r = workflow::Rehearse("host=/nonexistent port=1 dbname=x", Statements("SELECT 1"), Options());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(r.status().message(), HasSubstr("cannot connect"));
+}
+
+// True once a backend of the rehearsal runs the statement `pg_sleep`: on the
+// test server (kDsn: pg_stat_activity) or on the throwaway one (kLocal: a
+// backend of a postmaster running from this process's temporary directory,
+// its process title showing the SELECT).
+bool RehearsalSleeping(PgConn& conn, RehearsalMode mode, pid_t owner = getpid()) {
+  if (mode == RehearsalMode::kDsn) {
+    auto r = conn.Exec("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'");
+    return r.ok() && r->GetString(0, 0) != "0";
+  }
+  std::string prefix = "shadowcopy-rehearsal-" + std::to_string(owner) + ".";
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    if (read(e.path() / "cmdline").find("[local] SELECT") == std::string::npos) continue;
+    std::string stat = read(e.path() / "stat");
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    int ppid = 0;
+    char state = 0;
+    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) != 2) continue;
+    if (read("/proc/" + std::to_string(ppid) + "/cmdline").find(prefix) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_P(ErrorsTest, StopRequestCancelsTheStatementAndCleansUp) {
+  Exec("CREATE TABLE orders (id int PRIMARY KEY)");
+  std::stop_source stop;
+  RehearsalOptions o = Options();
+  o.stop = stop.get_token();
+  std::atomic<bool> seen{false};
+  std::chrono::steady_clock::time_point stopped_at;
+  std::thread stopper([&] {
+    ConnectOptions co;
+    co.dsn = "dbname=postgres";
+    auto conn = PgConn::Connect(co);
+    for (int i = 0; i < 600 && conn.ok() && !seen; ++i) {
+      if (RehearsalSleeping(**conn, GetParam())) seen = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    stopped_at = std::chrono::steady_clock::now();
+    stop.request_stop();  // what the command's signal watcher does on SIGINT
+  });
+  auto r = workflow::Rehearse(TargetDsn(), Statements("ALTER TABLE orders ADD COLUMN x int; SELECT pg_sleep(60)"), o);
+  stopper.join();
+  EXPECT_TRUE(seen) << "the rehearsal never ran the statement";
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped_at, std::chrono::seconds(20));
+}
+
+// Processes whose command line names `prefix`.
+int ProcessesNaming(const std::string& prefix) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    std::ifstream in(e.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find(prefix) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+// kill -9 of the process rehearsing: its server dies with it (parent-death
+// signal) and the next rehearsal removes the directory it left.
+TEST_F(StagingTest, KilledRunLeavesNoServerAndItsDirectoryGoesNextTime) {
+  Exec("CREATE TABLE orders (id int PRIMARY KEY)");
+  auto statements = Statements("SELECT pg_sleep(60)");
+  std::string dsn = TargetDsn();
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    RehearsalOptions o;
+    (void)workflow::Rehearse(dsn, statements, o);
+    _exit(0);
+  }
+  ConnectOptions co;
+  co.dsn = "dbname=postgres";
+  auto conn = PgConn::Connect(co);
+  ASSERT_TRUE(conn.ok());
+  bool sleeping = false;
+  for (int i = 0; i < 1200 && !sleeping; ++i) {
+    sleeping = RehearsalSleeping(**conn, RehearsalMode::kLocal, child);
+    if (!sleeping) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(sleeping) << "the rehearsal never ran the statement";
+  std::string prefix = "shadowcopy-rehearsal-" + std::to_string(child) + ".";
+  for (int i = 0; i < 200 && ProcessesNaming(prefix) > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(ProcessesNaming(prefix), 0) << "the rehearsal server outlived its owner";
+  auto left = [&] {
+    int n = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/tmp", ec))
+      if (e.path().filename().string().rfind(prefix, 0) == 0) ++n;
+    return n;
+  };
+  EXPECT_EQ(left(), 1);  // nobody could remove it
+  { auto next = workflow::TempDir::Make(std::nullopt); }
+  EXPECT_EQ(left(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ErrorsTest, ::testing::Values(RehearsalMode::kDsn, RehearsalMode::kLocal),
+                         [](const auto& info) { return info.param == RehearsalMode::kLocal ? "Local" : "Dsn"; });
+
+
+RehearsalOptions DsnOptions() {
+  RehearsalOptions o;
+  o.mode = RehearsalMode::kDsn;
+  o.rehearsal_dsn = "dbname=postgres";
+  return o;
+}
+
+TEST_F(StagingTest, MissingTable) {
   Exec("CREATE TABLE orders (id int PRIMARY KEY)");
   PlanFacts facts;
-  auto r = workflow::Rehearse(TargetDsn(), Statements("ALTER TABLE \"Orders\" ADD COLUMN x int"), Options(), &facts);
+  auto r = workflow::Rehearse(TargetDsn(), Statements("ALTER TABLE \"Orders\" ADD COLUMN x int"), DsnOptions(), &facts);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(r.status().message(), HasSubstr("migration.sql:1: relation \"Orders\" does not exist"));
@@ -69,34 +206,6 @@ TEST_P(ErrorsTest, MissingTable) {
   EXPECT_EQ(Value("SELECT count(*) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'x'"), "0");
 }
 
-TEST_P(ErrorsTest, UnreachableTarget) {
-  auto r = workflow::Rehearse("host=/nonexistent port=1 dbname=x", Statements("SELECT 1"), Options());
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(r.status().message(), HasSubstr("cannot connect"));
-}
-
-TEST_P(ErrorsTest, StopRequestCancelsAndCleansUp) {
-  Exec("CREATE TABLE orders (id int PRIMARY KEY)");
-  std::stop_source stop;
-  RehearsalOptions o = Options();
-  o.stop = stop.get_token();
-  std::thread stopper([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    stop.request_stop();  // what the command's signal watcher does on SIGINT
-  });
-  auto start = std::chrono::steady_clock::now();
-  auto r = workflow::Rehearse(TargetDsn(), Statements("ALTER TABLE orders ADD COLUMN x int; SELECT pg_sleep(60)"), o);
-  stopper.join();
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
-}
-
-INSTANTIATE_TEST_SUITE_P(Modes, ErrorsTest, ::testing::Values(RehearsalMode::kDsn, RehearsalMode::kLocal),
-                         [](const auto& info) { return info.param == RehearsalMode::kLocal ? "Local" : "Dsn"; });
-
-using StagingTest = RehearsalTest;
 
 TEST_F(StagingTest, UnreachableStagingServer) {
   RehearsalOptions o;

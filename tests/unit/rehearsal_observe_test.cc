@@ -66,6 +66,7 @@ TEST(StatementKindTest, CandidateRelationNames) {
   EXPECT_THAT(CandidateRelationNames("UPDATE t SET a = 'u.v' WHERE t.a = 1"),
               ElementsAre("UPDATE", "t", "SET", "a", "WHERE", "t.a"));
   EXPECT_THAT(CandidateRelationNames("$$ unterminated"), IsEmpty());
+  EXPECT_THAT(CandidateRelationNames("DROP TABLE U&\"d\\0061t\""), ElementsAre("DROP", "TABLE"));
 }
 
 CatalogSnapshot Base() {
