@@ -182,8 +182,10 @@ class Rehearsal {
     auto t = Clock::now();
     ASSIGN_OR_RETURN(res->server, LocalServer::Start(bindir, res->dir->path(), user, info_.encoding, options_.stop));
     Log(LogLevel::kDebug, "rehearsal: server initialised and started in {:.2f} s", Seconds(t));
+    // The target's name, so current_database() and ALTER DATABASE agree;
+    // postgres (made by initdb, empty) for the names initdb took already.
     std::string db = "postgres";
-    if (info_.database != "postgres") {
+    if (info_.database != "postgres" && info_.database != "template0" && info_.database != "template1") {
       ASSIGN_OR_RETURN(auto admin, ConnectRehearsal(res->server->Conninfo("postgres"), info_));
       RETURN_IF_ERROR(
           admin->Exec(fmt::format("CREATE DATABASE {} TEMPLATE template0", QuoteIdent(info_.database))).status());

@@ -71,7 +71,8 @@ absl::StatusOr<std::map<std::string, RelationSize>> ReadSizes(PgConn* prod, cons
   if (names.empty()) return out;
   ASSIGN_OR_RETURN(auto r, prod->Query(
       "SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(c.relname), n.nspname, c.relname,"
-      " c.relkind, c.reltuples::bigint, pg_catalog.pg_total_relation_size(c.oid)"
+      " c.relkind, c.reltuples::bigint, pg_catalog.pg_total_relation_size(c.oid),"
+      " pg_catalog.pg_relation_size(c.oid)"
       " FROM unnest($1::text[]) AS t(name)"
       " JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.name)"
       " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
@@ -84,7 +85,9 @@ absl::StatusOr<std::map<std::string, RelationSize>> ReadSizes(PgConn* prod, cons
     char kind = r.Get(i, 3).empty() ? '?' : r.Get(i, 3)[0];
     if (s.rows < 0) {
       s.rows = 0;
-      if (kind == 'r' || kind == 'm') {
+      // The planner assumes 10 pages for a table never vacuumed: ask it
+      // only when the heap has any.
+      if ((kind == 'r' || kind == 'm') && r.GetInt(i, 6) > 0) {
         ASSIGN_OR_RETURN(s.rows, PlannerRows(prod, QualifiedName(r.Get(i, 1), r.Get(i, 2))));
       }
     }

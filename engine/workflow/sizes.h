@@ -37,7 +37,7 @@ absl::StatusOr<ProductionInfo> ReadProductionInfo(PgConn* prod);
 // quote_ident(schema) || '.' || quote_ident(name). Names that resolve to
 // nothing, or to something other than a table, materialized view or index,
 // are left out. Rows are pg_class.reltuples, or the planner's estimate from
-// the table's size when it was never analyzed.
+// the table's size when it was never analyzed (0 for an empty heap).
 absl::StatusOr<std::map<std::string, RelationSize>> ReadSizes(PgConn* prod, const std::vector<std::string>& names);
 
 // Bytes per second of a table rewrite on production's server: a temporary
