@@ -199,10 +199,27 @@ class Rehearsal {
     return absl::OkStatus();
   }
 
+  // The server and database a session is on: the cluster's system
+  // identifier where we may read it, else where libpq connected.
+  static std::string Identity(PgConn* conn) {
+    auto r = conn->Exec("SELECT (SELECT system_identifier FROM pg_catalog.pg_control_system())::text");
+    std::string id = r.ok() && r->Rows() == 1 ? r->GetString(0, 0)
+                                                : fmt::format("{}:{}", PQhost(conn->raw()), PQport(conn->raw()));
+    if (!r.ok()) conn->RollbackQuietly();
+    return id + "/" + PQdb(conn->raw());
+  }
+
   absl::Status PrepareStaging(const std::string& target_dsn, Resources* res) {
+    // An empty dsn would mean the PG* environment: production, most likely.
+    if (options_.rehearsal_dsn.empty())
+      return absl::InvalidArgumentError("a rehearsal on a staging server needs its connection string");
     auto staging = ConnectRehearsal(options_.rehearsal_dsn, info_);
     if (!staging.ok()) return Annotate(staging.status(), "the rehearsal server");
     if (options_.keep_data) {
+      // The statements run in this database: never the target itself.
+      if (Identity(staging->get()) == Identity(prod_.get()))
+        return absl::FailedPreconditionError(
+            "the rehearsal database is the target database itself; keeping the data needs a staging copy");
       res->conn = std::move(*staging);
       return absl::OkStatus();
     }

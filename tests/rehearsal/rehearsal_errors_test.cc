@@ -10,10 +10,10 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <stop_token>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "common/pg.h"
 #include "engine/workflow/rehearsal.h"
 #include "engine/workflow/rehearsal_server.h"
@@ -85,10 +85,7 @@ bool RehearsalSleeping(PgConn& conn, RehearsalMode mode, pid_t owner = getpid())
     return r.ok() && r->GetString(0, 0) != "0";
   }
   std::string prefix = "shadowcopy-rehearsal-" + std::to_string(owner) + ".";
-  auto read = [](const std::string& path) {
-    std::ifstream in(path);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  };
+  auto read = [](const std::string& path) { return ReadProcFile(path); };
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
     if (read(e.path() / "cmdline").find("[local] SELECT") == std::string::npos) continue;
@@ -134,8 +131,7 @@ int ProcessesNaming(const std::string& prefix) {
   int n = 0;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
-    std::ifstream in(e.path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string cmdline = ReadProcFile(e.path() / "cmdline");
     if (cmdline.find(prefix) != std::string::npos) ++n;
   }
   return n;
@@ -219,13 +215,46 @@ TEST_F(StagingTest, UnreachableStagingServer) {
 
 // --rehearsal-keep-data: the staging database itself, its real rows, every
 // change rolled back; the file's own block becomes a savepoint.
-TEST_F(StagingTest, KeepDataRollsEverythingBack) {
-  Exec("CREATE TABLE orders (id int PRIMARY KEY, total int);"
-       " INSERT INTO orders SELECT g, g FROM generate_series(1, 20000) g; ANALYZE orders");
+TEST_F(StagingTest, KeepDataRefusesTheTargetItself) {
+  Exec("CREATE TABLE orders (id int PRIMARY KEY)");
   std::string before = SchemaFingerprint(*conn_);
   RehearsalOptions o;
   o.mode = RehearsalMode::kDsn;
   o.rehearsal_dsn = TargetDsn();
+  o.keep_data = true;
+  auto r = workflow::Rehearse(TargetDsn(), Statements("ALTER TABLE orders ADD COLUMN x int"), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(), HasSubstr("the target database itself"));
+  o.rehearsal_dsn = "";
+  r = workflow::Rehearse(TargetDsn(), Statements("ALTER TABLE orders ADD COLUMN x int"), o);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SchemaFingerprint(*conn_), before);
+}
+
+TEST_F(StagingTest, KeepDataRollsEverythingBack) {
+  // Production and a staging copy of it with real rows.
+  const char* schema =
+      "CREATE TABLE orders (id int PRIMARY KEY, total int);"
+      " INSERT INTO orders SELECT g, g FROM generate_series(1, 20000) g; ANALYZE orders";
+  Exec(schema);
+  std::string staging_db = db_ + "_staging";
+  ConnectOptions co;
+  co.dsn = "dbname=postgres";
+  auto admin = PgConn::Connect(co);
+  ASSERT_TRUE(admin.ok());
+  ASSERT_TRUE((*admin)->Exec("DROP DATABASE IF EXISTS " + staging_db + " WITH (FORCE)").ok());
+  ASSERT_TRUE((*admin)->Exec("CREATE DATABASE " + staging_db).ok());
+  auto drop = absl::MakeCleanup([&] { (void)(*admin)->Exec("DROP DATABASE " + staging_db + " WITH (FORCE)"); });
+  co.dsn = "dbname=" + staging_db;
+  auto staging = PgConn::Connect(co);
+  ASSERT_TRUE(staging.ok());
+  ASSERT_TRUE((*staging)->Exec(schema).ok());
+  std::string staging_before = SchemaFingerprint(**staging);
+  std::string before = SchemaFingerprint(*conn_);
+  RehearsalOptions o;
+  o.mode = RehearsalMode::kDsn;
+  o.rehearsal_dsn = "dbname=" + staging_db;
   o.keep_data = true;
   auto facts = workflow::Rehearse(TargetDsn(),
                                   Statements("ALTER TABLE orders ALTER COLUMN id TYPE bigint;\n"
@@ -253,7 +282,10 @@ TEST_F(StagingTest, KeepDataRollsEverythingBack) {
   EXPECT_EQ(facts->sizes.at("public.orders").rows, 20000);
   EXPECT_GT(facts->sizes.at("public.orders").bytes, 0);
   EXPECT_EQ(SchemaFingerprint(*conn_), before);
-  EXPECT_EQ(Value("SELECT sum(total) FROM orders"), "200010000");
+  EXPECT_EQ(SchemaFingerprint(**staging), staging_before);
+  auto sum = (*staging)->Exec("SELECT sum(total) FROM orders");
+  ASSERT_TRUE(sum.ok());
+  EXPECT_EQ(sum->GetString(0, 0), "200010000");
 }
 
 TEST(BinDirTest, MissingServerBinaries) {

@@ -1,10 +1,10 @@
 #include "tests/rehearsal/rehearsal_fixture.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 
 #include "common/log.h"
 #include "common/quote.h"
@@ -36,6 +36,20 @@ std::string TestDatabaseName() {
 }
 
 }  // namespace
+
+std::string ReadProcFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
 
 void RehearsalTest::SetUp() {
   SetLogLevel(LogLevel::kDebug);  // the rehearsal's phases and their times
@@ -86,8 +100,7 @@ void RehearsalTest::ExpectNothingLeft() {
   }
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
-    std::ifstream in(e.path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string cmdline = ReadProcFile(e.path() / "cmdline");
     EXPECT_EQ(cmdline.find(prefix), std::string::npos) << "process left: " << e.path() << " " << cmdline;
   }
 }

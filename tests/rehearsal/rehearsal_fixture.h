@@ -44,6 +44,10 @@ class RehearsalTest : public ::testing::Test {
   std::unique_ptr<PgConn> conn_;  // to the target
 };
 
+// The contents of a small file such as /proc/PID/cmdline, "" when it cannot
+// be read (the process is gone: a read error, which iostreams would throw).
+std::string ReadProcFile(const std::string& path);
+
 // A catalog fingerprint of a database's user schema (relations, columns,
 // constraints, relfilenodes): equal before and after means nothing changed.
 std::string SchemaFingerprint(PgConn& conn);
