@@ -37,8 +37,17 @@ struct RehearsalOptions {
 // target (or the staging server) cannot be reached; InvalidArgument for a
 // statement the rehearsal cannot run (its observation carries the error and
 // the facts are still returned through `facts_on_error` when not null);
-// FailedPrecondition when the local server binaries are missing.
+// FailedPrecondition when the local server binaries are missing, the schema
+// does not dump or load, or keep_data names the target database itself;
+// Cancelled on a stop request.
 // Nothing is left behind on any path: no server, directory or database.
+// Fills: target, rehearsal ("local"/"dsn"), server_version_num,
+// rewrite_bytes_per_s (0 when it could not be measured), rehearsal_s, one
+// StatementFacts per statement (the statements after a failing one listed
+// with rehearsed = false), and sizes of every relation an observation names
+// or the statements' text resolves to on production.
+// A command runs it with its stop signals turned into `options.stop` (a
+// std::stop_source requested by the signal watcher, as RunControlled does).
 // With kNone nothing is read anywhere: the statements are listed unrehearsed.
 absl::StatusOr<PlanFacts> Rehearse(const std::string& target_dsn,
                                    const std::vector<PlannedStatement>& statements,
