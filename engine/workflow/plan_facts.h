@@ -78,6 +78,13 @@ struct PlanFacts {
   // server (measured there, read-only), used to estimate lock times.
   double rewrite_bytes_per_s = 0;
   int server_version_num = 0;         // the target's, e.g. 150004
+  // Production's columns of the tables the statements name, keyed
+  // "public.orders.total" (the column quoted as needed), as format_type
+  // spells the type: "numeric(10,2)", "character varying(50)".
+  std::map<std::string, std::string> column_types;
+  // Production's indexes of those tables: table -> each index's columns in
+  // order, up to its first expression column.
+  std::map<std::string, std::vector<std::vector<std::string>>> index_columns;
 };
 
 // How `migrate` executes a statement: the stable words of `plan`'s output.
