@@ -1,7 +1,9 @@
 #include "engine/workflow/plan_input.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -26,6 +28,46 @@ std::vector<sql::Token> Words(std::string_view sql) {
     out.push_back(t);
     if (out.size() == 2) break;
   }
+  return out;
+}
+
+// V1_2__name.sql -> {1, 2}; other names sort after versioned ones, by name.
+std::vector<long> FlywayVersion(const std::string& name) {
+  std::vector<long> out;
+  if (name.size() < 2 || (name[0] != 'V' && name[0] != 'v')) return out;
+  size_t end = name.find("__");
+  if (end == std::string::npos) return out;
+  const char* p = name.c_str() + 1;
+  const char* stop = name.c_str() + end;
+  while (p < stop) {
+    char* e = nullptr;
+    long v = std::strtol(p, &e, 10);
+    if (e == p) return {};
+    out.push_back(v);
+    p = e;
+    if (p < stop && (*p == '.' || *p == '_')) ++p;
+  }
+  return out;
+}
+
+// The .sql files of a directory, in version order (V1__, V2__, ..., V10__).
+absl::StatusOr<std::vector<std::string>> DirectoryFiles(const std::string& dir) {
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file() && name.size() > 4 && name.compare(name.size() - 4, 4, ".sql") == 0)
+      names.push_back(name);
+  }
+  if (ec) return absl::FailedPreconditionError(fmt::format("cannot read directory {}: {}", dir, ec.message()));
+  std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
+    auto va = FlywayVersion(a), vb = FlywayVersion(b);
+    if (va.empty() != vb.empty()) return !va.empty();
+    if (va != vb) return va < vb;
+    return a < b;
+  });
+  std::vector<std::string> out;
+  for (const auto& n : names) out.push_back((std::filesystem::path(dir) / n).string());
   return out;
 }
 
@@ -79,9 +121,20 @@ absl::StatusOr<std::vector<PlannedStatement>> SplitMigration(std::string_view fi
 
 absl::StatusOr<std::vector<PlannedStatement>> ReadMigrations(const std::vector<std::string>& paths) {
   if (paths.empty()) return absl::InvalidArgumentError("give one or more migration files, or - for stdin");
+  std::vector<std::string> expanded;
+  for (const std::string& path : paths) {
+    std::error_code ec;
+    if (path != "-" && std::filesystem::is_directory(path, ec)) {
+      ASSIGN_OR_RETURN(auto files, DirectoryFiles(path));
+      if (files.empty()) return absl::InvalidArgumentError(fmt::format("{} holds no .sql file", path));
+      for (auto& f : files) expanded.push_back(std::move(f));
+    } else {
+      expanded.push_back(path);
+    }
+  }
   std::vector<PlannedStatement> all;
   bool stdin_read = false;
-  for (const std::string& path : paths) {
+  for (const std::string& path : expanded) {
     std::string text;
     if (path == "-") {
       if (stdin_read) return absl::InvalidArgumentError("- (stdin) may be given once");

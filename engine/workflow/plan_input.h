@@ -30,7 +30,8 @@ TransactionControl ClassifyTransactionControl(std::string_view sql);
 absl::StatusOr<std::vector<PlannedStatement>> SplitMigration(std::string_view file,
                                                              std::string_view text);
 
-// Reads each path ("-" reads stdin, once) and splits it, in order.
+// Reads each path ("-" reads stdin, once; a directory: its .sql files in
+// Flyway version order, V2__ before V10__) and splits it, in order.
 // NotFound / PermissionDenied (FailedPrecondition for other read errors)
 // naming the file; InvalidArgument as SplitMigration, or when no path is
 // given.

@@ -108,5 +108,19 @@ TEST(PlanInputTest, MissingFileIsNotFound) {
   EXPECT_EQ(ReadMigrations({}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(PlanInputTest, ADirectoryIsReadInVersionOrder) {
+  auto s = ReadMigrations({SC_TESTDATA_DIR "/../../../examples/migrations"});
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_FALSE(s->empty());
+  std::vector<std::string> files;
+  for (const auto& p : *s)
+    if (files.empty() || files.back() != p.file) files.push_back(p.file);
+  ASSERT_GE(files.size(), 2u);
+  for (size_t i = 0; i + 1 < files.size(); ++i) {
+    std::string a = files[i].substr(files[i].rfind('/') + 2), b = files[i + 1].substr(files[i + 1].rfind('/') + 2);
+    EXPECT_LT(std::stol(a), std::stol(b)) << files[i] << " before " << files[i + 1];
+  }
+}
+
 }  // namespace
 }  // namespace shadowcopy::workflow
