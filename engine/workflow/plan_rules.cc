@@ -55,7 +55,7 @@ const std::vector<RuleInfo> kRules = {
      "running application code uses the old name: a view under the old name bridges the deploy"},
     {"prefer-jsonb", Severity::kWarning,
      "json keeps the text as written: no equality, no GIN index, reparsed on every access; use jsonb"},
-    {"integer-key", Severity::kWarning,
+    {"integer-key", Severity::kError,
      "an integer key runs out at 2^31 (2147483647); changing it later rewrites the table and every "
      "referencing one"},
     {"transaction-not-closed", Severity::kWarning,
