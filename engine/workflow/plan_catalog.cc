@@ -35,6 +35,13 @@ absl::Status ReadRelation(PgConn& conn, const std::string& name, PlanFacts* fact
                                              {oid}));
   for (int i = 0; i < cols.Rows(); ++i)
     facts->column_types.emplace(name + "." + IdentAsNeeded(cols.Get(i, 0)), cols.GetString(i, 1));
+  if (!facts->primary_keys.count(name)) {
+    ASSIGN_OR_RETURN(PgResult pk, conn.Query("SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+                                             "ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) "
+                                             "WHERE i.indrelid = $1::oid AND i.indisprimary",
+                                             {oid}));
+    for (int i = 0; i < pk.Rows(); ++i) facts->primary_keys[name].push_back(pk.GetString(i, 0));
+  }
   if (facts->index_columns.count(name)) return absl::OkStatus();
   ASSIGN_OR_RETURN(PgResult idx,
                    conn.Query("SELECT string_agg(coalesce(a.attname, ''), E'\\n' ORDER BY k.n) "

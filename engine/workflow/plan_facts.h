@@ -85,6 +85,8 @@ struct PlanFacts {
   // Production's indexes of those tables: table -> each index's columns in
   // order, up to its first expression column.
   std::map<std::string, std::vector<std::vector<std::string>>> index_columns;
+  // Production's primary key columns of those tables.
+  std::map<std::string, std::vector<std::string>> primary_keys;
 };
 
 // How `migrate` executes a statement: the stable words of `plan`'s output.

@@ -114,6 +114,7 @@ struct Context {
   int exclusive_line = 0;
   bool exclusive_tiny = false;
   std::map<std::string, int> altered;  // table -> line of its last ALTER in this file
+  std::set<std::string> key_reported;  // tables whose integer key was reported
   bool in_block = false;
 };
 
@@ -172,6 +173,7 @@ class Judge {
   void CreateTable(const StatementShape& s);
   void StaticLocks(const StatementShape& s);
   void LockChecks(const StatementShape& s);
+  void ExistingIntegerKey(const std::string& rel);
 
   const PlanFacts& facts_;
   const double rate_;
@@ -556,6 +558,24 @@ void Judge::CreateTable(const StatementShape& s) {
   }
 }
 
+// An existing table keyed by an integer that already holds a good part of
+// its range: the statement touching it is the moment to say so.
+void Judge::ExistingIntegerKey(const std::string& rel) {
+  if (!Existing(rel) || ctx_->key_reported.count(rel)) return;
+  auto pk = facts_.primary_keys.find(rel);
+  if (pk == facts_.primary_keys.end() || pk->second.size() != 1) return;
+  auto type = facts_.column_types.find(rel + "." + IdentAsNeeded(pk->second[0]));
+  if (type == facts_.column_types.end() || !IsNarrowInteger(type->second)) return;
+  const double limit = NormalizeType(type->second).base == "smallint" ? 32767.0 : 2147483647.0;
+  const double used = Rows(rel) / limit;
+  if (used < 0.25) return;
+  ctx_->key_reported.insert(rel);
+  Add("integer-key", used >= 0.5 ? Severity::kError : Severity::kWarning,
+      fmt::format("the key {} of {} is {} and the table already holds {} rows ({:.0f}% of its range): {}",
+                  pk->second[0], rel, type->second, Rows(rel), used * 100,
+                  RewriteCommand(rel, fmt::format("ALTER COLUMN {} TYPE bigint", IdentAsNeeded(pk->second[0])))));
+}
+
 void Judge::LockChecks(const StatementShape& s) {
   for (const ObservedLock& l : out_->locks) {
     if (!Blocks(l.mode) || !Existing(l.relation)) continue;
@@ -652,6 +672,7 @@ StatementJudgement Judge::Run(const StatementFacts& sf, Context* ctx) {
                     ctx->exclusive_relation, ctx->exclusive_line));
   }
   LockChecks(s);
+  if (s.kind != StatementKind::kCreateTable) ExistingIntegerKey(s.relation);
   // Transaction control and settings.
   if (s.kind == StatementKind::kBegin) ctx->in_block = true;
   if (s.kind == StatementKind::kCommit) {

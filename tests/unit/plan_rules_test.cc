@@ -350,6 +350,21 @@ TEST(PlanRulesTest, JsonAndIntegerKeys) {
   EXPECT_TRUE(j.statements[0].findings.empty());
 }
 
+TEST(PlanRulesTest, AnExistingIntegerKeyFillingUp) {
+  PlanFacts f = Facts("ALTER TABLE orders ADD COLUMN a int; ALTER TABLE orders ADD COLUMN b int", kBig, 1500000000);
+  f.primary_keys["public.orders"] = {"id"};
+  PlanJudgement j = JudgePlan(f);
+  EXPECT_EQ(SeverityOf(j, 0, "integer-key"), Severity::kError);
+  EXPECT_NE(Find(j, 0, "integer-key")->message.find("ALTER COLUMN id TYPE bigint"), std::string::npos);
+  EXPECT_EQ(Find(j, 1, "integer-key"), nullptr);  // once per table
+  f = Facts("ALTER TABLE orders ADD COLUMN a int", kBig, 600000000);
+  f.primary_keys["public.orders"] = {"id"};
+  EXPECT_EQ(SeverityOf(JudgePlan(f), 0, "integer-key"), Severity::kWarning);
+  f = Facts("ALTER TABLE orders ADD COLUMN a int", kBig, 10000000);
+  f.primary_keys["public.orders"] = {"id"};
+  EXPECT_EQ(Find(JudgePlan(f), 0, "integer-key"), nullptr);
+}
+
 TEST(PlanRulesTest, ABlockLeftOpenAndARehearsalFailure) {
   PlanJudgement j = JudgePlan(Facts("BEGIN; SELECT 1"));
   EXPECT_NE(Find(j, 1, "transaction-not-closed"), nullptr);
