@@ -159,6 +159,8 @@ usage:
   shadowcopy backfill --table T (--set "EXPR" | --delete) --where "COND" [--execute] [options]
                              batched online UPDATE or DELETE (see shadowcopy backfill --help)
   shadowcopy verify --table T [--schema S] [--socket PATH]   verify a running migration now
+  shadowcopy plan [--dsn DSN] [--format text|json] [--fail-on LEVEL] [--rehearsal local|dsn|none] FILE...|-
+                             what each migration statement locks and rewrites (see plan --help)
   shadowcopy ctl --socket PATH status|status --json|pause|resume|set NAME=VALUE|get NAME|cutover|verify|abort|help
 
 Without --execute nothing changes: the table is inspected, the ALTER is validated on an
@@ -252,7 +254,9 @@ std::unique_ptr<CommandLine> BuildCommandLine() {
   cl->ctl = app.add_subcommand(
       "ctl", "control a running migration or backfill (ctl help for the commands)");
   cl->verify = app.add_subcommand("verify", "verify a running migration now");
-  for (CLI::App* sub : {cl->ctl, cl->verify}) {
+  cl->plan = app.add_subcommand(
+      "plan", "what each migration statement locks and rewrites, and its safe path (plan --help)");
+  for (CLI::App* sub : {cl->ctl, cl->verify, cl->plan}) {
     sub->set_help_flag();
     sub->prefix_command();
   }

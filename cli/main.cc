@@ -19,6 +19,7 @@
 #include "cli/control_server.h"
 #include "cli/ctl.h"
 #include "cli/options.h"
+#include "cli/plan_command.h"
 #include "cli/socket_path.h"
 #include "cli/summary_json.h"
 #include "common/log.h"
@@ -282,6 +283,8 @@ int Main(int argc, char** argv) {
       return CtlMain(o.ctl_args);
     case Command::kVerify:
       return VerifyMain(o.ctl_args);
+    case Command::kPlan:
+      return PlanMain(o.ctl_args);
     case Command::kMigrate:
       return RunRewrite(o);
     case Command::kBackfill:

@@ -335,6 +335,11 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
     o.ctl_args = (ctl->parsed() ? ctl : verify_cmd)->remaining();
     return o;
   }
+  if (cl->plan->parsed()) {
+    o.command = Command::kPlan;
+    o.ctl_args = cl->plan->remaining();
+    return o;
+  }
   const bool is_backfill = backfill->parsed();
   if (cl->version->count() > 0 || cl->backfill_version->count() > 0) {
     o.command = Command::kVersion;

@@ -83,6 +83,15 @@ struct PlanFacts {
   // Wall time of the whole rehearsal (schema copy, server start and stop,
   // statements), in seconds; 0 without one.
   double rehearsal_s = 0;
+  // Production's columns of the tables the statements name, keyed
+  // "public.orders.total" (the column quoted as needed), as format_type
+  // spells the type: "numeric(10,2)", "character varying(50)".
+  std::map<std::string, std::string> column_types;
+  // Production's indexes of those tables: table -> each index's columns in
+  // order, up to its first expression column.
+  std::map<std::string, std::vector<std::vector<std::string>>> index_columns;
+  // Production's primary key columns of those tables.
+  std::map<std::string, std::vector<std::string>> primary_keys;
 };
 
 // How `migrate` executes a statement: the stable words of `plan`'s output.
