@@ -18,6 +18,7 @@
 
 #include "cli/control_server.h"
 #include "cli/ctl.h"
+#include "cli/migrate_command.h"
 #include "cli/options.h"
 #include "cli/socket_path.h"
 #include "cli/summary_json.h"
@@ -284,6 +285,8 @@ int Main(int argc, char** argv) {
       return VerifyMain(o.ctl_args);
     case Command::kMigrate:
       return RunRewrite(o);
+    case Command::kMigrations:
+      return MigrateMain(o.ctl_args);
     case Command::kBackfill:
       return RunBackfill(o);
   }
