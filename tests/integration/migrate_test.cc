@@ -251,6 +251,38 @@ TEST_F(MigrateTest, KillMidFileThenRerunFinishes) {
                  "AND pid <> pg_backend_pid()");
 }
 
+TEST_F(MigrateTest, AsIsStatementRetriesALockWithoutQueueingReaders) {
+  MustExec(db(), "CREATE TABLE t (id int); INSERT INTO t VALUES (1)");
+  Write("V1__t.sql", "-- shadowcopy: lock_timeout=200ms\nALTER TABLE t ADD COLUMN c int;\n");
+  auto holder = Connect();
+  MustExec(*holder, "BEGIN; SELECT count(*) FROM t");  // ACCESS SHARE, held
+  auto p = ShadowcopyProcess::Start(Args({"--execute", "--lock-retries", "30"}));
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE((*p)->WaitForStderr("retrying in", 10s)) << (*p)->StderrSoFar();
+  // A reader queues behind the waiting ALTER for at most its lock_timeout.
+  auto reader = Connect({{"statement_timeout", "1500ms"}});
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(reader->Exec("SELECT count(*) FROM t").ok());
+  MustExec(*holder, "COMMIT");
+  auto r = (*p)->Wait(60s);
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'c'"),
+            "1");
+}
+
+TEST_F(MigrateTest, ConcurrentIndexReplacesAnInvalidLeftover) {
+  MustExec(db(), "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (1)");
+  // A failed CREATE UNIQUE INDEX CONCURRENTLY leaves an INVALID index.
+  EXPECT_FALSE(db().Exec("CREATE UNIQUE INDEX CONCURRENTLY t_id_idx ON t (id)").ok());
+  ASSERT_EQ(QueryValue(db(), "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_id_idx'::regclass"), "f");
+  Write("V1__idx.sql", "CREATE INDEX CONCURRENTLY t_id_idx ON t (id);\n");
+  auto r = Migrate({"--execute"});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("dropping the INVALID index \"t_id_idx\""));
+  EXPECT_EQ(QueryValue(db(), "SELECT indisvalid AND NOT indisunique FROM pg_index "
+                             "WHERE indexrelid = 't_id_idx'::regclass"),
+            "t");
+}
+
 TEST_F(MigrateTest, BaselineAndBadInput) {
   Write("V1__a.sql", "CREATE TABLE a (id int);\n");
   Write("V2__b.sql", "CREATE TABLE b (id int);\n");
