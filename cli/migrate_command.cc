@@ -161,10 +161,12 @@ int Migrate(const Args& a, const MigrateConfig& config) {
     if (!l.ok()) return Error(l.status(), l.status().code() == absl::StatusCode::kUnavailable ? 1 : 3);
     lock = std::move(*l);
   }
-  auto conn = ConnectForMigrate(a.dsn);
+  auto conn = ConnectForMigrate(a.dsn, a.execute);
   if (!conn.ok()) return Error(conn.status(), 3);
-  if (a.execute)
+  if (a.execute) {
     if (auto st = EnsureHistory(conn->get()); !st.ok()) return Error(st, 1);
+    if (auto st = EndOrphanedStatementSessions(conn->get()); !st.ok()) return Error(st.status(), 1);
+  }
   auto snap = ReadSnapshot(conn->get(), a.dir);
   if (!snap.ok()) return SnapshotError(snap.status());
   auto statuses = ComputeStatus(snap->files, snap->rows, a.execute ? false : snap->runner_active);

@@ -234,11 +234,31 @@ class MigrationRun {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<PgConn>> ConnectForMigrate(const std::string& dsn) {
+absl::StatusOr<std::unique_ptr<PgConn>> ConnectForMigrate(const std::string& dsn, bool for_statements) {
   ConnectOptions o;
   o.dsn = dsn;
-  o.application_name = "shadowcopy migrate";
+  o.application_name = for_statements ? kStatementsApplicationName : "shadowcopy migrate";
   return PgConn::Connect(o);
+}
+
+absl::StatusOr<int> EndOrphanedStatementSessions(PgConn* conn) {
+  ASSIGN_OR_RETURN(PgResult r, conn->Query(
+      "SELECT pid, coalesce(state, ''), left(query, 100) FROM pg_stat_activity "
+      "WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()",
+      {kStatementsApplicationName}));
+  int ended = 0;
+  for (int i = 0; i < r.Rows(); ++i) {
+    auto t = conn->Query("SELECT pg_terminate_backend($1::int)", {r.GetString(i, 0)});
+    if (!t.ok() || !t->GetBool(0, 0)) {
+      Log(LogLevel::kWarning, "could not end session {} of an earlier, killed runner ({}): {}", r.GetString(i, 0),
+          r.GetString(i, 2), t.ok() ? "already gone" : std::string(t.status().message()));
+      continue;
+    }
+    Log(LogLevel::kInfo, "ended session {} of an earlier, killed runner ({}: {})", r.GetString(i, 0),
+        r.GetString(i, 1), r.GetString(i, 2));
+    ++ended;
+  }
+  return ended;
 }
 
 absl::StatusOr<MigrateSnapshot> ReadSnapshot(PgConn* conn, const std::string& dir) {

@@ -41,9 +41,18 @@ struct MigrateSnapshot {
   bool runner_active = false;  // another session holds the runner lock
 };
 
-// Connects with application_name "shadowcopy migrate". Unavailable when the
-// server cannot be reached.
-absl::StatusOr<std::unique_ptr<PgConn>> ConnectForMigrate(const std::string& dsn);
+// Connects with application_name "shadowcopy migrate" (reading), or
+// kStatementsApplicationName (`for_statements`: the session that runs the
+// migrations' statements). Unavailable when the server cannot be reached.
+inline constexpr const char* kStatementsApplicationName = "shadowcopy migrate statements";
+absl::StatusOr<std::unique_ptr<PgConn>> ConnectForMigrate(const std::string& dsn, bool for_statements = false);
+
+// Ends the statement sessions a killed runner left on this database (still
+// running its last statement, or idle in its transaction), so the resumed
+// run does not wait behind their locks or race them. Only called with the
+// runner lock held: no live runner owns such a session then. Returns how
+// many were ended; a session that cannot be signalled is only logged.
+absl::StatusOr<int> EndOrphanedStatementSessions(PgConn* conn);
 
 // Reads the directory and the history (read-only: the history table is not
 // created). InvalidArgument for a bad directory.
