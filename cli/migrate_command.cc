@@ -111,7 +111,7 @@ int Validate(PgConn* conn, const Args& a) {
 
 int Baseline(const Args& a) {
   auto version = ParseVersion(a.version);
-  if (!version.ok()) return Error(Annotate(version.status(), "--version: "), 2);
+  if (!version.ok()) return Error(Annotate(version.status(), "--version"), 2);
   auto files = ReadMigrationDirectory(a.dir);
   if (!files.ok()) return SnapshotError(files.status());
   std::vector<const MigrationFile*> upto;
@@ -173,7 +173,7 @@ int Migrate(const Args& a, const MigrateConfig& config) {
   std::optional<MigrationVersion> to;
   if (!a.to.empty()) {
     auto v = ParseVersion(a.to);
-    if (!v.ok()) return Error(Annotate(v.status(), "--to: "), 2);
+    if (!v.ok()) return Error(Annotate(v.status(), "--to"), 2);
     to = *v;
   }
   auto pending = PendingMigrations(statuses, to, a.out_of_order);

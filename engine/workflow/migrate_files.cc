@@ -110,7 +110,7 @@ absl::Status ApplyOption(std::string_view file, int line, const std::string& wor
 
 absl::StatusOr<std::vector<PlannedStatement>> Split(std::string_view file, std::string_view text, int line_offset) {
   auto split = sql::SplitStatements(text);
-  if (!split.ok()) return Annotate(split.status(), fmt::format("{}: ", file));
+  if (!split.ok()) return Annotate(split.status(), file);
   std::vector<PlannedStatement> out;
   bool in_block = false;
   for (const sql::Statement& s : *split) {
@@ -200,7 +200,7 @@ absl::StatusOr<std::optional<MigrationName>> ParseMigrationFileName(std::string_
 absl::StatusOr<MigrationScript> ParseMigrationScript(std::string_view file, std::string_view text) {
   MigrationScript script;
   auto tokens = sql::Tokenize(text);
-  if (!tokens.ok()) return Annotate(tokens.status(), fmt::format("{}: ", file));
+  if (!tokens.ok()) return Annotate(tokens.status(), file);
   bool header = true;
   size_t verify_at = text.size();
   int verify_line = 0;

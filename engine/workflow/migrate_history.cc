@@ -63,17 +63,18 @@ absl::StatusOr<std::vector<HistoryRow>> LoadHistory(PgConn* conn) {
   return rows;
 }
 
-absl::Status MarkRunning(PgConn* conn, const MigrationFile& file, int total, bool keep_applied) {
+absl::Status MarkRunning(PgConn* conn, const MigrationFile& file, int total, bool keep_applied,
+                         const std::string& plan_json) {
   auto r = conn->Query(
-      "INSERT INTO shadowcopy.migrations AS m (version, description, file, checksum, state, statements_total) "
-      "VALUES ($1, $2, $3, $4, 'running', $5::int) "
+      "INSERT INTO shadowcopy.migrations AS m (version, description, file, checksum, state, statements_total, plan) "
+      "VALUES ($1, $2, $3, $4, 'running', $5::int, $7::jsonb) "
       "ON CONFLICT (version) DO UPDATE SET description = $2, file = $3, checksum = $4, state = 'running', "
       "  statements_total = $5::int, installed_by = current_user, installed_on = now(), updated_at = now(), "
-      "  error = NULL, error_statement = NULL, baseline = false, "
+      "  error = NULL, error_statement = NULL, baseline = false, plan = $7::jsonb, "
       "  statements_applied = CASE WHEN $6::bool THEN m.statements_applied ELSE 0 END, "
       "  statement_hashes = CASE WHEN $6::bool THEN m.statement_hashes ELSE '{}' END",
       {Key(file), file.name.description, file.file, file.checksum, std::to_string(total),
-       keep_applied ? "true" : "false"});
+       keep_applied ? "true" : "false", plan_json});
   return r.status();
 }
 

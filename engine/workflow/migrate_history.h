@@ -29,7 +29,9 @@ absl::StatusOr<std::vector<HistoryRow>> LoadHistory(PgConn* conn);
 
 // Marks `file` running with `total` statements, keeping the applied
 // statements (and their hashes) of an earlier try when `keep_applied`.
-absl::Status MarkRunning(PgConn* conn, const MigrationFile& file, int total, bool keep_applied);
+// `plan_json` goes to the `plan` column.
+absl::Status MarkRunning(PgConn* conn, const MigrationFile& file, int total, bool keep_applied,
+                         const std::string& plan_json);
 
 // Statement and parameters recording that the statements `[0, applied)` are
 // applied with these `hashes`; run in the unit's own transaction.

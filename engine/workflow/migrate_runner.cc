@@ -81,7 +81,7 @@ class MigrationRun {
   absl::Status Run() {
     const auto& stmts = p_.script.statements;
     for (int i = 0; i < p_.resume_at; ++i) hashes_.push_back(StatementHash(stmts[i].sql));
-    RETURN_IF_ERROR(MarkRunning(conn_, *p_.file, static_cast<int>(stmts.size()), p_.resume_at > 0));
+    RETURN_IF_ERROR(MarkRunning(conn_, *p_.file, static_cast<int>(stmts.size()), p_.resume_at > 0, PlanJson(p_)));
     if (p_.resumed)
       say_(fmt::format("{}: resuming after {} of {} statements applied earlier", p_.file->file, p_.resume_at,
                        stmts.size()));
@@ -94,7 +94,7 @@ class MigrationRun {
     failing_ = -1;
     for (const PlannedStatement& q : p_.script.verify) {
       auto r = conn_->Exec(q.sql);
-      if (!r.ok()) return Fail(Annotate(r.status(), fmt::format("verify query at line {}: ", q.line)), &q);
+      if (!r.ok()) return Fail(Annotate(r.status(), fmt::format("verify query at line {}", q.line)), &q);
       if (r->Rows() != 1 || r->Cols() < 1 || r->IsNull(0, 0) || r->Get(0, 0) != "t")
         return Fail(absl::FailedPreconditionError(fmt::format(
                         "verify query at line {} did not return true: {}", q.line, FirstLine(q.sql))), &q);
@@ -112,8 +112,9 @@ class MigrationRun {
     if (!rec.ok()) Log(LogLevel::kWarning, "could not record the failure: {}", rec.message());
     std::string what = s == nullptr ? "" :
         fmt::format(" at line {} ({})", s->line, FirstLine(s->sql));
-    return Annotate(st, fmt::format("{}{}: {} of {} statements applied and recorded; ", p_.file->file, what,
-                                    hashes_.size(), p_.script.statements.size()));
+    return Annotate(st, fmt::format("{}{} failed with {} of {} statements applied and recorded (fix the file's "
+                                    "later statements and run again: it resumes after those)",
+                                    p_.file->file, what, hashes_.size(), p_.script.statements.size()));
   }
 
   void Announce(const Unit& u) {

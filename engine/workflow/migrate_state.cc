@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "common/json.h"
 #include "common/sql_lexer.h"
 #include "common/status.h"
 #include "engine/workflow/migrate_safe_path.h"
@@ -188,6 +189,15 @@ absl::StatusOr<std::vector<PendingMigration>> PendingMigrations(const std::vecto
     out.push_back(std::move(p));
   }
   return out;
+}
+
+std::string PlanJson(const PendingMigration& p) {
+  Json statements = Json::array();
+  for (size_t i = 0; i < p.script.statements.size() && i < p.paths.size(); ++i)
+    statements.push_back({{"line", p.script.statements[i].line}, {"safe_path", SafePathName(p.paths[i])}});
+  const auto& o = p.script.options;
+  return DumpJson(Json{{"statements", statements},
+                       {"transaction", o.literal ? "literal" : o.transaction_file ? "file" : "statement"}});
 }
 
 }  // namespace shadowcopy::workflow

@@ -101,6 +101,10 @@ absl::StatusOr<std::vector<PendingMigration>> PendingMigrations(const std::vecto
                                                                 const std::optional<MigrationVersion>& to,
                                                                 bool out_of_order);
 
+// The plan a migration is applied with, for the history's `plan` column:
+// {"statements": [{"line", "safe_path"}], "transaction": "statement|file|literal"}.
+std::string PlanJson(const PendingMigration& pending);
+
 }  // namespace shadowcopy::workflow
 
 #endif  // SHADOWCOPY_ENGINE_WORKFLOW_MIGRATE_STATE_H_

@@ -132,6 +132,8 @@ TEST_F(MigrateTest, AppliesUnderWritersThenSecondRunChangesNothing) {
             before);
   EXPECT_EQ(States(0), (std::map<std::string, std::string>{
                            {"1", "applied"}, {"1.1", "applied"}, {"1.9", "applied"}, {"1.10", "applied"}}));
+  EXPECT_EQ(QueryValue(db(), "SELECT plan FROM shadowcopy.migrations WHERE version = '1'"),
+            R"({"statements": [{"line": 1, "safe_path": "concurrent-index"}], "transaction": "statement"})");
 }
 
 TEST_F(MigrateTest, StatusStatesAndValidate) {
@@ -202,7 +204,7 @@ TEST_F(MigrateTest, FailedStatementThenFixedFileResumes) {
   auto r = Migrate({"--execute"});
   ExpectFailedWithOneErrorLine(r);
   EXPECT_THAT(r.err, HasSubstr("V1__a.sql at line 3"));
-  EXPECT_THAT(r.err, HasSubstr("2 of 4 statements applied and recorded"));
+  EXPECT_THAT(r.err, HasSubstr("failed with 2 of 4 statements applied and recorded"));
   EXPECT_EQ(QueryValue(db(), "SELECT state || ' ' || statements_applied || '/' || statements_total || ' ' || "
                              "(error_statement LIKE 'line 3: SELECT 1 /%') FROM shadowcopy.migrations"),
             "failed 2/4 true");

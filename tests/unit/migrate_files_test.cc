@@ -251,3 +251,18 @@ TEST(MigrateStatusTest, ToStopsAtTheVersion) {
 
 }  // namespace
 }  // namespace shadowcopy::workflow
+
+namespace shadowcopy::workflow {
+namespace {
+
+TEST(MigratePlanJsonTest, SafePathPerStatement) {
+  auto set = BuildMigrationSet("d", {{"V1__a.sql", "CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY i ON t (a);"}});
+  ASSERT_TRUE(set.ok());
+  auto p = PendingMigrations(ComputeStatus(*set, {}, false), std::nullopt, false);
+  ASSERT_TRUE(p.ok() && p->size() == 1u);
+  EXPECT_EQ(PlanJson((*p)[0]), R"({"statements":[{"line":1,"safe_path":"as-is"},{"line":2,"safe_path":)"
+                               R"("concurrent-index"}],"transaction":"statement"})");
+}
+
+}  // namespace
+}  // namespace shadowcopy::workflow
