@@ -161,6 +161,7 @@ usage:
   shadowcopy verify --table T [--schema S] [--socket PATH]   verify a running migration now
   shadowcopy plan [--dsn DSN] [--format text|json] [--fail-on LEVEL] [--rehearsal local|dsn|none] FILE...|-
                              what each migration statement locks and rewrites (see plan --help)
+  shadowcopy migrate [status|validate|baseline] --dir D [--execute]   versioned migrations
   shadowcopy ctl --socket PATH status|status --json|pause|resume|set NAME=VALUE|get NAME|cutover|verify|abort|help
 
 Without --execute nothing changes: the table is inspected, the ALTER is validated on an
@@ -256,7 +257,9 @@ std::unique_ptr<CommandLine> BuildCommandLine() {
   cl->verify = app.add_subcommand("verify", "verify a running migration now");
   cl->plan = app.add_subcommand(
       "plan", "what each migration statement locks and rewrites, and its safe path (plan --help)");
-  for (CLI::App* sub : {cl->ctl, cl->verify, cl->plan}) {
+  cl->migrations = app.add_subcommand(
+      "migrate", "versioned migrations from a directory (migrate --help)");
+  for (CLI::App* sub : {cl->ctl, cl->verify, cl->plan, cl->migrations}) {
     sub->set_help_flag();
     sub->prefix_command();
   }

@@ -18,6 +18,7 @@
 
 #include "cli/control_server.h"
 #include "cli/ctl.h"
+#include "cli/migrate_command.h"
 #include "cli/options.h"
 #include "cli/plan_command.h"
 #include "cli/socket_path.h"
@@ -287,6 +288,8 @@ int Main(int argc, char** argv) {
       return PlanMain(o.ctl_args);
     case Command::kMigrate:
       return RunRewrite(o);
+    case Command::kMigrations:
+      return MigrateMain(o.ctl_args);
     case Command::kBackfill:
       return RunBackfill(o);
   }

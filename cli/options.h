@@ -15,7 +15,7 @@
 
 namespace shadowcopy::cli {
 
-enum class Command { kMigrate, kBackfill, kCleanup, kCtl, kVerify, kPlan, kHelp, kVersion };
+enum class Command { kMigrate, kBackfill, kCleanup, kCtl, kVerify, kPlan, kMigrations, kHelp, kVersion };
 
 struct Options {
   Command command = Command::kMigrate;
@@ -23,7 +23,7 @@ struct Options {
   bool cleanup_all = false;
   bool verbose = false;
   bool backfill_help = false;         // kHelp asked by `backfill --help`
-  std::vector<std::string> ctl_args;  // kCtl, kVerify, kPlan: the words after "ctl" / "verify" / "plan"
+  std::vector<std::string> ctl_args;  // kCtl, kVerify, kPlan, kMigrations: the words after the subcommand
 };
 
 // Parses the arguments after the program name. InvalidArgument with a
