@@ -291,7 +291,7 @@ absl::StatusOr<std::vector<MigrationFile>> BuildMigrationSet(std::string_view di
                                                             const std::vector<DirectoryEntry>& entries) {
   std::vector<std::string> problems;
   std::map<std::string, MigrationFile> by_version;  // keyed by the version's ToString
-  std::vector<std::pair<MigrationName, std::string>> undos;
+  std::vector<std::pair<MigrationName, const DirectoryEntry*>> undos;
   for (const auto& e : entries) {
     auto name = ParseMigrationFileName(e.file);
     if (!name.ok()) {
@@ -300,7 +300,7 @@ absl::StatusOr<std::vector<MigrationFile>> BuildMigrationSet(std::string_view di
     }
     if (!name->has_value()) continue;
     if ((*name)->kind == FileKind::kUndo) {
-      undos.emplace_back(**name, e.file);
+      undos.emplace_back(**name, &e);
       continue;
     }
     std::string key = (*name)->version.ToString();
@@ -317,7 +317,8 @@ absl::StatusOr<std::vector<MigrationFile>> BuildMigrationSet(std::string_view di
     f.text = e.text;
     f.checksum = FileChecksum(e.text);
   }
-  for (const auto& [name, file] : undos) {
+  for (const auto& [name, entry] : undos) {
+    const std::string& file = entry->file;
     std::string key = name.version.ToString();
     while (key.size() > 2 && EndsWith(key, ".0")) key.resize(key.size() - 2);
     auto it = by_version.find(key);
@@ -325,8 +326,11 @@ absl::StatusOr<std::vector<MigrationFile>> BuildMigrationSet(std::string_view di
       problems.push_back(fmt::format("{} undoes version {}, which has no migration file", file, name.version.ToString()));
     else if (it->second.undo_file)
       problems.push_back(fmt::format("{} and {} both undo version {}", *it->second.undo_file, file, key));
-    else
+    else {
       it->second.undo_file = file;
+      it->second.undo_text = entry->text;
+      it->second.undo_checksum = FileChecksum(entry->text);
+    }
   }
   if (!problems.empty()) {
     std::sort(problems.begin(), problems.end());

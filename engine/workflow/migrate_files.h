@@ -105,6 +105,8 @@ struct MigrationFile {
   std::string text;                  // content as read
   std::string checksum;              // FileChecksum(text)
   std::optional<std::string> undo_file;
+  std::string undo_text;             // the undo file's content (when undo_file)
+  std::string undo_checksum;         // FileChecksum(undo_text)
 };
 
 // A file as listed: its name and content.

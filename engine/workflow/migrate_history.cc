@@ -22,10 +22,27 @@ absl::Status EnsureHistory(PgConn* conn) {
       "  version text PRIMARY KEY, description text NOT NULL, file text NOT NULL, checksum text NOT NULL, "
       "  installed_by text NOT NULL DEFAULT current_user, installed_on timestamptz NOT NULL DEFAULT now(), "
       "  execution_ms bigint NOT NULL DEFAULT 0, "
-      "  state text NOT NULL CHECK (state IN ('applied', 'failed', 'running')), "
+      "  state text NOT NULL CONSTRAINT migrations_state_check "
+      "    CHECK (state IN ('applied', 'failed', 'running', 'undoing', 'undone')), "
       "  statements_applied int NOT NULL DEFAULT 0, statements_total int NOT NULL DEFAULT 0, "
       "  statement_hashes text[] NOT NULL DEFAULT '{}', error text, error_statement text, plan jsonb, "
-      "  baseline boolean NOT NULL DEFAULT false, updated_at timestamptz NOT NULL DEFAULT now())");
+      "  baseline boolean NOT NULL DEFAULT false, updated_at timestamptz NOT NULL DEFAULT now(), "
+      "  undo_file text, undo_checksum text); "
+      // A history made before undo files ran: its states and columns, once.
+      "DO $$ BEGIN "
+      "  IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'shadowcopy.migrations'::regclass "
+      "                 AND attname = 'undo_file' AND NOT attisdropped) THEN "
+      "    ALTER TABLE shadowcopy.migrations ADD COLUMN undo_file text, ADD COLUMN undo_checksum text, "
+      "      DROP CONSTRAINT IF EXISTS migrations_state_check, ADD CONSTRAINT migrations_state_check "
+      "      CHECK (state IN ('applied', 'failed', 'running', 'undoing', 'undone')); "
+      "  END IF; "
+      "END $$; "
+      // Append-only: each completed undo (the history row itself says
+      // `undone` until the migration is applied again).
+      "CREATE TABLE IF NOT EXISTS shadowcopy.migration_events ("
+      "  id bigserial PRIMARY KEY, version text NOT NULL, event text NOT NULL, file text NOT NULL, "
+      "  checksum text NOT NULL, undo_file text, undo_checksum text, by_user text NOT NULL DEFAULT current_user, "
+      "  at timestamptz NOT NULL DEFAULT now(), execution_ms bigint NOT NULL DEFAULT 0)");
 }
 
 absl::StatusOr<std::vector<HistoryRow>> LoadHistory(PgConn* conn) {
@@ -65,12 +82,28 @@ absl::StatusOr<std::vector<HistoryRow>> LoadHistory(PgConn* conn) {
 
 absl::Status MarkRunning(PgConn* conn, const MigrationFile& file, int total, bool keep_applied,
                          const std::string& plan_json) {
+  if (file.name.kind == FileKind::kUndo) {
+    // The row of the applied migration: its statements' progress now counts
+    // the undo file's (the forward run starts from zero again anyway).
+    ASSIGN_OR_RETURN(PgResult u, conn->Query(
+        "UPDATE shadowcopy.migrations SET state = 'undoing', undo_file = $2, undo_checksum = $3, "
+        "  statements_total = $4::int, error = NULL, error_statement = NULL, updated_at = now(), "
+        "  statements_applied = CASE WHEN $5::bool THEN statements_applied ELSE 0 END, "
+        "  statement_hashes = CASE WHEN $5::bool THEN statement_hashes ELSE '{}' END "
+        "WHERE version = $1 AND state IN ('applied', 'undoing')",
+        {Key(file), file.file, file.checksum, std::to_string(total), keep_applied ? "true" : "false"}));
+    if (u.Affected() != 1)
+      return absl::FailedPreconditionError(
+          fmt::format("version {} is not applied any more; nothing was undone", Key(file)));
+    return absl::OkStatus();
+  }
   auto r = conn->Query(
       "INSERT INTO shadowcopy.migrations AS m (version, description, file, checksum, state, statements_total, plan) "
       "VALUES ($1, $2, $3, $4, 'running', $5::int, $7::jsonb) "
       "ON CONFLICT (version) DO UPDATE SET description = $2, file = $3, checksum = $4, state = 'running', "
       "  statements_total = $5::int, installed_by = current_user, installed_on = now(), updated_at = now(), "
-      "  error = NULL, error_statement = NULL, baseline = false, plan = $7::jsonb, "
+      "  error = NULL, error_statement = NULL, baseline = false, plan = $7::jsonb, undo_file = NULL, "
+      "  undo_checksum = NULL, "
       "  statements_applied = CASE WHEN $6::bool THEN m.statements_applied ELSE 0 END, "
       "  statement_hashes = CASE WHEN $6::bool THEN m.statement_hashes ELSE '{}' END",
       {Key(file), file.name.description, file.file, file.checksum, std::to_string(total),
@@ -86,6 +119,14 @@ std::pair<std::string, PgParams> UnitDoneSql(const MigrationFile& file, int appl
 }
 
 absl::Status MarkApplied(PgConn* conn, const MigrationFile& file, int64_t execution_ms) {
+  if (file.name.kind == FileKind::kUndo)
+    return conn->Query(
+        "WITH u AS (UPDATE shadowcopy.migrations SET state = 'undone', execution_ms = $2::bigint, error = NULL, "
+        "  error_statement = NULL, statements_applied = 0, statement_hashes = '{}', updated_at = now() "
+        "  WHERE version = $1 RETURNING version, file, checksum, undo_file, undo_checksum) "
+        "INSERT INTO shadowcopy.migration_events (version, event, file, checksum, undo_file, undo_checksum, "
+        "  execution_ms) SELECT version, 'undone', file, checksum, undo_file, undo_checksum, $2::bigint FROM u",
+        {Key(file), std::to_string(execution_ms)}).status();
   return conn->Query("UPDATE shadowcopy.migrations SET state = 'applied', execution_ms = $2::bigint, "
                      "error = NULL, error_statement = NULL, updated_at = now() WHERE version = $1",
                      {Key(file), std::to_string(execution_ms)})
@@ -94,6 +135,12 @@ absl::Status MarkApplied(PgConn* conn, const MigrationFile& file, int64_t execut
 
 absl::Status MarkFailed(PgConn* conn, const MigrationFile& file, int64_t execution_ms, const std::string& error,
                         const std::string& statement) {
+  // A failed undo stays `undoing`: the next `migrate down` resumes it.
+  if (file.name.kind == FileKind::kUndo)
+    return conn->Query("UPDATE shadowcopy.migrations SET execution_ms = $2::bigint, error = $3, "
+                       "error_statement = NULLIF($4, ''), updated_at = now() WHERE version = $1",
+                       {Key(file), std::to_string(execution_ms), error, statement})
+        .status();
   return conn->Query("UPDATE shadowcopy.migrations SET state = 'failed', execution_ms = $2::bigint, "
                      "error = $3, error_statement = NULLIF($4, ''), updated_at = now() WHERE version = $1",
                      {Key(file), std::to_string(execution_ms), error, statement})

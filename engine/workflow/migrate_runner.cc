@@ -306,8 +306,8 @@ absl::Status ApplyPending(PgConn* conn, const std::vector<PendingMigration>& pen
   for (const PendingMigration& p : pending) {
     auto began = Clock::now();
     RETURN_IF_ERROR(MigrationRun(conn, p, config, say).Run());
-    say(fmt::format("{}: version {} applied in {} ms", p.file->file, p.file->name.version.ToString(),
-                    MsSince(began)));
+    say(fmt::format("{}: version {} {} in {} ms", p.file->file, p.file->name.version.ToString(),
+                    p.file->name.kind == FileKind::kUndo ? "undone" : "applied", MsSince(began)));
   }
   return absl::OkStatus();
 }

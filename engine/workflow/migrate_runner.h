@@ -68,6 +68,8 @@ absl::StatusOr<std::unique_ptr<PgConn>> AcquireRunnerLock(const std::string& dsn
 using Say = std::function<void(const std::string& line)>;
 
 // Applies `pending` in order on `conn`, whose session holds no transaction.
+// An undo file (kind kUndo, migrate_down.h) runs the same way and is
+// recorded as the undo of its version (migrate_history.h).
 // REQUIRES: the runner lock is held and EnsureHistory has run. Stops at the
 // first failure: the migration is recorded `failed` with the error and the
 // failing statement, the statements that committed stay recorded, and the

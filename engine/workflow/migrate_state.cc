@@ -54,6 +54,7 @@ std::string_view MigrationStateName(MigrationState state) {
     case MigrationState::kModified: return "modified";
     case MigrationState::kMissing: return "missing";
     case MigrationState::kOutOfOrder: return "out-of-order";
+    case MigrationState::kUndoing: return "undoing";
   }
   return "unknown";
 }
@@ -63,6 +64,7 @@ std::vector<MigrationStatus> ComputeStatus(const std::vector<MigrationFile>& fil
   std::map<std::string, const HistoryRow*> by_version;
   std::optional<MigrationVersion> newest_applied;
   for (const HistoryRow& r : rows) {
+    if (r.state == "undone") continue;  // pending again
     by_version[Key(VersionOf(r.version))] = &r;
     if (r.state == "applied") {
       MigrationVersion v = VersionOf(r.version);
@@ -83,6 +85,8 @@ std::vector<MigrationStatus> ComputeStatus(const std::vector<MigrationFile>& fil
         s.state = r.checksum == f.checksum ? MigrationState::kApplied : MigrationState::kModified;
       else if (r.state == "running" && runner_active)
         s.state = MigrationState::kRunning;
+      else if (r.state == "undoing")
+        s.state = MigrationState::kUndoing;
       else
         s.state = MigrationState::kFailed;
       by_version.erase(it);
@@ -101,7 +105,7 @@ std::vector<MigrationStatus> ComputeStatus(const std::vector<MigrationFile>& fil
 bool NeedsAttention(const std::vector<MigrationStatus>& statuses) {
   return std::any_of(statuses.begin(), statuses.end(), [](const MigrationStatus& s) {
     return s.state == MigrationState::kFailed || s.state == MigrationState::kModified ||
-           s.state == MigrationState::kMissing;
+           s.state == MigrationState::kMissing || s.state == MigrationState::kUndoing;
   });
 }
 
@@ -163,6 +167,10 @@ absl::StatusOr<std::vector<PendingMigration>> PendingMigrations(const std::vecto
     if (s.state == MigrationState::kApplied) continue;
     if (s.state == MigrationState::kRunning)
       return absl::FailedPreconditionError(fmt::format("version {} is being applied by another runner", s.version));
+    if (s.state == MigrationState::kUndoing)
+      return absl::FailedPreconditionError(fmt::format(
+          "version {} is being undone, or its undo was interrupted; finish it with `migrate down` first "
+          "(nothing was run)", s.version));
     if (s.state == MigrationState::kOutOfOrder && !out_of_order)
       return absl::FailedPreconditionError(fmt::format(
           "{} (version {}) is pending but older than an applied migration; nothing was run (apply it with "

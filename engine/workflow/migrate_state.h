@@ -28,7 +28,7 @@ struct HistoryRow {
   std::string installed_by;
   std::string installed_on;  // timestamptz as text, ISO
   int64_t execution_ms = 0;
-  std::string state;         // "applied", "failed", "running"
+  std::string state;         // "applied", "failed", "running", "undoing", "undone"
   int statements_applied = 0;
   int statements_total = 0;
   std::vector<std::string> statement_hashes;  // of the applied statements, in order
@@ -37,9 +37,9 @@ struct HistoryRow {
   bool baseline = false;
 };
 
-enum class MigrationState { kApplied, kPending, kFailed, kRunning, kModified, kMissing, kOutOfOrder };
+enum class MigrationState { kApplied, kPending, kFailed, kRunning, kModified, kMissing, kOutOfOrder, kUndoing };
 
-// "applied", "pending", "failed", "running", "modified", "missing", "out-of-order".
+// "applied", "pending", "failed", "running", "modified", "missing", "out-of-order", "undoing".
 std::string_view MigrationStateName(MigrationState state);
 
 struct MigrationStatus {
@@ -53,13 +53,15 @@ struct MigrationStatus {
 };
 
 // Every migration in version order, files and history joined by version.
+// An `undone` row counts as no row (the migration is pending again); an
+// `undoing` one (an undo running or interrupted) is kUndoing.
 // A `running` row counts as running only while `runner_active` (another
 // runner holds the lock); otherwise it was interrupted and counts as failed.
 // REQUIRES: `files` and `rows` outlive the result.
 std::vector<MigrationStatus> ComputeStatus(const std::vector<MigrationFile>& files,
                                            const std::vector<HistoryRow>& rows, bool runner_active);
 
-// True when any state is failed, modified or missing (`status` exits 1).
+// True when any state is failed, modified, missing or undoing (`status` exits 1).
 bool NeedsAttention(const std::vector<MigrationStatus>& statuses);
 
 // `validate`'s problems, one line each: applied files changed (modified) or
