@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "CLI/CLI.hpp"
+#include "cli/migrate_down_command.h"
 #include "cli/options.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -26,15 +27,18 @@ usage:
   shadowcopy migrate status --dir D [--dsn DSN] [--format text|json]
   shadowcopy migrate validate --dir D [--dsn DSN]
   shadowcopy migrate baseline --dir D --version V [--dsn DSN]
+  shadowcopy migrate down --dir D [--dsn DSN] [--to VERSION] [--execute]
+  shadowcopy migrate ci --dir D [--dsn DSN] [--empty]
 
 Without --execute nothing changes: each pending statement is listed with its safe path.
 Exit status: 0 success, 1 a migration failed or was refused (status/validate: a migration
-is failed, modified or missing), 2 usage or a directory that does not parse, 3 cannot connect.
+is failed, modified or missing; ci: the round trip failed), 2 usage or a directory that does not
+parse, 3 cannot connect.
 )";
 
 struct Args {
   std::string dir, dsn, to, format = "text", version, lock_timeout;
-  bool execute = false, out_of_order = false;
+  bool execute = false, out_of_order = false, empty = false;
   int lock_retries = 10;
 };
 
@@ -214,7 +218,10 @@ int MigrateMain(const std::vector<std::string>& args) {
   auto* validate = app.add_subcommand("validate", "exit 1 when applied files changed or disappeared");
   auto* baseline = app.add_subcommand("baseline", "mark versions up to --version applied without running them");
   baseline->add_option("--version", a.version, "the baseline version")->required();
-  for (auto* sub : {status, validate, baseline}) sub->fallthrough();
+  auto* down = app.add_subcommand("down", "undo the latest applied migration (or all newer than --to)");
+  auto* ci = app.add_subcommand("ci", "apply, undo, apply again on a throwaway server; compare the schemas");
+  ci->add_flag("--empty", a.empty, "start from an empty database instead of the target's schema");
+  for (auto* sub : {status, validate, baseline, down, ci}) sub->fallthrough();
   app.require_subcommand(0, 1);
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
@@ -236,6 +243,10 @@ int MigrateMain(const std::vector<std::string>& args) {
     config.lock_timeout = *d;
   }
   if (baseline->parsed()) return Baseline(a);
+  if (down->parsed() || ci->parsed()) {
+    DownArgs d{a.dir, a.dsn, a.to, a.execute, a.empty};
+    return down->parsed() ? MigrateDown(d, config) : MigrateCi(d, config);
+  }
   if (status->parsed() || validate->parsed()) {
     auto conn = ConnectForMigrate(a.dsn);
     if (!conn.ok()) return Error(conn.status(), 3);

@@ -9,12 +9,14 @@ constexpr const char* kDumpLockWait = "10s";
 }  // namespace
 
 absl::Status DumpSchema(const std::string& bindir, const std::string& target_conninfo, const std::string& file,
-                        const std::string& log, const std::stop_token& stop) {
+                        const std::string& log, const std::stop_token& stop,
+                        const std::vector<std::string>& exclude_tables) {
   ProcessSpec spec;
   spec.argv = {bindir + "/pg_dump",   "--schema-only",      "--no-owner",       "--no-privileges",
                "--no-tablespaces",    "--no-publications",  "--no-subscriptions", "--no-security-labels",
                "--no-comments",       std::string("--lock-wait-timeout=") + kDumpLockWait,
                "--file",              file,                 "--dbname",         target_conninfo};
+  for (const auto& table : exclude_tables) spec.argv.push_back("--exclude-table=" + table);
   spec.output_path = log;
   auto rc = RunProcess(spec, stop);
   if (!rc.ok()) return rc.status();

@@ -12,15 +12,18 @@
 
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 
 namespace shadowcopy::workflow {
 
-// Dumps the schema of the database `target_conninfo` names into `file`.
+// Dumps the schema of the database `target_conninfo` names into `file`,
+// without the tables `exclude_tables` (pg_dump patterns).
 // FailedPrecondition with pg_dump's error line; Cancelled on `stop`.
 absl::Status DumpSchema(const std::string& bindir, const std::string& target_conninfo, const std::string& file,
-                        const std::string& log, const std::stop_token& stop);
+                        const std::string& log, const std::stop_token& stop,
+                        const std::vector<std::string>& exclude_tables = {});
 
 // Runs `file` (from DumpSchema) in the database `conninfo` names, stopping at
 // the first error. FailedPrecondition with psql's error line; Cancelled on `stop`.
