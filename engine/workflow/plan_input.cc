@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "common/sql_lexer.h"
 #include "common/status.h"
+#include "engine/workflow/migrate_files.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::workflow {
@@ -56,6 +57,9 @@ absl::StatusOr<std::vector<std::string>> DirectoryFiles(const std::string& dir) 
   std::vector<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
+    // Undo files (U<version>__, .down.sql) are not part of the forward plan.
+    auto kind = ParseMigrationFileName(name);
+    if (kind.ok() && kind->has_value() && (*kind)->kind == FileKind::kUndo) continue;
     if (entry.is_regular_file() && name.size() > 4 && name.compare(name.size() - 4, 4, ".sql") == 0)
       names.push_back(name);
   }

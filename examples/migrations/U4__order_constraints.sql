@@ -1,0 +1,5 @@
+BEGIN;
+ALTER TABLE orders ALTER COLUMN note DROP NOT NULL;
+ALTER TABLE orders DROP COLUMN customer_ref;
+ALTER TABLE orders DROP CONSTRAINT orders_amount_positive;
+COMMIT;
