@@ -161,7 +161,7 @@ usage:
   shadowcopy verify --table T [--schema S] [--socket PATH]   verify a running migration now
   shadowcopy plan [--dsn DSN] [--format text|json] [--fail-on LEVEL] [--rehearsal local|dsn|none] FILE...|-
                              what each migration statement locks and rewrites (see plan --help)
-  shadowcopy migrate [status|validate|baseline] --dir D [--execute]   versioned migrations
+  shadowcopy migrate [status|validate|baseline|down|ci] --dir D [--execute]   versioned migrations
   shadowcopy ctl --socket PATH status|status --json|pause|resume|set NAME=VALUE|get NAME|cutover|verify|abort|help
 
 Without --execute nothing changes: the table is inspected, the ALTER is validated on an

@@ -122,9 +122,12 @@ int MigrateDown(const DownArgs& a, const MigrateConfig& config) {
   }
   auto say = [](const std::string& line) { Log(LogLevel::kInfo, "{}", line); };
   if (auto st = ApplyPending(conn->get(), plan->undos, config, say); !st.ok()) return DownError(st, 1);
-  DownOut(fmt::format("undone {} migration{}: versions {} down to {} (pending again)", plan->undos.size(),
-                      plan->undos.size() == 1 ? "" : "s", plan->undos.front().file->name.version.ToString(),
-                      plan->undos.back().file->name.version.ToString()));
+  const std::string newest = plan->undos.front().file->name.version.ToString();
+  if (plan->undos.size() == 1)
+    DownOut(fmt::format("undone 1 migration: version {} (pending again)", newest));
+  else
+    DownOut(fmt::format("undone {} migrations: versions {} down to {} (pending again)", plan->undos.size(), newest,
+                        plan->undos.back().file->name.version.ToString()));
   return 0;
 }
 

@@ -158,8 +158,13 @@ class CiRun {
 
   absl::Status Prepare() {
     auto t = CiClock::now();
-    absl::StatusOr<std::string> bindir =
-        info_.server_version_num > 0 ? FindBinDir(info_.server_version_num / 10000, kCiTools, false) : NewestBinDir();
+    const int major = info_.server_version_num / 10000;
+    absl::StatusOr<std::string> bindir = major > 0 ? FindBinDir(major, kCiTools, false) : NewestBinDir();
+    if (!bindir.ok() && major > 0)
+      return absl::FailedPreconditionError(fmt::format(
+          "migrate ci needs PostgreSQL {}'s server binaries (initdb, postgres, pg_dump, psql: the target's major "
+          "version) installed locally, e.g. the postgresql-{} package",
+          major, major));
     if (!bindir.ok()) return bindir.status();
     bindir_ = *bindir;
     ASSIGN_OR_RETURN(auto user, ServerOsUser("postgres"));
