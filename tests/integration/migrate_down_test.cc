@@ -2,7 +2,8 @@
 // then down under the mirror workload (schema as before, rows exact, status
 // pending again, the undo in the events table, applied again after);
 // a missing undo file refused with nothing changed; a failing undo file
-// left `undoing`, forward runs refused, then resumed after the fix; `ci`
+// left `undoing`, forward runs refused, then resumed after the fix; a
+// history table from before undo files upgraded on first use; `ci`
 // passing on a good directory (empty and on the target's schema and
 // history, the target untouched) and failing, with the schema diff naming
 // the index and the version, on a down file that forgets an index.
@@ -192,6 +193,22 @@ TEST_F(MigrateDownTest, FailedUndoStaysUndoingThenResumesAfterTheFix) {
   EXPECT_THAT(resumed.err, HasSubstr("resuming after 1 of 3 statements"));
   EXPECT_EQ(QueryValue(db(), "SELECT to_regclass('a') IS NULL"), "t");
   EXPECT_EQ(States(), (std::map<std::string, std::string>{{"1", "pending"}}));
+}
+
+TEST_F(MigrateDownTest, HistoryFromBeforeUndoFilesIsUpgradedOnFirstDown) {
+  Write("V1__a.sql", "CREATE TABLE a (id int);\n");
+  Write("U1__a.sql", "DROP TABLE a;\n");
+  ASSERT_EQ(Migrate({"--execute"}).exit_code, 0);
+  // The table as the first migrate made it: three states, no undo columns.
+  MustExec(db(), "ALTER TABLE shadowcopy.migrations DROP COLUMN undo_file, DROP COLUMN undo_checksum, "
+                 "DROP CONSTRAINT migrations_state_check, ADD CONSTRAINT migrations_state_check "
+                 "CHECK (state IN ('applied', 'failed', 'running'))");
+  MustExec(db(), "DROP TABLE shadowcopy.migration_events");
+  auto r = Migrate({"down", "--execute"});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_THAT(r.out, HasSubstr("undone 1 migration: version 1 (pending again)"));
+  EXPECT_EQ(States(), (std::map<std::string, std::string>{{"1", "pending"}}));
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM shadowcopy.migration_events"), "1");
 }
 
 TEST_F(MigrateDownTest, CiPassesOnAGoodDirectory) {
