@@ -152,7 +152,12 @@ absl::StatusOr<int> InsertBaseline(PgConn* conn, const std::vector<const Migrati
   for (const MigrationFile* f : files) {
     ASSIGN_OR_RETURN(PgResult r, conn->Query(
         "INSERT INTO shadowcopy.migrations (version, description, file, checksum, state, baseline) "
-        "VALUES ($1, $2, $3, $4, 'applied', true) ON CONFLICT (version) DO NOTHING",
+        "VALUES ($1, $2, $3, $4, 'applied', true) "
+        "ON CONFLICT (version) DO UPDATE SET description = $2, file = $3, checksum = $4, state = 'applied', "
+        "  baseline = true, statements_applied = 0, statements_total = 0, statement_hashes = '{}', error = NULL, "
+        "  error_statement = NULL, undo_file = NULL, undo_checksum = NULL, installed_by = current_user, "
+        "  installed_on = now(), updated_at = now(), execution_ms = 0 "
+        "WHERE shadowcopy.migrations.state = 'undone'",
         {Key(*f), f->name.description, f->file, f->checksum}));
     inserted += static_cast<int>(r.Affected());
   }
