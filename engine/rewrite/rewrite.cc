@@ -78,6 +78,9 @@ void Rewrite::PublishProgress(std::string_view phase) {
   p.verify_mismatches = summary_.verify_mismatches;
   p.verify_repaired = summary_.verify_repaired;
   p.verify_blocked_ms = summary_.verify_blocked_ms;
+  p.cutover_attempts = summary_.cutover_attempts;
+  p.cutover_blocked_ms = summary_.blocked_ms;
+  p.slot_retained_wal_bytes = slot_retained_bytes_;
   control_->Publish(p);
 }
 
@@ -236,6 +239,7 @@ void Rewrite::MaybeReportProgress(bool force) {
     WriteOutputLine(control_->StatusJson() + "\n");
     return;
   }
+  if (config_.progress_tty) return;  // the terminal's progress line shows it
   std::string throttle = last_throttle_reason_.empty() ? "" : "; " + last_throttle_reason_;
   if (phase_ == "verify" && verifier_) {
     Log(LogLevel::kInfo, "progress: verify {} / {} ranges, {} mismatches; replayed {} changes, {} transactions "

@@ -139,6 +139,7 @@ absl::Status Rewrite::CheckRetainedWal() {
         "the server invalidated replication slot {} (max_slot_wal_keep_size): changes were lost, the run stops",
         plan_.model.names.slot));
   int64_t retained = r.IsNull(0, 0) ? 0 : r.GetInt(0, 0);
+  slot_retained_bytes_ = retained;
   if (ReplayHeld() && retained > config_.max_retained_wal / 4)
     RETURN_IF_ERROR(StartReplayDuringCopy(fmt::format("the slot retains {} of WAL", throttler::FormatBytes(retained)),
                                           /*gentle=*/false));
