@@ -346,6 +346,7 @@ absl::Status Rewrite::ApplyGroup(std::vector<cdc::Transaction>& group) {
   RETURN_IF_ERROR(applier_->Apply(group, &messages));
   // The group is committed into the shadow: only now may the slot advance.
   durable_applied_ = std::max(durable_applied_, group.back().end_lsn);
+  last_applied_commit_time_ = group.back().commit_time;
   stream_->MarkApplied(group.back().end_lsn);
   fences_seen_.insert(fences_seen_.end(), messages.begin(), messages.end());
   group.clear();
