@@ -60,7 +60,7 @@ std::map<std::string, double> ParsePage(const std::string& page) {
   static const std::regex kMeta(R"(^# (HELP|TYPE) ([a-z_:][a-z0-9_:]*) .+$)");
   std::map<std::string, double> out;
   std::string family;
-  for (std::string_view v : absl::StrSplit(page, '\n', absl::SkipEmpty())) {
+  for (absl::string_view v : absl::StrSplit(page, '\n', absl::SkipEmpty())) {
     std::string line(v);
     std::smatch m;
     if (std::regex_match(line, m, kMeta)) {

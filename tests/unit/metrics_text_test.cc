@@ -112,7 +112,7 @@ std::map<std::string, std::string> ParseExposition(const std::string& text) {
   std::string family, type;
   EXPECT_FALSE(text.empty());
   EXPECT_EQ(text.back(), '\n');
-  for (std::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     std::string l(line);
     std::smatch m;
     if (std::regex_match(l, m, kHelp)) {

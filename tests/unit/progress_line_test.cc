@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "common/log.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -60,7 +61,9 @@ TEST(ProgressLineTest, EveryWidthFits) {
     std::string line = RenderProgressLine(in, width);
     EXPECT_LE(static_cast<int>(line.size()), width) << width;
     EXPECT_EQ(line.find('\n'), std::string::npos);
-    if (width >= 20) EXPECT_THAT(line, StartsWith("copy")) << width;
+    if (width >= 20) {
+      EXPECT_THAT(line, StartsWith("copy")) << width;
+    }
   }
   // Room for everything: the reason is shown whole.
   EXPECT_THAT(RenderProgressLine(in, 200), HasSubstr("throttled: replica lag 12.0 s > 10 s on standby1"));
@@ -130,6 +133,26 @@ TEST(ProgressLineTest, FinalLines) {
   EXPECT_THAT(RenderFinalLine(s, engine::ControlKind::kRewrite, false, 200),
               StartsWith("stopped in copy at 45.2% after 2m05s: "));
   EXPECT_EQ(RenderFinalLine(s, engine::ControlKind::kRewrite, false, 20).size(), 20u);
+}
+
+// Log lines printed while the line shows: it is cleared, the log line
+// printed whole, the line drawn again; the final line ends with a newline
+// and nothing is redrawn after it.
+TEST(StickyLineTest, LogLinesClearAndRedrawIt) {
+  ::testing::internal::CaptureStderr();
+  SetStickyLine("copy  [##..]  50.0%");
+  LogLine(LogLevel::kWarning, "hello");
+  SetStickyLine("copy  [###.]  75.0%");
+  EndStickyLine("done in 1.0s");
+  LogLine(LogLevel::kWarning, "after");
+  EndStickyLine("");
+  std::string out = ::testing::internal::GetCapturedStderr();
+  const std::string clear = "\r\x1b[K";
+  EXPECT_EQ(out.rfind(clear + "copy  [##..]  50.0%" + clear, 0), 0u) << out;
+  EXPECT_THAT(out, HasSubstr(" warning: hello\ncopy  [##..]  50.0%" + clear + "copy  [###.]  75.0%" + clear +
+                             "done in 1.0s\n"));
+  EXPECT_THAT(out, ::testing::EndsWith(" warning: after\n"));
+  EXPECT_EQ(out.find(clear, out.find("done in")), std::string::npos) << "drawn after the end";
 }
 
 }  // namespace
