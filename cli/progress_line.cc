@@ -116,7 +116,8 @@ std::string RenderFinalLine(const engine::StatusSnapshot& s, engine::ControlKind
     work = fmt::format("{} rows copied ({} rows/s), {} changes replayed", p.rows_copied,
                        FormatRate(p.rows_copied / secs), p.changes_replayed);
   std::string line = ok ? fmt::format("done in {}: {}", ElapsedText(s.elapsed_s), work)
-                        : fmt::format("stopped in {} at {:.1f}% after {}: {}", p.phase, s.percent,
+                        : fmt::format("stopped{} at {:.1f}% after {}: {}",
+                                      p.phase == "cleanup" ? "" : " in " + p.phase, s.percent,
                                       ElapsedText(s.elapsed_s), work);
   return CutToWidth(line, width);
 }

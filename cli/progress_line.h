@@ -44,7 +44,8 @@ std::string RenderProgressLine(const ProgressLineInput& in, int width);
 
 // The line left on screen at the end, e.g.
 // "done in 12.4s: 200000 rows copied (16.1k rows/s), 2042 changes replayed";
-// `ok` false: "stopped in copy at 45.2% after 12.4s".
+// `ok` false: "stopped in copy at 45.2% after 12.4s" (the phase left out
+// once the run is cleaning up after the stop).
 std::string RenderFinalLine(const engine::StatusSnapshot& s, engine::ControlKind kind, bool ok, int width);
 
 }  // namespace shadowcopy::cli

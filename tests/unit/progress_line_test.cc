@@ -133,6 +133,8 @@ TEST(ProgressLineTest, FinalLines) {
   EXPECT_THAT(RenderFinalLine(s, engine::ControlKind::kRewrite, false, 200),
               StartsWith("stopped in copy at 45.2% after 2m05s: "));
   EXPECT_EQ(RenderFinalLine(s, engine::ControlKind::kRewrite, false, 20).size(), 20u);
+  s.progress.phase = "cleanup";
+  EXPECT_THAT(RenderFinalLine(s, engine::ControlKind::kRewrite, false, 200), StartsWith("stopped at 45.2% after "));
 }
 
 // Log lines printed while the line shows: it is cleared, the log line
