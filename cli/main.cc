@@ -21,6 +21,7 @@
 #include "cli/migrate_command.h"
 #include "cli/options.h"
 #include "cli/plan_command.h"
+#include "cli/run_observers.h"
 #include "cli/socket_path.h"
 #include "cli/summary_json.h"
 #include "common/log.h"
@@ -221,9 +222,15 @@ int RunRewrite(const Options& o) {
   if (auto st = CheckPostponeFlagFile(config); !st.ok()) return Fail(st);
   auto server = OpenControlSocket(&config);
   if (!server.ok()) return Fail(server.status());
+  config.progress_tty = ProgressLineWanted(config);
   engine::Rewrite rewrite(config);
+  auto observers = RunObservers::Start(
+      o.metrics_listen, RunObservers::RunRender({"rewrite", config.schema, config.table}, rewrite.control()),
+      rewrite.control(), config.progress_tty);
+  if (!observers.ok()) return Fail(observers.status());
   auto result = RunControlled<engine::Summary>(
       rewrite.control(), server->get(), set, [&] { return rewrite.Run(); }, [&] { rewrite.RequestStop(); });
+  (*observers)->Finish(result.ok());
   if (!result.ok()) return Fail(result.status());
   if (o.config.execute) PrintSummary(*result, o.config.verify);
   return 0;
@@ -245,9 +252,15 @@ int RunBackfill(const Options& o) {
   engine::Config config = o.config;
   auto server = OpenControlSocket(&config);
   if (!server.ok()) return Fail(server.status());
+  config.progress_tty = ProgressLineWanted(config);
   engine::Backfill backfill(config);
+  auto observers = RunObservers::Start(
+      o.metrics_listen, RunObservers::RunRender({"backfill", config.schema, config.table}, backfill.control()),
+      backfill.control(), config.progress_tty);
+  if (!observers.ok()) return Fail(observers.status());
   auto result = RunControlled<engine::BackfillSummary>(
       backfill.control(), server->get(), set, [&] { return backfill.Run(); }, [&] { backfill.RequestStop(); });
+  (*observers)->Finish(result.ok());
   if (!result.ok()) return Fail(result.status());
   if (o.config.execute) PrintBackfillSummary(*result);
   return 0;

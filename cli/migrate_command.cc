@@ -1,11 +1,14 @@
 #include "cli/migrate_command.h"
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <optional>
 
 #include "CLI/CLI.hpp"
 #include "cli/migrate_down_command.h"
 #include "cli/options.h"
+#include "cli/run_observers.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -37,7 +40,7 @@ parse, 3 cannot connect.
 )";
 
 struct Args {
-  std::string dir, dsn, to, format = "text", version, lock_timeout;
+  std::string dir, dsn, to, format = "text", version, lock_timeout, metrics_listen;
   bool execute = false, out_of_order = false, empty = false;
   int lock_retries = 10;
 };
@@ -158,7 +161,30 @@ void PrintPlan(const std::vector<PendingMigration>& pending, const MigrateConfig
   }
 }
 
+// What --metrics-listen shows of a migrate run (written by the command's
+// thread, read by the endpoint's).
+struct MigrateGauges {
+  std::atomic<int> phase{0};  // index into kMigratePhases
+  std::atomic<int64_t> applied{0}, pending{0};
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+constexpr const char* kMigratePhases[] = {"starting", "apply", "done", "failed"};
+
+MetricsServer::Render MigrateRender(const MigrateGauges* g) {
+  return [g] {
+    MigrateProgress m;
+    m.phase = kMigratePhases[g->phase.load()];
+    m.versions_applied = g->applied.load();
+    m.versions_pending = g->pending.load();
+    m.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - g->started).count();
+    return RenderMigrateMetrics({"migrate", "", ""}, m);
+  };
+}
+
 int Migrate(const Args& a, const MigrateConfig& config) {
+  MigrateGauges gauges;
+  auto observers = RunObservers::Start(a.metrics_listen, MigrateRender(&gauges), nullptr, false);
+  if (!observers.ok()) return Error(observers.status(), 1);
   std::unique_ptr<PgConn> lock;
   if (a.execute) {
     auto l = AcquireRunnerLock(a.dsn);
@@ -192,7 +218,17 @@ int Migrate(const Args& a, const MigrateConfig& config) {
     return 0;
   }
   auto say = [](const std::string& line) { Log(LogLevel::kInfo, "{}", line); };
-  if (auto st = ApplyPending(conn->get(), *pending, config, say); !st.ok()) return Error(st, 1);
+  gauges.pending = static_cast<int64_t>(pending->size());
+  gauges.phase = 1;
+  for (const auto& p : *pending) {  // one at a time, so the gauges follow
+    if (auto st = ApplyPending(conn->get(), {p}, config, say); !st.ok()) {
+      gauges.phase = 3;
+      return Error(st, 1);
+    }
+    ++gauges.applied;
+    --gauges.pending;
+  }
+  gauges.phase = 2;
   Out(fmt::format("applied {} migration{}: versions {} to {}", pending->size(),
                               pending->size() == 1 ? "" : "s", pending->front().file->name.version.ToString(),
                               pending->back().file->name.version.ToString()));
@@ -213,6 +249,7 @@ int MigrateMain(const std::vector<std::string>& args) {
   app.add_flag("--out-of-order", a.out_of_order, "also apply pending files older than an applied one");
   app.add_option("--lock-timeout", a.lock_timeout, "lock_timeout of each as-is statement (default 2s)");
   app.add_option("--lock-retries", a.lock_retries, "attempts of a statement that hit its lock_timeout (default 10)");
+  app.add_option("--metrics-listen", a.metrics_listen, "serve Prometheus metrics at http://ADDR:PORT/metrics");
   auto* status = app.add_subcommand("status", "every migration's state");
   status->add_option("--format", a.format, "text (default) or json")->check(CLI::IsMember({"text", "json"}));
   auto* validate = app.add_subcommand("validate", "exit 1 when applied files changed or disappeared");
@@ -233,6 +270,8 @@ int MigrateMain(const std::vector<std::string>& args) {
     return Error(absl::InvalidArgumentError(fmt::format("migrate: {} (see migrate --help)", e.what())), 2);
   }
   if (dir->count() == 0) return Error(absl::InvalidArgumentError("migrate needs --dir D (see migrate --help)"), 2);
+  if (!a.metrics_listen.empty())
+    if (auto addr = ParseListenAddress(a.metrics_listen); !addr.ok()) return Error(addr.status(), 2);
   MigrateConfig config;
   config.dsn = a.dsn;
   config.dir = a.dir;

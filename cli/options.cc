@@ -7,6 +7,7 @@
 #include <map>
 
 #include "cli/command_line.h"
+#include "cli/metrics_text.h"
 #include "common/status.h"
 #include "fmt/format.h"
 
@@ -240,6 +241,9 @@ absl::Status ApplyOption(Options& o, const std::string& arg, const std::string& 
     ASSIGN_OR_RETURN(c.throttle_query, need(value));
   } else if (arg == "--throttle-flag-file") {
     ASSIGN_OR_RETURN(c.throttle_flag_file, need(value));
+  } else if (arg == "--metrics-listen") {
+    RETURN_IF_ERROR(ParseListenAddress(value).status());
+    o.metrics_listen = value;
   } else if (arg == "--progress") {
     ASSIGN_OR_RETURN(auto v, need(value));
     if (v != "json" && v != "text") return absl::InvalidArgumentError("--progress is text or json");

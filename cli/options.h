@@ -23,6 +23,7 @@ struct Options {
   bool cleanup_all = false;
   bool verbose = false;
   bool backfill_help = false;         // kHelp asked by `backfill --help`
+  std::string metrics_listen;         // --metrics-listen: "" none, else as ParseListenAddress takes it
   std::vector<std::string> ctl_args;  // kCtl, kVerify, kPlan, kMigrations: the words after the subcommand
 };
 

@@ -6,13 +6,36 @@
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <string>
 
 namespace shadowcopy {
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 std::mutex g_mu;
 std::atomic<bool> g_stdout_closed{false};
+std::string g_sticky;  // guarded by g_mu; "" when none is shown
+
+// "\r" then erase to the end of the line (ECMA-48 EL).
+constexpr const char* kClearLine = "\r\x1b[K";
+
 }  // namespace
+
+void SetStickyLine(std::string_view line) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_sticky.assign(line);
+  std::fprintf(stderr, "%s%s", kClearLine, g_sticky.c_str());
+  std::fflush(stderr);
+}
+
+void EndStickyLine(std::string_view final_line) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (g_sticky.empty() && final_line.empty()) return;
+  std::fputs(kClearLine, stderr);
+  if (!final_line.empty())
+    std::fprintf(stderr, "%.*s\n", static_cast<int>(final_line.size()), final_line.data());
+  g_sticky.clear();
+  std::fflush(stderr);
+}
 
 void WriteOutputLine(std::string_view line) {
   if (g_stdout_closed.load()) return;
@@ -40,8 +63,10 @@ void LogLine(LogLevel level, std::string_view message) {
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%H:%M:%S", &tm_buf);
   std::lock_guard<std::mutex> lock(g_mu);
+  if (!g_sticky.empty()) std::fputs(kClearLine, stderr);
   std::fprintf(stderr, "%s.%03d %s: %.*s\n", stamp, static_cast<int>(ms),
                kNames[static_cast<int>(level)], static_cast<int>(message.size()), message.data());
+  if (!g_sticky.empty()) std::fputs(g_sticky.c_str(), stderr);
   std::fflush(stderr);
 }
 

@@ -22,6 +22,15 @@ void LogLine(LogLevel level, std::string_view message);
 // one warning and writes nothing more there; the caller goes on.
 void WriteOutputLine(std::string_view line);
 
+// A self-updating line at the bottom of a terminal on stderr (a progress
+// bar). While one is shown, every log line first clears it, then is printed,
+// then the line is drawn again, so neither garbles the other. `line` must fit
+// the terminal's width (no wrapping) and hold no newline.
+void SetStickyLine(std::string_view line);
+// Replaces the sticky line with `final_line` followed by a newline (it stays
+// on screen), or clears it when `final_line` is empty; no sticky line after.
+void EndStickyLine(std::string_view final_line);
+
 template <typename... Args>
 void Log(LogLevel level, fmt::format_string<Args...> format, Args&&... args) {
   if (!LogEnabled(level)) return;

@@ -77,6 +77,19 @@ std::string OverLimit(const Reading& r, double limit, const char* op) {
 
 }  // namespace
 
+const char* SignalKey(Signal signal) {
+  switch (signal) {
+    case Signal::kReplicaLag: return "replica_lag";
+    case Signal::kReplayLagBytes: return "replay_lag";
+    case Signal::kLockWaiters: return "lock_waiters";
+    case Signal::kActiveBackends: return "active_backends";
+    case Signal::kThrottleQuery: return "throttle_query";
+    case Signal::kFlagFile: return "flag_file";
+    case Signal::kTableLock: return "table_lock";
+  }
+  return "signal";
+}
+
 const char* SignalName(Signal signal) {
   switch (signal) {
     case Signal::kReplicaLag: return "replica lag";
@@ -105,24 +118,29 @@ Decision Decide(const std::vector<Reading>& readings, const Limits& limits, bool
                 TimePoint now) {
   std::vector<std::string> why;
   std::vector<std::string> critical;
-  if (operator_paused) why.push_back("paused by operator");
+  std::vector<std::string> causes;
+  if (operator_paused) why.push_back("paused by operator"), causes.push_back("operator_pause");
   for (const Reading& r : readings) {
     Bounds b = BoundsFor(r.signal, limits);
     if (!b.max && !b.critical) continue;  // signal off
     if (!r.value) {
       why.push_back(fmt::format("{} unreadable{}{}", SignalName(r.signal), Where(r),
                                 r.error.empty() ? "" : ": " + r.error));
+      causes.push_back(SignalKey(r.signal));
       continue;
     }
     double age = std::chrono::duration<double>(now - r.read_at).count();
     if (age > std::chrono::duration<double>(limits.stale_after).count()) {
       why.push_back(fmt::format("{}{} not read for {:.0f} s", SignalName(r.signal), Where(r), age));
+      causes.push_back(SignalKey(r.signal));
       continue;
     }
     if (b.critical && *r.value > *b.critical) {
       critical.push_back(OverLimit(r, *b.critical, "> critical"));
+      causes.push_back(SignalKey(r.signal));
     } else if (b.max && *r.value > *b.max) {
       why.push_back(OverLimit(r, *b.max, ">"));
+      causes.push_back(SignalKey(r.signal));
     }
   }
   Decision d;
@@ -133,6 +151,7 @@ Decision Decide(const std::vector<Reading>& readings, const Limits& limits, bool
     d.throttled = true;
     d.reason = "throttled: " + fmt::format("{}", fmt::join(why, "; "));
   }
+  if (d.throttled) d.causes = std::move(causes);
   return d;
 }
 

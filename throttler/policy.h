@@ -34,6 +34,8 @@ enum class Signal {
 
 // Human name used in reasons ("replica lag").
 const char* SignalName(Signal signal);
+// Stable machine name ("replica_lag"), e.g. a metrics label value.
+const char* SignalKey(Signal signal);
 
 // The latest reading of one signal from one source.
 struct Reading {
@@ -61,6 +63,9 @@ struct Decision {
   bool abort = false;      // a critical limit was crossed: stop the run
   // "" when running; "throttled: <why>[; <why>...]"; "critical: <why>" on abort.
   std::string reason;
+  // What holds the work, as stable keys (SignalKey, or "operator_pause"), in
+  // the order of `reason`; empty when running.
+  std::vector<std::string> causes;
 };
 
 // Decides from `readings` (any order; several per signal allowed).

@@ -522,6 +522,7 @@ void Backfill::MaybeReportProgress(bool force) {
     WriteOutputLine(control_->StatusJson() + "\n");
     return;
   }
+  if (config_.progress_tty) return;  // the terminal's progress line shows it
   Log(LogLevel::kInfo, "progress: {}", control_->StatusText());
 }
 

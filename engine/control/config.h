@@ -76,6 +76,7 @@ struct Config {
   int verify_max_mismatches = 3;   // the same range differing this often stops the run
   bool verify_after = false;       // after the cutover, compare the new table with _<table>_old
   bool progress_json = false;
+  bool progress_tty = false;       // a terminal's self-updating line replaces the text progress lines
   BackfillSpec backfill;           // `shadowcopy backfill` only
   TestHooks test;
 };

@@ -432,6 +432,8 @@ StatusSnapshot Control::Status() const {
   s.throttled = decision.throttled || s.paused;
   s.throttle_reason = decision.reason;
   if (s.throttle_reason.empty() && s.paused) s.throttle_reason = "throttled: paused by operator";
+  s.throttle_causes = decision.causes;
+  if (s.throttle_causes.empty() && s.paused) s.throttle_causes.push_back("operator_pause");
   if (!postpone_cutover_) s.cutover = "not postponed";
   else s.cutover = CutoverAllowed() ? "released" : "postponed";
   return s;

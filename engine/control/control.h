@@ -94,6 +94,10 @@ struct Progress {
   int64_t verify_mismatches = 0;   // ranges found different (run total)
   int64_t verify_repaired = 0;     // ranges re-copied (run total)
   double verify_blocked_ms = 0;    // longest writer block of a consistency point
+  // Cutover and slot (the rewrite only).
+  int cutover_attempts = 0;        // attempts started so far
+  double cutover_blocked_ms = 0;   // writers blocked by the cutover that committed
+  int64_t slot_retained_wal_bytes = -1;  // WAL the slot holds back at the last check; < 0: not read
 };
 
 // A consistent copy of everything `status` shows.
@@ -107,6 +111,7 @@ struct StatusSnapshot {
   bool replay_paused = false;      // ... and of the replay
   bool throttled = false;          // the throttle source says wait (pause included)
   std::string throttle_reason;     // its reason, "" when running
+  std::vector<std::string> throttle_causes;  // its causes as keys (throttler::Decision::causes)
   bool abort_requested = false;
   std::string cutover;             // "not postponed", "postponed", "released"
 };

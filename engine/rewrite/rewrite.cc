@@ -66,11 +66,18 @@ void Rewrite::PublishProgress(std::string_view phase) {
   if (stream_) {
     auto ss = stream_->stats();
     p.queue_depth = ss.queued_transactions;
+    // Replay lag in time: while transactions wait, the age of the last one
+    // replayed (commit times count from 2000-01-01).
+    if (p.queue_depth > 0 && last_applied_commit_time_ > 0)
+      p.replay_lag_s = std::max(0.0, std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                                         .count() - 946684800.0 - last_applied_commit_time_ / 1e6);
     p.replay_lag_bytes = ss.server_wal_end > durable_applied_ && durable_applied_ > 0
                              ? static_cast<int64_t>(ss.server_wal_end - durable_applied_) : 0;
   }
   double elapsed = SecondsSince(started_);
   p.rows_per_s = elapsed > 0 ? summary_.rows_copied / std::max(elapsed, 1e-3) : 0;
+  if (phase == "copy" && p.rows_per_s > 0)
+    p.eta_s = std::max(0.0, (plan_.model.estimated_rows - summary_.rows_copied) / p.rows_per_s);
   p.verify_state = config_.verify || !verify_state_.empty() ? verify_state_ : "off";
   p.verify_ranges_total = verify_total_;
   p.verify_ranges_done = verifier_ ? verifier_->ranges_done() - verify_done_base_ : 0;
@@ -78,6 +85,9 @@ void Rewrite::PublishProgress(std::string_view phase) {
   p.verify_mismatches = summary_.verify_mismatches;
   p.verify_repaired = summary_.verify_repaired;
   p.verify_blocked_ms = summary_.verify_blocked_ms;
+  p.cutover_attempts = summary_.cutover_attempts;
+  p.cutover_blocked_ms = summary_.blocked_ms;
+  p.slot_retained_wal_bytes = slot_retained_bytes_;
   control_->Publish(p);
 }
 
@@ -236,6 +246,7 @@ void Rewrite::MaybeReportProgress(bool force) {
     WriteOutputLine(control_->StatusJson() + "\n");
     return;
   }
+  if (config_.progress_tty) return;  // the terminal's progress line shows it
   std::string throttle = last_throttle_reason_.empty() ? "" : "; " + last_throttle_reason_;
   if (phase_ == "verify" && verifier_) {
     Log(LogLevel::kInfo, "progress: verify {} / {} ranges, {} mismatches; replayed {} changes, {} transactions "

@@ -227,6 +227,8 @@ class Rewrite {
   bool indexes_done_ = false;
   bool already_finished_ = false;  // --resume found the swap committed
   std::chrono::steady_clock::time_point last_wal_check_{};
+  int64_t slot_retained_bytes_ = -1;                       // at the last WAL check; < 0: not read
+  int64_t last_applied_commit_time_ = 0;                   // of the last replayed transaction (PostgreSQL epoch, us)
   bool created_shadow_ = false, created_publication_ = false, created_slot_ = false;
   bool swapped_ = false;
   bool set_replica_identity_ = false;

@@ -139,6 +139,7 @@ absl::Status Rewrite::CheckRetainedWal() {
         "the server invalidated replication slot {} (max_slot_wal_keep_size): changes were lost, the run stops",
         plan_.model.names.slot));
   int64_t retained = r.IsNull(0, 0) ? 0 : r.GetInt(0, 0);
+  slot_retained_bytes_ = retained;
   if (ReplayHeld() && retained > config_.max_retained_wal / 4)
     RETURN_IF_ERROR(StartReplayDuringCopy(fmt::format("the slot retains {} of WAL", throttler::FormatBytes(retained)),
                                           /*gentle=*/false));
@@ -345,6 +346,7 @@ absl::Status Rewrite::ApplyGroup(std::vector<cdc::Transaction>& group) {
   RETURN_IF_ERROR(applier_->Apply(group, &messages));
   // The group is committed into the shadow: only now may the slot advance.
   durable_applied_ = std::max(durable_applied_, group.back().end_lsn);
+  last_applied_commit_time_ = group.back().commit_time;
   stream_->MarkApplied(group.back().end_lsn);
   fences_seen_.insert(fences_seen_.end(), messages.begin(), messages.end());
   group.clear();

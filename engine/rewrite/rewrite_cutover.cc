@@ -132,6 +132,7 @@ absl::Status Rewrite::CutoverPhase() {
     RETURN_IF_ERROR(CheckStop());
     if (attempt > 1) RETURN_IF_ERROR(CatchUpToWalEnd());
     summary_.cutover_attempts = attempt;
+    PublishProgress(phase_);
     ASSIGN_OR_RETURN(bool done, TryCutover(attempt));
     if (done) return absl::OkStatus();
     auto wait = Backoff(policy, attempt);
