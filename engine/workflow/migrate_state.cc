@@ -177,6 +177,8 @@ absl::StatusOr<std::vector<PendingMigration>> PendingMigrations(const std::vecto
       // A literal or transaction=file file is one unit: resumed whole.
       if (p.script.options.literal || p.script.options.transaction_file)
         p.resume_at = p.resume_at == static_cast<int>(p.script.statements.size()) ? p.resume_at : 0;
+      else
+        p.resume_step = s.row->step;
     }
     for (const PlannedStatement& st : p.script.statements) {
       SafePath path = SafePathFor(st, p.script.options);

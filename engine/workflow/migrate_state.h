@@ -35,6 +35,7 @@ struct HistoryRow {
   std::optional<std::string> error;
   std::optional<std::string> error_statement;
   bool baseline = false;
+  int step = 0;  // steps of the next statement done (a safe path of several)
 };
 
 enum class MigrationState { kApplied, kPending, kFailed, kRunning, kModified, kMissing, kOutOfOrder };
@@ -89,6 +90,9 @@ struct PendingMigration {
   int resume_at = 0;       // statements already applied
   bool resumed = false;    // a failed or interrupted earlier try
   std::vector<SafePath> paths;  // per statement, SafePathFor
+  // Per statement, what its path runs (AssignPlanPaths; empty: the statement).
+  std::vector<std::vector<std::string>> commands;
+  int resume_step = 0;     // steps of statement `resume_at` already done
 };
 
 // What `migrate` runs, in version order, up to `to` (all when nullopt).
