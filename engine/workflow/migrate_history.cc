@@ -25,7 +25,9 @@ absl::Status EnsureHistory(PgConn* conn) {
       "  state text NOT NULL CHECK (state IN ('applied', 'failed', 'running')), "
       "  statements_applied int NOT NULL DEFAULT 0, statements_total int NOT NULL DEFAULT 0, "
       "  statement_hashes text[] NOT NULL DEFAULT '{}', error text, error_statement text, plan jsonb, "
-      "  baseline boolean NOT NULL DEFAULT false, updated_at timestamptz NOT NULL DEFAULT now())");
+      "  baseline boolean NOT NULL DEFAULT false, updated_at timestamptz NOT NULL DEFAULT now()); "
+      "ALTER TABLE shadowcopy.migrations ADD COLUMN IF NOT EXISTS step int NOT NULL DEFAULT 0, "
+      "  ADD COLUMN IF NOT EXISTS step_started timestamptz, ADD COLUMN IF NOT EXISTS backup text");
 }
 
 absl::StatusOr<std::vector<HistoryRow>> LoadHistory(PgConn* conn) {
@@ -35,8 +37,8 @@ absl::StatusOr<std::vector<HistoryRow>> LoadHistory(PgConn* conn) {
       "SELECT version, description, file, checksum, installed_by, "
       "  to_char(installed_on AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), execution_ms, state, "
       "  statements_applied, statements_total, array_length(statement_hashes, 1), error, error_statement, "
-      "  baseline, array_to_string(statement_hashes, ',') "
-      "FROM shadowcopy.migrations"));
+      "  baseline, array_to_string(statement_hashes, ','), coalesce((to_jsonb(m) ->> 'step')::int, 0) "
+      "FROM shadowcopy.migrations m"));
   std::vector<HistoryRow> rows;
   for (int i = 0; i < r.Rows(); ++i) {
     HistoryRow h;
@@ -53,6 +55,7 @@ absl::StatusOr<std::vector<HistoryRow>> LoadHistory(PgConn* conn) {
     h.error = r.GetOptional(i, 11);
     h.error_statement = r.GetOptional(i, 12);
     h.baseline = r.GetBool(i, 13);
+    h.step = static_cast<int>(r.GetInt(i, 15));
     for (std::string_view rest = r.Get(i, 14); !rest.empty();) {
       size_t comma = rest.find(',');
       h.statement_hashes.emplace_back(rest.substr(0, comma));
@@ -72,7 +75,8 @@ absl::Status MarkRunning(PgConn* conn, const MigrationFile& file, int total, boo
       "  statements_total = $5::int, installed_by = current_user, installed_on = now(), updated_at = now(), "
       "  error = NULL, error_statement = NULL, baseline = false, plan = $7::jsonb, "
       "  statements_applied = CASE WHEN $6::bool THEN m.statements_applied ELSE 0 END, "
-      "  statement_hashes = CASE WHEN $6::bool THEN m.statement_hashes ELSE '{}' END",
+      "  statement_hashes = CASE WHEN $6::bool THEN m.statement_hashes ELSE '{}' END, "
+      "  step = CASE WHEN $6::bool THEN m.step ELSE 0 END",
       {Key(file), file.name.description, file.file, file.checksum, std::to_string(total),
        keep_applied ? "true" : "false", plan_json});
   return r.status();
@@ -81,8 +85,48 @@ absl::Status MarkRunning(PgConn* conn, const MigrationFile& file, int total, boo
 std::pair<std::string, PgParams> UnitDoneSql(const MigrationFile& file, int applied,
                                              const std::vector<std::string>& hashes) {
   return {"UPDATE shadowcopy.migrations SET statements_applied = $2::int, statement_hashes = $3::text[], "
-          "updated_at = now() WHERE version = $1",
+          "step = 0, updated_at = now() WHERE version = $1",
           {Key(file), std::to_string(applied), engine::TextArrayOf(hashes)}};
+}
+
+std::pair<std::string, PgParams> StepDoneSql(const MigrationFile& file, int step) {
+  return {"UPDATE shadowcopy.migrations SET step = $2::int, updated_at = now() WHERE version = $1",
+          {Key(file), std::to_string(step)}};
+}
+
+absl::Status MarkStepStarted(PgConn* conn, const MigrationFile& file) {
+  return conn->Query("UPDATE shadowcopy.migrations SET step_started = clock_timestamp() WHERE version = $1",
+                     {Key(file)})
+      .status();
+}
+
+absl::Status RecordBackup(PgConn* conn, const MigrationFile& file, const std::string& path) {
+  return conn->Query("UPDATE shadowcopy.migrations SET backup = $2 WHERE version = $1", {Key(file), path}).status();
+}
+
+absl::StatusOr<bool> EngineRunFinishedSinceStep(PgConn* conn, const MigrationFile& file, bool backfill,
+                                                const std::string& schema, const std::string& table) {
+  const char* runs = backfill ? "shadowcopy.backfills" : "shadowcopy.runs";
+  ASSIGN_OR_RETURN(PgResult exists, conn->Query(fmt::format("SELECT to_regclass('{}') IS NOT NULL", runs)));
+  if (!exists.GetBool(0, 0)) return false;
+  ASSIGN_OR_RETURN(PgResult r, conn->Query(fmt::format(
+      "SELECT EXISTS (SELECT 1 FROM {} r, shadowcopy.migrations m WHERE m.version = $1 "
+      "AND m.step_started IS NOT NULL AND r.schema_name = $2 AND r.table_name = $3 AND r.outcome = 'success' "
+      "AND r.started_at >= m.step_started)", runs), {Key(file), schema, table}));
+  return r.GetBool(0, 0);
+}
+
+absl::StatusOr<std::optional<std::string>> UnfinishedEngineRun(PgConn* conn, bool backfill,
+                                                               const std::string& schema, const std::string& table) {
+  const char* runs = backfill ? "shadowcopy.backfills" : "shadowcopy.runs";
+  ASSIGN_OR_RETURN(PgResult exists, conn->Query(fmt::format("SELECT to_regclass('{}') IS NOT NULL", runs)));
+  if (!exists.GetBool(0, 0)) return std::optional<std::string>();
+  ASSIGN_OR_RETURN(PgResult r, conn->Query(fmt::format(
+      "SELECT {} FROM {} WHERE schema_name = $1 AND table_name = $2 AND finished_at IS NULL "
+      "ORDER BY started_at DESC LIMIT 1", backfill ? "operation || ' ' || set_text || ' WHERE ' || where_text"
+                                                   : "alter_text", runs), {schema, table}));
+  if (r.Rows() == 0) return std::optional<std::string>();
+  return std::optional<std::string>(r.GetString(0, 0));
 }
 
 absl::Status MarkApplied(PgConn* conn, const MigrationFile& file, int64_t execution_ms) {
