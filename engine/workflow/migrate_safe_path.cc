@@ -84,7 +84,9 @@ absl::Status AssignPlanPaths(const PlanFacts& catalog, std::vector<PendingMigrat
       const PlannedStatement& s = p.script.statements[i];
       if (k >= judged.statements.size() || KeepsItsTransaction(p.script, s)) continue;
       const StatementJudgement& j = judged.statements[k];
-      p.paths[i] = j.safe_path;
+      // A statement written CONCURRENTLY is as-is to plan: the runner still
+      // builds it outside a transaction, an INVALID leftover dropped first.
+      p.paths[i] = j.safe_path == SafePath::kAsIs ? SafePathFor(s, p.script.options) : j.safe_path;
       if (j.safe_path == SafePath::kRefuse) {
         std::string why;
         for (const Finding& f : j.findings)

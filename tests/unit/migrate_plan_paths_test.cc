@@ -60,13 +60,14 @@ TEST(MigratePlanPathTest, EachStatementGetsPlansWord) {
                      "ALTER TABLE orders ALTER COLUMN total TYPE numeric(12,4);\n"
                      "ALTER TABLE orders ADD CONSTRAINT orders_c_fk FOREIGN KEY (id) REFERENCES customers (id);\n"
                      "ALTER TABLE orders ADD CONSTRAINT orders_note_key UNIQUE (note);\n"
-                     "ALTER TABLE t ALTER COLUMN a TYPE bigint;\n"}});
+                     "ALTER TABLE t ALTER COLUMN a TYPE bigint;\n"
+                     "CREATE INDEX CONCURRENTLY orders_id_idx ON orders (id);\n"}});
   ASSERT_TRUE(j.status.ok()) << j.status;
   ASSERT_EQ(j.pending.size(), 1u);
   const PendingMigration& p = j.pending[0];
   EXPECT_THAT(Paths(p), ElementsAre("as-is", "concurrent-index", "as-is", "backfill", "check-then-set-not-null",
                                     "online-rewrite", "not-valid-then-validate", "unique-via-concurrent-index",
-                                    "as-is"));
+                                    "as-is", "concurrent-index"));
   EXPECT_THAT(p.commands[1], ElementsAre(HasSubstr("CREATE INDEX CONCURRENTLY orders_total_idx")));
   ASSERT_EQ(p.commands[4].size(), 4u);
   EXPECT_THAT(p.commands[4][0], HasSubstr("NOT VALID"));
