@@ -15,6 +15,7 @@
 #include "engine/workflow/migrate_safe_path.h"
 #include "engine/workflow/migrate_state.h"
 #include "engine/workflow/plan_catalog.h"
+#include "engine/workflow/plan_safe_path.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::cli {
@@ -141,7 +142,7 @@ void PrintSafePathCommands(const PendingMigration& p, int i, const MigrateConfig
                                              RewriteGroupAt(p, i - 1)->end <= i)) {
       std::string words;
       for (const auto& w : RewriteArgs("", g->step, false, config.drop_old_table))
-        words += " " + (w.find_first_of(" '\"") == std::string::npos ? w : "'" + w + "'");
+        words += " " + ShellQuote(w);
       Out(fmt::format("      runs: shadowcopy{}{}", words,
                       g->end > i + 1 ? fmt::format(" (statements {} to {} in one rewrite)", i + 1, g->end) : ""));
     }
@@ -151,7 +152,7 @@ void PrintSafePathCommands(const PendingMigration& p, int i, const MigrateConfig
     if (auto b = BackfillOf(p.script.statements[i].sql)) {
       std::string words;
       for (const auto& w : BackfillArgs("", *b, false))
-        words += " " + (w.find_first_of(" '\"") == std::string::npos ? w : "'" + w + "'");
+        words += " " + ShellQuote(w);
       Out("      runs: shadowcopy" + words);
     }
     return;
