@@ -27,7 +27,8 @@ absl::Status EnsureHistory(PgConn* conn) {
       "  statement_hashes text[] NOT NULL DEFAULT '{}', error text, error_statement text, plan jsonb, "
       "  baseline boolean NOT NULL DEFAULT false, updated_at timestamptz NOT NULL DEFAULT now()); "
       "ALTER TABLE shadowcopy.migrations ADD COLUMN IF NOT EXISTS step int NOT NULL DEFAULT 0, "
-      "  ADD COLUMN IF NOT EXISTS step_started timestamptz, ADD COLUMN IF NOT EXISTS backup text");
+      "  ADD COLUMN IF NOT EXISTS step_started timestamptz, ADD COLUMN IF NOT EXISTS backup text, "
+      "  ADD COLUMN IF NOT EXISTS step_statement text");
 }
 
 absl::StatusOr<std::vector<HistoryRow>> LoadHistory(PgConn* conn) {
@@ -37,7 +38,8 @@ absl::StatusOr<std::vector<HistoryRow>> LoadHistory(PgConn* conn) {
       "SELECT version, description, file, checksum, installed_by, "
       "  to_char(installed_on AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), execution_ms, state, "
       "  statements_applied, statements_total, array_length(statement_hashes, 1), error, error_statement, "
-      "  baseline, array_to_string(statement_hashes, ','), coalesce((to_jsonb(m) ->> 'step')::int, 0) "
+      "  baseline, array_to_string(statement_hashes, ','), coalesce((to_jsonb(m) ->> 'step')::int, 0), "
+      "  coalesce(to_jsonb(m) ->> 'step_statement', '') "
       "FROM shadowcopy.migrations m"));
   std::vector<HistoryRow> rows;
   for (int i = 0; i < r.Rows(); ++i) {
@@ -56,6 +58,7 @@ absl::StatusOr<std::vector<HistoryRow>> LoadHistory(PgConn* conn) {
     h.error_statement = r.GetOptional(i, 12);
     h.baseline = r.GetBool(i, 13);
     h.step = static_cast<int>(r.GetInt(i, 15));
+    h.step_statement = r.GetString(i, 16);
     for (std::string_view rest = r.Get(i, 14); !rest.empty();) {
       size_t comma = rest.find(',');
       h.statement_hashes.emplace_back(rest.substr(0, comma));
@@ -89,9 +92,10 @@ std::pair<std::string, PgParams> UnitDoneSql(const MigrationFile& file, int appl
           {Key(file), std::to_string(applied), engine::TextArrayOf(hashes)}};
 }
 
-std::pair<std::string, PgParams> StepDoneSql(const MigrationFile& file, int step) {
-  return {"UPDATE shadowcopy.migrations SET step = $2::int, updated_at = now() WHERE version = $1",
-          {Key(file), std::to_string(step)}};
+std::pair<std::string, PgParams> StepDoneSql(const MigrationFile& file, int step, const std::string& hash) {
+  return {"UPDATE shadowcopy.migrations SET step = $2::int, step_statement = $3, updated_at = now() "
+          "WHERE version = $1",
+          {Key(file), std::to_string(step), hash}};
 }
 
 absl::Status MarkStepStarted(PgConn* conn, const MigrationFile& file) {

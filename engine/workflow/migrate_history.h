@@ -39,8 +39,9 @@ std::pair<std::string, PgParams> UnitDoneSql(const MigrationFile& file, int appl
                                              const std::vector<std::string>& hashes);
 
 // Statement and parameters recording that `step` steps of the next
-// statement's safe path are done; run in the step's own transaction.
-std::pair<std::string, PgParams> StepDoneSql(const MigrationFile& file, int step);
+// statement (whose StatementHash is `hash`) are done; run in the step's own
+// transaction.
+std::pair<std::string, PgParams> StepDoneSql(const MigrationFile& file, int step, const std::string& hash);
 
 // Records when an engine step (online rewrite, backfill) of the next
 // statement starts, before the engine records its own run.

@@ -229,7 +229,7 @@ class MigrationRun {
       if (RunsOutsideTransaction(cmds[k])) {
         RETURN_IF_ERROR(RunConcurrentSql(cmds[k]));
         if (last) return Record(i + 1);
-        auto [sql, params] = StepDoneSql(*p_.file, k + 1);
+        auto [sql, params] = StepDoneSql(*p_.file, k + 1, StatementHash(p_.script.statements[i].sql));
         RETURN_IF_ERROR(conn_->Query(sql, params).status());
         continue;
       }
@@ -240,7 +240,7 @@ class MigrationRun {
         std::vector<std::string> hashes = hashes_;
         if (last) hashes.push_back(StatementHash(p_.script.statements[i].sql));
         if (st.ok()) {
-          auto [sql, params] = last ? UnitDoneSql(*p_.file, i + 1, hashes) : StepDoneSql(*p_.file, k + 1);
+          auto [sql, params] = last ? UnitDoneSql(*p_.file, i + 1, hashes) : StepDoneSql(*p_.file, k + 1, StatementHash(p_.script.statements[i].sql));
           st = conn_->Query(sql, params).status();
         }
         if (st.ok()) st = conn_->Exec("COMMIT").status();

@@ -36,6 +36,7 @@ struct HistoryRow {
   std::optional<std::string> error_statement;
   bool baseline = false;
   int step = 0;  // steps of the next statement done (a safe path of several)
+  std::string step_statement;  // StatementHash of that statement ("" with no step)
 };
 
 enum class MigrationState { kApplied, kPending, kFailed, kRunning, kModified, kMissing, kOutOfOrder };
@@ -72,6 +73,12 @@ std::vector<std::string> ValidationProblems(const std::vector<MigrationStatus>& 
 // statement at that position. FailedPrecondition naming the first statement
 // that changed, or saying the file now has fewer statements.
 absl::StatusOr<int> ResumeAt(const HistoryRow& row, const MigrationScript& script, std::string_view file);
+
+// The steps already done of statement `resume_at` (a safe path of several):
+// `row.step` when that statement is the one they ran for (its hash),
+// FailedPrecondition naming it when it changed since; 0 without steps.
+absl::StatusOr<int> ResumeStep(const HistoryRow& row, const MigrationScript& script, int resume_at,
+                               std::string_view file);
 
 // The runner's units: [begin, end) ranges of statements committed together.
 // One statement each, except an explicit BEGIN ... COMMIT block (one unit)

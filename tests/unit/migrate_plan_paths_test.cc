@@ -134,6 +134,21 @@ TEST(MigratePlanPathTest, BackfillShapesAndArgs) {
   EXPECT_FALSE(BackfillOf("SELECT 1").has_value());
 }
 
+TEST(MigrateResumeStepTest, StepsCountOnlyForTheStatementTheyRanFor) {
+  auto script = ParseMigrationScript("f", "CREATE TABLE a (x int);\nALTER TABLE a ALTER COLUMN x SET NOT NULL;\n");
+  ASSERT_TRUE(script.ok());
+  HistoryRow row;
+  EXPECT_EQ(*ResumeStep(row, *script, 1, "f"), 0);
+  row.step = 2;
+  row.step_statement = StatementHash("ALTER TABLE a ALTER COLUMN x SET NOT NULL");
+  EXPECT_EQ(*ResumeStep(row, *script, 1, "f"), 2);
+  row.step_statement = StatementHash("ALTER TABLE a ALTER COLUMN y SET NOT NULL");
+  auto changed = ResumeStep(row, *script, 1, "f");
+  ASSERT_FALSE(changed.ok());
+  EXPECT_EQ(changed.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(changed.status().message()), HasSubstr("statement 2 changed after 2 steps"));
+}
+
 TEST(MigrateBackupTest, TablesARewriteDropOrDeleteTouches) {
   Judged j = Judge({{"V1__risk.sql",
                      "CREATE TABLE fresh (id int);\n"
