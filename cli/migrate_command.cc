@@ -7,6 +7,7 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/migrate_down_command.h"
+#include "cli/migrate_engine.h"
 #include "cli/options.h"
 #include "cli/run_observers.h"
 #include "common/json.h"
@@ -17,6 +18,8 @@
 #include "engine/workflow/migrate_runner.h"
 #include "engine/workflow/migrate_safe_path.h"
 #include "engine/workflow/migrate_state.h"
+#include "engine/workflow/plan_catalog.h"
+#include "engine/workflow/plan_safe_path.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::cli {
@@ -26,7 +29,7 @@ using namespace shadowcopy::workflow;  // NOLINT
 
 constexpr const char* kFooter = R"(
 usage:
-  shadowcopy migrate --dir D [--dsn DSN] [--to VERSION] [--execute] [--out-of-order]
+  shadowcopy migrate --dir D [--dsn DSN] [--to VERSION] [--execute] [--out-of-order] [--backup DIR]
   shadowcopy migrate status --dir D [--dsn DSN] [--format text|json]
   shadowcopy migrate validate --dir D [--dsn DSN]
   shadowcopy migrate baseline --dir D --version V [--dsn DSN]
@@ -40,8 +43,8 @@ parse, 3 cannot connect.
 )";
 
 struct Args {
-  std::string dir, dsn, to, format = "text", version, lock_timeout, metrics_listen;
-  bool execute = false, out_of_order = false, empty = false;
+  std::string dir, dsn, to, format = "text", version, lock_timeout, metrics_listen, backup_dir;
+  bool execute = false, out_of_order = false, empty = false, keep_old_tables = false;
   int lock_retries = 10;
 };
 
@@ -139,6 +142,34 @@ int Baseline(const Args& a) {
   return 0;
 }
 
+// What a statement's safe path runs, when it is not the statement itself.
+void PrintSafePathCommands(const PendingMigration& p, int i, const MigrateConfig& config) {
+  if (p.paths[i] == SafePath::kOnlineRewrite) {
+    if (auto g = RewriteGroupAt(p, i); g && (i == 0 || !RewriteGroupAt(p, i - 1) ||
+                                             RewriteGroupAt(p, i - 1)->end <= i)) {
+      std::string words;
+      for (const auto& w : RewriteArgs("", g->step, false, config.drop_old_table))
+        words += " " + ShellQuote(w);
+      Out(fmt::format("      runs: shadowcopy{}{}", words,
+                      g->end > i + 1 ? fmt::format(" (statements {} to {} in one rewrite)", i + 1, g->end) : ""));
+    }
+    return;
+  }
+  if (p.paths[i] == SafePath::kBackfill) {
+    if (auto b = BackfillOf(p.script.statements[i].sql)) {
+      std::string words;
+      for (const auto& w : BackfillArgs("", *b, false))
+        words += " " + ShellQuote(w);
+      Out("      runs: shadowcopy" + words);
+    }
+    return;
+  }
+  if (static_cast<size_t>(i) >= p.commands.size()) return;
+  const auto& cmds = p.commands[i];
+  if (cmds.size() == 1 && cmds[0] == p.script.statements[i].sql) return;
+  for (size_t k = 0; k < cmds.size(); ++k) Out(fmt::format("      step {}: {}", k + 1, OneLine(cmds[k])));
+}
+
 void PrintPlan(const std::vector<PendingMigration>& pending, const MigrateConfig& config) {
   Out(fmt::format("dry run: {} migration{} to apply; nothing changes without --execute", pending.size(),
                               pending.size() == 1 ? "" : "s"));
@@ -155,6 +186,7 @@ void PrintPlan(const std::vector<PendingMigration>& pending, const MigrateConfig
       if (static_cast<int>(i) < p.resume_at) path = "applied";
       else if (p.paths[i] == SafePath::kAsIs && !o.literal) path += fmt::format(" (lock_timeout {}ms)", timeout.count());
       Out(fmt::format("  [{}] line {}  {}  {}", i + 1, s.line, path, OneLine(s.sql)));
+      if (static_cast<int>(i) >= p.resume_at) PrintSafePathCommands(p, static_cast<int>(i), config);
     }
     for (const auto& q : p.script.verify)
       Out(fmt::format("  verify line {}  {}", q.line, OneLine(q.sql)));
@@ -209,6 +241,11 @@ int Migrate(const Args& a, const MigrateConfig& config) {
   auto pending = PendingMigrations(statuses, to, a.out_of_order);
   if (!pending.ok())
     return Error(pending.status(), pending.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
+  if (!pending->empty()) {
+    PlanFacts catalog = MigrateFacts(*pending);
+    if (auto st = ReadTargetCatalog(a.dsn, &catalog); !st.ok()) return Error(st, 3);
+    if (auto st = AssignPlanPaths(catalog, &*pending); !st.ok()) return Error(st, 1);
+  }
   if (pending->empty()) {
     Out(fmt::format("nothing to apply: {} migrations, all applied", statuses.size()));
     return 0;
@@ -248,6 +285,11 @@ int MigrateMain(const std::vector<std::string>& args) {
   app.add_flag("--execute", a.execute, "really apply (default: dry run)");
   app.add_flag("--out-of-order", a.out_of_order, "also apply pending files older than an applied one");
   app.add_option("--lock-timeout", a.lock_timeout, "lock_timeout of each as-is statement (default 2s)");
+  app.add_option("--backup", a.backup_dir,
+                 "before a migration that rewrites, drops or deletes: pg_dump of its tables into DIR, proven "
+                 "restorable on a throwaway server");
+  app.add_flag("--keep-old-tables", a.keep_old_tables,
+               "keep each rewritten table's original as _<table>_old (default: dropped after the cutover)");
   app.add_option("--lock-retries", a.lock_retries, "attempts of a statement that hit its lock_timeout (default 10)");
   app.add_option("--metrics-listen", a.metrics_listen, "serve Prometheus metrics at http://ADDR:PORT/metrics");
   auto* status = app.add_subcommand("status", "every migration's state");
@@ -276,6 +318,9 @@ int MigrateMain(const std::vector<std::string>& args) {
   config.dsn = a.dsn;
   config.dir = a.dir;
   config.retry.attempts = a.lock_retries;
+  config.run_engine = RunEngineStepForMigrate;
+  config.drop_old_table = !a.keep_old_tables;
+  config.backup_dir = a.backup_dir;
   if (!a.lock_timeout.empty()) {
     auto d = ParseDuration(a.lock_timeout);
     if (!d.ok() || d->count() <= 0) return Error(absl::InvalidArgumentError("--lock-timeout needs a duration such as 2s"), 2);

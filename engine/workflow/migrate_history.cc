@@ -42,7 +42,10 @@ absl::Status EnsureHistory(PgConn* conn) {
       "CREATE TABLE IF NOT EXISTS shadowcopy.migration_events ("
       "  id bigserial PRIMARY KEY, version text NOT NULL, event text NOT NULL, file text NOT NULL, "
       "  checksum text NOT NULL, undo_file text, undo_checksum text, by_user text NOT NULL DEFAULT current_user, "
-      "  at timestamptz NOT NULL DEFAULT now(), execution_ms bigint NOT NULL DEFAULT 0)");
+      "  at timestamptz NOT NULL DEFAULT now(), execution_ms bigint NOT NULL DEFAULT 0); "
+      "ALTER TABLE shadowcopy.migrations ADD COLUMN IF NOT EXISTS step int NOT NULL DEFAULT 0, "
+      "  ADD COLUMN IF NOT EXISTS step_started timestamptz, ADD COLUMN IF NOT EXISTS backup text, "
+      "  ADD COLUMN IF NOT EXISTS step_statement text");
 }
 
 absl::StatusOr<std::vector<HistoryRow>> LoadHistory(PgConn* conn) {
@@ -52,8 +55,9 @@ absl::StatusOr<std::vector<HistoryRow>> LoadHistory(PgConn* conn) {
       "SELECT version, description, file, checksum, installed_by, "
       "  to_char(installed_on AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), execution_ms, state, "
       "  statements_applied, statements_total, array_length(statement_hashes, 1), error, error_statement, "
-      "  baseline, array_to_string(statement_hashes, ',') "
-      "FROM shadowcopy.migrations"));
+      "  baseline, array_to_string(statement_hashes, ','), coalesce((to_jsonb(m) ->> 'step')::int, 0), "
+      "  coalesce(to_jsonb(m) ->> 'step_statement', '') "
+      "FROM shadowcopy.migrations m"));
   std::vector<HistoryRow> rows;
   for (int i = 0; i < r.Rows(); ++i) {
     HistoryRow h;
@@ -70,6 +74,8 @@ absl::StatusOr<std::vector<HistoryRow>> LoadHistory(PgConn* conn) {
     h.error = r.GetOptional(i, 11);
     h.error_statement = r.GetOptional(i, 12);
     h.baseline = r.GetBool(i, 13);
+    h.step = static_cast<int>(r.GetInt(i, 15));
+    h.step_statement = r.GetString(i, 16);
     for (std::string_view rest = r.Get(i, 14); !rest.empty();) {
       size_t comma = rest.find(',');
       h.statement_hashes.emplace_back(rest.substr(0, comma));
@@ -105,7 +111,8 @@ absl::Status MarkRunning(PgConn* conn, const MigrationFile& file, int total, boo
       "  error = NULL, error_statement = NULL, baseline = false, plan = $7::jsonb, undo_file = NULL, "
       "  undo_checksum = NULL, "
       "  statements_applied = CASE WHEN $6::bool THEN m.statements_applied ELSE 0 END, "
-      "  statement_hashes = CASE WHEN $6::bool THEN m.statement_hashes ELSE '{}' END",
+      "  statement_hashes = CASE WHEN $6::bool THEN m.statement_hashes ELSE '{}' END, "
+      "  step = CASE WHEN $6::bool THEN m.step ELSE 0 END",
       {Key(file), file.name.description, file.file, file.checksum, std::to_string(total),
        keep_applied ? "true" : "false", plan_json});
   return r.status();
@@ -114,8 +121,49 @@ absl::Status MarkRunning(PgConn* conn, const MigrationFile& file, int total, boo
 std::pair<std::string, PgParams> UnitDoneSql(const MigrationFile& file, int applied,
                                              const std::vector<std::string>& hashes) {
   return {"UPDATE shadowcopy.migrations SET statements_applied = $2::int, statement_hashes = $3::text[], "
-          "updated_at = now() WHERE version = $1",
+          "step = 0, updated_at = now() WHERE version = $1",
           {Key(file), std::to_string(applied), engine::TextArrayOf(hashes)}};
+}
+
+std::pair<std::string, PgParams> StepDoneSql(const MigrationFile& file, int step, const std::string& hash) {
+  return {"UPDATE shadowcopy.migrations SET step = $2::int, step_statement = $3, updated_at = now() "
+          "WHERE version = $1",
+          {Key(file), std::to_string(step), hash}};
+}
+
+absl::Status MarkStepStarted(PgConn* conn, const MigrationFile& file) {
+  return conn->Query("UPDATE shadowcopy.migrations SET step_started = clock_timestamp() WHERE version = $1",
+                     {Key(file)})
+      .status();
+}
+
+absl::Status RecordBackup(PgConn* conn, const MigrationFile& file, const std::string& path) {
+  return conn->Query("UPDATE shadowcopy.migrations SET backup = $2 WHERE version = $1", {Key(file), path}).status();
+}
+
+absl::StatusOr<bool> EngineRunFinishedSinceStep(PgConn* conn, const MigrationFile& file, bool backfill,
+                                                const std::string& schema, const std::string& table) {
+  const char* runs = backfill ? "shadowcopy.backfills" : "shadowcopy.runs";
+  ASSIGN_OR_RETURN(PgResult exists, conn->Query(fmt::format("SELECT to_regclass('{}') IS NOT NULL", runs)));
+  if (!exists.GetBool(0, 0)) return false;
+  ASSIGN_OR_RETURN(PgResult r, conn->Query(fmt::format(
+      "SELECT EXISTS (SELECT 1 FROM {} r, shadowcopy.migrations m WHERE m.version = $1 "
+      "AND m.step_started IS NOT NULL AND r.schema_name = $2 AND r.table_name = $3 AND r.outcome = 'success' "
+      "AND r.started_at >= m.step_started)", runs), {Key(file), schema, table}));
+  return r.GetBool(0, 0);
+}
+
+absl::StatusOr<std::optional<std::string>> UnfinishedEngineRun(PgConn* conn, bool backfill,
+                                                               const std::string& schema, const std::string& table) {
+  const char* runs = backfill ? "shadowcopy.backfills" : "shadowcopy.runs";
+  ASSIGN_OR_RETURN(PgResult exists, conn->Query(fmt::format("SELECT to_regclass('{}') IS NOT NULL", runs)));
+  if (!exists.GetBool(0, 0)) return std::optional<std::string>();
+  ASSIGN_OR_RETURN(PgResult r, conn->Query(fmt::format(
+      "SELECT {} FROM {} WHERE schema_name = $1 AND table_name = $2 AND finished_at IS NULL "
+      "ORDER BY started_at DESC LIMIT 1", backfill ? "operation || ' ' || set_text || ' WHERE ' || where_text"
+                                                   : "alter_text", runs), {schema, table}));
+  if (r.Rows() == 0) return std::optional<std::string>();
+  return std::optional<std::string>(r.GetString(0, 0));
 }
 
 absl::Status MarkApplied(PgConn* conn, const MigrationFile& file, int64_t execution_ms) {

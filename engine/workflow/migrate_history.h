@@ -38,6 +38,30 @@ absl::Status MarkRunning(PgConn* conn, const MigrationFile& file, int total, boo
 std::pair<std::string, PgParams> UnitDoneSql(const MigrationFile& file, int applied,
                                              const std::vector<std::string>& hashes);
 
+// Statement and parameters recording that `step` steps of the next
+// statement (whose StatementHash is `hash`) are done; run in the step's own
+// transaction.
+std::pair<std::string, PgParams> StepDoneSql(const MigrationFile& file, int step, const std::string& hash);
+
+// Records when an engine step (online rewrite, backfill) of the next
+// statement starts, before the engine records its own run.
+absl::Status MarkStepStarted(PgConn* conn, const MigrationFile& file);
+
+// Whether an engine run of `schema.table` (the rewrite's shadowcopy.runs,
+// or shadowcopy.backfills) finished successfully since MarkStepStarted: the
+// step's work is done though its completion was not recorded (a kill
+// between the two).
+absl::StatusOr<bool> EngineRunFinishedSinceStep(PgConn* conn, const MigrationFile& file, bool backfill,
+                                                const std::string& schema, const std::string& table);
+
+// The unfinished engine run of `schema.table`, if any: its --alter text (a
+// rewrite) or "operation set WHERE where" (a backfill).
+absl::StatusOr<std::optional<std::string>> UnfinishedEngineRun(PgConn* conn, bool backfill,
+                                                               const std::string& schema, const std::string& table);
+
+// The backup taken before the migration (the dump's path).
+absl::Status RecordBackup(PgConn* conn, const MigrationFile& file, const std::string& path);
+
 absl::Status MarkApplied(PgConn* conn, const MigrationFile& file, int64_t execution_ms);
 absl::Status MarkFailed(PgConn* conn, const MigrationFile& file, int64_t execution_ms, const std::string& error,
                         const std::string& statement);

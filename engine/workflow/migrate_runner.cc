@@ -8,6 +8,7 @@
 #include "common/quote.h"
 #include "common/sql_lexer.h"
 #include "common/status.h"
+#include "engine/workflow/migrate_backup.h"
 #include "engine/workflow/migrate_history.h"
 #include "engine/workflow/migrate_safe_path.h"
 #include "fmt/format.h"
@@ -74,19 +75,21 @@ absl::StatusOr<std::optional<bool>> IndexValidity(PgConn* conn, const std::pair<
 
 class MigrationRun {
  public:
-  MigrationRun(PgConn* conn, const PendingMigration& p, const MigrateConfig& config, const Say& say)
-      : conn_(conn), p_(p), config_(config), say_(say),
+  MigrationRun(PgConn* conn, const PendingMigration& p, const MigrateConfig& config, const Say& say,
+               std::string backup = "")
+      : conn_(conn), p_(p), config_(config), say_(say), backup_(std::move(backup)),
         lock_timeout_(p.script.options.lock_timeout.value_or(config.lock_timeout)) {}
 
   absl::Status Run() {
     const auto& stmts = p_.script.statements;
     for (int i = 0; i < p_.resume_at; ++i) hashes_.push_back(StatementHash(stmts[i].sql));
     RETURN_IF_ERROR(MarkRunning(conn_, *p_.file, static_cast<int>(stmts.size()), p_.resume_at > 0, PlanJson(p_)));
+    if (!backup_.empty()) RETURN_IF_ERROR(RecordBackup(conn_, *p_.file, backup_));
     if (p_.resumed)
       say_(fmt::format("{}: resuming after {} of {} statements applied earlier", p_.file->file, p_.resume_at,
                        stmts.size()));
     for (const Unit& u : Units(p_.script)) {
-      if (u.end <= p_.resume_at) continue;
+      if (u.end <= static_cast<int>(hashes_.size())) continue;  // applied (earlier, or by a merged rewrite)
       failing_ = u.begin;
       absl::Status st = RunUnit(u);
       if (!st.ok()) return Fail(st);
@@ -132,9 +135,15 @@ class MigrationRun {
     const auto& stmts = p_.script.statements;
     auto began = Clock::now();
     absl::Status st;
+    const SafePath path = p_.paths[u.begin];
+    const bool single = u.end - u.begin == 1 && !p_.script.options.literal;
     if (p_.script.options.literal) {
       st = RunLiteral(u);
-    } else if (u.end - u.begin == 1 && p_.paths[u.begin] == SafePath::kConcurrentIndex) {
+    } else if (single && (path == SafePath::kOnlineRewrite || path == SafePath::kBackfill)) {
+      st = RunEngineStep(u.begin);
+    } else if (single && static_cast<size_t>(u.begin) < p_.commands.size() && !p_.commands[u.begin].empty()) {
+      st = RunSteps(u.begin);
+    } else if (single && path == SafePath::kConcurrentIndex) {
       st = RunConcurrent(stmts[u.begin]);
     } else if (u.end - u.begin == 1 && RunsOutsideTransaction(stmts[u.begin].sql)) {
       st = RunOutsideTransaction(stmts[u.begin]);
@@ -143,7 +152,7 @@ class MigrationRun {
                    RetryableLockFailure);
     }
     if (st.ok())
-      say_(fmt::format("{}: [{}/{}] done in {} ms", p_.file->file, u.end, stmts.size(), MsSince(began)));
+      say_(fmt::format("{}: [{}/{}] done in {} ms", p_.file->file, hashes_.size(), stmts.size(), MsSince(began)));
     return st;
   }
 
@@ -200,13 +209,113 @@ class MigrationRun {
     return Record(static_cast<int>(hashes_.size()) + 1);
   }
 
+  absl::Status RunConcurrent(const PlannedStatement& s) {
+    RETURN_IF_ERROR(RunConcurrentSql(s.sql));
+    return Record(static_cast<int>(hashes_.size()) + 1);
+  }
+
+  // The steps of statement `i`'s safe path (CONCURRENTLY, NOT VALID then
+  // VALIDATE, CHECK then SET NOT NULL, a unique index then its constraint),
+  // each in its own transaction (or outside one, for CONCURRENTLY) with its
+  // completion recorded: a resumed run starts at the first step not done.
+  absl::Status RunSteps(int i) {
+    const auto& cmds = p_.commands[i];
+    const int n = static_cast<int>(cmds.size());
+    const int first = p_.resumed && i == p_.resume_at ? std::min(p_.resume_step, n) : 0;
+    if (first > 0) say_(fmt::format("{}: resuming after {} of {} steps done earlier", p_.file->file, first, n));
+    for (int k = first; k < n; ++k) {
+      say_(fmt::format("{}:   step {}/{}: {}", p_.file->file, k + 1, n, FirstLine(cmds[k])));
+      const bool last = k + 1 == n;
+      if (RunsOutsideTransaction(cmds[k])) {
+        RETURN_IF_ERROR(RunConcurrentSql(cmds[k]));
+        if (last) return Record(i + 1);
+        auto [sql, params] = StepDoneSql(*p_.file, k + 1, StatementHash(p_.script.statements[i].sql));
+        RETURN_IF_ERROR(conn_->Query(sql, params).status());
+        continue;
+      }
+      RETURN_IF_ERROR(RetryIf(config_.retry, p_.file->file, [&]() -> absl::Status {
+        absl::Status st = conn_->Exec("BEGIN").status();
+        if (st.ok()) st = conn_->Exec(LockTimeoutSql(true)).status();
+        if (st.ok()) st = conn_->Exec(cmds[k]).status();
+        std::vector<std::string> hashes = hashes_;
+        if (last) hashes.push_back(StatementHash(p_.script.statements[i].sql));
+        if (st.ok()) {
+          auto [sql, params] = last ? UnitDoneSql(*p_.file, i + 1, hashes) : StepDoneSql(*p_.file, k + 1, StatementHash(p_.script.statements[i].sql));
+          st = conn_->Query(sql, params).status();
+        }
+        if (st.ok()) st = conn_->Exec("COMMIT").status();
+        if (!st.ok()) {
+          conn_->RollbackQuietly();
+          return st;
+        }
+        if (last) hashes_ = std::move(hashes);
+        return absl::OkStatus();
+      }, nullptr, RetryableLockFailure));
+    }
+    return absl::OkStatus();
+  }
+
+  // An online rewrite (statement `i` and the ALTERs of the same table that
+  // follow it and combine with it) or a backfill, run by the engine. An
+  // unfinished engine run of the table (a killed migrate) is resumed through
+  // the engine's own --resume; one that finished since this step started is
+  // recorded instead of run again.
+  absl::Status RunEngineStep(int i) {
+    const bool backfill = p_.paths[i] == SafePath::kBackfill;
+    std::vector<std::string> args;
+    std::string schema, table, what;
+    int end = i + 1;
+    if (backfill) {
+      auto step = BackfillOf(p_.script.statements[i].sql);
+      if (!step) return absl::InvalidArgumentError("not a simple UPDATE or DELETE: cannot run it as a backfill");
+      schema = step->schema, table = step->table;
+      what = step->set.empty() ? "delete" : "update";
+      what += (step->set.empty() ? "" : " " + step->set) + " WHERE " + step->where;
+      args = BackfillArgs(config_.dsn, *step, false);
+    } else {
+      auto group = RewriteGroupAt(p_, i);
+      if (!group) return absl::InvalidArgumentError("not a table's rewrite: cannot run it online");
+      schema = group->step.schema, table = group->step.table, what = group->step.alter, end = group->end;
+      args = RewriteArgs(config_.dsn, group->step, false, config_.drop_old_table);
+      if (end > i + 1)
+        say_(fmt::format("{}: statements {} to {} are one online rewrite of {}: --alter \"{}\"", p_.file->file,
+                         i + 1, end, QualifiedName(schema, table), what));
+    }
+    if (!config_.run_engine)
+      return absl::UnimplementedError(fmt::format("the {} path needs the engine, which this runner lacks",
+                                                  SafePathName(p_.paths[i])));
+    ASSIGN_OR_RETURN(auto unfinished, UnfinishedEngineRun(conn_, backfill, schema, table));
+    if (unfinished) {
+      if (!backfill && *unfinished != what)
+        return absl::FailedPreconditionError(fmt::format(
+            "an unfinished rewrite of {} with --alter \"{}\" is in the way (shadowcopy cleanup --table {} "
+            "--schema {} --execute removes it)", QualifiedName(schema, table), *unfinished, table, schema));
+      say_(fmt::format("{}: resuming the interrupted {} of {}", p_.file->file, backfill ? "backfill" : "rewrite",
+                       QualifiedName(schema, table)));
+      args.push_back("--resume");
+    } else {
+      bool finished = false;
+      if (p_.resumed) {
+        ASSIGN_OR_RETURN(finished, EngineRunFinishedSinceStep(conn_, *p_.file, backfill, schema, table));
+      }
+      if (finished) {
+        say_(fmt::format("{}: the interrupted run's {} of {} had finished; recording it", p_.file->file,
+                         backfill ? "backfill" : "rewrite", QualifiedName(schema, table)));
+        return Record(end);
+      }
+      RETURN_IF_ERROR(MarkStepStarted(conn_, *p_.file));
+    }
+    RETURN_IF_ERROR(config_.run_engine(args));
+    return Record(end);
+  }
+
   // CREATE/DROP INDEX CONCURRENTLY as written, outside any transaction and
   // without a lock_timeout (its waits block no reader or writer). An INVALID
   // index of the same name, left by an earlier failed build, is dropped
   // first; a VALID one built by an interrupted try of this migration that
-  // was not recorded yet is recorded instead of built again.
-  absl::Status RunConcurrent(const PlannedStatement& s) {
-    auto name = CreatedIndexName(s.sql);
+  // was not recorded yet is kept instead of built again.
+  absl::Status RunConcurrentSql(const std::string& sql_text) {
+    auto name = CreatedIndexName(sql_text);
     if (!name.second.empty()) {
       ASSIGN_OR_RETURN(auto valid, IndexValidity(conn_, name));
       std::string qualified = name.first.empty() ? QuoteIdent(name.second) : QualifiedName(name.first, name.second);
@@ -215,18 +324,18 @@ class MigrationRun {
         RETURN_IF_ERROR(conn_->Exec("DROP INDEX CONCURRENTLY IF EXISTS " + qualified).status());
       } else if (valid && *valid && p_.resumed) {
         say_(fmt::format("{}: index {} was built by the interrupted run; recording it", p_.file->file, qualified));
-        return Record(static_cast<int>(hashes_.size()) + 1);
+        return absl::OkStatus();
       }
     }
     RETURN_IF_ERROR(conn_->Exec("SET lock_timeout = 0").status());
-    RETURN_IF_ERROR(conn_->Exec(s.sql).status());
-    return Record(static_cast<int>(hashes_.size()) + 1);
+    return conn_->Exec(sql_text).status();
   }
 
   PgConn* const conn_;
   const PendingMigration& p_;
   const MigrateConfig& config_;
   const Say& say_;
+  const std::string backup_;  // the proven dump taken before the run, if any
   const std::chrono::milliseconds lock_timeout_;
   const Clock::time_point start_ = Clock::now();
   std::vector<std::string> hashes_;  // of the statements applied so far
@@ -305,7 +414,22 @@ absl::Status ApplyPending(PgConn* conn, const std::vector<PendingMigration>& pen
                           const Say& say) {
   for (const PendingMigration& p : pending) {
     auto began = Clock::now();
-    RETURN_IF_ERROR(MigrationRun(conn, p, config, say).Run());
+    std::string backup;
+    if (!config.backup_dir.empty()) {
+      if (auto tables = TablesAtRisk(p); !tables.empty()) {
+        say(fmt::format("{}: backing up {} before it runs", p.file->file, fmt::join(tables, ", ")));
+        auto b = BackupAndProve(config.dsn, config.backup_dir, *p.file, tables, std::stop_token());
+        if (!b.ok())
+          return Annotate(b.status(), fmt::format("{}: the backup failed; nothing of it was run", p.file->file));
+        backup = b->path;
+        std::string counts;
+        for (const auto& [t, n] : b->rows) counts += fmt::format("{}{} {} rows", counts.empty() ? "" : ", ", t, n);
+        if (!backup.empty())
+          say(fmt::format("{}: backup {} restored on a throwaway server with the same row counts ({}) in {:.1f} s",
+                          p.file->file, backup, counts, b->seconds));
+      }
+    }
+    RETURN_IF_ERROR(MigrationRun(conn, p, config, say, backup).Run());
     say(fmt::format("{}: version {} {} in {} ms", p.file->file, p.file->name.version.ToString(),
                     p.file->name.kind == FileKind::kUndo ? "undone" : "applied", MsSince(began)));
   }

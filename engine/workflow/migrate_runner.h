@@ -32,6 +32,18 @@ struct MigrateConfig {
   // Attempts and backoff of a statement that hit its lock_timeout (or a
   // deadlock): the statement's transaction is rolled back and retried.
   RetryPolicy retry{10, std::chrono::milliseconds(200), std::chrono::milliseconds(5000)};
+  // Runs one engine command in process — the online rewrite or the batched
+  // backfill, with its control socket, throttler, progress, verification and
+  // resume — given the words of its command line (after the program name;
+  // see RewriteArgs, BackfillArgs). Injected by the command line; when
+  // unset, an online-rewrite or backfill statement fails without running.
+  std::function<absl::Status(const std::vector<std::string>& args)> run_engine;
+  // A rewrite drops the original it replaced (`--drop-old-table`), so a
+  // later migration of the same table can rewrite it again.
+  bool drop_old_table = true;
+  // --backup DIR: before a migration that rewrites, drops or deletes, its
+  // tables dumped there and the dump proven restorable (migrate_backup.h).
+  std::string backup_dir;
 };
 
 // The files and the history, read once.

@@ -138,6 +138,18 @@ absl::StatusOr<int> ResumeAt(const HistoryRow& row, const MigrationScript& scrip
   return applied;
 }
 
+absl::StatusOr<int> ResumeStep(const HistoryRow& row, const MigrationScript& script, int resume_at,
+                               std::string_view file) {
+  if (row.step <= 0) return 0;
+  if (resume_at < static_cast<int>(script.statements.size()) &&
+      StatementHash(script.statements[resume_at].sql) == row.step_statement)
+    return row.step;
+  return absl::FailedPreconditionError(fmt::format(
+      "{}: statement {} changed after {} step{} of its safe path ran; restore it as it was to resume, or undo "
+      "those steps by hand and set the history's step to 0",
+      file, resume_at + 1, row.step, row.step == 1 ? "" : "s"));
+}
+
 std::vector<Unit> Units(const MigrationScript& script) {
   std::vector<Unit> out;
   const int n = static_cast<int>(script.statements.size());
@@ -185,6 +197,9 @@ absl::StatusOr<std::vector<PendingMigration>> PendingMigrations(const std::vecto
       // A literal or transaction=file file is one unit: resumed whole.
       if (p.script.options.literal || p.script.options.transaction_file)
         p.resume_at = p.resume_at == static_cast<int>(p.script.statements.size()) ? p.resume_at : 0;
+      else {
+        ASSIGN_OR_RETURN(p.resume_step, ResumeStep(*s.row, p.script, p.resume_at, s.file));
+      }
     }
     for (const PlannedStatement& st : p.script.statements) {
       SafePath path = SafePathFor(st, p.script.options);

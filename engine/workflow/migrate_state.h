@@ -35,6 +35,8 @@ struct HistoryRow {
   std::optional<std::string> error;
   std::optional<std::string> error_statement;
   bool baseline = false;
+  int step = 0;  // steps of the next statement done (a safe path of several)
+  std::string step_statement;  // StatementHash of that statement ("" with no step)
 };
 
 enum class MigrationState { kApplied, kPending, kFailed, kRunning, kModified, kMissing, kOutOfOrder, kUndoing };
@@ -74,6 +76,12 @@ std::vector<std::string> ValidationProblems(const std::vector<MigrationStatus>& 
 // that changed, or saying the file now has fewer statements.
 absl::StatusOr<int> ResumeAt(const HistoryRow& row, const MigrationScript& script, std::string_view file);
 
+// The steps already done of statement `resume_at` (a safe path of several):
+// `row.step` when that statement is the one they ran for (its hash),
+// FailedPrecondition naming it when it changed since; 0 without steps.
+absl::StatusOr<int> ResumeStep(const HistoryRow& row, const MigrationScript& script, int resume_at,
+                               std::string_view file);
+
 // The runner's units: [begin, end) ranges of statements committed together.
 // One statement each, except an explicit BEGIN ... COMMIT block (one unit)
 // and a transaction=file or literal file (one unit for the whole file).
@@ -91,6 +99,9 @@ struct PendingMigration {
   int resume_at = 0;       // statements already applied
   bool resumed = false;    // a failed or interrupted earlier try
   std::vector<SafePath> paths;  // per statement, SafePathFor
+  // Per statement, what its path runs (AssignPlanPaths; empty: the statement).
+  std::vector<std::vector<std::string>> commands;
+  int resume_step = 0;     // steps of statement `resume_at` already done
 };
 
 // What `migrate` runs, in version order, up to `to` (all when nullopt).

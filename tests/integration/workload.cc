@@ -328,7 +328,7 @@ EventType MirrorWorkload::Writer::PickSingleOp() {
   if (r < 28) return EventType::kInsert;
   if (r < 58) return EventType::kUpdateToastUnchanged;
   if (r < 68) return EventType::kUpdateNoteNull;
-  if (r < 82) return EventType::kKeyUpdate;
+  if (r < 82) return owner_->options_.key_updates ? EventType::kKeyUpdate : EventType::kUpdateToastUnchanged;
   return EventType::kDelete;
 }
 

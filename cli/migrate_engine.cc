@@ -1,0 +1,123 @@
+#include "cli/migrate_engine.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "cli/control_server.h"
+#include "cli/options.h"
+#include "cli/socket_path.h"
+#include "common/log.h"
+#include "common/quote.h"
+#include "common/status.h"
+#include "engine/backfill/backfill.h"
+#include "engine/rewrite/rewrite.h"
+#include "fmt/format.h"
+
+namespace shadowcopy::cli {
+namespace {
+
+constexpr int kMigrateStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+// The control socket of the step, as the rewrite's command line opens it
+// (its default path, or a per-process one when a live socket is there).
+absl::StatusOr<std::unique_ptr<ControlServer>> OpenStepSocket(engine::Config* config) {
+  if (config->no_socket) return std::unique_ptr<ControlServer>();
+  ControlServerOptions options;
+  const bool default_socket = config->socket_path.empty();
+  if (default_socket) {
+    ASSIGN_OR_RETURN(config->socket_path, DefaultControlSocketPath(config->dsn, config->schema, config->table));
+    options.key = DefaultSocketKey(config->dsn, config->schema, config->table);
+  }
+  auto server = std::make_unique<ControlServer>(nullptr, config->socket_path, options);
+  auto st = server->Listen();
+  if (!st.ok() && default_socket && st.code() == absl::StatusCode::kFailedPrecondition) {
+    config->socket_path = FallbackSocketPath(config->socket_path, getpid());
+    server = std::make_unique<ControlServer>(nullptr, config->socket_path, options);
+    st = server->Listen();
+  }
+  RETURN_IF_ERROR(st);
+  Log(LogLevel::kInfo, "control socket: {} (shadowcopy ctl --socket {} status)", server->path(), server->path());
+  return server;
+}
+
+// Runs `run` with the socket serving `control` and the stop signals taken
+// by a watcher thread that calls `stop`; the signals are blocked in this
+// thread (and so in every thread the engine starts) for the step only.
+absl::Status RunStepControlled(engine::Control* control, ControlServer* server,
+                               const std::function<absl::Status()>& run, const std::function<void()>& stop) {
+  sigset_t set, old;
+  sigemptyset(&set);
+  for (int sig : kMigrateStopSignals) sigaddset(&set, sig);
+  pthread_sigmask(SIG_BLOCK, &set, &old);
+  if (server != nullptr) server->Serve(control);
+  std::atomic<bool> finished{false};
+  std::atomic<bool> stopped{false};
+  std::thread watcher([&] {
+    int sig = 0;
+    while (sigwait(&set, &sig) == 0) {
+      if (finished) return;
+      Log(LogLevel::kWarning, "received a stop signal, stopping the step");
+      stopped = true;
+      stop();
+    }
+  });
+  absl::Status st = run();
+  if (server != nullptr) server->Stop();
+  finished = true;
+  pthread_kill(watcher.native_handle(), SIGTERM);
+  watcher.join();
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (stopped && st.ok()) return absl::CancelledError("stopped by a signal after the step finished");
+  return st;
+}
+
+}  // namespace
+
+absl::Status RunEngineStepForMigrate(const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(Options o, ParseOptions(args));
+  RETURN_IF_ERROR(ApplyTestEnvironment(&o.config.test));
+  if (o.command != Command::kMigrate && o.command != Command::kBackfill)
+    return absl::InvalidArgumentError("not an engine command");
+  engine::Config config = o.config;
+  ASSIGN_OR_RETURN(auto server, OpenStepSocket(&config));
+  if (o.command == Command::kBackfill) {
+    engine::Backfill backfill(config);
+    absl::StatusOr<engine::BackfillSummary> result = absl::UnknownError("not run");
+    RETURN_IF_ERROR(RunStepControlled(
+        backfill.control(), server.get(),
+        [&] {
+          result = backfill.Run();
+          return result.status();
+        },
+        [&] { backfill.RequestStop(); }));
+    Log(LogLevel::kInfo, "backfill of {} complete: {} rows {} in {} batches ({:.1f} s){}", result->table,
+        result->rows_changed, result->delete_rows ? "deleted" : "updated", result->batches, result->elapsed_s,
+        result->resumed ? " (resumed run)" : "");
+    return absl::OkStatus();
+  }
+  engine::Rewrite rewrite(config);
+  absl::StatusOr<engine::Summary> result = absl::UnknownError("not run");
+  RETURN_IF_ERROR(RunStepControlled(
+      rewrite.control(), server.get(),
+      [&] {
+        result = rewrite.Run();
+        return result.status();
+      },
+      [&] { rewrite.RequestStop(); }));
+  const engine::Summary& s = *result;
+  Log(LogLevel::kInfo,
+      "online rewrite of {} complete: {} rows copied, {} changes replayed, writers blocked {:.1f} ms at cutover, "
+      "verified: {} ({} mismatches), {:.1f} s{}",
+      QualifiedName(s.names.schema, s.names.table), s.rows_copied, s.changes_replayed, s.blocked_ms,
+      s.verified ? "yes" : "no", s.verify_mismatches, s.elapsed_s,
+      s.resumed_after_swap ? " (finished after the interrupted run's swap)" : "");
+  return absl::OkStatus();
+}
+
+}  // namespace shadowcopy::cli
