@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/control/control.h"
+#include "engine/control/hooks.h"
 
 namespace shadowcopy::engine {
 
@@ -77,6 +78,7 @@ struct Config {
   bool verify_after = false;       // after the cutover, compare the new table with _<table>_old
   bool progress_json = false;
   BackfillSpec backfill;           // `shadowcopy backfill` only
+  HookSettings hooks;              // --hooks-path, --hooks-timeout, --hooks-status-interval
   TestHooks test;
 };
 
