@@ -33,7 +33,7 @@ is failed, modified or missing), 2 usage or a directory that does not parse, 3 c
 )";
 
 struct Args {
-  std::string dir, dsn, to, format = "text", version, lock_timeout;
+  std::string dir, dsn, to, format = "text", version, lock_timeout, hooks_path, hooks_timeout;
   bool execute = false, out_of_order = false;
   int lock_retries = 10;
 };
@@ -209,6 +209,8 @@ int MigrateMain(const std::vector<std::string>& args) {
   app.add_flag("--out-of-order", a.out_of_order, "also apply pending files older than an applied one");
   app.add_option("--lock-timeout", a.lock_timeout, "lock_timeout of each as-is statement (default 2s)");
   app.add_option("--lock-retries", a.lock_retries, "attempts of a statement that hit its lock_timeout (default 10)");
+  app.add_option("--hooks-path", a.hooks_path, "run DIR/shadowcopy-on-<event> at each step (see README: Hooks)");
+  app.add_option("--hooks-timeout", a.hooks_timeout, "a hook is killed after this (default 30s)");
   auto* status = app.add_subcommand("status", "every migration's state");
   status->add_option("--format", a.format, "text (default) or json")->check(CLI::IsMember({"text", "json"}));
   auto* validate = app.add_subcommand("validate", "exit 1 when applied files changed or disappeared");
@@ -235,6 +237,14 @@ int MigrateMain(const std::vector<std::string>& args) {
     if (!d.ok() || d->count() <= 0) return Error(absl::InvalidArgumentError("--lock-timeout needs a duration such as 2s"), 2);
     config.lock_timeout = *d;
   }
+  if (!a.hooks_timeout.empty()) {
+    auto d = ParseDuration(a.hooks_timeout);
+    if (!d.ok() || d->count() <= 0) return Error(absl::InvalidArgumentError("--hooks-timeout needs a duration such as 30s"), 2);
+    config.hooks.timeout = *d;
+  }
+  config.hooks.path = a.hooks_path;
+  if (!a.hooks_path.empty())
+    if (auto st = engine::CheckHooksPath(a.hooks_path); !st.ok()) return Error(st, 2);
   if (baseline->parsed()) return Baseline(a);
   if (status->parsed() || validate->parsed()) {
     auto conn = ConnectForMigrate(a.dsn);

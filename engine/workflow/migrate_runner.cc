@@ -1,5 +1,6 @@
 #include "engine/workflow/migrate_runner.h"
 
+#include <libpq-fe.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -303,13 +304,35 @@ absl::StatusOr<std::unique_ptr<PgConn>> AcquireRunnerLock(const std::string& dsn
 
 absl::Status ApplyPending(PgConn* conn, const std::vector<PendingMigration>& pending, const MigrateConfig& config,
                           const Say& say) {
+  ASSIGN_OR_RETURN(auto hooks, engine::Hooks::Open(config.hooks, nullptr));
+  hooks->UpdateFacts([&](engine::HookFacts* f) {
+    f->database = PQdb(conn->raw());
+    f->phase = "migrate";
+  });
+  hooks->Fire("startup");
+  absl::Status st;
   for (const PendingMigration& p : pending) {
     auto began = Clock::now();
-    RETURN_IF_ERROR(MigrationRun(conn, p, config, say).Run());
+    hooks->UpdateFacts([&](engine::HookFacts* f) {
+      f->migration_version = p.file->name.version.ToString();
+      f->migration_description = p.file->name.description;
+    });
+    engine::HookVars file = {{"SHADOWCOPY_MIGRATION_FILE", p.file->file}};
+    hooks->Fire("migration-start", file);
+    st = MigrationRun(conn, p, config, say).Run();
+    if (!st.ok()) {
+      file.emplace_back("SHADOWCOPY_ERROR", std::string(st.message()));
+      hooks->Fire("migration-failed", file);
+      break;
+    }
+    hooks->Fire("migration-applied", file);
     say(fmt::format("{}: version {} applied in {} ms", p.file->file, p.file->name.version.ToString(),
                     MsSince(began)));
   }
-  return absl::OkStatus();
+  if (st.ok()) hooks->Fire("success");
+  else hooks->Fire("failure", {{"SHADOWCOPY_ERROR", std::string(st.message())}});
+  hooks->Finish();
+  return st;
 }
 
 }  // namespace shadowcopy::workflow

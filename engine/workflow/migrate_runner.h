@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "common/pg.h"
 #include "common/retry.h"
+#include "engine/control/hooks.h"
 #include "engine/workflow/migrate_files.h"
 #include "engine/workflow/migrate_state.h"
 
@@ -32,6 +33,8 @@ struct MigrateConfig {
   // Attempts and backoff of a statement that hit its lock_timeout (or a
   // deadlock): the statement's transaction is rolled back and retried.
   RetryPolicy retry{10, std::chrono::milliseconds(200), std::chrono::milliseconds(5000)};
+  // --hooks-path: startup, migration-start/-applied/-failed, success, failure.
+  engine::HookSettings hooks;
 };
 
 // The files and the history, read once.
