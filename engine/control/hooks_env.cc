@@ -17,6 +17,14 @@ constexpr const char* kStandardHookVars[] = {
     "SHADOWCOPY_ELAPSED_SECONDS", "SHADOWCOPY_ETA_SECONDS",
 };
 
+// The events' own variables: never inherited either (a stale one would read
+// as this event's).
+constexpr const char* kEventHookVars[] = {
+    "SHADOWCOPY_ERROR",        "SHADOWCOPY_COMMAND",          "SHADOWCOPY_COMMAND_REPLY",
+    "SHADOWCOPY_RETRY_ATTEMPT", "SHADOWCOPY_RETRY_REASON",    "SHADOWCOPY_CUTOVER_ATTEMPT",
+    "SHADOWCOPY_MIGRATION_FILE", "SHADOWCOPY_ROWS_CHANGED",
+};
+
 std::string HookNumber(double v) { return fmt::format("{:.0f}", std::max(0.0, std::floor(v))); }
 
 std::string HookValue(const std::string& v) { return v.substr(0, v.find('\0')); }
@@ -87,6 +95,8 @@ HookVars BuildHookVars(std::string_view event, const HookFacts& f, const HookVar
 std::vector<std::string> MergeHookEnvironment(const std::vector<std::string>& inherited, const HookVars& vars) {
   auto ours = [&](std::string_view name) {
     for (const char* s : kStandardHookVars)
+      if (name == s) return true;
+    for (const char* s : kEventHookVars)
       if (name == s) return true;
     for (const auto& v : vars)
       if (name == v.first) return true;

@@ -67,8 +67,8 @@ struct HookFacts {
 HookVars BuildHookVars(std::string_view event, const HookFacts& facts, const HookVars& extra);
 
 // The environment of the hook process ("NAME=VALUE" strings): `inherited`
-// (ours) with every standard SHADOWCOPY_* variable and every name in `vars`
-// removed, then `vars`.
+// (ours) with every SHADOWCOPY_* variable an event may set (standard or its
+// own) and every name in `vars` removed, then `vars`.
 std::vector<std::string> MergeHookEnvironment(const std::vector<std::string>& inherited, const HookVars& vars);
 
 }  // namespace shadowcopy::engine
