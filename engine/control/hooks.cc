@@ -293,13 +293,16 @@ void Hooks::WorkerLoop() {
     Job job;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || finishing_; };
+      auto free = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !held_ || finishing_; };
+      mu_.Await(absl::Condition(&free));
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || finishing_ || held_; };
       if (ticks) {
         absl::Time wake = absl::Now() + absl::FromChrono(next_status - HookClock::now());
         mu_.AwaitWithDeadline(absl::Condition(&ready), wake);
       } else {
         mu_.Await(absl::Condition(&ready));
       }
+      if (held_ && !finishing_) continue;
       if (queue_.empty() && finishing_) return;
       if (!queue_.empty()) {
         job = std::move(queue_.front());
@@ -314,6 +317,11 @@ void Hooks::WorkerLoop() {
     absl::Status st = RunJob(job);
     if (job.done) job.done->set_value(st);
   }
+}
+
+void Hooks::Hold(bool held) {
+  absl::MutexLock lock(&mu_);
+  held_ = held;
 }
 
 void Hooks::Finish() {

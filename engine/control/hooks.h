@@ -91,6 +91,10 @@ class Hooks {
   // saying why (exit status, timeout) otherwise: retry later.
   absl::Status Gate(std::string_view event, HookVars extra, const std::function<absl::Status()>& while_waiting);
 
+  // While held, no hook starts (one running goes on): the rewrite holds them
+  // while it may hold the cutover lock, so no hook of ours queues behind it.
+  void Hold(bool held);
+
   // Runs the hooks already announced to completion and stops the worker;
   // later events are ignored. Called at the end of the run.
   void Finish();
@@ -121,6 +125,7 @@ class Hooks {
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> fired_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> reported_ ABSL_GUARDED_BY(mu_);  // non-executable files warned about
+  bool held_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   std::thread worker_;

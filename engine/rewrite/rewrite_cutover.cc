@@ -139,7 +139,10 @@ absl::Status Rewrite::CutoverPhase() {
     if (!vetoed.ok() && !IsRetryable(vetoed)) return vetoed;
     bool done = false;
     if (vetoed.ok()) {
-      ASSIGN_OR_RETURN(done, TryCutover(attempt));
+      hooks_->Hold(true);  // no hook starts while the lock may be held
+      auto tried = TryCutover(attempt);
+      hooks_->Hold(false);
+      ASSIGN_OR_RETURN(done, std::move(tried));
     }
     if (done) return absl::OkStatus();
     auto wait = Backoff(policy, attempt);
