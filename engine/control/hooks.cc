@@ -293,8 +293,8 @@ void Hooks::WorkerLoop() {
     Job job;
     {
       absl::MutexLock lock(&mu_);
-      auto free = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !held_ || finishing_; };
-      mu_.Await(absl::Condition(&free));
+      auto unheld = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !held_ || finishing_; };
+      mu_.Await(absl::Condition(&unheld));
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || finishing_ || held_; };
       if (ticks) {
         absl::Time wake = absl::Now() + absl::FromChrono(next_status - HookClock::now());
