@@ -151,6 +151,13 @@ const Spec kSpecs[] = {
      "serve Prometheus metrics at http://ADDR:PORT/metrics (PORT alone:\nloopback; port 0: any free one, logged)"},
     {"--progress-interval", "D", kBoth, kControl, "progress line interval (default 2s)",
      "progress line interval (default 2s)"},
+    {"--hooks-path", "DIR", kBoth, kControl,
+     "run DIR/shadowcopy-on-<event> at each phase (see README: Hooks)",
+     "run DIR/shadowcopy-on-<event> at each phase (see README: Hooks)"},
+    {"--hooks-timeout", "D", kBoth, kControl, "a hook is killed after this (default 30s)",
+     "a hook is killed after this (default 30s)"},
+    {"--hooks-status-interval", "D", kBoth, kControl, "the status hook's interval (default 60s)",
+     "the status hook's interval (default 60s)"},
     {"--verbose", nullptr, kBoth, kControl, "debug logging", "debug logging"},
 };
 

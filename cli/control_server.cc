@@ -198,8 +198,10 @@ std::string ExecuteControlCommand(engine::Control& control, const ControlCommand
 
 std::string HandleControlLine(engine::Control& control, std::string_view line) {
   auto cmd = ParseControlCommand(line);
-  if (!cmd.ok()) return fmt::format("error: {}", cmd.status().message());
-  return ExecuteControlCommand(control, *cmd);
+  std::string reply = cmd.ok() ? ExecuteControlCommand(control, *cmd) : fmt::format("error: {}", cmd.status().message());
+  std::string_view text = line.substr(0, line.find_last_not_of(" \t\r\n") + 1);
+  control.CommandHandled(std::string(text), reply);
+  return reply;
 }
 
 namespace {

@@ -216,10 +216,16 @@ absl::Status CheckPostponeFlagFile(const engine::Config& config) {
   return absl::OkStatus();
 }
 
+// A --hooks-path that cannot serve is refused before anything is created.
+absl::Status CheckHooksOption(const engine::Config& config) {
+  return config.hooks.path.empty() ? absl::OkStatus() : engine::CheckHooksPath(config.hooks.path);
+}
+
 int RunRewrite(const Options& o) {
   sigset_t set = BlockStopSignals();
   engine::Config config = o.config;
   if (auto st = CheckPostponeFlagFile(config); !st.ok()) return Fail(st);
+  if (auto st = CheckHooksOption(config); !st.ok()) return Fail(st);
   auto server = OpenControlSocket(&config);
   if (!server.ok()) return Fail(server.status());
   config.progress_tty = ProgressLineWanted(config);
@@ -250,6 +256,7 @@ void PrintBackfillSummary(const engine::BackfillSummary& s) {
 int RunBackfill(const Options& o) {
   sigset_t set = BlockStopSignals();
   engine::Config config = o.config;
+  if (auto st = CheckHooksOption(config); !st.ok()) return Fail(st);
   auto server = OpenControlSocket(&config);
   if (!server.ok()) return Fail(server.status());
   config.progress_tty = ProgressLineWanted(config);

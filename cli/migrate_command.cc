@@ -43,7 +43,8 @@ parse, 3 cannot connect.
 )";
 
 struct Args {
-  std::string dir, dsn, to, format = "text", version, lock_timeout, metrics_listen, backup_dir;
+  std::string dir, dsn, to, format = "text", version, lock_timeout, metrics_listen, backup_dir, hooks_path,
+      hooks_timeout;
   bool execute = false, out_of_order = false, empty = false, keep_old_tables = false;
   int lock_retries = 10;
 };
@@ -257,13 +258,14 @@ int Migrate(const Args& a, const MigrateConfig& config) {
   auto say = [](const std::string& line) { Log(LogLevel::kInfo, "{}", line); };
   gauges.pending = static_cast<int64_t>(pending->size());
   gauges.phase = 1;
-  for (const auto& p : *pending) {  // one at a time, so the gauges follow
-    if (auto st = ApplyPending(conn->get(), {p}, config, say); !st.ok()) {
-      gauges.phase = 3;
-      return Error(st, 1);
-    }
+  MigrateConfig counted = config;
+  counted.after_each = [&gauges] {  // the gauges follow each version
     ++gauges.applied;
     --gauges.pending;
+  };
+  if (auto st = ApplyPending(conn->get(), *pending, counted, say); !st.ok()) {
+    gauges.phase = 3;
+    return Error(st, 1);
   }
   gauges.phase = 2;
   Out(fmt::format("applied {} migration{}: versions {} to {}", pending->size(),
@@ -292,6 +294,8 @@ int MigrateMain(const std::vector<std::string>& args) {
                "keep each rewritten table's original as _<table>_old (default: dropped after the cutover)");
   app.add_option("--lock-retries", a.lock_retries, "attempts of a statement that hit its lock_timeout (default 10)");
   app.add_option("--metrics-listen", a.metrics_listen, "serve Prometheus metrics at http://ADDR:PORT/metrics");
+  app.add_option("--hooks-path", a.hooks_path, "run DIR/shadowcopy-on-<event> at each step (see README: Hooks)");
+  app.add_option("--hooks-timeout", a.hooks_timeout, "a hook is killed after this (default 30s)");
   auto* status = app.add_subcommand("status", "every migration's state");
   status->add_option("--format", a.format, "text (default) or json")->check(CLI::IsMember({"text", "json"}));
   auto* validate = app.add_subcommand("validate", "exit 1 when applied files changed or disappeared");
@@ -326,6 +330,14 @@ int MigrateMain(const std::vector<std::string>& args) {
     if (!d.ok() || d->count() <= 0) return Error(absl::InvalidArgumentError("--lock-timeout needs a duration such as 2s"), 2);
     config.lock_timeout = *d;
   }
+  if (!a.hooks_timeout.empty()) {
+    auto d = ParseDuration(a.hooks_timeout);
+    if (!d.ok() || d->count() <= 0) return Error(absl::InvalidArgumentError("--hooks-timeout needs a duration such as 30s"), 2);
+    config.hooks.timeout = *d;
+  }
+  config.hooks.path = a.hooks_path;
+  if (!a.hooks_path.empty())
+    if (auto st = engine::CheckHooksPath(a.hooks_path); !st.ok()) return Error(st, 2);
   if (baseline->parsed()) return Baseline(a);
   if (down->parsed() || ci->parsed()) {
     DownArgs d{a.dir, a.dsn, a.to, a.execute, a.empty};

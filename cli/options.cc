@@ -253,6 +253,14 @@ absl::Status ApplyOption(Options& o, const std::string& arg, const std::string& 
     ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));
     if (n > 100000) return absl::InvalidArgumentError("--cutover-retries must be at most 100000");
     c.cutover_retries = static_cast<int>(n);
+  } else if (arg == "--hooks-path") {
+    ASSIGN_OR_RETURN(c.hooks.path, need(value));
+    if (c.hooks.path.empty()) return absl::InvalidArgumentError("--hooks-path must not be empty");
+  } else if (arg == "--hooks-timeout" || arg == "--hooks-status-interval") {
+    ASSIGN_OR_RETURN(auto v, need(value));
+    ASSIGN_OR_RETURN(auto d, ParseDuration(v));
+    if (d.count() <= 0) return absl::InvalidArgumentError(fmt::format("{} must be positive", arg));
+    (arg == "--hooks-timeout" ? c.hooks.timeout : c.hooks.status_interval) = d;
   } else if (arg == "--lock-timeout" || arg == "--cutover-lock-timeout" ||
              arg == "--cutover-drain-timeout" || arg == "--progress-interval") {
     ASSIGN_OR_RETURN(auto v, need(value));

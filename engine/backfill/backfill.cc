@@ -99,13 +99,14 @@ absl::Status Backfill::Connect() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<BackfillSummary> Backfill::Run() {
+absl::StatusOr<BackfillSummary> Backfill::RunSteps() {
   started_ = Clock::now();
   summary_.dry_run = !config_.execute;
   RETURN_IF_ERROR(backfill_sql::CheckExpression(spec_.where, backfill_sql::ExpressionKind::kWhere));
   if (!spec_.delete_rows)
     RETURN_IF_ERROR(backfill_sql::CheckExpression(spec_.set, backfill_sql::ExpressionKind::kSet));
   RETURN_IF_ERROR(Connect());
+  Hook("startup");
   RETURN_IF_ERROR(InspectPhase());
   if (!spec_.delete_rows) RETURN_IF_ERROR(CheckSetKeepsKeys());
   ASSIGN_OR_RETURN(auto rec, BackfillState::FindUnfinished(conn_.get(), in_.names.schema, in_.names.table));
@@ -114,6 +115,7 @@ absl::StatusOr<BackfillSummary> Backfill::Run() {
   sizer_ = std::make_unique<throttler::ChunkSizer>(control_->Sizing(), config_.control.chunk_size);
   if (!span_last_.empty() && !done_) RETURN_IF_ERROR(Validate());
   RETURN_IF_ERROR(key_probe_);
+  Hook("validated");
   if (!config_.execute) {
     RETURN_IF_ERROR(Estimate());
     PrintPlan();
@@ -122,6 +124,7 @@ absl::StatusOr<BackfillSummary> Backfill::Run() {
   }
   if (!resumed_) RETURN_IF_ERROR(CreateRecord());
   RETURN_IF_ERROR(StartThrottler());
+  Hook("before-row-copy");
   absl::Status st = BatchLoop();
   if (!st.ok()) {
     if (stop_ || st.code() == absl::StatusCode::kCancelled) {
@@ -140,6 +143,7 @@ absl::StatusOr<BackfillSummary> Backfill::Run() {
     }
     return st;
   }
+  Hook("row-copy-complete");
   RETURN_IF_ERROR(state_->Finish(conn_.get(), "success"));
   summary_.elapsed_s = SecondsSince(started_);
   return summary_;
@@ -442,6 +446,8 @@ absl::StatusOr<Backfill::Batch> Backfill::RunBatchRetrying(int64_t size, bool co
     Log(LogLevel::kInfo, "backfill batch {}: {}; rolled back, retrying in {} ms with {} keys (attempt {}/{})",
         Where(), batch.status().message(), wait.count(), next, attempt + 1, attempts);
     if (commit) sizer_->OnThrottled();
+    if (commit) Hook("batch-retry", {{"SHADOWCOPY_RETRY_ATTEMPT", std::to_string(attempt)},
+                                     {"SHADOWCOPY_RETRY_REASON", std::string(batch.status().message())}});
     SleepFor(wait);
     if (stop_) return absl::CancelledError("interrupted");
     size = next;

@@ -82,6 +82,9 @@ class Backfill {
     bool last = false;  // the range reached the span's end
   };
 
+  absl::StatusOr<BackfillSummary> RunSteps();
+  // Announces `event` to the hooks with the run's current facts (backfill_hooks.cc).
+  void Hook(std::string_view event, HookVars extra = {});
   absl::Status Connect();
   absl::Status InspectPhase();
   absl::Status ReadSpan();
@@ -107,6 +110,7 @@ class Backfill {
   const Config config_;
   std::atomic<bool> stop_{false};
   std::unique_ptr<Control> control_;
+  std::unique_ptr<Hooks> hooks_;  // set by Run
 
   // Owned by the Run() thread.
   std::unique_ptr<PgConn> conn_;  // batches and state; holds the advisory lock

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/control/control.h"
+#include "engine/control/hooks.h"
 
 namespace shadowcopy::engine {
 
@@ -78,6 +79,7 @@ struct Config {
   bool progress_json = false;
   bool progress_tty = false;       // a terminal's self-updating line replaces the text progress lines
   BackfillSpec backfill;           // `shadowcopy backfill` only
+  HookSettings hooks;              // --hooks-path, --hooks-timeout, --hooks-status-interval
   TestHooks test;
 };
 

@@ -404,6 +404,20 @@ void Control::SetAbortHandler(std::function<void()> handler) {
   abort_handler_ = std::move(handler);
 }
 
+void Control::SetCommandObserver(CommandObserver observer) {
+  absl::MutexLock lock(&mu_);
+  command_observer_ = std::move(observer);
+}
+
+void Control::CommandHandled(const std::string& command, const std::string& reply) {
+  CommandObserver observer;
+  {
+    absl::MutexLock lock(&mu_);
+    observer = command_observer_;
+  }
+  if (observer) observer(command, reply);
+}
+
 StatusSnapshot Control::Status() const {
   std::function<throttler::Decision()> source;
   {

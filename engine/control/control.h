@@ -218,6 +218,12 @@ class Control {
   void SetThrottleSource(std::function<throttler::Decision()> source);
   // Run by the first Abort (e.g. Rewrite::RequestStop), on its thread.
   void SetAbortHandler(std::function<void()> handler);
+  // Told of every operator command (its text and the reply), on the thread
+  // that handled it (the run's hooks); null: no one.
+  using CommandObserver = std::function<void(const std::string& command, const std::string& reply)>;
+  void SetCommandObserver(CommandObserver observer);
+  // The operator's `command` was handled with `reply` (the control socket).
+  void CommandHandled(const std::string& command, const std::string& reply);
 
  private:
   absl::Status SetLocked(const std::string& name, const std::string& value, std::string* log)
@@ -247,6 +253,7 @@ class Control {
   Progress progress_ ABSL_GUARDED_BY(mu_);
   std::function<throttler::Decision()> throttle_source_ ABSL_GUARDED_BY(mu_);
   std::function<void()> abort_handler_ ABSL_GUARDED_BY(mu_);
+  CommandObserver command_observer_ ABSL_GUARDED_BY(mu_);
   uint64_t verify_completed_ ABSL_GUARDED_BY(mu_) = 0;
   VerifyOutcome verify_outcome_ ABSL_GUARDED_BY(mu_);
 };

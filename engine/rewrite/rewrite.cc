@@ -104,10 +104,11 @@ absl::Status Rewrite::Connect() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Summary> Rewrite::Run() {
+absl::StatusOr<Summary> Rewrite::RunSteps() {
   started_ = Clock::now();
   summary_.dry_run = !config_.execute;
   RETURN_IF_ERROR(Connect());
+  Hook("startup");
   ASSIGN_OR_RETURN(Inspection in, InspectPhase());
   summary_.names = in.names;
   if (config_.resume && !config_.execute) {
@@ -131,6 +132,7 @@ absl::StatusOr<Summary> Rewrite::Run() {
       rehearsed = DryRun(in, false);
     }
     RETURN_IF_ERROR(rehearsed);
+    Hook("validated");
   }
   if (!config_.execute) {
     summary_.elapsed_s = SecondsSince(started_);

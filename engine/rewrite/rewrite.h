@@ -31,6 +31,7 @@
 #include "common/pg.h"
 #include "engine/control/config.h"
 #include "engine/control/control.h"
+#include "engine/control/hooks.h"
 #include "engine/rewrite/applier.h"
 #include "engine/rewrite/copier.h"
 #include "engine/rewrite/schema_fingerprint.h"
@@ -108,6 +109,9 @@ class Rewrite {
   Control* control() { return control_.get(); }
 
  private:
+  absl::StatusOr<Summary> RunSteps();
+  // Announces `event` to the hooks with the run's current facts (rewrite_hooks.cc).
+  void Hook(std::string_view event, HookVars extra = {}, bool once = false);
   absl::Status Connect();
   absl::StatusOr<Inspection> InspectPhase();
   absl::Status DryRun(const Inspection& in, bool rehearse_swap);
@@ -155,6 +159,9 @@ class Rewrite {
   absl::Status CatchUpToWalEnd();
   absl::Status CutoverPhase();
   absl::StatusOr<bool> TryCutover(int attempt);
+  // The before-cutover hook's verdict on `attempt`: OK, Unavailable (it
+  // failed: postpone the attempt), or the catch-up's error while it ran.
+  absl::Status CutoverVeto(int attempt);
   absl::Status FinishPhase();
   void CleanupAfterFailure(const absl::Status& cause);
 
@@ -215,6 +222,7 @@ class Rewrite {
   std::vector<std::string> after_swap_;  // statements to run once the swap committed
   std::unique_ptr<StateStore> state_;
   std::unique_ptr<Control> control_;
+  std::unique_ptr<Hooks> hooks_;  // set by Run
   std::unique_ptr<throttler::Throttler> throttler_;
   std::unique_ptr<throttler::ChunkSizer> sizer_;
   uint64_t control_revision_ = ~uint64_t{0};

@@ -107,6 +107,8 @@ void Rewrite::BackOffFromLock(const absl::Status& cause) {
                          std::chrono::duration<double>(delay).count());
   r.read_at = Clock::now();
   throttler_->Report(std::move(r));
+  Hook("batch-retry", {{"SHADOWCOPY_RETRY_ATTEMPT", std::to_string(lock_failures_)},
+                       {"SHADOWCOPY_RETRY_REASON", std::string(cause.message())}});
 }
 
 std::string Rewrite::DescribeBlockingLocks() {
@@ -180,6 +182,7 @@ bool Rewrite::CopyConnectionsHealthy() const {
 
 absl::Status Rewrite::CopyPhase() {
   Phase("copy");
+  Hook("before-row-copy", {}, /*once=*/true);
   auto copy_started = Clock::now();
   last_progress_ = copy_started;
   (void)state_->SetPhase(main_.get(), "copy");
@@ -310,6 +313,7 @@ absl::Status Rewrite::RunDeferredStatement(std::string stmt, bool one_process) {
 
 absl::Status Rewrite::IndexPhase() {
   Phase("indexes");
+  Hook("row-copy-complete", {}, /*once=*/true);
   (void)state_->SetPhase(main_.get(), "indexes");
   for (const std::string& stmt : plan_.deferred_indexes) {
     RETURN_IF_ERROR(CheckStop());

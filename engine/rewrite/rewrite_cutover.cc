@@ -96,6 +96,7 @@ absl::Status Rewrite::CutoverPhase() {
         config_.control.postpone_cutover_flag_file.empty() ? ""
             : fmt::format(" or by removing {}", config_.control.postpone_cutover_flag_file));
     Phase("postponed");
+    Hook("begin-postponed");
     while (!control_->CutoverAllowed()) {
       RETURN_IF_ERROR(CheckStop());
       if (control_->abort_requested()) return absl::CancelledError("aborted by the operator");
@@ -128,17 +129,30 @@ absl::Status Rewrite::CutoverPhase() {
   RetryPolicy policy;
   policy.initial_backoff = milliseconds(200);
   policy.max_backoff = milliseconds(3000);
+  absl::Status vetoed;
   for (int attempt = 1; attempt <= config_.cutover_retries; ++attempt) {
     RETURN_IF_ERROR(CheckStop());
     if (attempt > 1) RETURN_IF_ERROR(CatchUpToWalEnd());
     summary_.cutover_attempts = attempt;
     PublishProgress(phase_);
-    ASSIGN_OR_RETURN(bool done, TryCutover(attempt));
+    // The operator's hook may veto this attempt (never run under the lock).
+    vetoed = CutoverVeto(attempt);
+    if (!vetoed.ok() && !IsRetryable(vetoed)) return vetoed;
+    bool done = false;
+    if (vetoed.ok()) {
+      hooks_->Hold(true);  // no hook starts while the lock may be held
+      auto tried = TryCutover(attempt);
+      hooks_->Hold(false);
+      ASSIGN_OR_RETURN(done, std::move(tried));
+    }
     if (done) return absl::OkStatus();
     auto wait = Backoff(policy, attempt);
     auto until = Clock::now() + wait;
     while (Clock::now() < until) RETURN_IF_ERROR(CatchUp(milliseconds(100)));
   }
+  if (!vetoed.ok())
+    return absl::UnavailableError(fmt::format("cutover: {} attempts postponed, the last by {}", config_.cutover_retries,
+                                              vetoed.message()));
   return absl::UnavailableError(fmt::format(
       "cutover: could not lock the table within {} ms in {} attempts (long transactions on it?)",
       config_.cutover_lock_timeout.count(), config_.cutover_retries));

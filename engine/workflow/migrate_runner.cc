@@ -1,5 +1,6 @@
 #include "engine/workflow/migrate_runner.h"
 
+#include <libpq-fe.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -412,28 +413,53 @@ absl::StatusOr<std::unique_ptr<PgConn>> AcquireRunnerLock(const std::string& dsn
 
 absl::Status ApplyPending(PgConn* conn, const std::vector<PendingMigration>& pending, const MigrateConfig& config,
                           const Say& say) {
+  ASSIGN_OR_RETURN(auto hooks, engine::Hooks::Open(config.hooks, nullptr));
+  hooks->UpdateFacts([&](engine::HookFacts* f) {
+    f->database = PQdb(conn->raw());
+    f->phase = "migrate";
+  });
+  hooks->Fire("startup");
+  absl::Status st;
   for (const PendingMigration& p : pending) {
     auto began = Clock::now();
+    hooks->UpdateFacts([&](engine::HookFacts* f) {
+      f->migration_version = p.file->name.version.ToString();
+      f->migration_description = p.file->name.description;
+    });
+    engine::HookVars file = {{"SHADOWCOPY_MIGRATION_FILE", p.file->file}};
+    hooks->Fire("migration-start", file);
     std::string backup;
     if (!config.backup_dir.empty()) {
       if (auto tables = TablesAtRisk(p); !tables.empty()) {
         say(fmt::format("{}: backing up {} before it runs", p.file->file, fmt::join(tables, ", ")));
         auto b = BackupAndProve(config.dsn, config.backup_dir, *p.file, tables, std::stop_token());
-        if (!b.ok())
-          return Annotate(b.status(), fmt::format("{}: the backup failed; nothing of it was run", p.file->file));
-        backup = b->path;
-        std::string counts;
-        for (const auto& [t, n] : b->rows) counts += fmt::format("{}{} {} rows", counts.empty() ? "" : ", ", t, n);
-        if (!backup.empty())
-          say(fmt::format("{}: backup {} restored on a throwaway server with the same row counts ({}) in {:.1f} s",
-                          p.file->file, backup, counts, b->seconds));
+        if (b.ok()) {
+          backup = b->path;
+          std::string counts;
+          for (const auto& [t, n] : b->rows) counts += fmt::format("{}{} {} rows", counts.empty() ? "" : ", ", t, n);
+          if (!backup.empty())
+            say(fmt::format("{}: backup {} restored on a throwaway server with the same row counts ({}) in {:.1f} s",
+                            p.file->file, backup, counts, b->seconds));
+        } else {
+          st = Annotate(b.status(), fmt::format("{}: the backup failed; nothing of it was run", p.file->file));
+        }
       }
     }
-    RETURN_IF_ERROR(MigrationRun(conn, p, config, say, backup).Run());
+    if (st.ok()) st = MigrationRun(conn, p, config, say, backup).Run();
+    if (!st.ok()) {
+      file.emplace_back("SHADOWCOPY_ERROR", std::string(st.message()));
+      hooks->Fire("migration-failed", file);
+      break;
+    }
+    hooks->Fire("migration-applied", file);
+    if (config.after_each) config.after_each();
     say(fmt::format("{}: version {} {} in {} ms", p.file->file, p.file->name.version.ToString(),
                     p.file->name.kind == FileKind::kUndo ? "undone" : "applied", MsSince(began)));
   }
-  return absl::OkStatus();
+  if (st.ok()) hooks->Fire("success");
+  else hooks->Fire("failure", {{"SHADOWCOPY_ERROR", std::string(st.message())}});
+  hooks->Finish();
+  return st;
 }
 
 }  // namespace shadowcopy::workflow

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "common/pg.h"
 #include "common/retry.h"
+#include "engine/control/hooks.h"
 #include "engine/workflow/migrate_files.h"
 #include "engine/workflow/migrate_state.h"
 
@@ -44,6 +45,10 @@ struct MigrateConfig {
   // --backup DIR: before a migration that rewrites, drops or deletes, its
   // tables dumped there and the dump proven restorable (migrate_backup.h).
   std::string backup_dir;
+  // --hooks-path: startup, migration-start/-applied/-failed, success, failure.
+  engine::HookSettings hooks;
+  // Called after each migration applied (or undone), e.g. for the metrics.
+  std::function<void()> after_each;
 };
 
 // The files and the history, read once.
