@@ -10,10 +10,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Relation locks of other sessions on the table (and a partition's parent),
-// with who holds them. pg_locks shows fast-path locks too.
+// with who holds them. pg_locks shows fast-path locks too. A session with
+// no transaction any more (pg_stat_activity read a moment after pg_locks)
+// is a writer that just committed: age 0. No session at all (a prepared
+// transaction): age unknown, taken as old.
 constexpr char kTableLocksSql[] =
     "SELECT l.pid, l.mode, l.granted, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), "
-    "coalesce(extract(epoch FROM clock_timestamp() - a.xact_start) * 1000, -1)::float8, "
+    "CASE WHEN a.pid IS NULL THEN -1 WHEN a.xact_start IS NULL THEN 0 "
+    "ELSE extract(epoch FROM clock_timestamp() - a.xact_start) * 1000 END::float8, "
     "coalesce(left(a.query, 60), '') "
     "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
     "WHERE l.locktype = 'relation' "

@@ -261,6 +261,7 @@ class Rewrite {
   uint64_t verify_answered_ = 0;        // operator requests answered so far
   int verify_fences_ = 0;
   int pre_fences_ = 0;
+  std::chrono::milliseconds fence_round_trip_{0};  // the last fence replayed without a lock
   BlockedTime cutover_blocked_;      // the cutover's lock requests
   BlockedTime verify_blocked_;       // the consistency points' lock requests
   BlockedTime rehearsal_blocked_;    // the swap's rehearsal at the start of --execute
