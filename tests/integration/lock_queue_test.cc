@@ -136,8 +136,10 @@ class LockQueueTest : public DatabaseTest {
   // SHARE on the table; no row matches, so no writer waits on a row lock).
   // Returns its pid.
   std::string HoldForShare(PgConn& holder) {
-    MustExec(holder, "BEGIN; SELECT id FROM orders WHERE id < 0 FOR SHARE");
-    return QueryValue(holder, "SELECT pg_backend_pid()");
+    std::string pid = QueryValue(holder, "SELECT pg_backend_pid()");
+    MustExec(holder, "BEGIN");
+    MustExec(holder, "SELECT id FROM orders WHERE id < 0 FOR SHARE");  // the query status names
+    return pid;
   }
   std::string CtlStatusJson() {
     ProcessResult r = RunShadowcopy({"ctl", "--socket", socket_, "status", "--json"}, {}, nullptr, seconds(10));
