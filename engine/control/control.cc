@@ -462,6 +462,12 @@ std::string Control::StatusText() const {
                         p.verify_ranges_done, p.verify_ranges_total, p.verify_mismatches, p.verify_repaired);
   line += "; " + (s.throttled ? s.throttle_reason : std::string("running"));
   if (s.replay_paused) line += " (replay paused too)";
+  if (!p.lock_wait.empty())
+    line += fmt::format("; {} waiting {:.1f} s for pid {} (application {}, user {}) {} {}{}: {}", p.lock_wait,
+                        p.lock_wait_s, p.lock_holder_pid, p.lock_holder_application, p.lock_holder_user,
+                        p.lock_holder_granted ? "holding" : "waiting for", p.lock_holder_mode,
+                        p.lock_holder_s >= 0 ? fmt::format(" for {:.1f} s", p.lock_holder_s) : "",
+                        p.lock_holder_query);
   if (s.cutover != "not postponed") line += "; cutover " + s.cutover;
   if (s.abort_requested) line += "; abort requested";
   return line;

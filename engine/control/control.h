@@ -94,6 +94,17 @@ struct Progress {
   int64_t verify_mismatches = 0;   // ranges found different (run total)
   int64_t verify_repaired = 0;     // ranges re-copied (run total)
   double verify_blocked_ms = 0;    // longest writer block of a consistency point
+  // A lock request of ours waiting, outside the lock queue, for the
+  // sessions holding or awaiting a conflicting lock ("" when none).
+  std::string lock_wait;           // "cutover", "verify", "rehearsal", ...
+  double lock_wait_s = 0;          // how long it has waited so far
+  int lock_holder_pid = 0;
+  std::string lock_holder_application;
+  std::string lock_holder_user;
+  std::string lock_holder_mode;    // pg_locks.mode
+  bool lock_holder_granted = true; // false: it waits in the queue itself
+  double lock_holder_s = -1;       // its transaction's age; < 0 unknown
+  std::string lock_holder_query;   // its query's first 60 characters
 };
 
 // A consistent copy of everything `status` shows.
