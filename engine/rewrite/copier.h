@@ -74,6 +74,14 @@ class Copier {
   // The shadow has no key index yet (built after the copy; replay waits for
   // it): no range can hold a row, every batch is a plain INSERT.
   void set_key_index_deferred(bool deferred) { key_index_deferred_ = deferred; }
+  // A session idle while a batch runs (borrowed; the single applier's: no
+  // replay runs during a batch). With it, a batch that would be a plain
+  // INSERT is relayed instead: COPY TO STDOUT from the batch's snapshot on
+  // the copy session, COPY FROM STDIN into the shadow on this one, which
+  // commits it with the checkpoint before the copy session ends its
+  // read-only transaction (engine/table/relay_sql.h says which tables).
+  void set_relay_connection(PgConn* conn);
+  int relayed_batches() const { return relayed_batches_; }
 
   // Continues after a restart: the next batch starts after `high_water`.
   void Resume(std::optional<std::vector<std::string>> high_water, bool done) {
@@ -93,7 +101,10 @@ class Copier {
   absl::Status LockOriginal(PgConn* conn);
   absl::StatusOr<Key> FindUpperBound(PgConn* conn, const Key& lower, int64_t chunk_size);
   // Probe and INSERT of the range (lower, upper] inside the open transaction.
-  absl::StatusOr<int64_t> InsertRange(PgConn* conn, const Key& lower, const Key& upper);
+  // With `writer` set, the rows may be relayed instead: *writer is then the
+  // session whose open transaction holds them (else `conn`).
+  absl::StatusOr<int64_t> InsertRange(PgConn* conn, const Key& lower, const Key& upper,
+                                      PgConn** writer = nullptr);
   absl::Status FailedWithReplayedRow(const absl::Status& st);
 
   PgConn* conn_;
@@ -112,6 +123,8 @@ class Copier {
   int last_round_batches_ = 1;
   uint64_t visibility_waits_ = 0;
   std::vector<PgConn*> extra_;
+  PgConn* relay_ = nullptr;  // null: no relay
+  int relayed_batches_ = 0;
 };
 
 }  // namespace shadowcopy::engine
