@@ -152,6 +152,7 @@ absl::StatusOr<int64_t> Copier::CopyNextBatch(int64_t chunk_size) {
     if (writer != conn_) RETURN_IF_ERROR(conn_->Exec("COMMIT").status());
     if (checkpoint_) RETURN_IF_ERROR(checkpoint_(writer, upper, !upper.has_value()));
     RETURN_IF_ERROR(writer->Exec("COMMIT").status());
+    if (upper) batch_ends_.push_back(BatchEnd{*upper, rows});
     if (upper) lower_ = std::move(upper);
     else done_ = true;
     return rows;
@@ -223,6 +224,7 @@ absl::StatusOr<int64_t> Copier::CopyNextRound(int64_t chunk_size) {
         copied += *b.rows;
         ++batches_;
         ++last_round_batches_;
+        if (b.upper) batch_ends_.push_back(BatchEnd{*b.upper, *b.rows});
         if (b.upper) lower_ = b.upper;
         else done_ = true;
         continue;

@@ -85,8 +85,23 @@ class Copier {
 
   // Continues after a restart: the next batch starts after `high_water`.
   void Resume(std::optional<std::vector<std::string>> high_water, bool done) {
+    // The batches before a restart are not known: no boundary list.
+    if (high_water || done) batch_ends_complete_ = false;
     lower_ = std::move(high_water);
     done_ = done;
+  }
+
+  // The upper key and row count of every committed batch, in key order
+  // (the last batch, open above, is not listed), when this copier copied
+  // the whole table; nullopt after a resume. The verification cuts its key
+  // ranges there instead of scanning the key index for boundaries.
+  struct BatchEnd {
+    std::vector<std::string> upper;
+    int64_t rows = 0;
+  };
+  std::optional<std::vector<BatchEnd>> batch_ends() const {
+    if (!batch_ends_complete_ || !done_) return std::nullopt;
+    return batch_ends_;
   }
 
   bool done() const { return done_; }
@@ -123,6 +138,8 @@ class Copier {
   int last_round_batches_ = 1;
   uint64_t visibility_waits_ = 0;
   std::vector<PgConn*> extra_;
+  std::vector<BatchEnd> batch_ends_;
+  bool batch_ends_complete_ = true;
   PgConn* relay_ = nullptr;  // null: no relay
   int relayed_batches_ = 0;
 };
