@@ -74,6 +74,9 @@ const Spec kSpecs[] = {
      "a large replay group is split by key over N connections\n(default 1; never while the new "
      "table has "
      "another unique index)"},
+    {"--copy-relay", nullptr, kRewrite, kOptions,
+     "copy batches with COPY TO STDOUT into COPY FROM STDIN (binary)\nwhere every column's type allows: "
+     "less WAL and half the\nwalsender's CPU, a slower copy on a busy machine (default off)"},
     {"--replay-during-copy", nullptr, kRewrite, kOptions,
      "give the new table its key index before the copy and replay\nconcurrent writes during it. "
      "Default: the key "

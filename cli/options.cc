@@ -37,7 +37,7 @@ bool RewriteOnly(const std::string& arg) {
                         "--drop-old-table", "--keep-on-error", "--max-retained-wal", "--cutover-lock-timeout",
                         "--cutover-retries", "--cutover-drain-timeout", "--all", "--verify", "--verify-workers",
                         "--verify-range-rows", "--verify-max-snapshot-age", "--copy-workers",
-                        "--replay-during-copy", "--apply-workers"})
+                        "--replay-during-copy", "--apply-workers", "--copy-relay"})
     if (arg == f) return true;
   return false;
 }
@@ -213,6 +213,8 @@ absl::Status ApplyOption(Options& o, const std::string& arg, const std::string& 
     ASSIGN_OR_RETURN(c.apply_workers, ParseWorkers(arg, v, 16));
   } else if (arg == "--replay-during-copy") {
     c.replay_during_copy = true;
+  } else if (arg == "--copy-relay") {
+    c.copy_relay = true;
   } else if (arg == "--verify-workers") {
     ASSIGN_OR_RETURN(auto v, need(value));
     ASSIGN_OR_RETURN(c.verify_workers, ParseWorkers(arg, v, 32));

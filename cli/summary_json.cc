@@ -44,6 +44,7 @@ std::string RewriteSummaryJson(const engine::Summary& s) {
   j["verify_after_s"] = FixedDecimals(s.verify_after_s, 3);
   j["replay_deferred"] = s.replay_deferred;
   j["replay_from_batch"] = s.replay_from_batch;
+  j["relayed_batches"] = s.relayed_batches;
   j["key_index_s"] = FixedDecimals(s.key_index_s, 3);
   j["parallel_apply_groups"] = s.parallel_apply_groups;
   j["resumed_after_swap"] = s.resumed_after_swap;

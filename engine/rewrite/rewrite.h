@@ -50,6 +50,7 @@ struct Summary {
   bool dry_run = true;
   int64_t rows_copied = 0;
   int64_t batches = 0;
+  int64_t relayed_batches = 0;  // batches copied by the COPY relay
   uint64_t changes_replayed = 0;
   uint64_t transactions_replayed = 0;
   uint64_t parallel_apply_groups = 0;  // replay groups split over several connections

@@ -246,6 +246,7 @@ absl::Status Rewrite::CopyPhase() {
     MaybeReportProgress(false);
   }
   summary_.batches = copier_->batches();
+  summary_.relayed_batches = copier_->relayed_batches();
   summary_.copy_s = SecondsSince(copy_started);
   MaybeReportProgress(true);
   return absl::OkStatus();

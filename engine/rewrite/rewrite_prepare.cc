@@ -287,6 +287,8 @@ absl::Status Rewrite::StartStream(bool create_slot) {
     copier_->set_extra_connections(std::move(extra));
   }
   copier_->set_key_index_deferred(plan_.key_index_deferred);
+  // The apply session is idle while a batch runs (single applier).
+  if (config_.copy_relay) copier_->set_relay_connection(apply_.get());
   copier_->set_checkpoint([this](PgConn* conn, const std::optional<std::vector<std::string>>& hw,
                                  bool done) -> absl::Status {
     auto [sql, params] = state_->CopyCheckpoint(hw, done);

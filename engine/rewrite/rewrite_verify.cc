@@ -113,7 +113,15 @@ absl::Status Rewrite::OpenVerifySessions() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<vsql::KeyRange>> Rewrite::PlanVerifyRanges() { return PlanRangesOf(plan_.model); }
+// Where the copy ran from the start, its batches' boundaries already cut the
+// key space (no scan of the key index); else PlanRangesOf.
+absl::StatusOr<std::vector<vsql::KeyRange>> Rewrite::PlanVerifyRanges() {
+  auto ends = copier_ ? copier_->batch_ends() : std::nullopt;
+  if (!verify_order_preserved_ || !ends) return PlanRangesOf(plan_.model);
+  std::vector<std::pair<std::vector<std::string>, int64_t>> batches;
+  for (auto& e : *ends) batches.emplace_back(std::move(e.upper), e.rows);
+  return vsql::PlanRanges(vsql::BoundariesFromBatches(batches, config_.verify_range_rows));
+}
 
 // Cuts the original's key space every verify_range_rows keys, as the copy
 // cuts its batches. The boundaries need no snapshot: any sorted keys

@@ -286,7 +286,7 @@ TEST(JsonOutputTest, MigrationSummaryRoundTrips) {
                   "visibility_waits old_table_dropped verified verify_s verify_ranges verify_rows "
                   "verify_mismatches verify_repaired verify_points verify_blocked_ms "
                   "verify_blocked_total_ms verified_after verify_after_ranges "
-                  "verify_after_mismatches verify_after_s replay_deferred replay_from_batch "
+                  "verify_after_mismatches verify_after_s replay_deferred replay_from_batch relayed_batches "
                   "key_index_s parallel_apply_groups resumed_after_swap after_swap_statements"));
   EXPECT_EQ(m["rows_copied"], 30000);
   EXPECT_EQ(m["key_updates"], 2);
