@@ -163,6 +163,15 @@ Reading ProbeThrottleQuery(PgConn& conn, const std::string& sql, TimePoint now) 
   return Value(Signal::kThrottleQuery, "", *v, now);
 }
 
+absl::StatusOr<double> RunCanary(PgConn& conn) {
+  auto t = std::chrono::steady_clock::now();
+  auto res = conn.Exec("SELECT txid_current()");
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+  // A statement timeout (the session stays healthy) is a slow sample.
+  if (!res.ok() && (!conn.Healthy() || res.status().code() != absl::StatusCode::kUnavailable)) return res.status();
+  return ms;
+}
+
 Reading ProbeFlagFile(const std::string& path, TimePoint now) {
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) return Value(Signal::kFlagFile, path, 1, now);
