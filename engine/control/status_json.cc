@@ -48,6 +48,8 @@ std::string RewriteStatusJson(const StatusSnapshot& s) {
   j["verify_mismatches"] = p.verify_mismatches;
   j["verify_repaired"] = p.verify_repaired;
   j["verify_blocked_ms"] = FixedDecimals(p.verify_blocked_ms, 1);
+  j["app_health_throttled"] = s.app_health_throttled;
+  j["health"] = s.health;
   return DumpJson(j);
 }
 
@@ -76,6 +78,8 @@ std::string BackfillStatusJson(const StatusSnapshot& s) {
   j["throttle_reason"] = s.throttle_reason;
   j["abort_requested"] = s.abort_requested;
   j["elapsed_s"] = FixedDecimals(s.elapsed_s, 1);
+  j["app_health_throttled"] = s.app_health_throttled;
+  j["health"] = s.health;
   return DumpJson(j);
 }
 
