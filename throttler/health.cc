@@ -30,7 +30,7 @@ void HealthMonitor::EndBaseline() {
 
 std::string HealthMonitor::DescribeBaseline() const {
   if (!baseline_p95_) return "none";
-  return fmt::format("canary p50 {}, p95 {} over {} samples", FormatMs(*baseline_p50_), FormatMs(*baseline_p95_),
+  return fmt::format("{} p50 {}, p95 {} over {} samples", name_, FormatMs(*baseline_p50_), FormatMs(*baseline_p95_),
                      baseline_.size());
 }
 
@@ -44,7 +44,7 @@ HealthMonitor::Verdict HealthMonitor::Evaluate(const HealthSettings& s, TimePoin
     return v;
   }
   std::vector<double> recent;
-  for (const auto& [at, ms] : window_) recent.push_back(ms);
+  for (const auto& sample : window_) recent.push_back(sample.second);
   v.samples = recent.size();
   v.baseline_p50_ms = *baseline_p50_;
   v.baseline_p95_ms = *baseline_p95_;
@@ -54,7 +54,7 @@ HealthMonitor::Verdict HealthMonitor::Evaluate(const HealthSettings& s, TimePoin
     // Too few samples for a p95 (the canary itself may be stuck: a sample
     // that never comes back is counted when its timeout ends it).
     v.suffering = suffering_;
-    v.detail = fmt::format("canary: {} samples in the window, baseline p95 {}", recent.size(),
+    v.detail = fmt::format("{}: {} samples in the window, baseline p95 {}", name_, recent.size(),
                            FormatMs(v.baseline_p95_ms));
     return v;
   }
@@ -64,7 +64,7 @@ HealthMonitor::Verdict HealthMonitor::Evaluate(const HealthSettings& s, TimePoin
   if (!suffering_ && v.p95_ms > v.threshold_ms) suffering_ = true;
   else if (suffering_ && v.p95_ms < release_ms) suffering_ = false;
   v.suffering = suffering_;
-  v.detail = fmt::format("canary p95 {} vs baseline {} (p50 {} vs {}; limit {})", FormatMs(v.p95_ms),
+  v.detail = fmt::format("{} p95 {} vs baseline {} (p50 {} vs {}; limit {})", name_, FormatMs(v.p95_ms),
                          FormatMs(v.baseline_p95_ms), FormatMs(v.p50_ms), FormatMs(v.baseline_p50_ms),
                          FormatMs(v.threshold_ms));
   return v;

@@ -35,6 +35,9 @@ double Percentile(std::vector<double> v, double p);
 
 class HealthMonitor {
  public:
+  // `name` starts the details ("canary", "statements in flight").
+  explicit HealthMonitor(std::string name = "canary") : name_(std::move(name)) {}
+
   // A baseline sample (ms), taken before the run's heavy work starts.
   void AddBaseline(double latency_ms);
   // Ends the baseline: samples from now on go to the window. A monitor
@@ -62,6 +65,7 @@ class HealthMonitor {
   Verdict Evaluate(const HealthSettings& settings, TimePoint now);
 
  private:
+  std::string name_;
   std::vector<double> baseline_;
   std::optional<double> baseline_p50_, baseline_p95_;
   std::deque<std::pair<TimePoint, double>> window_;

@@ -57,6 +57,12 @@ Reading ProbeThrottleQuery(PgConn& conn, const std::string& sql, TimePoint now);
 // waited (a sample, not an error); a lost connection is an error.
 absl::StatusOr<double> RunCanary(PgConn& conn);
 
+// The median age (ms) of the statements the application has in flight:
+// active client backends other than this session, `own_pids` and
+// shadowcopy's sessions, younger than 5 s (a long report is not the
+// application's latency); 0 when none.
+absl::StatusOr<double> ProbeStatementsInFlight(PgConn& conn, const std::vector<int>& own_pids);
+
 // 1 when `path` exists, else 0.
 Reading ProbeFlagFile(const std::string& path, TimePoint now);
 

@@ -164,6 +164,11 @@ void Throttler::Stop() {
   canary_.reset();
 }
 
+std::vector<int> Throttler::OwnPids() const {
+  absl::MutexLock lock(&mu_);
+  return own_pids_;
+}
+
 void Throttler::TakeHealthBaseline() {
   if (!options_.probe_database || !options_.health_probe || health_.has_baseline()) return;
   auto end = std::chrono::steady_clock::now() + options_.health_baseline;
@@ -172,11 +177,15 @@ void Throttler::TakeHealthBaseline() {
     auto ms = RunCanary(*canary_);
     if (!ms.ok()) break;
     health_.AddBaseline(*ms);
+    auto app = ProbeStatementsInFlight(*canary_, OwnPids());
+    if (app.ok()) inflight_.AddBaseline(*app);
     std::this_thread::sleep_until(next);
   }
   health_.EndBaseline();
-  Log(LogLevel::kInfo, "throttle: application health baseline: {}",
-      health_.has_baseline() ? health_.DescribeBaseline() : "none (the canary could not run)");
+  inflight_.EndBaseline();
+  Log(LogLevel::kInfo, "throttle: application health baseline: {}; {}",
+      health_.has_baseline() ? health_.DescribeBaseline() : "none (the canary could not run)",
+      inflight_.DescribeBaseline());
 }
 
 Reading Throttler::ProbeHealth(TimePoint now) {
@@ -193,12 +202,19 @@ Reading Throttler::ProbeHealth(TimePoint now) {
     return r;
   }
   health_.Add(*ms, now);
+  auto app = ProbeStatementsInFlight(*canary_, OwnPids());
+  if (app.ok()) inflight_.Add(*app, now);
   Limits limits = options_.limits();
   HealthSettings hs;
   hs.factor = limits.health_latency_factor;
   hs.floor = limits.health_latency_floor;
   hs.window = options_.health_window;
   HealthMonitor::Verdict v = health_.Evaluate(hs, now);
+  HealthMonitor::Verdict a = inflight_.Evaluate(hs, now);
+  // Either suffers: the application suffers; the detail names which.
+  if (a.suffering && !v.suffering) v = a;
+  else if (!v.suffering) v.detail += "; " + a.detail;
+  v.suffering = v.suffering || a.suffering;
   // While it throttles, the detail is part of the reason: refreshed every
   // few seconds only, so the reason (logged when it changes) stays put.
   if (!v.suffering || !health_suffering_ || now - health_detail_at_ >= kHealthDetailRefresh) {

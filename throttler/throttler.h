@@ -109,6 +109,7 @@ class Throttler {
   void EnsureConnected();
   void RecordDecision();
   void TakeHealthBaseline();
+  std::vector<int> OwnPids() const;
   Reading ProbeHealth(TimePoint now);
   TimePoint Now() const { return options_.clock(); }
 
@@ -120,7 +121,8 @@ class Throttler {
   std::unique_ptr<PgConn> replica_;
   std::unique_ptr<PgConn> canary_;
   absl::Status primary_error_, replica_error_, canary_error_;
-  HealthMonitor health_;
+  HealthMonitor health_{"canary"};
+  HealthMonitor inflight_{"statements in flight"};
   bool health_suffering_ = false;
   std::string health_detail_;
   TimePoint health_detail_at_{};
