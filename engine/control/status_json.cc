@@ -65,6 +65,8 @@ std::string RewriteStatusJson(const StatusSnapshot& s) {
     w["holder"] = std::move(h);
     j["lock_wait"] = std::move(w);
   }
+  j["app_health_throttled"] = s.app_health_throttled;
+  j["health"] = s.health;
   return DumpJson(j);
 }
 
@@ -93,6 +95,8 @@ std::string BackfillStatusJson(const StatusSnapshot& s) {
   j["throttle_reason"] = s.throttle_reason;
   j["abort_requested"] = s.abort_requested;
   j["elapsed_s"] = FixedDecimals(s.elapsed_s, 1);
+  j["app_health_throttled"] = s.app_health_throttled;
+  j["health"] = s.health;
   return DumpJson(j);
 }
 

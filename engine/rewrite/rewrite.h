@@ -156,6 +156,14 @@ class Rewrite {
   // Replays (or, with the replay paused, sleeps) until `until` or for at
   // most 200 ms, whichever comes first.
   absl::Status ReplayWhileWaiting(std::chrono::steady_clock::time_point until);
+  // True while the replay must be paced: the application's health signal
+  // fires (in `d`) and the slot's lag is well within its limits.
+  bool PaceReplay(const throttler::Decision& d) const;
+  // Replays for at most 50 ms (not beyond `until`), then rests as long.
+  absl::Status PacedReplayStep(std::chrono::steady_clock::time_point until);
+  // Waits, replaying, while the throttler says heavy work must wait (`what`
+  // names the work in the log); a critical limit stops the run.
+  absl::Status WaitForHeavyWork(std::string_view what);
   // The copy batch could not take its lock (`cause`): back off, say why.
   void BackOffFromLock(const absl::Status& cause);
   // "AccessExclusiveLock held by pid 7" for the locks on the original that
