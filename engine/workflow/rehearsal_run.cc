@@ -93,7 +93,7 @@ class Runner {
     return absl::OkStatus();
   }
 
-  absl::Status Outside(const StatementFacts& f, const StatementKind& kind, Observation* o) {
+  absl::Status Outside(const StatementFacts& f, const RehearsalKind& kind, Observation* o) {
     if (single_) {
       o->note = fmt::format("not rehearsed: {} cannot run inside the transaction the rehearsal rolls back",
                             kind.why);
@@ -109,7 +109,7 @@ class Runner {
 
   absl::Status One(StatementFacts* f) {
     Observation* o = &f->observation;
-    StatementKind kind = ClassifyStatement(f->statement.sql);
+    RehearsalKind kind = ClassifyForRehearsal(f->statement.sql);
     if (kind.control != TransactionControl::kNone) return Control(*f, kind.control, o);
     if (kind.outside_transaction && !in_block_) return Outside(*f, kind, o);
     bool own = !in_block_ && !single_;

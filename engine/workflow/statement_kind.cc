@@ -63,8 +63,8 @@ std::string OutsideTransactionWhy(const std::vector<sql::Token>& w) {
 
 }  // namespace
 
-StatementKind ClassifyStatement(std::string_view sql) {
-  StatementKind kind;
+RehearsalKind ClassifyForRehearsal(std::string_view sql) {
+  RehearsalKind kind;
   auto w = Words(sql);
   if (w.empty()) return kind;
   if (WordAt(w, 0, "begin") || (WordAt(w, 0, "start") && WordAt(w, 1, "transaction"))) {

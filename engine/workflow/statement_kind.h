@@ -22,7 +22,7 @@ enum class TransactionControl {
   kRollback,  // ROLLBACK, ABORT (not ROLLBACK TO SAVEPOINT or PREPARED)
 };
 
-struct StatementKind {
+struct RehearsalKind {
   TransactionControl control = TransactionControl::kNone;
   // The server runs it only outside a transaction block; `why` names it
   // ("CREATE INDEX CONCURRENTLY", "VACUUM", ...).
@@ -32,7 +32,7 @@ struct StatementKind {
 
 // Classifies `sql` (one statement, as split by sql::SplitStatements) from its
 // leading words; comments are skipped. Text that does not tokenize is kNone.
-StatementKind ClassifyStatement(std::string_view sql);
+RehearsalKind ClassifyForRehearsal(std::string_view sql);
 
 // The strength of a relation lock mode as pg_locks spells it, 1 (AccessShareLock)
 // to 8 (AccessExclusiveLock); 0 for anything else.

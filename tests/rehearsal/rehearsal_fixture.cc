@@ -116,7 +116,7 @@ std::vector<workflow::PlannedStatement> RehearsalTest::Statements(std::string_vi
     p.file = file;
     p.line = s.line;
     p.sql = s.text;
-    auto kind = workflow::ClassifyStatement(s.text);
+    auto kind = workflow::ClassifyForRehearsal(s.text);
     if (kind.control == workflow::TransactionControl::kBegin) in_block = true;
     p.in_transaction_block = in_block;
     if (kind.control == workflow::TransactionControl::kCommit ||

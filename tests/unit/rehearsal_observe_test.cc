@@ -17,23 +17,23 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 TEST(StatementKindTest, TransactionControl) {
-  EXPECT_EQ(ClassifyStatement("BEGIN").control, TransactionControl::kBegin);
-  EXPECT_EQ(ClassifyStatement("begin isolation level serializable").control, TransactionControl::kBegin);
-  EXPECT_EQ(ClassifyStatement("/* c */ START TRANSACTION").control, TransactionControl::kBegin);
-  EXPECT_EQ(ClassifyStatement("COMMIT").control, TransactionControl::kCommit);
-  EXPECT_EQ(ClassifyStatement("end").control, TransactionControl::kCommit);
-  EXPECT_EQ(ClassifyStatement("ROLLBACK").control, TransactionControl::kRollback);
-  EXPECT_EQ(ClassifyStatement("abort").control, TransactionControl::kRollback);
-  EXPECT_EQ(ClassifyStatement("ROLLBACK TO SAVEPOINT a").control, TransactionControl::kNone);
-  EXPECT_EQ(ClassifyStatement("COMMIT PREPARED 'x'").control, TransactionControl::kNone);
-  EXPECT_EQ(ClassifyStatement("SAVEPOINT a").control, TransactionControl::kNone);
-  EXPECT_EQ(ClassifyStatement("\"begin\"").control, TransactionControl::kNone);
-  EXPECT_EQ(ClassifyStatement("CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END").control,
+  EXPECT_EQ(ClassifyForRehearsal("BEGIN").control, TransactionControl::kBegin);
+  EXPECT_EQ(ClassifyForRehearsal("begin isolation level serializable").control, TransactionControl::kBegin);
+  EXPECT_EQ(ClassifyForRehearsal("/* c */ START TRANSACTION").control, TransactionControl::kBegin);
+  EXPECT_EQ(ClassifyForRehearsal("COMMIT").control, TransactionControl::kCommit);
+  EXPECT_EQ(ClassifyForRehearsal("end").control, TransactionControl::kCommit);
+  EXPECT_EQ(ClassifyForRehearsal("ROLLBACK").control, TransactionControl::kRollback);
+  EXPECT_EQ(ClassifyForRehearsal("abort").control, TransactionControl::kRollback);
+  EXPECT_EQ(ClassifyForRehearsal("ROLLBACK TO SAVEPOINT a").control, TransactionControl::kNone);
+  EXPECT_EQ(ClassifyForRehearsal("COMMIT PREPARED 'x'").control, TransactionControl::kNone);
+  EXPECT_EQ(ClassifyForRehearsal("SAVEPOINT a").control, TransactionControl::kNone);
+  EXPECT_EQ(ClassifyForRehearsal("\"begin\"").control, TransactionControl::kNone);
+  EXPECT_EQ(ClassifyForRehearsal("CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END").control,
             TransactionControl::kNone);
 }
 
 TEST(StatementKindTest, OutsideTransaction) {
-  auto why = [](const char* sql) { return ClassifyStatement(sql).why; };
+  auto why = [](const char* sql) { return ClassifyForRehearsal(sql).why; };
   EXPECT_EQ(why("CREATE INDEX CONCURRENTLY i ON t (a)"), "CREATE INDEX CONCURRENTLY");
   EXPECT_EQ(why("create unique index concurrently if not exists i on t (a)"), "CREATE INDEX CONCURRENTLY");
   EXPECT_EQ(why("DROP INDEX CONCURRENTLY i"), "DROP INDEX CONCURRENTLY");
@@ -43,12 +43,12 @@ TEST(StatementKindTest, OutsideTransaction) {
   EXPECT_EQ(why("ALTER TABLE p DETACH PARTITION c CONCURRENTLY"), "DETACH PARTITION CONCURRENTLY");
   EXPECT_EQ(why("ALTER SYSTEM SET work_mem = '1MB'"), "ALTER SYSTEM");
   EXPECT_EQ(why("CREATE DATABASE d"), "CREATE DATABASE");
-  EXPECT_TRUE(ClassifyStatement("CREATE INDEX i ON t (a)").why.empty());
-  EXPECT_TRUE(ClassifyStatement("CREATE INDEX concurrently ON t (a)").outside_transaction);  // the server reads it so
-  EXPECT_FALSE(ClassifyStatement("CREATE INDEX \"concurrently\" ON t (a)").outside_transaction);
-  EXPECT_FALSE(ClassifyStatement("ALTER TABLE p DETACH PARTITION c").outside_transaction);
-  EXPECT_FALSE(ClassifyStatement("SELECT 'VACUUM'").outside_transaction);
-  EXPECT_FALSE(ClassifyStatement("REINDEX TABLE t").outside_transaction);
+  EXPECT_TRUE(ClassifyForRehearsal("CREATE INDEX i ON t (a)").why.empty());
+  EXPECT_TRUE(ClassifyForRehearsal("CREATE INDEX concurrently ON t (a)").outside_transaction);  // the server reads it so
+  EXPECT_FALSE(ClassifyForRehearsal("CREATE INDEX \"concurrently\" ON t (a)").outside_transaction);
+  EXPECT_FALSE(ClassifyForRehearsal("ALTER TABLE p DETACH PARTITION c").outside_transaction);
+  EXPECT_FALSE(ClassifyForRehearsal("SELECT 'VACUUM'").outside_transaction);
+  EXPECT_FALSE(ClassifyForRehearsal("REINDEX TABLE t").outside_transaction);
 }
 
 TEST(StatementKindTest, LockModeStrength) {
