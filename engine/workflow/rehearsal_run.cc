@@ -71,16 +71,16 @@ class Runner {
     return r.status();
   }
 
-  absl::Status Control(const StatementFacts& f, TransactionControl control, Observation* o) {
+  absl::Status Control(const StatementFacts& f, RehearsalTxnControl control, Observation* o) {
     std::string sql = f.statement.sql;
     if (single_) {
-      if (control == TransactionControl::kBegin) {
+      if (control == RehearsalTxnControl::kBegin) {
         sql = fmt::format("SAVEPOINT {}", kBlockSavepoint);
       } else if (!in_block_) {
         o->note = "nothing to end: no transaction block is open";
         o->rehearsed = true;
         return absl::OkStatus();
-      } else if (control == TransactionControl::kCommit) {
+      } else if (control == RehearsalTxnControl::kCommit) {
         sql = fmt::format("RELEASE SAVEPOINT {}", kBlockSavepoint);
       } else {
         sql = fmt::format("ROLLBACK TO SAVEPOINT {0}; RELEASE SAVEPOINT {0}", kBlockSavepoint);
@@ -88,7 +88,7 @@ class Runner {
       o->note = "the rehearsal's transaction is rolled back at the end: " + sql;
     }
     RETURN_IF_ERROR(Execute(sql, o));
-    in_block_ = control == TransactionControl::kBegin;
+    in_block_ = control == RehearsalTxnControl::kBegin;
     if (in_block_) return BeginView(&block_);
     return absl::OkStatus();
   }
@@ -110,7 +110,7 @@ class Runner {
   absl::Status One(StatementFacts* f) {
     Observation* o = &f->observation;
     RehearsalKind kind = ClassifyForRehearsal(f->statement.sql);
-    if (kind.control != TransactionControl::kNone) return Control(*f, kind.control, o);
+    if (kind.control != RehearsalTxnControl::kNone) return Control(*f, kind.control, o);
     if (kind.outside_transaction && !in_block_) return Outside(*f, kind, o);
     bool own = !in_block_ && !single_;
     if (own) RETURN_IF_ERROR(conn_->Exec("BEGIN").status());

@@ -68,11 +68,11 @@ RehearsalKind ClassifyForRehearsal(std::string_view sql) {
   auto w = Words(sql);
   if (w.empty()) return kind;
   if (WordAt(w, 0, "begin") || (WordAt(w, 0, "start") && WordAt(w, 1, "transaction"))) {
-    kind.control = TransactionControl::kBegin;
+    kind.control = RehearsalTxnControl::kBegin;
   } else if (WordAt(w, 0, "commit") || WordAt(w, 0, "end")) {
-    if (!WordAt(w, 1, "prepared")) kind.control = TransactionControl::kCommit;
+    if (!WordAt(w, 1, "prepared")) kind.control = RehearsalTxnControl::kCommit;
   } else if (WordAt(w, 0, "rollback") || WordAt(w, 0, "abort")) {
-    if (!WordAt(w, 1, "prepared") && !AnyWord(w, "to")) kind.control = TransactionControl::kRollback;
+    if (!WordAt(w, 1, "prepared") && !AnyWord(w, "to")) kind.control = RehearsalTxnControl::kRollback;
   }
   kind.why = OutsideTransactionWhy(w);
   kind.outside_transaction = !kind.why.empty();

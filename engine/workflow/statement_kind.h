@@ -15,7 +15,7 @@
 
 namespace shadowcopy::workflow {
 
-enum class TransactionControl {
+enum class RehearsalTxnControl {
   kNone,      // an ordinary statement (SAVEPOINT and RELEASE included)
   kBegin,     // BEGIN, START TRANSACTION
   kCommit,    // COMMIT, END (not COMMIT PREPARED)
@@ -23,7 +23,7 @@ enum class TransactionControl {
 };
 
 struct RehearsalKind {
-  TransactionControl control = TransactionControl::kNone;
+  RehearsalTxnControl control = RehearsalTxnControl::kNone;
   // The server runs it only outside a transaction block; `why` names it
   // ("CREATE INDEX CONCURRENTLY", "VACUUM", ...).
   bool outside_transaction = false;

@@ -117,10 +117,10 @@ std::vector<workflow::PlannedStatement> RehearsalTest::Statements(std::string_vi
     p.line = s.line;
     p.sql = s.text;
     auto kind = workflow::ClassifyForRehearsal(s.text);
-    if (kind.control == workflow::TransactionControl::kBegin) in_block = true;
+    if (kind.control == workflow::RehearsalTxnControl::kBegin) in_block = true;
     p.in_transaction_block = in_block;
-    if (kind.control == workflow::TransactionControl::kCommit ||
-        kind.control == workflow::TransactionControl::kRollback)
+    if (kind.control == workflow::RehearsalTxnControl::kCommit ||
+        kind.control == workflow::RehearsalTxnControl::kRollback)
       in_block = false;
     out.push_back(std::move(p));
   }

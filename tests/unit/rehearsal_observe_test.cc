@@ -16,20 +16,20 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-TEST(StatementKindTest, TransactionControl) {
-  EXPECT_EQ(ClassifyForRehearsal("BEGIN").control, TransactionControl::kBegin);
-  EXPECT_EQ(ClassifyForRehearsal("begin isolation level serializable").control, TransactionControl::kBegin);
-  EXPECT_EQ(ClassifyForRehearsal("/* c */ START TRANSACTION").control, TransactionControl::kBegin);
-  EXPECT_EQ(ClassifyForRehearsal("COMMIT").control, TransactionControl::kCommit);
-  EXPECT_EQ(ClassifyForRehearsal("end").control, TransactionControl::kCommit);
-  EXPECT_EQ(ClassifyForRehearsal("ROLLBACK").control, TransactionControl::kRollback);
-  EXPECT_EQ(ClassifyForRehearsal("abort").control, TransactionControl::kRollback);
-  EXPECT_EQ(ClassifyForRehearsal("ROLLBACK TO SAVEPOINT a").control, TransactionControl::kNone);
-  EXPECT_EQ(ClassifyForRehearsal("COMMIT PREPARED 'x'").control, TransactionControl::kNone);
-  EXPECT_EQ(ClassifyForRehearsal("SAVEPOINT a").control, TransactionControl::kNone);
-  EXPECT_EQ(ClassifyForRehearsal("\"begin\"").control, TransactionControl::kNone);
+TEST(StatementKindTest, RehearsalTxnControl) {
+  EXPECT_EQ(ClassifyForRehearsal("BEGIN").control, RehearsalTxnControl::kBegin);
+  EXPECT_EQ(ClassifyForRehearsal("begin isolation level serializable").control, RehearsalTxnControl::kBegin);
+  EXPECT_EQ(ClassifyForRehearsal("/* c */ START TRANSACTION").control, RehearsalTxnControl::kBegin);
+  EXPECT_EQ(ClassifyForRehearsal("COMMIT").control, RehearsalTxnControl::kCommit);
+  EXPECT_EQ(ClassifyForRehearsal("end").control, RehearsalTxnControl::kCommit);
+  EXPECT_EQ(ClassifyForRehearsal("ROLLBACK").control, RehearsalTxnControl::kRollback);
+  EXPECT_EQ(ClassifyForRehearsal("abort").control, RehearsalTxnControl::kRollback);
+  EXPECT_EQ(ClassifyForRehearsal("ROLLBACK TO SAVEPOINT a").control, RehearsalTxnControl::kNone);
+  EXPECT_EQ(ClassifyForRehearsal("COMMIT PREPARED 'x'").control, RehearsalTxnControl::kNone);
+  EXPECT_EQ(ClassifyForRehearsal("SAVEPOINT a").control, RehearsalTxnControl::kNone);
+  EXPECT_EQ(ClassifyForRehearsal("\"begin\"").control, RehearsalTxnControl::kNone);
   EXPECT_EQ(ClassifyForRehearsal("CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END").control,
-            TransactionControl::kNone);
+            RehearsalTxnControl::kNone);
 }
 
 TEST(StatementKindTest, OutsideTransaction) {
