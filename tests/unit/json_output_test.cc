@@ -144,7 +144,7 @@ TEST(JsonOutputTest, MigrationStatusRoundTrips) {
                   "target_chunk_time_ms min_chunk_size max_chunk_size nice_ratio paused "
                   "replay_paused throttled throttle_reason cutover abort_requested elapsed_s "
                   "verify verify_ranges_done verify_ranges_total verify_rows verify_mismatches "
-                  "verify_repaired verify_blocked_ms app_health_throttled health"));
+                  "verify_repaired verify_blocked_ms lock_wait app_health_throttled health"));
   EXPECT_EQ(j["phase"].get<std::string>(), kTableBack);
   EXPECT_EQ(j["throttle_reason"].get<std::string>(), "throttled: " + kErrorBack);
   EXPECT_EQ(j["verify"].get<std::string>(), kErrorBack);
@@ -186,7 +186,7 @@ TEST(JsonOutputTest, MigrationStatusKeepsItsFormat) {
             "\"cutover\":\"postponed\",\"abort_requested\":false,\"elapsed_s\":12.3,"
             "\"verify\":\"running\",\"verify_ranges_done\":3,\"verify_ranges_total\":8,"
             "\"verify_rows\":900,\"verify_mismatches\":1,\"verify_repaired\":1,"
-            "\"verify_blocked_ms\":2.2,\"app_health_throttled\":false,\"health\":\"\"}");
+            "\"verify_blocked_ms\":2.2,\"lock_wait\":null,\"app_health_throttled\":false,\"health\":\"\"}");
 }
 
 TEST(JsonOutputTest, BackfillStatusRoundTrips) {
@@ -283,6 +283,8 @@ TEST(JsonOutputTest, MigrationSummaryRoundTrips) {
   EXPECT_EQ(Keys(m),
             Words("rows_copied batches changes_replayed transactions_replayed inserts updates "
                   "key_updates deletes blocked_ms copy_s elapsed_s cutover_attempts "
+                  "blocked_max_ms cutover_lock_failures cutover_lock_wait_s verify_lock_wait_s "
+                  "verify_point_failures rehearsal_blocked_ms lock_holders "
                   "visibility_waits old_table_dropped verified verify_s verify_ranges verify_rows "
                   "verify_mismatches verify_repaired verify_points verify_blocked_ms "
                   "verify_blocked_total_ms verified_after verify_after_ranges "
