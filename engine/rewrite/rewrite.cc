@@ -78,6 +78,17 @@ void Rewrite::PublishProgress(std::string_view phase) {
   p.verify_mismatches = summary_.verify_mismatches;
   p.verify_repaired = summary_.verify_repaired;
   p.verify_blocked_ms = summary_.verify_blocked_ms;
+  if (!lock_wait_.empty()) {
+    p.lock_wait = lock_wait_;
+    p.lock_wait_s = lock_wait_s_;
+    p.lock_holder_pid = lock_wait_holder_.pid;
+    p.lock_holder_application = lock_wait_holder_.application_name;
+    p.lock_holder_user = lock_wait_holder_.usename;
+    p.lock_holder_mode = lock_wait_holder_.mode;
+    p.lock_holder_granted = lock_wait_holder_.granted;
+    p.lock_holder_s = lock_wait_holder_.xact_age_ms >= 0 ? lock_wait_holder_.xact_age_ms / 1000.0 : -1;
+    p.lock_holder_query = lock_wait_holder_.query;
+  }
   control_->Publish(p);
 }
 

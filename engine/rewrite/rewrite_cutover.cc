@@ -11,6 +11,7 @@
 #include "common/status.h"
 #include "engine/control/test_hooks.h"
 #include "engine/rewrite/after_swap.h"
+#include "engine/rewrite/lock_gate.h"
 #include "engine/rewrite/rewrite.h"
 #include "engine/rewrite/swap.h"
 #include "engine/table/inheritance.h"
@@ -132,8 +133,10 @@ absl::Status Rewrite::CutoverPhase() {
     RETURN_IF_ERROR(CheckStop());
     if (attempt > 1) RETURN_IF_ERROR(CatchUpToWalEnd());
     summary_.cutover_attempts = attempt;
-    ASSIGN_OR_RETURN(bool done, TryCutover(attempt));
-    if (done) return absl::OkStatus();
+    auto done = TryCutover(attempt);
+    SyncBlockedSummary();
+    if (!done.ok()) return done.status();
+    if (*done) return absl::OkStatus();
     auto wait = Backoff(policy, attempt);
     auto until = Clock::now() + wait;
     while (Clock::now() < until) RETURN_IF_ERROR(CatchUp(milliseconds(100)));
@@ -150,10 +153,15 @@ absl::StatusOr<bool> Rewrite::TryCutover(int attempt) {
   if (ShouldPause(config_.test, "cutover-attempt", attempt)) RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
   if (vexport_) vexport_->RollbackQuietly();  // a failed attempt's snapshot
   after_snapshot_.clear();
+  // Never into the queue behind another session: the application would
+  // queue behind us (rewrite_lock_wait.cc).
+  ASSIGN_OR_RETURN(bool ready, PrepareLockRequest(lock_.get(), LockMode::kAccessExclusive, "cutover", attempt));
+  if (!ready) return false;
   RETURN_IF_ERROR(lock_->Exec("BEGIN").status());
-  RETURN_IF_ERROR(lock_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.cutover_lock_timeout.count())).status());
+  RETURN_IF_ERROR(lock_->Exec(ShortLockTimeoutSql()).status());
   RETURN_IF_ERROR(LoseLockCycles(lock_.get()));
   ASSIGN_OR_RETURN(auto lock_sql, CutoverLockSql(lock_.get(), plan_.model.oid, QualifiedName(n.schema, n.table)));
+  BlockedSpan blocking(&cutover_blocked_);  // until released, whatever the outcome
   auto locked = lock_->Exec(lock_sql);
   if (!locked.ok()) {
     lock_->RollbackQuietly();
@@ -185,7 +193,7 @@ absl::StatusOr<bool> Rewrite::TryCutover(int attempt) {
     lock_->RollbackQuietly();
     return emitted.status();
   }
-  auto deadline = lock_time + config_.cutover_drain_timeout;
+  auto deadline = lock_time + LockedDrainBudget(attempt);
   bool drained = false;
   while (!drained && Clock::now() < deadline) {
     auto st = ReplayAvailable(milliseconds(50));
@@ -199,7 +207,7 @@ absl::StatusOr<bool> Rewrite::TryCutover(int attempt) {
   if (!drained) {
     lock_->RollbackQuietly();
     Log(LogLevel::kInfo, "cutover attempt {}: replay did not reach the fence within {} ms; catching up",
-        attempt, config_.cutover_drain_timeout.count());
+        attempt, LockedDrainBudget(attempt).count());
     return false;
   }
   Log(LogLevel::kDebug, "cutover attempt {}: fence applied after {:.1f} ms", attempt,
@@ -272,8 +280,10 @@ absl::StatusOr<bool> Rewrite::TryCutover(int attempt) {
     return Annotate(st, "cutover swap (rolled back; the original table is unchanged)");
   }
   swapped_ = true;
-  summary_.blocked_ms = std::chrono::duration<double, std::milli>(Clock::now() - lock_time).count();
-  Log(LogLevel::kInfo, "cutover done: writers were blocked for {:.1f} ms", summary_.blocked_ms);
+  double held = blocking.End(/*ok=*/true);
+  SyncBlockedSummary();
+  Log(LogLevel::kInfo, "cutover done: writers were blocked for {:.1f} ms ({:.1f} ms by this attempt, {} attempts "
+      "that queued)", summary_.blocked_ms, held, cutover_blocked_.attempts);
   if (ShouldPause(config_.test, "after-swap", attempt)) RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
   RETURN_IF_ERROR(RunAfterSwap(lock_.get()));
   return true;
