@@ -58,9 +58,14 @@ Reading ProbeThrottleQuery(PgConn& conn, const std::string& sql, TimePoint now);
 absl::StatusOr<double> RunCanary(PgConn& conn);
 
 // The median age (ms) of the statements the application has in flight:
-// active client backends other than this session, `own_pids` and
-// shadowcopy's sessions, younger than 5 s (a long report is not the
-// application's latency); 0 when none.
+// active client backends of this database other than this session,
+// `own_pids` and shadowcopy's sessions, younger than 5 s (a long report is
+// not the application's latency) and not waiting for a synchronous
+// standby's answer (the standby's health: the replica signals' business).
+// 0 with fewer than kMinStatementsInFlight of them: one statement's age (a
+// lone slow query, a maintenance command) says nothing about how the
+// application's statements fare.
+inline constexpr int kMinStatementsInFlight = 3;
 absl::StatusOr<double> ProbeStatementsInFlight(PgConn& conn, const std::vector<int>& own_pids);
 
 // 1 when `path` exists, else 0.
