@@ -145,7 +145,10 @@ absl::StatusOr<Summary> Rewrite::Run() {
       return summary_;
     }
   } else {
-    st = Prepare(in);
+    // The health baseline (a second of samples) before the slot exists:
+    // the slot holds the server's WAL from its creation on.
+    st = StartThrottler();
+    if (st.ok()) st = Prepare(in);
     if (st.ok()) st = StartStream(/*create_slot=*/true);
   }
   // A lost connection or a server restart is survived inside the run: the
@@ -176,6 +179,7 @@ absl::StatusOr<Summary> Rewrite::Run() {
 
 absl::Status Rewrite::RunPhases() {
   RETURN_IF_ERROR(StartThrottler());
+  throttler_->SetSlot(plan_.model.names.slot);
   if (!copier_->done()) RETURN_IF_ERROR(CopyPhase());
   if (!indexes_done_) RETURN_IF_ERROR(IndexPhase());
   if (!swapped_) RETURN_IF_ERROR(CutoverPhase());

@@ -37,7 +37,6 @@ double SecondsSince(Clock::time_point t) {
 absl::Status Rewrite::StartThrottler() {
   if (throttler_) return absl::OkStatus();
   ASSIGN_OR_RETURN(throttler_, StartRunThrottler(config_, control_.get()));
-  throttler_->SetSlot(plan_.model.names.slot);
   sizer_ = std::make_unique<throttler::ChunkSizer>(control_->Sizing(), config_.control.chunk_size);
   return absl::OkStatus();
 }
