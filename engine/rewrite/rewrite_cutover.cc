@@ -284,7 +284,8 @@ absl::StatusOr<bool> Rewrite::TryCutover(int attempt) {
   SyncBlockedSummary();
   Log(LogLevel::kInfo, "cutover done: writers were blocked for {:.1f} ms ({:.1f} ms by this attempt, {} attempts "
       "that queued)", summary_.blocked_ms, held, cutover_blocked_.attempts);
-  if (ShouldPause(config_.test, "after-swap", attempt)) RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
+  // The swap commits once, at whichever attempt got the lock: `after-swap:1`.
+  if (ShouldPause(config_.test, "after-swap", 1)) RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
   RETURN_IF_ERROR(RunAfterSwap(lock_.get()));
   return true;
 }
