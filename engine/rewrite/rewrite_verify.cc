@@ -113,13 +113,22 @@ absl::Status Rewrite::OpenVerifySessions() {
   return absl::OkStatus();
 }
 
-// Where the copy ran from the start, its batches' boundaries already cut the
-// key space (no scan of the key index); else PlanRangesOf.
+// Where the copy ran from the start in batches of at most
+// --verify-range-rows rows, its batches' boundaries already cut the key
+// space (no scan of the key index); else PlanRangesOf (a larger batch would
+// make a range larger than asked).
 absl::StatusOr<std::vector<vsql::KeyRange>> Rewrite::PlanVerifyRanges() {
   auto ends = copier_ ? copier_->batch_ends() : std::nullopt;
   if (!verify_order_preserved_ || !ends) return PlanRangesOf(plan_.model);
   std::vector<std::pair<std::vector<std::string>, int64_t>> batches;
-  for (auto& e : *ends) batches.emplace_back(std::move(e.upper), e.rows);
+  int64_t listed = 0;
+  for (auto& e : *ends) {
+    if (e.rows > config_.verify_range_rows) return PlanRangesOf(plan_.model);
+    listed += e.rows;
+    batches.emplace_back(std::move(e.upper), e.rows);
+  }
+  // The last batch, open above, is not listed.
+  if (summary_.rows_copied - listed > config_.verify_range_rows) return PlanRangesOf(plan_.model);
   return vsql::PlanRanges(vsql::BoundariesFromBatches(batches, config_.verify_range_rows));
 }
 
