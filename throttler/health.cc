@@ -49,24 +49,29 @@ HealthMonitor::Verdict HealthMonitor::Evaluate(const HealthSettings& s, TimePoin
   v.baseline_p50_ms = *baseline_p50_;
   v.baseline_p95_ms = *baseline_p95_;
   const double floor_ms = std::chrono::duration<double, std::milli>(s.floor).count();
-  v.threshold_ms = std::max(std::max(s.factor, 1.0) * v.baseline_p95_ms, v.baseline_p95_ms + floor_ms);
+  const double factor = std::max(s.factor, 1.0);
+  v.threshold_ms = std::max(factor * v.baseline_p95_ms, v.baseline_p95_ms + floor_ms);
+  v.median_threshold_ms = std::max(factor * v.baseline_p50_ms, v.baseline_p50_ms + floor_ms / 4);
   if (recent.size() < s.min_window_samples) {
-    // Too few samples for a p95 (the canary itself may be stuck: a sample
-    // that never comes back is counted when its timeout ends it).
+    // Too few samples for a verdict (the canary itself may be stuck: a
+    // sample that never comes back is counted when its timeout ends it).
     v.suffering = suffering_;
     v.detail = fmt::format("{}: {} samples in the window, baseline p95 {}", name_, recent.size(),
                            FormatMs(v.baseline_p95_ms));
     return v;
   }
   v.p50_ms = Percentile(recent, 50);
-  v.p95_ms = Percentile(recent, 95);
-  const double release_ms = (v.baseline_p95_ms + v.threshold_ms) / 2;
-  if (!suffering_ && v.p95_ms > v.threshold_ms) suffering_ = true;
-  else if (suffering_ && v.p95_ms < release_ms) suffering_ = false;
+  v.p90_ms = Percentile(recent, 90);
+  const bool tail = v.p90_ms > v.threshold_ms;
+  const bool typical = v.p50_ms > v.median_threshold_ms;
+  const bool tail_back = v.p90_ms < (v.baseline_p95_ms + v.threshold_ms) / 2;
+  const bool typical_back = v.p50_ms < (v.baseline_p50_ms + v.median_threshold_ms) / 2;
+  if (!suffering_ && (tail || typical)) suffering_ = true;
+  else if (suffering_ && tail_back && typical_back) suffering_ = false;
   v.suffering = suffering_;
-  v.detail = fmt::format("{} p95 {} vs baseline {} (p50 {} vs {}; limit {})", name_, FormatMs(v.p95_ms),
-                         FormatMs(v.baseline_p95_ms), FormatMs(v.p50_ms), FormatMs(v.baseline_p50_ms),
-                         FormatMs(v.threshold_ms));
+  v.detail = fmt::format("{} p90 {} vs baseline p95 {} (limit {}); p50 {} vs {} (limit {})", name_,
+                         FormatMs(v.p90_ms), FormatMs(v.baseline_p95_ms), FormatMs(v.threshold_ms),
+                         FormatMs(v.p50_ms), FormatMs(v.baseline_p50_ms), FormatMs(v.median_threshold_ms));
   return v;
 }
 

@@ -2,11 +2,19 @@
 // on its own connection every ~100 ms: a baseline taken before the run does
 // any heavy work, then a sliding window of recent samples compared with it.
 //
-// The application is suffering when the window's p95 exceeds
-//   max(factor × baseline p95, baseline p95 + floor)
-// (the floor keeps a sub-millisecond baseline from firing on scheduler
-// noise). Hysteresis: once fired, the signal holds until the window's p95
-// falls below the middle of baseline and threshold.
+// The application is suffering when, over the window, either
+//  - the tail rose: the window's p90 exceeds
+//      max(factor × baseline p95, baseline p95 + floor)
+//    (p90 against the baseline's p95: a sample or two of a busy machine's
+//    hiccups, a scheduler delay or a checkpoint's fsync, stay above p90's
+//    rank; 0.3 s of slow samples in 3 s do not), or
+//  - the typical latency rose: the window's p50 exceeds
+//      max(factor × baseline p50, baseline p50 + floor / 4)
+//    (an application already busy at the baseline has a wide tail whose
+//    p95 hides its suffering; its median does not).
+// The floor keeps a sub-millisecond baseline from firing on scheduler
+// noise. Hysteresis: once fired, the signal holds until both are back below
+// the middle of their baseline and threshold.
 //
 // Pure logic: no clock (callers pass `now`), no I/O.
 // Thread-safety: none; one owner (the throttler's polling thread).
@@ -53,11 +61,13 @@ class HealthMonitor {
 
   struct Verdict {
     bool suffering = false;
-    double p50_ms = 0, p95_ms = 0;    // the window's
+    double p50_ms = 0, p90_ms = 0;    // the window's
     double baseline_p50_ms = 0, baseline_p95_ms = 0;
-    double threshold_ms = 0;
+    double threshold_ms = 0;          // for the window's p90
+    double median_threshold_ms = 0;   // for the window's p50
     size_t samples = 0;               // in the window
-    // "canary p95 48 ms vs baseline 6 ms (threshold 26 ms)"
+    // "canary p90 48 ms vs baseline p95 6.0 ms (limit 26 ms); p50 6.0 ms vs
+    // 5.0 ms (limit 15 ms)"
     std::string detail;
   };
   // The verdict over the samples within `settings.window` of `now`
