@@ -79,8 +79,15 @@ TEST_F(HealthSignalTest, HeavyWritersThrottleTheRunForTheApplicationsHealth) {
   HotKeyWriters writers(Sessions(8), 20);
   s = WaitForStatus(HealthThrottled, seconds(20), "the health signal to throttle the run");
   EXPECT_NE(JsonString(s, "throttle_reason").find("throttled: application latency: "), std::string::npos) << s;
-  EXPECT_NE(JsonString(s, "throttle_reason").find(" p95 "), std::string::npos) << s;
-  EXPECT_NE(Ctl({"status"}).out.find("application latency: "), std::string::npos);
+  EXPECT_NE(JsonString(s, "throttle_reason").find(" p90 "), std::string::npos) << s;
+  // The text form too (the signal may let go and fire again meanwhile: the
+  // copy it holds back was part of the load).
+  bool text = false;
+  for (auto until = Clock::now() + seconds(20); !text && Clock::now() < until;) {
+    text = Ctl({"status"}).out.find("application latency: ") != std::string::npos;
+    if (!text) std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_TRUE(text) << "ctl status never named the application's latency";
   writers.Stop();
   EXPECT_EQ(writers.errors(), 0);
   EXPECT_GT(writers.committed(), 100);
@@ -130,7 +137,7 @@ TEST_F(HealthSignalTest, AnIdleServerIsNeverThrottledByIt) {
   while (Clock::now() < deadline) {
     s = Status();
     EXPECT_FALSE(HealthThrottled(s)) << s;
-    seen_health = seen_health || JsonString(s, "health").find("canary p95") != std::string::npos;
+    seen_health = seen_health || JsonString(s, "health").find("canary p90") != std::string::npos;
     if (JsonString(s, "phase") == "postponed") break;
     std::this_thread::sleep_for(milliseconds(100));
   }
