@@ -74,6 +74,9 @@ const Spec kSpecs[] = {
      "a large replay group is split by key over N connections\n(default 1; never while the new "
      "table has "
      "another unique index)"},
+    {"--copy-relay", nullptr, kRewrite, kOptions,
+     "copy batches with COPY TO STDOUT into COPY FROM STDIN (binary)\nwhere every column's type allows: "
+     "less WAL and half the\nwalsender's CPU, a slower copy on a busy machine (default off)"},
     {"--replay-during-copy", nullptr, kRewrite, kOptions,
      "give the new table its key index before the copy and replay\nconcurrent writes during it. "
      "Default: the key "
@@ -104,6 +107,16 @@ const Spec kSpecs[] = {
      "a query returning a number; > 0 throttles"},
     {"--throttle-flag-file", "F", kBoth, kThrottling, "throttled while F exists",
      "throttled while F exists"},
+    {"--health-signal", "on|off", kBoth, kThrottling,
+     "the application's health: a canary's latency against its baseline\ntaken at the start "
+     "(default on)",
+     "the application's health: a canary's latency against its baseline\ntaken at the start "
+     "(default on)"},
+    {"--health-latency-factor", "X", kBoth, kThrottling,
+     "unhealthy while the canary's p95 > X times its baseline p95 (default 3)",
+     "unhealthy while the canary's p95 > X times its baseline p95 (default 3)"},
+    {"--health-latency-floor", "D", kBoth, kThrottling,
+     "... and > its baseline p95 + D (default 20ms)", "... and > its baseline p95 + D (default 20ms)"},
     {"--critical-replica-lag", "D", kBoth, kThrottling,
      "abort the migration (cleanly) beyond this replica lag",
      "stop the backfill beyond this replica lag"},
@@ -211,7 +224,8 @@ the plan is printed.
 constexpr const char* kBackfillFooter = R"(
   shadowcopy ctl --socket PATH status|status --json|pause|resume|set NAME=VALUE|get NAME|abort|help
   (tunables: batch-size, target-batch-time, min-batch-size, max-batch-size, max-replica-lag,
-  max-lock-waiters, max-active, nice-ratio)
+  max-lock-waiters, max-active, nice-ratio, health-signal, health-latency-factor,
+  health-latency-floor)
 
 A failing batch (e.g. a constraint violation) stops the run with its key range and the error;
 committed batches stay committed. SIGINT, SIGTERM and `ctl abort` roll back the batch in flight

@@ -62,7 +62,13 @@ void PrintWorkLines(const engine::Summary& s) {
   else if (s.replay_from_batch > 0)
     std::printf("  replay:             during the copy from batch %lld (key index built in %.1f s)\n",
                 static_cast<long long>(s.replay_from_batch), s.key_index_s);
-  std::printf("  writers blocked:    %.1f ms at cutover (attempt %d)\n", s.blocked_ms, s.cutover_attempts);
+  std::printf("  writers blocked:    %.1f ms at cutover (attempt %d; %d lock requests timed out or rolled back, "
+              "longest %.1f ms)\n", s.blocked_ms, s.cutover_attempts, s.cutover_lock_failures, s.blocked_max_ms);
+  if (s.cutover_lock_wait_s > 0 || s.verify_lock_wait_s > 0 || !s.lock_holders.empty()) {
+    std::printf("  lock waits:         %.1f s before the cutover, %.1f s before consistency points, outside the "
+                "lock queue\n", s.cutover_lock_wait_s, s.verify_lock_wait_s);
+    for (const auto& h : s.lock_holders) std::printf("    waited for %s\n", h.c_str());
+  }
 }
 
 // The `verified:` line when no verification report is at hand: say why.
@@ -90,8 +96,8 @@ void PrintSummary(const engine::Summary& s, bool verify_flag) {
                 static_cast<long long>(s.verify_ranges), static_cast<long long>(s.verify_rows), s.verify_s,
                 s.verify_points, static_cast<long long>(s.verify_mismatches),
                 static_cast<long long>(s.verify_repaired));
-    std::printf("  verify lock:        writers blocked %.1f ms at most (%.1f ms in total)\n", s.verify_blocked_ms,
-                s.verify_blocked_total_ms);
+    std::printf("  verify lock:        writers blocked %.1f ms at most (%.1f ms in total, %d attempts given up)\n",
+                s.verify_blocked_ms, s.verify_blocked_total_ms, s.verify_point_failures);
     std::string cols;
     for (const auto& c : s.verify_not_compared) cols += (cols.empty() ? "" : ", ") + c;
     if (!cols.empty()) std::printf("  not compared:       %s (no source in the original)\n", cols.c_str());

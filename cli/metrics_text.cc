@@ -28,7 +28,7 @@ std::vector<std::string> ThrottleCauseKeys() {
   using throttler::Signal;
   std::vector<std::string> keys = {"operator_pause"};
   for (Signal s : {Signal::kReplicaLag, Signal::kReplayLagBytes, Signal::kLockWaiters, Signal::kActiveBackends,
-                   Signal::kThrottleQuery, Signal::kFlagFile, Signal::kTableLock})
+                   Signal::kThrottleQuery, Signal::kFlagFile, Signal::kTableLock, Signal::kAppHealth})
     keys.push_back(throttler::SignalKey(s));
   return keys;
 }

@@ -38,7 +38,7 @@ bool RewriteOnly(const std::string& arg) {
                         "--drop-old-table", "--keep-on-error", "--max-retained-wal", "--cutover-lock-timeout",
                         "--cutover-retries", "--cutover-drain-timeout", "--all", "--verify", "--verify-workers",
                         "--verify-range-rows", "--verify-max-snapshot-age", "--copy-workers",
-                        "--replay-during-copy", "--apply-workers"})
+                        "--replay-during-copy", "--apply-workers", "--copy-relay"})
     if (arg == f) return true;
   return false;
 }
@@ -195,6 +195,19 @@ absl::Status ApplyOption(Options& o, const std::string& arg, const std::string& 
       c.control.max_replica_lag = d;
     else
       c.control.critical_replica_lag = d;
+  } else if (arg == "--health-signal") {
+    ASSIGN_OR_RETURN(auto v, need(value));
+    if (v != "on" && v != "off")
+      return absl::InvalidArgumentError(fmt::format("--health-signal is on or off, got '{}'", v));
+    c.control.health_signal = v == "on";
+  } else if (arg == "--health-latency-factor") {
+    ASSIGN_OR_RETURN(auto v, need(value));
+    auto r = std::from_chars(v.data(), v.data() + v.size(), c.control.health_latency_factor);
+    if (v.empty() || r.ec != std::errc() || r.ptr != v.data() + v.size())
+      return absl::InvalidArgumentError(fmt::format("--health-latency-factor needs a number, got '{}'", v));
+  } else if (arg == "--health-latency-floor") {
+    ASSIGN_OR_RETURN(auto v, need(value));
+    ASSIGN_OR_RETURN(c.control.health_latency_floor, ParseDuration(v));
   } else if (arg == "--nice-ratio") {
     ASSIGN_OR_RETURN(auto v, need(value));
     auto r = std::from_chars(v.data(), v.data() + v.size(), c.control.nice_ratio);
@@ -214,6 +227,8 @@ absl::Status ApplyOption(Options& o, const std::string& arg, const std::string& 
     ASSIGN_OR_RETURN(c.apply_workers, ParseWorkers(arg, v, 16));
   } else if (arg == "--replay-during-copy") {
     c.replay_during_copy = true;
+  } else if (arg == "--copy-relay") {
+    c.copy_relay = true;
   } else if (arg == "--verify-workers") {
     ASSIGN_OR_RETURN(auto v, need(value));
     ASSIGN_OR_RETURN(c.verify_workers, ParseWorkers(arg, v, 32));

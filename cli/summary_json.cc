@@ -18,6 +18,15 @@ std::string RewriteSummaryJson(const engine::Summary& s) {
   j["copy_s"] = FixedDecimals(s.copy_s, 3);
   j["elapsed_s"] = FixedDecimals(s.elapsed_s, 3);
   j["cutover_attempts"] = s.cutover_attempts;
+  j["blocked_max_ms"] = FixedDecimals(s.blocked_max_ms, 3);
+  j["cutover_lock_failures"] = s.cutover_lock_failures;
+  j["cutover_lock_wait_s"] = FixedDecimals(s.cutover_lock_wait_s, 3);
+  j["verify_lock_wait_s"] = FixedDecimals(s.verify_lock_wait_s, 3);
+  j["verify_point_failures"] = s.verify_point_failures;
+  j["rehearsal_blocked_ms"] = FixedDecimals(s.rehearsal_blocked_ms, 3);
+  Json holders = Json::array();
+  for (const auto& h : s.lock_holders) holders.push_back(h);
+  j["lock_holders"] = std::move(holders);
   j["visibility_waits"] = s.visibility_waits;
   j["old_table_dropped"] = s.old_table_dropped;
   j["verified"] = s.verified;
@@ -35,6 +44,7 @@ std::string RewriteSummaryJson(const engine::Summary& s) {
   j["verify_after_s"] = FixedDecimals(s.verify_after_s, 3);
   j["replay_deferred"] = s.replay_deferred;
   j["replay_from_batch"] = s.replay_from_batch;
+  j["relayed_batches"] = s.relayed_batches;
   j["key_index_s"] = FixedDecimals(s.key_index_s, 3);
   j["parallel_apply_groups"] = s.parallel_apply_groups;
   j["resumed_after_swap"] = s.resumed_after_swap;

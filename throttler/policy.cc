@@ -30,6 +30,9 @@ Bounds BoundsFor(Signal signal, const Limits& l) {
     case Signal::kActiveBackends:
       return {positive(static_cast<double>(l.max_active)),
               positive(static_cast<double>(l.critical_active))};
+    case Signal::kAppHealth:
+      if (!l.health_signal) return {};
+      return {0.0, std::nullopt};
     case Signal::kThrottleQuery:
     case Signal::kFlagFile:
     case Signal::kTableLock:
@@ -66,6 +69,8 @@ std::string OverLimit(const Reading& r, double limit, const char* op) {
       return fmt::format("throttle query returned {:g}", *r.value);
     case Signal::kTableLock:
       return fmt::format("the copy cannot lock {}{}", r.source, Detail(r));
+    case Signal::kAppHealth:
+      return fmt::format("application latency: {}", r.detail);
     case Signal::kReplayLagBytes:
       return fmt::format("replay lag {} {} {}{}", FormatValue(r.signal, *r.value), op,
                          FormatLimit(r.signal, limit), r.source.empty() ? "" : " (slot " + r.source + ")");
@@ -86,6 +91,7 @@ const char* SignalKey(Signal signal) {
     case Signal::kThrottleQuery: return "throttle_query";
     case Signal::kFlagFile: return "flag_file";
     case Signal::kTableLock: return "table_lock";
+    case Signal::kAppHealth: return "app_health";
   }
   return "signal";
 }
@@ -99,6 +105,7 @@ const char* SignalName(Signal signal) {
     case Signal::kThrottleQuery: return "throttle query";
     case Signal::kFlagFile: return "flag file";
     case Signal::kTableLock: return "table lock";
+    case Signal::kAppHealth: return "application latency";
   }
   return "signal";
 }
@@ -119,10 +126,16 @@ Decision Decide(const std::vector<Reading>& readings, const Limits& limits, bool
   std::vector<std::string> why;
   std::vector<std::string> critical;
   std::vector<std::string> causes;
+  bool app_health = false;
+  std::string health;
   if (operator_paused) why.push_back("paused by operator"), causes.push_back("operator_pause");
   for (const Reading& r : readings) {
     Bounds b = BoundsFor(r.signal, limits);
     if (!b.max && !b.critical) continue;  // signal off
+    if (r.signal == Signal::kAppHealth) {
+      health = r.value ? r.detail : "";
+      app_health = r.value && *r.value > 0;
+    }
     if (!r.value) {
       why.push_back(fmt::format("{} unreadable{}{}", SignalName(r.signal), Where(r),
                                 r.error.empty() ? "" : ": " + r.error));
@@ -144,6 +157,8 @@ Decision Decide(const std::vector<Reading>& readings, const Limits& limits, bool
     }
   }
   Decision d;
+  d.health = health;
+  d.app_health = app_health;
   if (!critical.empty()) {
     d.abort = d.throttled = true;
     d.reason = "critical: " + fmt::format("{}", fmt::join(critical, "; "));

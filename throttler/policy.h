@@ -30,6 +30,7 @@ enum class Signal {
   kThrottleQuery,   // the --throttle-query's number; > 0 throttles
   kFlagFile,        // 1 when the --throttle-flag-file exists
   kTableLock,       // 1 while the copy backs off from a lock it could not take
+  kAppHealth,       // 1 while the canary's latency says the application suffers (health.h)
 };
 
 // Human name used in reasons ("replica lag").
@@ -56,6 +57,10 @@ struct Limits {
   int64_t critical_active = 0;           // abort above; 0: off
   int64_t critical_replay_lag_bytes = 0; // abort above; 0: off
   std::chrono::milliseconds stale_after{15000};  // older readings count as unreadable
+  // The application's health (health.h): on by default.
+  bool health_signal = true;
+  double health_latency_factor = 3;               // canary p95 > factor × baseline p95 ...
+  std::chrono::milliseconds health_latency_floor{20};  // ... and > baseline p95 + floor
 };
 
 struct Decision {
@@ -66,6 +71,12 @@ struct Decision {
   // What holds the work, as stable keys (SignalKey, or "operator_pause"), in
   // the order of `reason`; empty when running.
   std::vector<std::string> causes;
+  // The application's health signal is among the reasons (the replay is
+  // paced too, within the slot's bounds).
+  bool app_health = false;
+  // The health signal's latest detail ("canary p95 2.1 ms vs baseline 1.0 ms
+  // ..."), throttling or not; "" when off or not measured.
+  std::string health;
 };
 
 // Decides from `readings` (any order; several per signal allowed).

@@ -163,6 +163,34 @@ Reading ProbeThrottleQuery(PgConn& conn, const std::string& sql, TimePoint now) 
   return Value(Signal::kThrottleQuery, "", *v, now);
 }
 
+absl::StatusOr<double> RunCanary(PgConn& conn) {
+  auto t = std::chrono::steady_clock::now();
+  auto res = conn.Exec("SELECT txid_current()");
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+  // A statement timeout (the session stays healthy) is a slow sample.
+  if (!res.ok() && (!conn.Healthy() || res.status().code() != absl::StatusCode::kUnavailable)) return res.status();
+  return ms;
+}
+
+absl::StatusOr<double> ProbeStatementsInFlight(PgConn& conn, const std::vector<int>& own_pids) {
+  std::string pids = "{";
+  for (size_t i = 0; i < own_pids.size(); ++i) pids += (i ? "," : "") + std::to_string(own_pids[i]);
+  pids += "}";
+  auto res = conn.Query(
+      "SELECT count(*), COALESCE(percentile_disc(0.5) WITHIN GROUP (ORDER BY age), 0)::float8 FROM ("
+      "SELECT EXTRACT(epoch FROM clock_timestamp() - query_start) * 1000 AS age FROM pg_stat_activity "
+      "WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
+      "AND datname = current_database() "
+      "AND pid <> ALL ($1::int[]) AND application_name NOT LIKE 'shadowcopy%' "
+      "AND wait_event IS DISTINCT FROM 'SyncRep' "
+      "AND query_start > clock_timestamp() - interval '5 s') a",
+      {pids});
+  if (!res.ok()) return res.status();
+  const double in_flight = ParseNumber(res->Get(0, 0)).value_or(0);
+  if (in_flight < kMinStatementsInFlight) return 0.0;
+  return std::max(0.0, ParseNumber(res->Get(0, 1)).value_or(0));
+}
+
 Reading ProbeFlagFile(const std::string& path, TimePoint now) {
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) return Value(Signal::kFlagFile, path, 1, now);

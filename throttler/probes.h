@@ -50,6 +50,24 @@ Reading ProbeActiveBackends(PgConn& primary, TimePoint now);
 // NULL, no row, non-numeric or an error: unreadable.
 Reading ProbeThrottleQuery(PgConn& conn, const std::string& sql, TimePoint now);
 
+// The canary: one tiny write transaction (`SELECT txid_current()` in
+// autocommit: it takes an xid, writes and flushes a commit record, so it
+// waits where the application's writes wait: CPU, the WAL, the proc array).
+// Returns how long it took in ms; a statement timeout returns the time it
+// waited (a sample, not an error); a lost connection is an error.
+absl::StatusOr<double> RunCanary(PgConn& conn);
+
+// The median age (ms) of the statements the application has in flight:
+// active client backends of this database other than this session,
+// `own_pids` and shadowcopy's sessions, younger than 5 s (a long report is
+// not the application's latency) and not waiting for a synchronous
+// standby's answer (the standby's health: the replica signals' business).
+// 0 with fewer than kMinStatementsInFlight of them: one statement's age (a
+// lone slow query, a maintenance command) says nothing about how the
+// application's statements fare.
+inline constexpr int kMinStatementsInFlight = 3;
+absl::StatusOr<double> ProbeStatementsInFlight(PgConn& conn, const std::vector<int>& own_pids);
+
 // 1 when `path` exists, else 0.
 Reading ProbeFlagFile(const std::string& path, TimePoint now);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <thread>
 
 #include "common/log.h"
 #include "common/status.h"
@@ -23,6 +24,7 @@ namespace {
 
 constexpr milliseconds kMinLockInterval{1000};  // pg_blocking_pids at most once a second
 constexpr milliseconds kMaxSleep{100};          // bounds a wait on a fake or slow clock
+constexpr milliseconds kHealthDetailRefresh{5000};  // the health reason's numbers while it throttles
 
 Reading NotConnected(Signal signal, std::string source, const absl::Status& st, TimePoint now) {
   Reading r;
@@ -84,6 +86,10 @@ Throttler::Throttler(ThrottlerOptions options) : options_(std::move(options)) {
                        primary(Signal::kActiveBackends, [this](TimePoint now) -> std::vector<Reading> {
                          return {ProbeActiveBackends(*primary_, now)};
                        }), std::nullopt});
+    if (options_.health_probe)
+      probes_.push_back({"health", options_.canary_interval,
+                         [this](TimePoint now) -> std::vector<Reading> { return {ProbeHealth(now)}; },
+                         std::nullopt});
     if (!options_.throttle_query.empty())
       probes_.push_back({"query", options_.query_interval,
                          primary(Signal::kThrottleQuery, [this](TimePoint now) -> std::vector<Reading> {
@@ -113,6 +119,16 @@ void Throttler::EnsureConnected() {
     if (conn.ok()) primary_ = std::move(*conn);
     else primary_error_ = conn.status();
   }
+  if (options_.health_probe && (!canary_ || !canary_->Healthy())) {
+    canary_.reset();
+    ConnectOptions co = options_.connect;
+    co.application_name = "shadowcopy_canary";
+    co.replication = false;
+    co.settings.push_back({"statement_timeout", std::to_string(options_.canary_timeout.count())});
+    auto conn = PgConn::Connect(co);
+    if (conn.ok()) canary_ = std::move(*conn);
+    else canary_error_ = conn.status();
+  }
   if (!options_.replica_dsn.empty() && (!replica_ || !replica_->Healthy())) {
     replica_.reset();
     ConnectOptions co;
@@ -129,6 +145,7 @@ absl::Status Throttler::Start() {
     return Annotate(primary_error_, "throttler: cannot connect to the database");
   if (!options_.replica_dsn.empty() && !replica_)
     return Annotate(replica_error_, "throttler: cannot connect to --replica-dsn");
+  TakeHealthBaseline();
   PollDue();
   stop_ = false;
   thread_ = std::thread([this] { Loop(); });
@@ -144,6 +161,70 @@ void Throttler::Stop() {
   if (thread_.joinable()) thread_.join();
   primary_.reset();
   replica_.reset();
+  canary_.reset();
+}
+
+std::vector<int> Throttler::OwnPids() const {
+  absl::MutexLock lock(&mu_);
+  return own_pids_;
+}
+
+void Throttler::TakeHealthBaseline() {
+  if (!options_.probe_database || !options_.health_probe || health_.has_baseline()) return;
+  auto end = std::chrono::steady_clock::now() + options_.health_baseline;
+  while (canary_ && std::chrono::steady_clock::now() < end) {
+    auto next = std::chrono::steady_clock::now() + options_.canary_interval;
+    auto ms = RunCanary(*canary_);
+    if (!ms.ok()) break;
+    health_.AddBaseline(*ms);
+    auto app = ProbeStatementsInFlight(*canary_, OwnPids());
+    if (app.ok()) inflight_.AddBaseline(*app);
+    std::this_thread::sleep_until(next);
+  }
+  health_.EndBaseline();
+  inflight_.EndBaseline();
+  Log(LogLevel::kInfo, "throttle: application health baseline: {}; {}",
+      health_.has_baseline() ? health_.DescribeBaseline() : "none (the canary could not run)",
+      inflight_.DescribeBaseline());
+}
+
+Reading Throttler::ProbeHealth(TimePoint now) {
+  Reading r;
+  r.signal = Signal::kAppHealth;
+  r.read_at = now;
+  if (!canary_) {
+    r.error = canary_error_.ok() ? "not connected" : std::string(canary_error_.message());
+    return r;
+  }
+  auto ms = RunCanary(*canary_);
+  if (!ms.ok()) {
+    r.error = std::string(ms.status().message());
+    return r;
+  }
+  health_.Add(*ms, now);
+  auto app = ProbeStatementsInFlight(*canary_, OwnPids());
+  if (app.ok()) inflight_.Add(*app, now);
+  Limits limits = options_.limits();
+  HealthSettings hs;
+  hs.factor = limits.health_latency_factor;
+  hs.floor = limits.health_latency_floor;
+  hs.window = options_.health_window;
+  HealthMonitor::Verdict v = health_.Evaluate(hs, now);
+  HealthMonitor::Verdict a = inflight_.Evaluate(hs, now);
+  // Either suffers: the application suffers; the detail names which.
+  if (a.suffering && !v.suffering) v = a;
+  else if (!v.suffering) v.detail += "; " + a.detail;
+  v.suffering = v.suffering || a.suffering;
+  // While it throttles, the detail is part of the reason: refreshed every
+  // few seconds only, so the reason (logged when it changes) stays put.
+  if (!v.suffering || !health_suffering_ || now - health_detail_at_ >= kHealthDetailRefresh) {
+    health_detail_ = v.detail;
+    health_detail_at_ = now;
+  }
+  health_suffering_ = v.suffering;
+  r.value = v.suffering ? 1 : 0;
+  r.detail = health_detail_;
+  return r;
 }
 
 void Throttler::PollDue() {

@@ -28,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "common/pg.h"
+#include "throttler/health.h"
 #include "throttler/policy.h"
 #include "throttler/wal_timeline.h"
 
@@ -49,6 +50,13 @@ struct ThrottlerOptions {
   std::chrono::milliseconds active_interval{1000};
   std::chrono::milliseconds query_interval{1000};
   std::chrono::milliseconds flag_interval{250};
+  // The application's health (health.h): a canary on its own connection,
+  // with a baseline taken in Start(). Off: no canary, no baseline.
+  bool health_probe = true;
+  std::chrono::milliseconds canary_interval{100};
+  std::chrono::milliseconds canary_timeout{1000};
+  std::chrono::milliseconds health_baseline{1000};  // Start() samples this long
+  std::chrono::milliseconds health_window{3000};
   // Live limits, read at every decision. Empty: Limits{}.
   std::function<Limits()> limits;
   // The operator's pause, read at every decision. Empty: never paused.
@@ -100,6 +108,9 @@ class Throttler {
   void Loop();
   void EnsureConnected();
   void RecordDecision();
+  void TakeHealthBaseline();
+  std::vector<int> OwnPids() const;
+  Reading ProbeHealth(TimePoint now);
   TimePoint Now() const { return options_.clock(); }
 
   // Immutable after construction.
@@ -108,7 +119,13 @@ class Throttler {
   // Polling thread only (or the thread calling Start/PollDue before it runs).
   std::unique_ptr<PgConn> primary_;
   std::unique_ptr<PgConn> replica_;
-  absl::Status primary_error_, replica_error_;
+  std::unique_ptr<PgConn> canary_;
+  absl::Status primary_error_, replica_error_, canary_error_;
+  HealthMonitor health_{"canary"};
+  HealthMonitor inflight_{"statements in flight"};
+  bool health_suffering_ = false;
+  std::string health_detail_;
+  TimePoint health_detail_at_{};
   WalTimeline timeline_;
   std::vector<Probe> probes_;
   std::string last_logged_reason_;

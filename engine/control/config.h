@@ -68,6 +68,7 @@ struct Config {
   // start. Default: the key index is built after the copy and replay waits
   // for it, unless the backlog grows (then both start at once).
   bool replay_during_copy = false;
+  bool copy_relay = false;  // --copy-relay: copy batches by COPY relay (copier.h)
   // Connections a large replay group is split over by key (1: one session).
   int apply_workers = 1;
   bool verify = true;              // compare shadow and original before the cutover

@@ -34,6 +34,9 @@ constexpr TunableDef kTunables[] = {
     {"max-lock-waiters", "throttle while more lock waits involve our sessions (count, or off)"},
     {"max-active", "throttle while more client backends are active (count, or off)"},
     {"max-replay-lag-bytes", "throttle while our slot is behind by more WAL (bytes, or off)"},
+    {"health-signal", "throttle every heavy phase while the application's canary is slow (on or off)"},
+    {"health-latency-factor", "the canary is slow above this many times its baseline p95 (1 to 100)"},
+    {"health-latency-floor", "... and above its baseline p95 plus this duration"},
 };
 
 constexpr TunableDef kBackfillTunables[] = {
@@ -45,6 +48,9 @@ constexpr TunableDef kBackfillTunables[] = {
     {"max-lock-waiters", "throttle while more lock waits involve our sessions (count, or off)"},
     {"max-active", "throttle while more client backends are active (count, or off)"},
     {"nice-ratio", "after each batch the backfill rests this many times the batch's duration (0: no rest)"},
+    {"health-signal", "throttle while the application's canary is slow (on or off)"},
+    {"health-latency-factor", "the canary is slow above this many times its baseline p95 (1 to 100)"},
+    {"health-latency-floor", "... and above its baseline p95 plus this duration"},
 };
 
 // The backfill's names for the batch tunables, as the copy's chunk names.
@@ -142,6 +148,9 @@ absl::Status ValidateControlSettings(const ControlSettings& s) {
   if (s.max_active < 0 || s.critical_active < 0) return bad("active backend limits must not be negative");
   if (s.max_replay_lag_bytes < 0 || s.critical_replay_lag_bytes < 0)
     return bad("replay lag limits must not be negative");
+  if (!(s.health_latency_factor >= 1 && s.health_latency_factor <= 100))
+    return bad("--health-latency-factor must be from 1 to 100");
+  if (s.health_latency_floor.count() < 0) return bad("--health-latency-floor must not be negative");
   return absl::OkStatus();
 }
 
@@ -259,6 +268,17 @@ absl::Status Control::SetLocked(const std::string& name, const std::string& valu
       if (!v.ok() || *v <= 0) return BadValue(name, value, "a positive size such as 512MB, or off");
       s.max_replay_lag_bytes = *v;
     }
+  } else if (name == "health-signal") {
+    if (value != "on" && value != "off") return BadValue(name, value, "on or off");
+    s.health_signal = value == "on";
+  } else if (name == "health-latency-factor") {
+    auto v = ParseRatio(value);
+    if (!v || *v < 1) return BadValue(name, value, "a number from 1 to 100");
+    s.health_latency_factor = *v;
+  } else if (name == "health-latency-floor") {
+    auto d = ParseControlDuration(value);
+    if (!d.ok()) return BadValue(name, value, "a duration such as 20ms");
+    s.health_latency_floor = *d;
   } else {
     return absl::InvalidArgumentError(fmt::format("unknown tunable '{}' (see help)", name));
   }
@@ -287,6 +307,9 @@ std::string Control::GetLocked(const std::string& name) const {
   if (name == "max-active") return Off(s.max_active == 0, std::to_string(s.max_active));
   if (name == "max-replay-lag-bytes")
     return Off(s.max_replay_lag_bytes == 0, std::to_string(s.max_replay_lag_bytes));
+  if (name == "health-signal") return s.health_signal ? "on" : "off";
+  if (name == "health-latency-factor") return fmt::format("{:g}", s.health_latency_factor);
+  if (name == "health-latency-floor") return FormatControlDuration(s.health_latency_floor);
   return "";
 }
 
@@ -391,6 +414,9 @@ throttler::Limits Control::ThrottleLimits() const {
   l.critical_replica_lag_s = settings_.critical_replica_lag.count() / 1000.0;
   l.critical_active = settings_.critical_active;
   l.critical_replay_lag_bytes = settings_.critical_replay_lag_bytes;
+  l.health_signal = settings_.health_signal;
+  l.health_latency_factor = settings_.health_latency_factor;
+  l.health_latency_floor = settings_.health_latency_floor;
   return l;
 }
 
@@ -445,6 +471,8 @@ StatusSnapshot Control::Status() const {
   s.abort_requested = abort_requested();
   s.throttled = decision.throttled || s.paused;
   s.throttle_reason = decision.reason;
+  s.health = decision.health;
+  s.app_health_throttled = decision.app_health;
   if (s.throttle_reason.empty() && s.paused) s.throttle_reason = "throttled: paused by operator";
   s.throttle_causes = decision.causes;
   if (s.throttle_causes.empty() && s.paused) s.throttle_causes.push_back("operator_pause");
@@ -477,7 +505,14 @@ std::string Control::StatusText() const {
     line += fmt::format("; verify {}: {}/{} ranges, {} mismatches, {} repaired", p.verify_state,
                         p.verify_ranges_done, p.verify_ranges_total, p.verify_mismatches, p.verify_repaired);
   line += "; " + (s.throttled ? s.throttle_reason : std::string("running"));
+  if (!s.app_health_throttled && !s.health.empty()) line += "; health: " + s.health;
   if (s.replay_paused) line += " (replay paused too)";
+  if (!p.lock_wait.empty())
+    line += fmt::format("; {} waiting {:.1f} s for pid {} (application {}, user {}) {} {}{}: {}", p.lock_wait,
+                        p.lock_wait_s, p.lock_holder_pid, p.lock_holder_application, p.lock_holder_user,
+                        p.lock_holder_granted ? "holding" : "waiting for", p.lock_holder_mode,
+                        p.lock_holder_s >= 0 ? fmt::format(" for {:.1f} s", p.lock_holder_s) : "",
+                        p.lock_holder_query);
   if (s.cutover != "not postponed") line += "; cutover " + s.cutover;
   if (s.abort_requested) line += "; abort requested";
   return line;
@@ -504,6 +539,7 @@ std::string Control::BackfillStatusText(const StatusSnapshot& s) const {
                         FormatControlDuration(s.sizing.target));
   if (s.nice_ratio > 0) line += fmt::format(", nice ratio {:g}", s.nice_ratio);
   line += "; " + (s.throttled ? s.throttle_reason : std::string("running"));
+  if (!s.app_health_throttled && !s.health.empty()) line += "; health: " + s.health;
   if (s.abort_requested) line += "; abort requested";
   return line;
 }

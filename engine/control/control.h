@@ -52,6 +52,9 @@ struct ControlSettings {
   std::chrono::milliseconds critical_replica_lag{0};  // --critical-replica-lag; 0: off
   int64_t critical_active = 0;                     // --critical-active; 0: off
   int64_t critical_replay_lag_bytes = 0;           // --critical-replay-lag-bytes; 0: off
+  bool health_signal = true;                       // --health-signal on|off: the canary (throttler/health.h)
+  double health_latency_factor = 3;                // --health-latency-factor: canary p95 > factor × baseline ...
+  std::chrono::milliseconds health_latency_floor{20};  // --health-latency-floor: ... and > baseline + floor
   bool postpone_cutover = false;                   // --postpone-cutover
   std::string postpone_cutover_flag_file;          // --postpone-cutover-flag-file; "" none
 };
@@ -98,6 +101,17 @@ struct Progress {
   int cutover_attempts = 0;        // attempts started so far
   double cutover_blocked_ms = 0;   // writers blocked by the cutover that committed
   int64_t slot_retained_wal_bytes = -1;  // WAL the slot holds back at the last check; < 0: not read
+  // A lock request of ours waiting, outside the lock queue, for the
+  // sessions holding or awaiting a conflicting lock ("" when none).
+  std::string lock_wait;           // "cutover", "verify", "rehearsal", ...
+  double lock_wait_s = 0;          // how long it has waited so far
+  int lock_holder_pid = 0;
+  std::string lock_holder_application;
+  std::string lock_holder_user;
+  std::string lock_holder_mode;    // pg_locks.mode
+  bool lock_holder_granted = true; // false: it waits in the queue itself
+  double lock_holder_s = -1;       // its transaction's age; < 0 unknown
+  std::string lock_holder_query;   // its query's first 60 characters
 };
 
 // A consistent copy of everything `status` shows.
@@ -112,6 +126,8 @@ struct StatusSnapshot {
   bool throttled = false;          // the throttle source says wait (pause included)
   std::string throttle_reason;     // its reason, "" when running
   std::vector<std::string> throttle_causes;  // its causes as keys (throttler::Decision::causes)
+  bool app_health_throttled = false;  // the application's health signal is among the reasons
+  std::string health;              // the health signal's latest detail; "" off or not measured
   bool abort_requested = false;
   std::string cutover;             // "not postponed", "postponed", "released"
 };
@@ -147,7 +163,10 @@ class Control {
   // number from 0 to 100: the copy rests that many times each batch's
   // duration after it), max-replica-lag
   // (duration or off), max-lock-waiters (count or off), max-active (count or
-  // off), max-replay-lag-bytes (bytes with optional kB/MB/GB, or off).
+  // off), max-replay-lag-bytes (bytes with optional kB/MB/GB, or off),
+  // health-signal (on or off; on only takes effect when the run started with
+  // it on: the baseline is taken at the start), health-latency-factor (a
+  // number from 1 to 100), health-latency-floor (duration).
   // InvalidArgument (nothing changes) for an unknown name or a bad value.
   absl::Status Set(const std::string& name, const std::string& value);
   // The current value in the form Set accepts; NotFound for unknown names.

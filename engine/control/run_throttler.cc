@@ -10,6 +10,7 @@ absl::StatusOr<std::unique_ptr<throttler::Throttler>> StartRunThrottler(const Co
   to.replica_dsn = config.replica_dsn;
   to.throttle_query = config.throttle_query;
   to.flag_file = config.throttle_flag_file;
+  to.health_probe = config.control.health_signal;
   to.limits = [control] { return control->ThrottleLimits(); };
   to.operator_paused = [control] { return control->paused(); };
   auto t = std::make_unique<throttler::Throttler>(to);

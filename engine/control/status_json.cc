@@ -48,6 +48,25 @@ std::string RewriteStatusJson(const StatusSnapshot& s) {
   j["verify_mismatches"] = p.verify_mismatches;
   j["verify_repaired"] = p.verify_repaired;
   j["verify_blocked_ms"] = FixedDecimals(p.verify_blocked_ms, 1);
+  if (p.lock_wait.empty()) {
+    j["lock_wait"] = nullptr;
+  } else {
+    Json w = Json::object();
+    w["for"] = p.lock_wait;
+    w["waited_s"] = FixedDecimals(p.lock_wait_s, 1);
+    Json h = Json::object();
+    h["pid"] = p.lock_holder_pid;
+    h["application_name"] = p.lock_holder_application;
+    h["usename"] = p.lock_holder_user;
+    h["mode"] = p.lock_holder_mode;
+    h["granted"] = p.lock_holder_granted;
+    h["held_s"] = FixedDecimals(p.lock_holder_s, 1);
+    h["query"] = p.lock_holder_query;
+    w["holder"] = std::move(h);
+    j["lock_wait"] = std::move(w);
+  }
+  j["app_health_throttled"] = s.app_health_throttled;
+  j["health"] = s.health;
   return DumpJson(j);
 }
 
@@ -76,6 +95,8 @@ std::string BackfillStatusJson(const StatusSnapshot& s) {
   j["throttle_reason"] = s.throttle_reason;
   j["abort_requested"] = s.abort_requested;
   j["elapsed_s"] = FixedDecimals(s.elapsed_s, 1);
+  j["app_health_throttled"] = s.app_health_throttled;
+  j["health"] = s.health;
   return DumpJson(j);
 }
 

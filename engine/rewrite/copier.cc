@@ -7,6 +7,8 @@
 #include "common/quote.h"
 #include "common/status.h"
 #include "engine/control/test_hooks.h"
+#include "engine/rewrite/copy_relay.h"
+#include "engine/table/relay_sql.h"
 #include "engine/table/sql_builder.h"
 #include "fmt/format.h"
 
@@ -82,7 +84,12 @@ absl::StatusOr<Copier::Key> Copier::FindUpperBound(PgConn* conn, const Key& lowe
 // runs between the probe and the insert (single applier), and a conflict
 // anyway fails the batch, which is then retried with ON CONFLICT: never a
 // wrong row.
-absl::StatusOr<int64_t> Copier::InsertRange(PgConn* conn, const Key& lower, const Key& upper) {
+void Copier::set_relay_connection(PgConn* conn) {
+  relay_ = conn != nullptr && sql::RelayAllowed(*model_) ? conn : nullptr;
+}
+
+absl::StatusOr<int64_t> Copier::InsertRange(PgConn* conn, const Key& lower, const Key& upper,
+                                            PgConn** writer) {
   PgParams params;
   if (lower) params.insert(params.end(), lower->begin(), lower->end());
   if (upper) params.insert(params.end(), upper->begin(), upper->end());
@@ -93,6 +100,16 @@ absl::StatusOr<int64_t> Copier::InsertRange(PgConn* conn, const Key& lower, cons
     ASSIGN_OR_RETURN(auto probe, conn->Query(sql::ShadowRangeProbeSql(*model_, lower.has_value(),
                                                                       upper.has_value()), params));
     on_conflict = probe.GetBool(0, 0);
+  }
+  if (!on_conflict && writer != nullptr && relay_ != nullptr && !hooks_->disable_ordering) {
+    // The writer's transaction holds no snapshot that matters: it reads
+    // nothing, and commits before this batch ends (no replay in between).
+    RETURN_IF_ERROR(relay_->Exec("BEGIN").status());
+    *writer = relay_;
+    ASSIGN_OR_RETURN(int64_t rows, RelayCopy(conn, sql::RelayCopyOutSql(*model_, lower, upper), relay_,
+                                             sql::RelayCopyInSql(*model_)));
+    ++relayed_batches_;
+    return rows;
   }
   ASSIGN_OR_RETURN(auto res, conn->Query(sql::CopyBatchSql(*model_, lower.has_value(), upper.has_value(),
                                                            on_conflict), params));
@@ -117,10 +134,11 @@ absl::StatusOr<int64_t> Copier::CopyNextBatch(int64_t chunk_size) {
     RETURN_IF_ERROR(PauseHere(*hooks_, replay_step_, *stop_));
   }
   RETURN_IF_ERROR(BeginVisibleSnapshot());
+  PgConn* writer = conn_;
   auto run = [&]() -> absl::StatusOr<int64_t> {
     RETURN_IF_ERROR(LockOriginal(conn_));
     ASSIGN_OR_RETURN(auto upper, FindUpperBound(conn_, lower_, chunk_size));
-    ASSIGN_OR_RETURN(int64_t rows, InsertRange(conn_, lower_, upper));
+    ASSIGN_OR_RETURN(int64_t rows, InsertRange(conn_, lower_, upper, &writer));
     if (ShouldPause(*hooks_, "before-commit", batch) && paused_at_ != batch * 2 + 1) {
       paused_at_ = batch * 2 + 1;
       // With the ordering mechanism disabled (tests only) replay runs while
@@ -129,14 +147,19 @@ absl::StatusOr<int64_t> Copier::CopyNextBatch(int64_t chunk_size) {
       if (hooks_->disable_ordering) idle = replay_step_;
       RETURN_IF_ERROR(PauseHere(*hooks_, idle, *stop_));
     }
-    if (checkpoint_) RETURN_IF_ERROR(checkpoint_(conn_, upper, !upper.has_value()));
-    RETURN_IF_ERROR(conn_->Exec("COMMIT").status());
+    // A relayed batch: the reading session wrote nothing; it ends first, so
+    // that once the rows are committed nothing can fail the batch.
+    if (writer != conn_) RETURN_IF_ERROR(conn_->Exec("COMMIT").status());
+    if (checkpoint_) RETURN_IF_ERROR(checkpoint_(writer, upper, !upper.has_value()));
+    RETURN_IF_ERROR(writer->Exec("COMMIT").status());
+    if (upper) batch_ends_.push_back(BatchEnd{*upper, rows});
     if (upper) lower_ = std::move(upper);
     else done_ = true;
     return rows;
   };
   auto rows = run();
   if (!rows.ok()) {
+    if (writer != conn_) writer->RollbackQuietly();
     conn_->RollbackQuietly();
     absl::Status st = FailedWithReplayedRow(rows.status());
     if (st.code() == absl::StatusCode::kAborted) return st;
@@ -201,6 +224,7 @@ absl::StatusOr<int64_t> Copier::CopyNextRound(int64_t chunk_size) {
         copied += *b.rows;
         ++batches_;
         ++last_round_batches_;
+        if (b.upper) batch_ends_.push_back(BatchEnd{*b.upper, *b.rows});
         if (b.upper) lower_ = b.upper;
         else done_ = true;
         continue;

@@ -74,11 +74,34 @@ class Copier {
   // The shadow has no key index yet (built after the copy; replay waits for
   // it): no range can hold a row, every batch is a plain INSERT.
   void set_key_index_deferred(bool deferred) { key_index_deferred_ = deferred; }
+  // A session idle while a batch runs (borrowed; the single applier's: no
+  // replay runs during a batch). With it, a batch that would be a plain
+  // INSERT is relayed instead: COPY TO STDOUT from the batch's snapshot on
+  // the copy session, COPY FROM STDIN into the shadow on this one, which
+  // commits it with the checkpoint before the copy session ends its
+  // read-only transaction (engine/table/relay_sql.h says which tables).
+  void set_relay_connection(PgConn* conn);
+  int relayed_batches() const { return relayed_batches_; }
 
   // Continues after a restart: the next batch starts after `high_water`.
   void Resume(std::optional<std::vector<std::string>> high_water, bool done) {
+    // The batches before a restart are not known: no boundary list.
+    if (high_water || done) batch_ends_complete_ = false;
     lower_ = std::move(high_water);
     done_ = done;
+  }
+
+  // The upper key and row count of every committed batch, in key order
+  // (the last batch, open above, is not listed), when this copier copied
+  // the whole table; nullopt after a resume. The verification cuts its key
+  // ranges there instead of scanning the key index for boundaries.
+  struct BatchEnd {
+    std::vector<std::string> upper;
+    int64_t rows = 0;
+  };
+  std::optional<std::vector<BatchEnd>> batch_ends() const {
+    if (!batch_ends_complete_ || !done_) return std::nullopt;
+    return batch_ends_;
   }
 
   bool done() const { return done_; }
@@ -93,7 +116,10 @@ class Copier {
   absl::Status LockOriginal(PgConn* conn);
   absl::StatusOr<Key> FindUpperBound(PgConn* conn, const Key& lower, int64_t chunk_size);
   // Probe and INSERT of the range (lower, upper] inside the open transaction.
-  absl::StatusOr<int64_t> InsertRange(PgConn* conn, const Key& lower, const Key& upper);
+  // With `writer` set, the rows may be relayed instead: *writer is then the
+  // session whose open transaction holds them (else `conn`).
+  absl::StatusOr<int64_t> InsertRange(PgConn* conn, const Key& lower, const Key& upper,
+                                      PgConn** writer = nullptr);
   absl::Status FailedWithReplayedRow(const absl::Status& st);
 
   PgConn* conn_;
@@ -112,6 +138,10 @@ class Copier {
   int last_round_batches_ = 1;
   uint64_t visibility_waits_ = 0;
   std::vector<PgConn*> extra_;
+  std::vector<BatchEnd> batch_ends_;
+  bool batch_ends_complete_ = true;
+  PgConn* relay_ = nullptr;  // null: no relay
+  int relayed_batches_ = 0;
 };
 
 }  // namespace shadowcopy::engine

@@ -88,6 +88,17 @@ void Rewrite::PublishProgress(std::string_view phase) {
   p.cutover_attempts = summary_.cutover_attempts;
   p.cutover_blocked_ms = summary_.blocked_ms;
   p.slot_retained_wal_bytes = slot_retained_bytes_;
+  if (!lock_wait_.empty()) {
+    p.lock_wait = lock_wait_;
+    p.lock_wait_s = lock_wait_s_;
+    p.lock_holder_pid = lock_wait_holder_.pid;
+    p.lock_holder_application = lock_wait_holder_.application_name;
+    p.lock_holder_user = lock_wait_holder_.usename;
+    p.lock_holder_mode = lock_wait_holder_.mode;
+    p.lock_holder_granted = lock_wait_holder_.granted;
+    p.lock_holder_s = lock_wait_holder_.xact_age_ms >= 0 ? lock_wait_holder_.xact_age_ms / 1000.0 : -1;
+    p.lock_holder_query = lock_wait_holder_.query;
+  }
   control_->Publish(p);
 }
 
@@ -146,7 +157,10 @@ absl::StatusOr<Summary> Rewrite::RunSteps() {
       return summary_;
     }
   } else {
-    st = Prepare(in);
+    // The health baseline (a second of samples) before the slot exists:
+    // the slot holds the server's WAL from its creation on.
+    st = StartThrottler();
+    if (st.ok()) st = Prepare(in);
     if (st.ok()) st = StartStream(/*create_slot=*/true);
   }
   // A lost connection or a server restart is survived inside the run: the
@@ -177,6 +191,7 @@ absl::StatusOr<Summary> Rewrite::RunSteps() {
 
 absl::Status Rewrite::RunPhases() {
   RETURN_IF_ERROR(StartThrottler());
+  throttler_->SetSlot(plan_.model.names.slot);
   if (!copier_->done()) RETURN_IF_ERROR(CopyPhase());
   if (!indexes_done_) RETURN_IF_ERROR(IndexPhase());
   if (!swapped_) RETURN_IF_ERROR(CutoverPhase());

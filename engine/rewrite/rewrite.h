@@ -34,6 +34,7 @@
 #include "engine/control/hooks.h"
 #include "engine/rewrite/applier.h"
 #include "engine/rewrite/copier.h"
+#include "engine/rewrite/lock_conflicts.h"
 #include "engine/rewrite/schema_fingerprint.h"
 #include "engine/rewrite/shadow_builder.h"
 #include "engine/rewrite/state_store.h"
@@ -50,11 +51,23 @@ struct Summary {
   bool dry_run = true;
   int64_t rows_copied = 0;
   int64_t batches = 0;
+  int64_t relayed_batches = 0;  // batches copied by the COPY relay
   uint64_t changes_replayed = 0;
   uint64_t transactions_replayed = 0;
   uint64_t parallel_apply_groups = 0;  // replay groups split over several connections
   PlanStats replayed;
+  // Writers blocked by the cutover's lock requests: from just before each
+  // request entered the queue until it was released, over every attempt
+  // (those that timed out or rolled back included).
   double blocked_ms = 0;
+  double blocked_max_ms = 0;         // the longest single attempt
+  int cutover_lock_failures = 0;     // attempts that queued and did not swap
+  // Waiting (outside the queue) for a moment with no conflicting holder.
+  double cutover_lock_wait_s = 0;
+  double verify_lock_wait_s = 0;
+  int verify_point_failures = 0;     // consistency point attempts that queued and gave up
+  double rehearsal_blocked_ms = 0;   // the swap's rehearsal at the start of --execute
+  std::vector<std::string> lock_holders;  // the sessions waited for, named
   double elapsed_s = 0;
   double copy_s = 0;
   // Replay waited for the copy and the key index built after it; false when
@@ -79,8 +92,8 @@ struct Summary {
   int64_t verify_mismatches = 0;      // ranges found different
   int64_t verify_repaired = 0;        // ranges re-copied
   double verify_s = 0;
-  double verify_blocked_ms = 0;       // longest writer block of a consistency point
-  double verify_blocked_total_ms = 0;
+  double verify_blocked_ms = 0;       // longest writer block of a consistency point (attempt)
+  double verify_blocked_total_ms = 0; // over every attempt, failed ones included
   std::vector<std::string> verify_not_compared;  // new columns without a source
   // --verify-after: the new table against the old one at the swap.
   bool verified_after = false;
@@ -147,6 +160,14 @@ class Rewrite {
   // Replays (or, with the replay paused, sleeps) until `until` or for at
   // most 200 ms, whichever comes first.
   absl::Status ReplayWhileWaiting(std::chrono::steady_clock::time_point until);
+  // True while the replay must be paced: the application's health signal
+  // fires (in `d`) and the slot's lag is well within its limits.
+  bool PaceReplay(const throttler::Decision& d) const;
+  // Replays for at most 50 ms (not beyond `until`), then rests as long.
+  absl::Status PacedReplayStep(std::chrono::steady_clock::time_point until);
+  // Waits, replaying, while the throttler says heavy work must wait (`what`
+  // names the work in the log); a critical limit stops the run.
+  absl::Status WaitForHeavyWork(std::string_view what);
   // The copy batch could not take its lock (`cause`): back off, say why.
   void BackOffFromLock(const absl::Status& cause);
   // "AccessExclusiveLock held by pid 7" for the locks on the original that
@@ -162,6 +183,20 @@ class Rewrite {
   // The before-cutover hook's verdict on `attempt`: OK, Unavailable (it
   // failed: postpone the attempt), or the catch-up's error while it ran.
   absl::Status CutoverVeto(int attempt);
+  // Before a lock request that conflicts with writers (rewrite_lock_wait.cc):
+  // replay up to a fence emitted without any lock, then wait (bounded by the
+  // cutover lock timeout) for a moment when no other session holds or
+  // awaits a lock the request would queue behind. false: not in time.
+  absl::StatusOr<bool> PrepareLockRequest(PgConn* conn, LockMode want, std::string_view what, int attempt);
+  absl::StatusOr<bool> PreFence(std::string_view what);
+  absl::StatusOr<bool> AwaitQuietTable(PgConn* conn, uint32_t oid, const std::string& table, LockMode want,
+                                       std::string_view what, Clock::time_point deadline, bool replay);
+  absl::Status LockWhenQuiet(PgConn* conn, uint32_t oid, const std::string& table, LockMode want,
+                             std::string_view what, const std::string& lock_sql, BlockedTime* blocked);
+  std::string ShortLockTimeoutSql() const;
+  void SyncBlockedSummary();  // the cutover's BlockedTime into summary_
+  // How long the fence drain may take under the lock at this attempt.
+  std::chrono::milliseconds LockedDrainBudget(int attempt) const;
   absl::Status FinishPhase();
   void CleanupAfterFailure(const absl::Status& cause);
 
@@ -244,6 +279,14 @@ class Rewrite {
   bool verify_corrupted_ = false;       // the test hook has corrupted once
   uint64_t verify_answered_ = 0;        // operator requests answered so far
   int verify_fences_ = 0;
+  int pre_fences_ = 0;
+  std::chrono::milliseconds fence_round_trip_{0};  // the last fence replayed without a lock
+  BlockedTime cutover_blocked_;      // the cutover's lock requests
+  BlockedTime verify_blocked_;       // the consistency points' lock requests
+  BlockedTime rehearsal_blocked_;    // the swap's rehearsal at the start of --execute
+  std::string lock_wait_;            // whom a lock request waits for ("" when none), for status
+  double lock_wait_s_ = 0;
+  LockHolder lock_wait_holder_;
   std::string verify_state_;
   std::string after_snapshot_;  // exported under the cutover lock (--verify-after)
   TableModel after_model_;      // the model with the swapped names

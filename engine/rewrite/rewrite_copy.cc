@@ -37,7 +37,6 @@ double SecondsSince(Clock::time_point t) {
 absl::Status Rewrite::StartThrottler() {
   if (throttler_) return absl::OkStatus();
   ASSIGN_OR_RETURN(throttler_, StartRunThrottler(config_, control_.get()));
-  throttler_->SetSlot(plan_.model.names.slot);
   sizer_ = std::make_unique<throttler::ChunkSizer>(control_->Sizing(), config_.control.chunk_size);
   return absl::OkStatus();
 }
@@ -85,9 +84,14 @@ absl::Status Rewrite::ReplayWhileWaiting(Clock::time_point until) {
     std::this_thread::sleep_until(until);
     return absl::OkStatus();
   }
+  const bool pace = throttler_ && PaceReplay(throttler_->current());
   for (;;) {
     auto now = Clock::now();
     if (now >= until) return absl::OkStatus();
+    if (pace) {
+      RETURN_IF_ERROR(PacedReplayStep(until));
+      continue;
+    }
     RETURN_IF_ERROR(ReplayAvailable(std::chrono::duration_cast<milliseconds>(until - now) + milliseconds(1)));
     if (stream_->Queued() == 0) std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), milliseconds(5)));
   }
@@ -250,6 +254,7 @@ absl::Status Rewrite::CopyPhase() {
     MaybeReportProgress(false);
   }
   summary_.batches = copier_->batches();
+  summary_.relayed_batches = copier_->relayed_batches();
   summary_.copy_s = SecondsSince(copy_started);
   MaybeReportProgress(true);
   return absl::OkStatus();
@@ -301,7 +306,7 @@ absl::Status Rewrite::RunDeferredStatement(std::string stmt, bool one_process) {
   // A paced run (--nice-ratio) builds each index with one process:
   // parallel maintenance workers would take every core from the
   // application for the length of the build.
-  const bool paced = one_process || control_->NiceRatio() > 0;
+  const bool paced = one_process || control_->NiceRatio() > 0 || (throttler_ && throttler_->current().throttled);
   RETURN_IF_ERROR(copy_->Exec(paced ? "SET max_parallel_maintenance_workers = 0"
                                     : "RESET max_parallel_maintenance_workers").status());
   auto t = Clock::now();
@@ -317,6 +322,10 @@ absl::Status Rewrite::IndexPhase() {
   (void)state_->SetPhase(main_.get(), "indexes");
   for (const std::string& stmt : plan_.deferred_indexes) {
     RETURN_IF_ERROR(CheckStop());
+    // Between builds, the throttler's word holds as for the copy; but not
+    // before the key index while the replay waits for it (the slot must not
+    // grow meanwhile).
+    if (!ReplayHeld()) RETURN_IF_ERROR(WaitForHeavyWork("index builds"));
     auto t = Clock::now();
     RETURN_IF_ERROR(RunDeferredStatement(stmt));
     auto took = Clock::now() - t;
@@ -408,7 +417,15 @@ absl::Status Rewrite::CatchUpToWalEnd() {
   auto next_log = Clock::now() + std::chrono::seconds(5);
   for (;;) {
     RETURN_IF_ERROR(CheckStop());
-    RETURN_IF_ERROR(CatchUp(milliseconds(200)));
+    if (throttler_ && PaceReplay(throttler_->current()) && !ReplayHeld()) {
+      // The application suffers: catch up at half speed while the slot's lag
+      // allows it.
+      auto until = Clock::now() + milliseconds(200);
+      while (Clock::now() < until && stream_->Queued() > 0) RETURN_IF_ERROR(PacedReplayStep(until));
+      RETURN_IF_ERROR(CheckRetainedWal());
+    } else {
+      RETURN_IF_ERROR(CatchUp(milliseconds(200)));
+    }
     ASSIGN_OR_RETURN(auto r, main_->Query(
         "SELECT r.sent_lsn::text FROM pg_replication_slots s JOIN pg_stat_replication r "
         "ON r.pid = s.active_pid WHERE s.slot_name = $1", {plan_.model.names.slot}));

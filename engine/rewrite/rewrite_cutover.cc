@@ -11,6 +11,7 @@
 #include "common/status.h"
 #include "engine/control/test_hooks.h"
 #include "engine/rewrite/after_swap.h"
+#include "engine/rewrite/lock_gate.h"
 #include "engine/rewrite/rewrite.h"
 #include "engine/rewrite/swap.h"
 #include "engine/table/inheritance.h"
@@ -143,6 +144,7 @@ absl::Status Rewrite::CutoverPhase() {
       hooks_->Hold(true);  // no hook starts while the lock may be held
       auto tried = TryCutover(attempt);
       hooks_->Hold(false);
+      SyncBlockedSummary();
       ASSIGN_OR_RETURN(done, std::move(tried));
     }
     if (done) return absl::OkStatus();
@@ -165,10 +167,15 @@ absl::StatusOr<bool> Rewrite::TryCutover(int attempt) {
   if (ShouldPause(config_.test, "cutover-attempt", attempt)) RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
   if (vexport_) vexport_->RollbackQuietly();  // a failed attempt's snapshot
   after_snapshot_.clear();
+  // Never into the queue behind another session: the application would
+  // queue behind us (rewrite_lock_wait.cc).
+  ASSIGN_OR_RETURN(bool ready, PrepareLockRequest(lock_.get(), LockMode::kAccessExclusive, "cutover", attempt));
+  if (!ready) return false;
   RETURN_IF_ERROR(lock_->Exec("BEGIN").status());
-  RETURN_IF_ERROR(lock_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.cutover_lock_timeout.count())).status());
+  RETURN_IF_ERROR(lock_->Exec(ShortLockTimeoutSql()).status());
   RETURN_IF_ERROR(LoseLockCycles(lock_.get()));
   ASSIGN_OR_RETURN(auto lock_sql, CutoverLockSql(lock_.get(), plan_.model.oid, QualifiedName(n.schema, n.table)));
+  BlockedSpan blocking(&cutover_blocked_);  // until released, whatever the outcome
   auto locked = lock_->Exec(lock_sql);
   if (!locked.ok()) {
     lock_->RollbackQuietly();
@@ -200,7 +207,7 @@ absl::StatusOr<bool> Rewrite::TryCutover(int attempt) {
     lock_->RollbackQuietly();
     return emitted.status();
   }
-  auto deadline = lock_time + config_.cutover_drain_timeout;
+  auto deadline = lock_time + LockedDrainBudget(attempt);
   bool drained = false;
   while (!drained && Clock::now() < deadline) {
     auto st = ReplayAvailable(milliseconds(50));
@@ -214,7 +221,7 @@ absl::StatusOr<bool> Rewrite::TryCutover(int attempt) {
   if (!drained) {
     lock_->RollbackQuietly();
     Log(LogLevel::kInfo, "cutover attempt {}: replay did not reach the fence within {} ms; catching up",
-        attempt, config_.cutover_drain_timeout.count());
+        attempt, LockedDrainBudget(attempt).count());
     return false;
   }
   Log(LogLevel::kDebug, "cutover attempt {}: fence applied after {:.1f} ms", attempt,
@@ -287,9 +294,12 @@ absl::StatusOr<bool> Rewrite::TryCutover(int attempt) {
     return Annotate(st, "cutover swap (rolled back; the original table is unchanged)");
   }
   swapped_ = true;
-  summary_.blocked_ms = std::chrono::duration<double, std::milli>(Clock::now() - lock_time).count();
-  Log(LogLevel::kInfo, "cutover done: writers were blocked for {:.1f} ms", summary_.blocked_ms);
-  if (ShouldPause(config_.test, "after-swap", attempt)) RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
+  double held = blocking.End(/*ok=*/true);
+  SyncBlockedSummary();
+  Log(LogLevel::kInfo, "cutover done: writers were blocked for {:.1f} ms ({:.1f} ms by this attempt, {} attempts "
+      "that queued)", summary_.blocked_ms, held, cutover_blocked_.attempts);
+  // The swap commits once, at whichever attempt got the lock: `after-swap:1`.
+  if (ShouldPause(config_.test, "after-swap", 1)) RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
   RETURN_IF_ERROR(RunAfterSwap(lock_.get()));
   return true;
 }

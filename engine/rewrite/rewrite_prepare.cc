@@ -75,11 +75,14 @@ absl::Status Rewrite::DryRun(const Inspection& in, bool rehearse_swap) {
     }
     // The cutover's locks in the cutover's order: the table first, then what
     // the swap statements lock, losing any lock cycle as the cutover does.
-    RETURN_IF_ERROR(main_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'",
-                                            config_.cutover_lock_timeout.count())).status());
+    // The table's lock only at a moment nobody holds or awaits a conflicting
+    // one, with a short lock_timeout (rewrite_lock_wait.cc).
     RETURN_IF_ERROR(LoseLockCycles(main_.get()));
-    ASSIGN_OR_RETURN(auto lock_sql, CutoverLockSql(main_.get(), in.oid, QualifiedName(in.names.schema, in.names.table)));
-    RETURN_IF_ERROR(main_->Exec(lock_sql).status());
+    const std::string table = QualifiedName(in.names.schema, in.names.table);
+    ASSIGN_OR_RETURN(auto lock_sql, CutoverLockSql(main_.get(), in.oid, table));
+    RETURN_IF_ERROR(LockWhenQuiet(main_.get(), in.oid, table, LockMode::kAccessExclusive, "rehearsal", lock_sql,
+                                  &rehearsal_blocked_));
+    auto granted = Clock::now();
     RETURN_IF_ERROR(main_->Exec(SwapLockTimeoutSql()).status());
     if (ShouldPause(config_.test, "rehearsal-locked", ++rehearsals_))
       RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
@@ -90,8 +93,11 @@ absl::Status Rewrite::DryRun(const Inspection& in, bool rehearse_swap) {
       RETURN_IF_ERROR(Annotate(main_->Exec(stmt).status(), fmt::format("rehearsing the swap: {}", stmt)));
     double ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
     main_->RollbackQuietly();
-    Log(LogLevel::kInfo, "validated the ALTER and rehearsed the swap ({} statements, {:.1f} ms)",
-        statements.in_lock.size(), ms);
+    // The granted attempt's span ended at the grant: the hold is added here.
+    rehearsal_blocked_.total_ms += std::chrono::duration<double, std::milli>(Clock::now() - granted).count();
+    summary_.rehearsal_blocked_ms = rehearsal_blocked_.total_ms;
+    Log(LogLevel::kInfo, "validated the ALTER and rehearsed the swap ({} statements, {:.1f} ms; writers blocked "
+        "{:.1f} ms)", statements.in_lock.size(), ms, rehearsal_blocked_.total_ms);
     return absl::OkStatus();
   };
   absl::Status st = rehearse();
@@ -140,9 +146,18 @@ absl::Status Rewrite::Prepare(const Inspection& in) {
   for (const auto& w : plan_.warnings) Log(LogLevel::kWarning, "{}", w);
   if (in.set_replica_identity) {
     RETURN_IF_ERROR(Retry(policy, "setting the replica identity", [&]() -> absl::Status {
-      return main_->Exec(fmt::format("ALTER TABLE {} REPLICA IDENTITY USING INDEX {}",
-                                     QualifiedName(n.schema, n.table), QuoteIdent(in.key_index)))
-          .status();
+      // Its lock only at a quiet moment, with a short lock_timeout.
+      const std::string table = QualifiedName(n.schema, n.table);
+      RETURN_IF_ERROR(main_->Exec("BEGIN").status());
+      BlockedTime blocked;
+      auto st = LockWhenQuiet(main_.get(), in.oid, table, LockMode::kAccessExclusive, "replica identity",
+                              fmt::format("LOCK TABLE ONLY {} IN ACCESS EXCLUSIVE MODE", table), &blocked);
+      if (st.ok())
+        st = main_->Exec(fmt::format("ALTER TABLE {} REPLICA IDENTITY USING INDEX {}", table,
+                                     QuoteIdent(in.key_index))).status();
+      if (st.ok()) st = main_->Exec("COMMIT").status();
+      if (!st.ok()) main_->RollbackQuietly();
+      return st;
     }, &stop_));
     set_replica_identity_ = true;
     Log(LogLevel::kInfo, "set REPLICA IDENTITY USING INDEX {} on {} for the run (no primary key)",
@@ -272,6 +287,8 @@ absl::Status Rewrite::StartStream(bool create_slot) {
     copier_->set_extra_connections(std::move(extra));
   }
   copier_->set_key_index_deferred(plan_.key_index_deferred);
+  // The apply session is idle while a batch runs (single applier).
+  if (config_.copy_relay) copier_->set_relay_connection(apply_.get());
   copier_->set_checkpoint([this](PgConn* conn, const std::optional<std::vector<std::string>>& hw,
                                  bool done) -> absl::Status {
     auto [sql, params] = state_->CopyCheckpoint(hw, done);

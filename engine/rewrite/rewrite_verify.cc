@@ -22,6 +22,7 @@
 #include "common/quote.h"
 #include "common/retry.h"
 #include "common/status.h"
+#include "engine/rewrite/lock_gate.h"
 #include "engine/rewrite/rewrite.h"
 #include "engine/table/sql_builder.h"
 #include "fmt/format.h"
@@ -112,7 +113,24 @@ absl::Status Rewrite::OpenVerifySessions() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<vsql::KeyRange>> Rewrite::PlanVerifyRanges() { return PlanRangesOf(plan_.model); }
+// Where the copy ran from the start in batches of at most
+// --verify-range-rows rows, its batches' boundaries already cut the key
+// space (no scan of the key index); else PlanRangesOf (a larger batch would
+// make a range larger than asked).
+absl::StatusOr<std::vector<vsql::KeyRange>> Rewrite::PlanVerifyRanges() {
+  auto ends = copier_ ? copier_->batch_ends() : std::nullopt;
+  if (!verify_order_preserved_ || !ends) return PlanRangesOf(plan_.model);
+  std::vector<std::pair<std::vector<std::string>, int64_t>> batches;
+  int64_t listed = 0;
+  for (auto& e : *ends) {
+    if (e.rows > config_.verify_range_rows) return PlanRangesOf(plan_.model);
+    listed += e.rows;
+    batches.emplace_back(std::move(e.upper), e.rows);
+  }
+  // The last batch, open above, is not listed.
+  if (summary_.rows_copied - listed > config_.verify_range_rows) return PlanRangesOf(plan_.model);
+  return vsql::PlanRanges(vsql::BoundariesFromBatches(batches, config_.verify_range_rows));
+}
 
 // Cuts the original's key space every verify_range_rows keys, as the copy
 // cuts its batches. The boundaries need no snapshot: any sorted keys
@@ -275,8 +293,19 @@ absl::StatusOr<std::string> Rewrite::TakeConsistencyPoint(const vsql::KeyRange* 
   for (int attempt = 1; attempt <= config_.cutover_retries; ++attempt) {
     RETURN_IF_ERROR(CheckStop());
     if (attempt > 1) RETURN_IF_ERROR(CatchUpToWalEnd());
-    ASSIGN_OR_RETURN(auto snapshot, TryConsistencyPoint(attempt, corrupt));
-    if (snapshot) return *snapshot;
+    const double total_before = verify_blocked_.total_ms;
+    auto snapshot = TryConsistencyPoint(attempt, corrupt);
+    // Every attempt that queued counts, the failed ones included.
+    const double blocked = verify_blocked_.total_ms - total_before;
+    summary_.verify_blocked_ms = std::max(summary_.verify_blocked_ms, blocked);
+    summary_.verify_blocked_total_ms += blocked;
+    summary_.verify_point_failures = verify_blocked_.failed;
+    if (!snapshot.ok()) return snapshot.status();
+    if (*snapshot) {
+      Log(LogLevel::kInfo, "verify: consistency point taken: writers were blocked for {:.1f} ms ({:.1f} ms over "
+          "this verification's attempts)", blocked, summary_.verify_blocked_total_ms);
+      return **snapshot;
+    }
     auto until = Clock::now() + Backoff(policy, attempt);
     while (Clock::now() < until) RETURN_IF_ERROR(CatchUp(milliseconds(100)));
   }
@@ -290,11 +319,15 @@ absl::StatusOr<std::string> Rewrite::TakeConsistencyPoint(const vsql::KeyRange* 
 absl::StatusOr<std::optional<std::string>> Rewrite::TryConsistencyPoint(int attempt,
                                                                           const vsql::KeyRange* corrupt) {
   const auto& n = plan_.model.names;
+  // The replay close behind and nobody to queue behind: under the lock only
+  // a short tail is left to drain (rewrite_lock_wait.cc).
+  ASSIGN_OR_RETURN(bool ready, PrepareLockRequest(vlock_.get(), LockMode::kShare, "verify", attempt));
+  if (!ready) return std::optional<std::string>();
   RETURN_IF_ERROR(vlock_->Exec("BEGIN").status());
-  RETURN_IF_ERROR(
-      vlock_->Exec(fmt::format("SET LOCAL lock_timeout = '{}ms'", config_.cutover_lock_timeout.count())).status());
+  RETURN_IF_ERROR(vlock_->Exec(ShortLockTimeoutSql()).status());
   // SHARE: conflicts with every writer (ROW EXCLUSIVE), not with readers.
   // ONLY: an inheritance parent's children are not ours to block.
+  BlockedSpan blocking(&verify_blocked_);  // until released, whatever the outcome
   auto locked = vlock_->Exec(fmt::format("LOCK TABLE ONLY {} IN SHARE MODE", QualifiedName(n.schema, n.table)));
   if (!locked.ok()) {
     vlock_->RollbackQuietly();
@@ -303,7 +336,8 @@ absl::StatusOr<std::optional<std::string>> Rewrite::TryConsistencyPoint(int atte
     return std::optional<std::string>();
   }
   auto lock_time = Clock::now();
-  auto deadline = lock_time + config_.cutover_drain_timeout;
+  // A bounded tail under the lock, a little longer at each attempt.
+  auto deadline = lock_time + LockedDrainBudget(attempt);
   auto give_up = [&](std::string_view why) {
     vexport_->RollbackQuietly();
     vlock_->RollbackQuietly();
@@ -326,7 +360,7 @@ absl::StatusOr<std::optional<std::string>> Rewrite::TryConsistencyPoint(int atte
     if (!drained) std::this_thread::sleep_for(milliseconds(1));
   }
   if (!drained)
-    return give_up(fmt::format("replay did not reach the fence within {} ms", config_.cutover_drain_timeout.count()));
+    return give_up(fmt::format("replay did not reach the fence within {} ms", LockedDrainBudget(attempt).count()));
   if (corrupt) {
     if (auto st = CorruptForTest(*corrupt); !st.ok()) {
       vlock_->RollbackQuietly();
@@ -341,11 +375,8 @@ absl::StatusOr<std::optional<std::string>> Rewrite::TryConsistencyPoint(int atte
   }
   if (!*snapshot) return give_up("a replayed transaction was not visible in time");
   RETURN_IF_ERROR(vlock_->Exec("ROLLBACK").status());
-  double blocked = MsSince(lock_time);
+  blocking.End(/*ok=*/true);
   summary_.verify_points++;
-  summary_.verify_blocked_ms = std::max(summary_.verify_blocked_ms, blocked);
-  summary_.verify_blocked_total_ms += blocked;
-  Log(LogLevel::kInfo, "verify: consistency point taken: writers were blocked for {:.1f} ms", blocked);
   return snapshot;
 }
 

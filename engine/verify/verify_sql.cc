@@ -146,6 +146,22 @@ std::vector<KeyRange> PlanRanges(const std::vector<std::vector<std::string>>& bo
   return out;
 }
 
+std::vector<std::vector<std::string>> BoundariesFromBatches(
+    const std::vector<std::pair<std::vector<std::string>, int64_t>>& batches, int64_t range_rows) {
+  std::vector<std::vector<std::string>> out;
+  int64_t pending = 0;  // rows since the last boundary kept
+  for (size_t i = 0; i < batches.size(); ++i) {
+    pending += batches[i].second;
+    // Keep this batch's end when the next batch would not fit with it.
+    const bool last = i + 1 == batches.size();
+    if (last || pending + batches[i + 1].second > range_rows) {
+      out.push_back(batches[i].first);
+      pending = 0;
+    }
+  }
+  return out;
+}
+
 PgParams RangeParams(const KeyRange& r) {
   PgParams p;
   if (r.lower) p.insert(p.end(), r.lower->begin(), r.lower->end());

@@ -30,9 +30,11 @@
 #ifndef SHADOWCOPY_ENGINE_VERIFY_VERIFY_SQL_H_
 #define SHADOWCOPY_ENGINE_VERIFY_VERIFY_SQL_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/pg.h"
@@ -71,6 +73,12 @@ struct KeyRange {
 // Ranges between sorted, distinct boundary keys: (-inf, b0], (b0, b1], ...,
 // (b_last, +inf). No boundaries: one range over the whole table.
 std::vector<KeyRange> PlanRanges(const std::vector<std::vector<std::string>>& boundaries);
+
+// Boundaries for PlanRanges from the copy's batches (their upper keys and
+// row counts, in key order): consecutive batches are merged while together
+// they hold at most `range_rows` rows; a batch larger than that is one range.
+std::vector<std::vector<std::string>> BoundariesFromBatches(
+    const std::vector<std::pair<std::vector<std::string>, int64_t>>& batches, int64_t range_rows);
 
 // The range's bound values as query parameters: lower (when set), then upper.
 PgParams RangeParams(const KeyRange& r);

@@ -304,7 +304,8 @@ TEST(BackfillControlTest, BatchNamesForTheChunkTunables) {
   for (const auto& t : c.Tunables()) names.push_back(t.name);
   EXPECT_THAT(names, ::testing::ElementsAre("batch-size", "target-batch-time", "min-batch-size", "max-batch-size",
                                             "max-replica-lag", "max-lock-waiters", "max-active",
-                                            "nice-ratio"));
+                                            "nice-ratio", "health-signal", "health-latency-factor",
+                                            "health-latency-floor"));
   ASSERT_TRUE(c.Set("nice-ratio", "0.5").ok());
   EXPECT_EQ(c.NiceRatio(), 0.5);
   EXPECT_THAT(c.StatusText(), HasSubstr("nice ratio 0.5"));

@@ -144,7 +144,7 @@ TEST(JsonOutputTest, MigrationStatusRoundTrips) {
                   "target_chunk_time_ms min_chunk_size max_chunk_size nice_ratio paused "
                   "replay_paused throttled throttle_reason cutover abort_requested elapsed_s "
                   "verify verify_ranges_done verify_ranges_total verify_rows verify_mismatches "
-                  "verify_repaired verify_blocked_ms"));
+                  "verify_repaired verify_blocked_ms lock_wait app_health_throttled health"));
   EXPECT_EQ(j["phase"].get<std::string>(), kTableBack);
   EXPECT_EQ(j["throttle_reason"].get<std::string>(), "throttled: " + kErrorBack);
   EXPECT_EQ(j["verify"].get<std::string>(), kErrorBack);
@@ -186,7 +186,7 @@ TEST(JsonOutputTest, MigrationStatusKeepsItsFormat) {
             "\"cutover\":\"postponed\",\"abort_requested\":false,\"elapsed_s\":12.3,"
             "\"verify\":\"running\",\"verify_ranges_done\":3,\"verify_ranges_total\":8,"
             "\"verify_rows\":900,\"verify_mismatches\":1,\"verify_repaired\":1,"
-            "\"verify_blocked_ms\":2.2}");
+            "\"verify_blocked_ms\":2.2,\"lock_wait\":null,\"app_health_throttled\":false,\"health\":\"\"}");
 }
 
 TEST(JsonOutputTest, BackfillStatusRoundTrips) {
@@ -210,7 +210,7 @@ TEST(JsonOutputTest, BackfillStatusRoundTrips) {
             Words("phase keys_covered estimated_keys percent key_position key_span rows_changed "
                   "rows_per_s rows_changed_per_s eta_s batches batch_size batch_mode "
                   "target_batch_time_ms min_batch_size max_batch_size nice_ratio paused throttled "
-                  "throttle_reason abort_requested elapsed_s"));
+                  "throttle_reason abort_requested elapsed_s app_health_throttled health"));
   EXPECT_EQ(j["key_position"].get<std::string>(), "(" + kTableBack + ")");
   EXPECT_EQ(j["key_span"].get<std::string>(), "(" + kErrorBack + ") .. (" + kReplacement + ")");
   EXPECT_EQ(j["throttle_reason"].get<std::string>(), "throttled: " + kErrorBack);
@@ -283,10 +283,12 @@ TEST(JsonOutputTest, MigrationSummaryRoundTrips) {
   EXPECT_EQ(Keys(m),
             Words("rows_copied batches changes_replayed transactions_replayed inserts updates "
                   "key_updates deletes blocked_ms copy_s elapsed_s cutover_attempts "
+                  "blocked_max_ms cutover_lock_failures cutover_lock_wait_s verify_lock_wait_s "
+                  "verify_point_failures rehearsal_blocked_ms lock_holders "
                   "visibility_waits old_table_dropped verified verify_s verify_ranges verify_rows "
                   "verify_mismatches verify_repaired verify_points verify_blocked_ms "
                   "verify_blocked_total_ms verified_after verify_after_ranges "
-                  "verify_after_mismatches verify_after_s replay_deferred replay_from_batch "
+                  "verify_after_mismatches verify_after_s replay_deferred replay_from_batch relayed_batches "
                   "key_index_s parallel_apply_groups resumed_after_swap after_swap_statements"));
   EXPECT_EQ(m["rows_copied"], 30000);
   EXPECT_EQ(m["key_updates"], 2);

@@ -1,0 +1,72 @@
+#include "engine/rewrite/lock_gate.h"
+
+#include <thread>
+
+#include "common/status.h"
+
+namespace shadowcopy::engine {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Relation locks of other sessions on the table (and a partition's parent),
+// with who holds them. pg_locks shows fast-path locks too. A session with
+// no transaction any more (pg_stat_activity read a moment after pg_locks)
+// is a writer that just committed: age 0. No session at all (a prepared
+// transaction): age unknown, taken as old.
+constexpr char kTableLocksSql[] =
+    "SELECT l.pid, l.mode, l.granted, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), "
+    "CASE WHEN a.pid IS NULL THEN -1 WHEN a.xact_start IS NULL THEN 0 "
+    "ELSE extract(epoch FROM clock_timestamp() - a.xact_start) * 1000 END::float8, "
+    "coalesce(left(a.query, 60), '') "
+    "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'relation' "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND (l.relation = $1::oid OR l.relation = (SELECT i.inhparent FROM pg_inherits i "
+    "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhrelid = $1::oid AND c.relispartition)) "
+    "AND l.pid IS DISTINCT FROM pg_backend_pid()";
+
+}  // namespace
+
+absl::StatusOr<std::vector<LockHolder>> ReadTableLocks(PgConn* conn, uint32_t oid) {
+  ASSIGN_OR_RETURN(auto r, conn->Query(kTableLocksSql, {std::to_string(oid)}));
+  std::vector<LockHolder> out;
+  for (int i = 0; i < r.Rows(); ++i) {
+    LockHolder h;
+    h.pid = r.IsNull(i, 0) ? 0 : static_cast<int>(r.GetInt(i, 0));
+    h.mode = r.GetString(i, 1);
+    h.granted = r.GetBool(i, 2);
+    h.application_name = r.GetString(i, 3);
+    h.usename = r.GetString(i, 4);
+    h.xact_age_ms = std::strtod(r.GetString(i, 5).c_str(), nullptr);
+    h.query = r.GetString(i, 6);
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+absl::StatusOr<LockWaitOutcome> WaitForQuietTable(
+    PgConn* conn, uint32_t oid, LockMode want, Clock::time_point deadline,
+    const std::function<absl::Status()>& idle,
+    const std::function<void(const LockHolder*, double waited_ms)>& report) {
+  LockWaitOutcome out;
+  const auto started = Clock::now();
+  const double young_ms = static_cast<double>(kShortLockTimeout.count());
+  for (;;) {
+    ASSIGN_OR_RETURN(auto locks, ReadTableLocks(conn, oid));
+    auto blocker = FirstBlocker(locks, want, young_ms);
+    out.waited_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+    if (!blocker) {
+      out.quiet = true;
+      if (report) report(nullptr, out.waited_ms);
+      return out;
+    }
+    out.blocker = blocker;
+    if (report) report(&*blocker, out.waited_ms);
+    if (Clock::now() >= deadline) return out;
+    if (idle) RETURN_IF_ERROR(idle());
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace shadowcopy::engine

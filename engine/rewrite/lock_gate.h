@@ -1,0 +1,73 @@
+// Waiting for a moment when a lock request of ours would not queue: reads
+// pg_locks for the table (one query) until no other session holds or awaits
+// a lock that conflicts with the mode wanted (lock_conflicts.h), replaying
+// meanwhile. The check is racy by nature: the request that follows it runs
+// with a short lock_timeout, which bounds what a holder arriving in between
+// costs the application.
+//
+// Thread-safety: one thread (the rewrite's).
+#ifndef SHADOWCOPY_ENGINE_REWRITE_LOCK_GATE_H_
+#define SHADOWCOPY_ENGINE_REWRITE_LOCK_GATE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/pg.h"
+#include "engine/rewrite/lock_conflicts.h"
+
+namespace shadowcopy::engine {
+
+// The lock_timeout of a request made after the check: a holder that came
+// in between blocks writers behind us for at most this long.
+inline constexpr std::chrono::milliseconds kShortLockTimeout{50};
+
+// The locks other sessions hold or await on table `oid` (and, for a
+// partition, on its parent, which the cutover locks too), with their
+// sessions. One query; `conn` may be inside a transaction.
+absl::StatusOr<std::vector<LockHolder>> ReadTableLocks(PgConn* conn, uint32_t oid);
+
+struct LockWaitOutcome {
+  bool quiet = false;                  // a quiet moment came before the deadline
+  double waited_ms = 0;                // time spent waiting for it
+  std::optional<LockHolder> blocker;   // the last session waited for
+};
+
+// Polls until the table is quiet for `want` (FirstBlocker finds nobody with
+// transactions younger than kShortLockTimeout ignored) or `deadline`.
+// Between polls runs `idle` (replay; ~20 ms) and tells `report` whom it
+// waits for (nullptr once quiet).
+absl::StatusOr<LockWaitOutcome> WaitForQuietTable(
+    PgConn* conn, uint32_t oid, LockMode want, std::chrono::steady_clock::time_point deadline,
+    const std::function<absl::Status()>& idle,
+    const std::function<void(const LockHolder*, double waited_ms)>& report);
+
+// Adds the time from its making to End() (or its destruction: a failed
+// attempt) to a BlockedTime. Made just before a lock request is sent and
+// ended once the lock is released: the time writers may queue behind us.
+class BlockedSpan {
+ public:
+  explicit BlockedSpan(BlockedTime* acc) : acc_(acc), start_(std::chrono::steady_clock::now()) {}
+  ~BlockedSpan() { End(false); }
+  BlockedSpan(const BlockedSpan&) = delete;
+  BlockedSpan& operator=(const BlockedSpan&) = delete;
+  double End(bool ok) {
+    if (!acc_) return 0;
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+    acc_->Add(ms, ok);
+    acc_ = nullptr;
+    return ms;
+  }
+
+ private:
+  BlockedTime* acc_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace shadowcopy::engine
+
+#endif  // SHADOWCOPY_ENGINE_REWRITE_LOCK_GATE_H_

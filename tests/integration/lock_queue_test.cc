@@ -1,0 +1,270 @@
+// The tool never stands in the lock queue in front of the application
+// (DESIGN.md §4): before each lock request that conflicts with writers it
+// waits, outside the queue, for a moment when no other session holds or
+// awaits a conflicting lock, names the session it waits for (log, summary,
+// `ctl status`), then asks with a short lock_timeout. The summary's
+// "writers blocked" counts every attempt from the moment it entered the
+// queue, the failed ones included. The dry run takes nothing stronger than
+// ACCESS SHARE on the table.
+#include <unistd.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "fmt/format.h"
+#include "gtest/gtest.h"
+#include "tests/integration/harness.h"
+#include "tests/integration/throttle_fixture.h"
+#include "tests/integration/workload.h"
+
+namespace shadowcopy::it {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kAlter[] = "ALTER COLUMN id TYPE bigint";
+
+// Polls pg_locks for the tool's sessions' locks on one table (by oid: the
+// name moves at the swap): whether one ever waited, and the modes held.
+class LockWatcher {
+ public:
+  LockWatcher(std::unique_ptr<PgConn> conn, std::string oid) : conn_(std::move(conn)), oid_(std::move(oid)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~LockWatcher() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  // Only waits seen while armed count.
+  void Arm(bool armed) { armed_ = armed; }
+  int waits() const { return waits_; }
+  std::set<std::string> modes() {
+    std::lock_guard<std::mutex> g(mu_);
+    return modes_;
+  }
+  std::string first_wait() {
+    std::lock_guard<std::mutex> g(mu_);
+    return first_wait_;
+  }
+
+ private:
+  void Run() {
+    const std::string sql = fmt::format(
+        "SELECT l.mode, l.granted, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'relation' AND l.relation = {} AND a.application_name LIKE 'shadowcopy%' "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())", oid_);
+    while (!stop_) {
+      auto r = conn_->Exec(sql);
+      if (r.ok()) {
+        std::lock_guard<std::mutex> g(mu_);
+        for (int i = 0; i < r->Rows(); ++i) {
+          modes_.insert(r->GetString(i, 0));
+          if (!r->GetBool(i, 1) && armed_) {
+            if (waits_++ == 0) first_wait_ = r->GetString(i, 2) + " " + r->GetString(i, 0);
+          }
+        }
+      }
+      std::this_thread::sleep_for(milliseconds(3));
+    }
+  }
+  std::unique_ptr<PgConn> conn_;
+  std::string oid_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> waits_{0};
+  std::atomic<bool> armed_{true};
+  std::mutex mu_;
+  std::set<std::string> modes_;
+  std::string first_wait_;
+};
+
+// An application session doing a single-row UPDATE every 10 ms; the
+// longest one is what writers waited.
+class ProbeWriter {
+ public:
+  explicit ProbeWriter(std::unique_ptr<PgConn> conn) : conn_(std::move(conn)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~ProbeWriter() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  double max_ms() const { return max_us_ / 1000.0; }
+  int errors() const { return errors_; }
+
+ private:
+  void Run() {
+    while (!stop_) {
+      auto t = Clock::now();
+      // Changes nothing (the mirror stays equal), but writes: ROW EXCLUSIVE.
+      auto r = conn_->Exec("UPDATE orders SET status = status WHERE id = 1");
+      int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count();
+      if (!r.ok()) errors_++;
+      if (us > max_us_) max_us_ = us;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+  }
+  std::unique_ptr<PgConn> conn_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> max_us_{0};
+  std::atomic<int> errors_{0};
+};
+
+class LockQueueTest : public DatabaseTest {
+ protected:
+  void SetUp() override {
+    DatabaseTest::SetUp();
+    socket_ = fmt::format("/tmp/sc-lq-{}-{}.sock", ::getpid(), counter_++);
+    ::unlink(socket_.c_str());
+  }
+  void TearDown() override {
+    ::unlink(socket_.c_str());
+    DatabaseTest::TearDown();
+  }
+  std::vector<std::string> MigrateArgs(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"--alter", kAlter, "--execute", "--chunk-size", "500", "--socket", socket_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ToolArgs("orders", args);
+  }
+  // A reporting session: SELECT ... FOR SHARE in an open transaction (ROW
+  // SHARE on the table; no row matches, so no writer waits on a row lock).
+  // Returns its pid.
+  std::string HoldForShare(PgConn& holder) {
+    std::string pid = QueryValue(holder, "SELECT pg_backend_pid()");
+    MustExec(holder, "BEGIN");
+    MustExec(holder, "SELECT id FROM orders WHERE id < 0 FOR SHARE");  // the query status names
+    return pid;
+  }
+  std::string CtlStatusJson() {
+    ProcessResult r = RunShadowcopy({"ctl", "--socket", socket_, "status", "--json"}, {}, nullptr, seconds(10));
+    return LastLine(r.out);
+  }
+
+  std::string socket_;
+  static inline int counter_ = 0;
+};
+
+// A FOR SHARE transaction holds the table when the cutover comes: the
+// cutover waits outside the queue (writers go on), says whom it waits for,
+// and goes once the holder commits.
+TEST_F(LockQueueTest, CutoverNeverQueuesBehindForShareHolder) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 5000, 1000).ok());
+  std::string oid = TableOid("orders");
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 2});
+  ASSERT_TRUE(workload.Start().ok());
+  ProbeWriter probe(Connect());
+  // Armed while the holder holds: before, a request may queue for a moment
+  // behind a writer's transaction younger than its lock_timeout.
+  LockWatcher watcher(Connect(), oid);
+  watcher.Arm(false);
+  auto holder = Connect();
+  ASSERT_NE(holder, nullptr);
+  PausePoint pause;
+  auto tool = ShadowcopyProcess::Start(MigrateArgs(), pause.Env("cutover-attempt:1"));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE(pause.WaitPaused(seconds(90))) << (*tool)->Wait(seconds(5)).Describe();
+  std::string holder_pid = HoldForShare(*holder);
+  watcher.Arm(true);
+  pause.Continue();
+  ASSERT_TRUE((*tool)->WaitForStderr("cutover: not asking for ACCESS EXCLUSIVE", seconds(20)))
+      << (*tool)->StderrSoFar();
+  std::string status = CtlStatusJson();
+  EXPECT_NE(status.find("\"for\":\"cutover\""), std::string::npos) << status;
+  EXPECT_NE(status.find("\"pid\":" + holder_pid), std::string::npos) << status;
+  EXPECT_NE(status.find("\"mode\":\"RowShareLock\""), std::string::npos) << status;
+  EXPECT_NE(status.find("FOR SHARE"), std::string::npos) << status;
+  std::this_thread::sleep_for(milliseconds(2500));
+  watcher.Arm(false);
+  MustExec(*holder, "COMMIT");
+  ProcessResult r = (*tool)->Wait(seconds(120));
+  std::this_thread::sleep_for(milliseconds(200));
+  watcher.Stop();
+  probe.Stop();
+  workload.Stop();
+  ExpectSucceeded(r);
+  EXPECT_EQ(watcher.waits(), 0) << "a request of the tool waited in the lock queue: " << watcher.first_wait();
+  std::string summary = LastLine(r.out);
+  EXPECT_GE(JsonNumber(summary, "cutover_lock_wait_s"), 1.0) << summary;
+  EXPECT_NE(summary.find("pid " + holder_pid + " "), std::string::npos) << summary;
+  EXPECT_NE(r.out.find("waited for pid " + holder_pid), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("pid " + holder_pid + " (application"), std::string::npos) << r.err;
+  // Writers never waited much longer than the tool says it blocked them.
+  const double blocked = JsonNumber(summary, "blocked_max_ms");
+  EXPECT_GT(blocked, 0) << summary;
+  EXPECT_LT(probe.max_ms(), std::max(blocked, JsonNumber(summary, "verify_blocked_ms")) + 300)
+      << summary << "\nprobe's longest update " << probe.max_ms() << " ms";
+  EXPECT_EQ(probe.errors(), 0);
+  ExpectNoWorkloadErrors(workload);
+  ExpectMirrorEqual(db(), "orders", "truth");
+  ExpectNothingLeftBehind("orders");
+}
+
+// A holder arrives just after the check: the request times out after its
+// short lock_timeout (writers queued behind it that long), and that attempt
+// counts in the time writers were blocked.
+TEST_F(LockQueueTest, TimedOutAttemptCountsAsBlocked) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 5000, 1000).ok());
+  std::string oid = TableOid("orders");
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 2});
+  ASSERT_TRUE(workload.Start().ok());
+  ProbeWriter probe(Connect());
+  LockWatcher watcher(Connect(), oid);
+  auto holder = Connect();
+  ASSERT_NE(holder, nullptr);
+  PausePoint pause;
+  auto tool = ShadowcopyProcess::Start(MigrateArgs(), pause.Env("cutover-lock-checked:1"));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE(pause.WaitPaused(seconds(90))) << (*tool)->Wait(seconds(5)).Describe();
+  std::string holder_pid = HoldForShare(*holder);
+  pause.Continue();
+  ASSERT_TRUE((*tool)->WaitForStderr("cutover: not asking for ACCESS EXCLUSIVE", seconds(20)))
+      << (*tool)->StderrSoFar();
+  std::this_thread::sleep_for(milliseconds(1000));
+  MustExec(*holder, "COMMIT");
+  ProcessResult r = (*tool)->Wait(seconds(120));
+  watcher.Stop();
+  probe.Stop();
+  workload.Stop();
+  ExpectSucceeded(r);
+  std::string summary = LastLine(r.out);
+  EXPECT_GE(JsonNumber(summary, "cutover_lock_failures"), 1) << summary;
+  // The failed attempt stood in the queue for its whole lock_timeout (50 ms).
+  EXPECT_GE(JsonNumber(summary, "blocked_ms"), 45) << summary;
+  EXPECT_GE(JsonNumber(summary, "blocked_max_ms"), 45) << summary;
+  EXPECT_GE(watcher.waits(), 1) << "the timed-out request was not seen waiting";
+  EXPECT_LT(probe.max_ms(), JsonNumber(summary, "blocked_max_ms") + 300) << summary;
+  ExpectNoWorkloadErrors(workload);
+  ExpectMirrorEqual(db(), "orders", "truth");
+  ExpectNothingLeftBehind("orders");
+}
+
+// The dry run reads the table and nothing more: under a session holding
+// EXCLUSIVE (which lets only ACCESS SHARE through) it neither waits nor
+// takes anything stronger.
+TEST_F(LockQueueTest, DryRunTakesOnlyAccessShare) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 2000, 1000).ok());
+  std::string oid = TableOid("orders");
+  auto holder = Connect();
+  ASSERT_NE(holder, nullptr);
+  MustExec(*holder, "BEGIN; LOCK TABLE orders IN EXCLUSIVE MODE");
+  LockWatcher watcher(Connect(), oid);
+  auto started = Clock::now();
+  ProcessResult r = RunShadowcopy(ToolArgs("orders", {"--alter", kAlter}), {}, nullptr, seconds(60));
+  double took_s = std::chrono::duration<double>(Clock::now() - started).count();
+  watcher.Stop();
+  MustExec(*holder, "ROLLBACK");
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(watcher.waits(), 0) << watcher.first_wait();
+  for (const auto& m : watcher.modes()) EXPECT_EQ(m, "AccessShareLock");
+  EXPECT_LT(took_s, 10) << r.Describe();
+  ExpectNothingLeftBehind("orders");
+}
+
+}  // namespace
+}  // namespace shadowcopy::it
