@@ -161,6 +161,9 @@ usage:
   shadowcopy backfill --table T (--set "EXPR" | --delete) --where "COND" [--execute] [options]
                              batched online UPDATE or DELETE (see shadowcopy backfill --help)
   shadowcopy verify --table T [--schema S] [--socket PATH]   verify a running migration now
+  shadowcopy plan [--dsn DSN] [--format text|json] [--fail-on LEVEL] [--rehearsal local|dsn|none] FILE...|-
+                             what each migration statement locks and rewrites (see plan --help)
+  shadowcopy migrate [status|validate|baseline] --dir D [--execute]   versioned migrations
   shadowcopy ctl --socket PATH status|status --json|pause|resume|set NAME=VALUE|get NAME|cutover|verify|abort|help
 
 Without --execute nothing changes: the table is inspected, the ALTER is validated on an
@@ -258,7 +261,11 @@ std::unique_ptr<CommandLine> BuildCommandLine() {
   cl->ctl = app.add_subcommand(
       "ctl", "control a running migration or backfill (ctl help for the commands)");
   cl->verify = app.add_subcommand("verify", "verify a running migration now");
-  for (CLI::App* sub : {cl->ctl, cl->verify}) {
+  cl->plan = app.add_subcommand(
+      "plan", "what each migration statement locks and rewrites, and its safe path (plan --help)");
+  cl->migrations = app.add_subcommand(
+      "migrate", "versioned migrations from a directory (migrate --help)");
+  for (CLI::App* sub : {cl->ctl, cl->verify, cl->plan, cl->migrations}) {
     sub->set_help_flag();
     sub->prefix_command();
   }

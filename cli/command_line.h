@@ -24,6 +24,8 @@ struct CommandLine {
   CLI::App* backfill = nullptr;
   CLI::App* ctl = nullptr;     // the words after it go to CtlMain
   CLI::App* verify = nullptr;  // the words after it go to VerifyMain
+  CLI::App* plan = nullptr;    // the words after it go to PlanMain
+  CLI::App* migrations = nullptr;  // `migrate`: the words after it go to MigrateMain
   CLI::Option* version = nullptr;
   CLI::Option* backfill_version = nullptr;
   CLI::Option* verify_flag = nullptr;  // --verify[=on|off] of the online rewrite

@@ -18,7 +18,9 @@
 
 #include "cli/control_server.h"
 #include "cli/ctl.h"
+#include "cli/migrate_command.h"
 #include "cli/options.h"
+#include "cli/plan_command.h"
 #include "cli/socket_path.h"
 #include "cli/summary_json.h"
 #include "common/log.h"
@@ -285,8 +287,12 @@ int Main(int argc, char** argv) {
       return CtlMain(o.ctl_args);
     case Command::kVerify:
       return VerifyMain(o.ctl_args);
+    case Command::kPlan:
+      return PlanMain(o.ctl_args);
     case Command::kMigrate:
       return RunRewrite(o);
+    case Command::kMigrations:
+      return MigrateMain(o.ctl_args);
     case Command::kBackfill:
       return RunBackfill(o);
   }

@@ -330,9 +330,19 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
   for (const CLI::App* sub : app.get_subcommands())
     if (args.front() != sub->get_name())
       return absl::InvalidArgumentError(fmt::format("unknown option '{}' (see --help)", sub->get_name()));
+  if (cl->migrations->parsed()) {
+    o.command = Command::kMigrations;
+    o.ctl_args = cl->migrations->remaining();
+    return o;
+  }
   if (ctl->parsed() || verify_cmd->parsed()) {
     o.command = ctl->parsed() ? Command::kCtl : Command::kVerify;
     o.ctl_args = (ctl->parsed() ? ctl : verify_cmd)->remaining();
+    return o;
+  }
+  if (cl->plan->parsed()) {
+    o.command = Command::kPlan;
+    o.ctl_args = cl->plan->remaining();
     return o;
   }
   const bool is_backfill = backfill->parsed();

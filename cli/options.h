@@ -15,7 +15,7 @@
 
 namespace shadowcopy::cli {
 
-enum class Command { kMigrate, kBackfill, kCleanup, kCtl, kVerify, kHelp, kVersion };
+enum class Command { kMigrate, kBackfill, kCleanup, kCtl, kVerify, kPlan, kMigrations, kHelp, kVersion };
 
 struct Options {
   Command command = Command::kMigrate;
@@ -24,7 +24,7 @@ struct Options {
   bool cleanup_old_tables = false;  // cleanup --old-tables
   bool verbose = false;
   bool backfill_help = false;         // kHelp asked by `backfill --help`
-  std::vector<std::string> ctl_args;  // kCtl, kVerify: the words after "ctl" / "verify"
+  std::vector<std::string> ctl_args;  // kCtl, kVerify, kPlan, kMigrations: the words after the subcommand
 };
 
 // Parses the arguments after the program name. InvalidArgument with a

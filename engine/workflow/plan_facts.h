@@ -39,8 +39,10 @@ struct Observation {
                                        // (CONCURRENTLY: see `note`)
   std::vector<ObservedLock> locks;     // strongest mode per relation
   std::vector<std::string> rewrites;   // relations whose relfilenode changed
-  // Constraints the statement added already validated (convalidated) on a
-  // table that existed before: a full scan under the statement's lock.
+  // CHECK and FOREIGN KEY constraints the statement added already validated
+  // (convalidated) on a table that existed before: a full scan under the
+  // statement's lock. (A UNIQUE or PRIMARY KEY constraint's scan is the build
+  // of its index, in indexes_built.)
   // "public.orders.orders_total_check"
   std::vector<std::string> validated_constraints;
   // Indexes the statement built on a table that existed before, without
@@ -78,6 +80,18 @@ struct PlanFacts {
   // server (measured there, read-only), used to estimate lock times.
   double rewrite_bytes_per_s = 0;
   int server_version_num = 0;         // the target's, e.g. 150004
+  // Wall time of the whole rehearsal (schema copy, server start and stop,
+  // statements), in seconds; 0 without one.
+  double rehearsal_s = 0;
+  // Production's columns of the tables the statements name, keyed
+  // "public.orders.total" (the column quoted as needed), as format_type
+  // spells the type: "numeric(10,2)", "character varying(50)".
+  std::map<std::string, std::string> column_types;
+  // Production's indexes of those tables: table -> each index's columns in
+  // order, up to its first expression column.
+  std::map<std::string, std::vector<std::vector<std::string>>> index_columns;
+  // Production's primary key columns of those tables.
+  std::map<std::string, std::vector<std::string>> primary_keys;
 };
 
 // How `migrate` executes a statement: the stable words of `plan`'s output.

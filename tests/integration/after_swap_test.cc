@@ -33,6 +33,9 @@ constexpr char kFkQuery[] =
 
 class AfterSwapTest : public DatabaseTest {
  protected:
+  // Holds nextval (an xid) for seconds: see exclusive_server_.
+  AfterSwapTest() { exclusive_server_ = CurrentTestIsOneOf({"KillBetweenPostSwapStatementsRunsEachOnce"}); }
+
   // orders (serial key) with an outgoing foreign key to customers and an
   // incoming one from order_lines (cascading, so the workload's deletes and
   // key updates go through), under the mirror workload.

@@ -93,6 +93,11 @@ class Writers {
 
 class BackfillTest : public DatabaseTest {
  protected:
+  // Holds a row lock (an xid) for seconds: see exclusive_server_.
+  BackfillTest() {
+    exclusive_server_ = CurrentTestIsOneOf({"LockedRowMakesTheBatchRetryWithoutBlockingItsHolder"});
+  }
+
   void SetUp() override {
     DatabaseTest::SetUp();
     if (HasFatalFailure()) return;

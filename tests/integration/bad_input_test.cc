@@ -22,6 +22,9 @@ namespace {
 
 class BadInputTest : public DatabaseTest {
  protected:
+  // Takes every free replication slot of the server: see exclusive_server_.
+  BadInputTest() { exclusive_server_ = CurrentTestIsOneOf({"NoFreeReplicationSlot"}); }
+
   void TearDown() override {
     if (HasDb()) {
       for (const auto& slot : fill_slots_)

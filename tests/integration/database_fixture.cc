@@ -53,16 +53,25 @@ void ReleaseDatabase(PgConn& admin, const std::string& dbname) {
 }
 
 // Takes a shared (or exclusive) lock on a file named after the server, so
-// that tests changing server-wide settings run alone. Returns the fd.
+// that tests needing the server to themselves run alone. Returns the fd.
+// A second file is the queue's turnstile: every test passes it before it
+// waits for the server, and an exclusive test keeps it until it has the
+// server, so that tests arriving later cannot keep the shared lock taken
+// forever (flock itself prefers no one).
 int LockServer(bool exclusive) {
   const char* host = std::getenv("PGHOST");
   const char* port = std::getenv("PGPORT");
   std::string key = std::string(host ? host : "") + ":" + (port ? port : "");
   std::string path = "/tmp/sc_it_server_" + std::to_string(std::hash<std::string>{}(key)) + ".lock";
+  auto lock = [](int fd, int op) {
+    while (flock(fd, op) != 0 && errno == EINTR) {
+    }
+  };
+  int turnstile = open((path + ".queue").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (turnstile >= 0) lock(turnstile, LOCK_EX);
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-  if (fd < 0) return -1;
-  while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 && errno == EINTR) {
-  }
+  if (fd >= 0) lock(fd, exclusive ? LOCK_EX : LOCK_SH);
+  if (turnstile >= 0) close(turnstile);  // releases the turnstile
   return fd;
 }
 
@@ -99,6 +108,12 @@ bool PollUntilTrue(PgConn& conn, std::string_view sql, std::chrono::milliseconds
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
+}
+
+bool CurrentTestIsOneOf(std::initializer_list<std::string_view> names) {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  if (info == nullptr) return false;
+  return std::find(names.begin(), names.end(), std::string_view(info->name())) != names.end();
 }
 
 std::string DatabaseNameForCurrentTest() {

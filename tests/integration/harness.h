@@ -16,6 +16,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -181,9 +182,16 @@ class DatabaseTest : public ::testing::Test {
 
   // Set false in a test that deliberately leaves leftovers (kill -9).
   bool expect_clean_at_teardown_ = true;
-  // Set true (in the fixture's constructor) by tests that change server-wide
-  // settings such as synchronous_standby_names: they then run alone, while
-  // other tests (in other processes, e.g. ctest -j) share the server.
+  // Set true (in the fixture's constructor, see CurrentTestIsOneOf) by tests
+  // that must have the server to themselves while other tests (in other
+  // processes, ctest -j) share it: tests that change server-wide settings
+  // (synchronous_standby_names, a restart, every free replication slot), and
+  // tests that keep a transaction with an xid open for more than a moment (an
+  // application's row or ACCESS EXCLUSIVE lock, nextval, the tool paused
+  // inside its batch): creating a logical slot waits for every such
+  // transaction on the server, so it would stall the neighbours' runs.
+  // An exclusive test waiting for the server goes before tests that arrive
+  // after it. See tests/integration/README.md.
   bool exclusive_server_ = false;
 
  private:
@@ -191,6 +199,10 @@ class DatabaseTest : public ::testing::Test {
   std::unique_ptr<PgConn> conn_;
   int server_lock_fd_ = -1;  // flock()ed file named after PGHOST/PGPORT
 };
+
+// True when the running test's name (without its suite) is one of `names`;
+// for a fixture's constructor: `exclusive_server_ = CurrentTestIsOneOf({...})`.
+bool CurrentTestIsOneOf(std::initializer_list<std::string_view> names);
 
 // Database name for the running test: "it_" + suite + "_" + name, lower
 // case, non-alphanumerics as '_', at most 63 bytes.

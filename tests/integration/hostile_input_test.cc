@@ -21,6 +21,9 @@ using std::chrono::seconds;
 
 class HostileInputTest : public DatabaseTest {
  protected:
+  // Holds a row lock (an xid) for the whole dry run: see exclusive_server_.
+  HostileInputTest() { exclusive_server_ = CurrentTestIsOneOf({"DryRunBehindARowLockBlocksNobody"}); }
+
   // t(id int primary key, note text), ids 1..2000.
   void CreateTable() {
     MustExec(db(),

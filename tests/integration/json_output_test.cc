@@ -26,6 +26,9 @@ using std::chrono::seconds;
 
 class JsonOutputTest : public DatabaseTest {
  protected:
+  // Holds ACCESS EXCLUSIVE (an xid) while the copy backs off: see exclusive_server_.
+  JsonOutputTest() { exclusive_server_ = true; }
+
   void TearDown() override {
     if (!flag_.empty()) ::unlink(flag_.c_str());
     DatabaseTest::TearDown();

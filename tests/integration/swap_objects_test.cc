@@ -16,6 +16,13 @@ namespace {
 
 class SwapObjectsTest : public DatabaseTest {
  protected:
+  // An application's update (an xid) held across the tool's locked pause:
+  // see exclusive_server_.
+  SwapObjectsTest() {
+    exclusive_server_ = CurrentTestIsOneOf({"ChildTableTransactionAcrossCutoverSeesNoDeadlock",
+                                            "ChildTableTransactionAcrossRehearsalSeesNoDeadlock"});
+  }
+
   void SetUp() override {
     DatabaseTest::SetUp();
     if (HasFatalFailure()) return;

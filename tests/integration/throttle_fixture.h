@@ -59,6 +59,13 @@ inline double JsonNumber(const std::string& json, const std::string& key) {
 
 class ThrottleControlTest : public DatabaseTest {
  protected:
+  // Our batch paused inside its transaction, or an application's ACCESS
+  // EXCLUSIVE lock, held for seconds (xids): see exclusive_server_.
+  ThrottleControlTest() {
+    exclusive_server_ = CurrentTestIsOneOf({"ApplicationWaitingBehindOurBatchThrottlesTheCopy",
+                                            "ApplicationHoldingALockMakesTheCopyBackOffWithoutQueueing"});
+  }
+
   void SetUp() override {
     DatabaseTest::SetUp();
     if (!BinaryHasControlSocket())

@@ -1,0 +1,247 @@
+#include "cli/migrate_command.h"
+
+#include <cstdio>
+#include <optional>
+
+#include "CLI/CLI.hpp"
+#include "cli/options.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "engine/workflow/migrate_files.h"
+#include "engine/workflow/migrate_history.h"
+#include "engine/workflow/migrate_runner.h"
+#include "engine/workflow/migrate_safe_path.h"
+#include "engine/workflow/migrate_state.h"
+#include "fmt/format.h"
+
+namespace shadowcopy::cli {
+namespace {
+
+using namespace shadowcopy::workflow;  // NOLINT
+
+constexpr const char* kFooter = R"(
+usage:
+  shadowcopy migrate --dir D [--dsn DSN] [--to VERSION] [--execute] [--out-of-order]
+  shadowcopy migrate status --dir D [--dsn DSN] [--format text|json]
+  shadowcopy migrate validate --dir D [--dsn DSN]
+  shadowcopy migrate baseline --dir D --version V [--dsn DSN]
+
+Without --execute nothing changes: each pending statement is listed with its safe path.
+Exit status: 0 success, 1 a migration failed or was refused (status/validate: a migration
+is failed, modified or missing), 2 usage or a directory that does not parse, 3 cannot connect.
+)";
+
+struct Args {
+  std::string dir, dsn, to, format = "text", version, lock_timeout;
+  bool execute = false, out_of_order = false;
+  int lock_retries = 10;
+};
+
+void Out(const std::string& line) { WriteOutputLine(line + "\n"); }
+
+int Error(const absl::Status& st, int code) {
+  std::string msg(st.message());
+  for (char& c : msg)
+    if (c == '\n') c = ' ';
+  std::fprintf(stderr, "shadowcopy: error: %s\n", msg.c_str());
+  return code;
+}
+
+// A status of the directory or the files: usage (2); of the database: 1.
+int SnapshotError(const absl::Status& st) {
+  return Error(st, st.code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
+}
+
+std::string OneLine(std::string_view sql) {
+  std::string s(sql.substr(0, sql.find('\n')));
+  if (s.size() > 100) s = s.substr(0, 97) + "...";
+  if (sql.find('\n') != std::string_view::npos) s += " ...";
+  return s;
+}
+
+int Status(PgConn* conn, const Args& a) {
+  auto snap = ReadSnapshot(conn, a.dir);
+  if (!snap.ok()) return SnapshotError(snap.status());
+  auto statuses = ComputeStatus(snap->files, snap->rows, snap->runner_active);
+  if (a.format == "json") {
+    Json list = Json::array();
+    for (const auto& s : statuses) {
+      Json m = {{"version", s.version}, {"description", s.description}, {"file", s.file},
+                {"state", MigrationStateName(s.state)}, {"checksum", s.checksum}};
+      m["installed_on"] = s.row ? Json(s.row->installed_on) : Json(nullptr);
+      m["execution_ms"] = s.row ? Json(s.row->execution_ms) : Json(nullptr);
+      if (s.row && s.row->state != "applied")
+        m["statements_applied"] = s.row->statements_applied, m["statements_total"] = s.row->statements_total;
+      if (s.row && s.row->error) m["error"] = *s.row->error;
+      list.push_back(std::move(m));
+    }
+    Out(DumpJson(Json{{"migrations", list}}));
+  } else {
+    Out(fmt::format("{:<16} {:<13} {:<20} {:>8}  {}", "VERSION", "STATE", "INSTALLED_ON", "MS", "FILE"));
+    for (const auto& s : statuses) {
+      Out(fmt::format("{:<16} {:<13} {:<20} {:>8}  {}", s.version, MigrationStateName(s.state),
+                                  s.row ? s.row->installed_on : "", s.row ? std::to_string(s.row->execution_ms) : "",
+                                  s.file));
+      if (s.row && s.row->state != "applied")
+        Out(fmt::format("  {} of {} statements applied{}", s.row->statements_applied,
+                                    s.row->statements_total, s.row->error ? "; error: " + *s.row->error : ""));
+    }
+  }
+  return NeedsAttention(statuses) ? 1 : 0;
+}
+
+int Validate(PgConn* conn, const Args& a) {
+  auto snap = ReadSnapshot(conn, a.dir);
+  if (!snap.ok()) return SnapshotError(snap.status());
+  auto statuses = ComputeStatus(snap->files, snap->rows, snap->runner_active);
+  auto problems = ValidationProblems(statuses);
+  for (const auto& s : statuses)
+    if (s.migration != nullptr && s.state != MigrationState::kApplied)
+      if (auto parsed = ParseMigrationScript(s.file, s.migration->text); !parsed.ok())
+        problems.emplace_back(parsed.status().message());
+  for (const auto& p : problems) Out("problem: " + p);
+  if (!problems.empty())
+    return Error(absl::FailedPreconditionError(fmt::format("validate: {} problem{} in {}", problems.size(),
+                                                           problems.size() == 1 ? "" : "s", a.dir)),
+                 1);
+  Out(fmt::format("validate: {} migrations, every applied one matches its file", statuses.size()));
+  return 0;
+}
+
+int Baseline(const Args& a) {
+  auto version = ParseVersion(a.version);
+  if (!version.ok()) return Error(Annotate(version.status(), "--version"), 2);
+  auto files = ReadMigrationDirectory(a.dir);
+  if (!files.ok()) return SnapshotError(files.status());
+  std::vector<const MigrationFile*> upto;
+  for (const auto& f : *files)
+    if (!(*version < f.name.version)) upto.push_back(&f);
+  if (upto.empty())
+    return Error(absl::InvalidArgumentError(fmt::format("no migration at or below version {} in {}", a.version, a.dir)),
+                 2);
+  auto lock = AcquireRunnerLock(a.dsn);
+  if (!lock.ok()) return Error(lock.status(), 1);
+  auto conn = ConnectForMigrate(a.dsn);
+  if (!conn.ok()) return Error(conn.status(), 3);
+  if (auto st = EnsureHistory(conn->get()); !st.ok()) return Error(st, 1);
+  auto n = InsertBaseline(conn->get(), upto);
+  if (!n.ok()) return Error(n.status(), 1);
+  Out(fmt::format("baseline: {} of {} migrations up to version {} marked applied (not run)", *n,
+                              upto.size(), version->ToString()));
+  return 0;
+}
+
+void PrintPlan(const std::vector<PendingMigration>& pending, const MigrateConfig& config) {
+  Out(fmt::format("dry run: {} migration{} to apply; nothing changes without --execute", pending.size(),
+                              pending.size() == 1 ? "" : "s"));
+  for (const auto& p : pending) {
+    const auto& o = p.script.options;
+    std::string mode = o.literal ? ", literal" : o.transaction_file ? ", transaction=file" : "";
+    Out(fmt::format("{} {} ({}): {} statements{}{}", p.file->name.version.ToString(),
+                                p.file->name.description, p.file->file, p.script.statements.size(), mode,
+                                p.resumed ? fmt::format(", resumes after {} applied", p.resume_at) : ""));
+    auto timeout = o.lock_timeout.value_or(config.lock_timeout);
+    for (size_t i = 0; i < p.script.statements.size(); ++i) {
+      const auto& s = p.script.statements[i];
+      std::string path(SafePathName(p.paths[i]));
+      if (static_cast<int>(i) < p.resume_at) path = "applied";
+      else if (p.paths[i] == SafePath::kAsIs && !o.literal) path += fmt::format(" (lock_timeout {}ms)", timeout.count());
+      Out(fmt::format("  [{}] line {}  {}  {}", i + 1, s.line, path, OneLine(s.sql)));
+    }
+    for (const auto& q : p.script.verify)
+      Out(fmt::format("  verify line {}  {}", q.line, OneLine(q.sql)));
+  }
+}
+
+int Migrate(const Args& a, const MigrateConfig& config) {
+  std::unique_ptr<PgConn> lock;
+  if (a.execute) {
+    auto l = AcquireRunnerLock(a.dsn);
+    if (!l.ok()) return Error(l.status(), l.status().code() == absl::StatusCode::kUnavailable ? 1 : 3);
+    lock = std::move(*l);
+  }
+  auto conn = ConnectForMigrate(a.dsn, a.execute);
+  if (!conn.ok()) return Error(conn.status(), 3);
+  if (a.execute) {
+    if (auto st = EnsureHistory(conn->get()); !st.ok()) return Error(st, 1);
+    if (auto st = EndOrphanedStatementSessions(conn->get()); !st.ok()) return Error(st.status(), 1);
+  }
+  auto snap = ReadSnapshot(conn->get(), a.dir);
+  if (!snap.ok()) return SnapshotError(snap.status());
+  auto statuses = ComputeStatus(snap->files, snap->rows, a.execute ? false : snap->runner_active);
+  std::optional<MigrationVersion> to;
+  if (!a.to.empty()) {
+    auto v = ParseVersion(a.to);
+    if (!v.ok()) return Error(Annotate(v.status(), "--to"), 2);
+    to = *v;
+  }
+  auto pending = PendingMigrations(statuses, to, a.out_of_order);
+  if (!pending.ok())
+    return Error(pending.status(), pending.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
+  if (pending->empty()) {
+    Out(fmt::format("nothing to apply: {} migrations, all applied", statuses.size()));
+    return 0;
+  }
+  if (!a.execute) {
+    PrintPlan(*pending, config);
+    return 0;
+  }
+  auto say = [](const std::string& line) { Log(LogLevel::kInfo, "{}", line); };
+  if (auto st = ApplyPending(conn->get(), *pending, config, say); !st.ok()) return Error(st, 1);
+  Out(fmt::format("applied {} migration{}: versions {} to {}", pending->size(),
+                              pending->size() == 1 ? "" : "s", pending->front().file->name.version.ToString(),
+                              pending->back().file->name.version.ToString()));
+  return 0;
+}
+
+}  // namespace
+
+int MigrateMain(const std::vector<std::string>& args) {
+  Args a;
+  CLI::App app{"shadowcopy migrate: versioned migrations, each statement on its safe path", "shadowcopy migrate"};
+  app.footer(kFooter);
+  app.set_help_flag("-h,--help", "print this help and exit");
+  auto* dir = app.add_option("--dir", a.dir, "the migrations directory (required)");
+  app.add_option("--dsn", a.dsn, "libpq conninfo or URI; default: PG* environment variables");
+  app.add_option("--to", a.to, "apply up to this version (default: all)");
+  app.add_flag("--execute", a.execute, "really apply (default: dry run)");
+  app.add_flag("--out-of-order", a.out_of_order, "also apply pending files older than an applied one");
+  app.add_option("--lock-timeout", a.lock_timeout, "lock_timeout of each as-is statement (default 2s)");
+  app.add_option("--lock-retries", a.lock_retries, "attempts of a statement that hit its lock_timeout (default 10)");
+  auto* status = app.add_subcommand("status", "every migration's state");
+  status->add_option("--format", a.format, "text (default) or json")->check(CLI::IsMember({"text", "json"}));
+  auto* validate = app.add_subcommand("validate", "exit 1 when applied files changed or disappeared");
+  auto* baseline = app.add_subcommand("baseline", "mark versions up to --version applied without running them");
+  baseline->add_option("--version", a.version, "the baseline version")->required();
+  for (auto* sub : {status, validate, baseline}) sub->fallthrough();
+  app.require_subcommand(0, 1);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help("", CLI::AppFormatMode::All).c_str(), stdout);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    return Error(absl::InvalidArgumentError(fmt::format("migrate: {} (see migrate --help)", e.what())), 2);
+  }
+  if (dir->count() == 0) return Error(absl::InvalidArgumentError("migrate needs --dir D (see migrate --help)"), 2);
+  MigrateConfig config;
+  config.dsn = a.dsn;
+  config.dir = a.dir;
+  config.retry.attempts = a.lock_retries;
+  if (!a.lock_timeout.empty()) {
+    auto d = ParseDuration(a.lock_timeout);
+    if (!d.ok() || d->count() <= 0) return Error(absl::InvalidArgumentError("--lock-timeout needs a duration such as 2s"), 2);
+    config.lock_timeout = *d;
+  }
+  if (baseline->parsed()) return Baseline(a);
+  if (status->parsed() || validate->parsed()) {
+    auto conn = ConnectForMigrate(a.dsn);
+    if (!conn.ok()) return Error(conn.status(), 3);
+    return status->parsed() ? Status(conn->get(), a) : Validate(conn->get(), a);
+  }
+  return Migrate(a, config);
+}
+
+}  // namespace shadowcopy::cli

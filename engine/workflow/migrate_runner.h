@@ -1,0 +1,80 @@
+// `migrate`'s I/O: the runner lock (one runner per database, a session-level
+// advisory lock held on a dedicated idle connection, tried without waiting),
+// reading the files and the history, and applying pending migrations unit
+// by unit, each unit's completion recorded in its own transaction.
+//
+// Thread-safety: a Runner and its connections belong to one thread.
+#ifndef SHADOWCOPY_ENGINE_WORKFLOW_MIGRATE_RUNNER_H_
+#define SHADOWCOPY_ENGINE_WORKFLOW_MIGRATE_RUNNER_H_
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/pg.h"
+#include "common/retry.h"
+#include "engine/workflow/migrate_files.h"
+#include "engine/workflow/migrate_state.h"
+
+namespace shadowcopy::workflow {
+
+// Advisory lock key of the runner lock (the state schema's is 0x5D << 40).
+inline constexpr int64_t kMigrateRunnerLockKey = int64_t{0x5E} << 40;
+
+struct MigrateConfig {
+  std::string dsn;
+  std::string dir;
+  // lock_timeout of each as-is statement unless its file sets one.
+  std::chrono::milliseconds lock_timeout{2000};
+  // Attempts and backoff of a statement that hit its lock_timeout (or a
+  // deadlock): the statement's transaction is rolled back and retried.
+  RetryPolicy retry{10, std::chrono::milliseconds(200), std::chrono::milliseconds(5000)};
+};
+
+// The files and the history, read once.
+struct MigrateSnapshot {
+  std::vector<MigrationFile> files;
+  std::vector<HistoryRow> rows;
+  bool runner_active = false;  // another session holds the runner lock
+};
+
+// Connects with application_name "shadowcopy migrate" (reading), or
+// kStatementsApplicationName (`for_statements`: the session that runs the
+// migrations' statements). Unavailable when the server cannot be reached.
+inline constexpr const char* kStatementsApplicationName = "shadowcopy migrate statements";
+absl::StatusOr<std::unique_ptr<PgConn>> ConnectForMigrate(const std::string& dsn, bool for_statements = false);
+
+// Ends the statement sessions a killed runner left on this database (still
+// running its last statement, or idle in its transaction), so the resumed
+// run does not wait behind their locks or race them. Only called with the
+// runner lock held: no live runner owns such a session then. Returns how
+// many were ended; a session that cannot be signalled is only logged.
+absl::StatusOr<int> EndOrphanedStatementSessions(PgConn* conn);
+
+// Reads the directory and the history (read-only: the history table is not
+// created). InvalidArgument for a bad directory.
+absl::StatusOr<MigrateSnapshot> ReadSnapshot(PgConn* conn, const std::string& dir);
+
+// The runner lock on a dedicated connection, held until destruction (or the
+// process's end: the server releases a session lock when the session ends).
+// Unavailable, naming the holder (pid, user, client address, application
+// name, since when), when another runner holds it.
+absl::StatusOr<std::unique_ptr<PgConn>> AcquireRunnerLock(const std::string& dsn);
+
+// Receives one line per step (to stderr).
+using Say = std::function<void(const std::string& line)>;
+
+// Applies `pending` in order on `conn`, whose session holds no transaction.
+// REQUIRES: the runner lock is held and EnsureHistory has run. Stops at the
+// first failure: the migration is recorded `failed` with the error and the
+// failing statement, the statements that committed stay recorded, and the
+// error names the file, the statement and its line.
+absl::Status ApplyPending(PgConn* conn, const std::vector<PendingMigration>& pending, const MigrateConfig& config,
+                          const Say& say);
+
+}  // namespace shadowcopy::workflow
+
+#endif  // SHADOWCOPY_ENGINE_WORKFLOW_MIGRATE_RUNNER_H_

@@ -1,0 +1,2 @@
+UPDATE orders SET note = '' WHERE note IS NULL;
+ALTER TABLE orders RENAME COLUMN note TO comment;
