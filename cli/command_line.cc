@@ -131,7 +131,7 @@ const Spec kSpecs[] = {
      "progress lines as text on stderr (default) or JSON on stdout",
      "progress lines as text on stderr (default) or JSON on stdout"},
     {"--drop-old-table", nullptr, kRewrite, kControl,
-     "drop _<table>_old after a successful cutover (default: keep it)"},
+     "drop the run's old table (_<table>_old_<time>) after a successful cutover\n(default: keep it)"},
     {"--keep-on-error", nullptr, kRewrite, kControl,
      "on failure keep the slot, publication and shadow for --resume\n(the slot retains WAL until "
      "resumed or "

@@ -297,7 +297,7 @@ absl::Status Rewrite::ResumeRun(const Inspection& in) {
   if (rec->table_oid != in.oid) {
     // Did the swap commit before the tool died? Then only cleanup is left;
     // never swap twice.
-    const std::string old_table = sql::AffixedName("_", n.table, rec->old_suffix);
+    const std::string old_table = NamesFor(n.schema, n.table, rec->table_oid, rec->old_suffix).old_table;
     ASSIGN_OR_RETURN(auto old, main_->Query("SELECT to_regclass($1)::oid", {QualifiedName(n.schema, old_table)}));
     if (!old.IsNull(0, 0) && static_cast<uint32_t>(old.GetInt(0, 0)) == rec->table_oid)
       return FinishAfterSwap(in, *rec);

@@ -63,7 +63,7 @@ absl::StatusOr<std::optional<RunRecord>> StateStore::FindUnfinished(PgConn* conn
       "SELECT run_id, format_version, table_oid, alter_text, phase, copy_high_water::text, copy_done, "
       "coalesce((SELECT p.applied_lsn FROM shadowcopy.replay_positions p WHERE p.run_id = r.run_id), "
       "'0/0')::text, deferred_indexes::text, index_names::text, statistics_names::text, key_index, "
-      "after_swap::text, schema_fingerprint::text, coalesce(old_suffix, $3) "
+      "after_swap::text, schema_fingerprint::text, coalesce(to_jsonb(r)->>'old_suffix', $3) "
       "FROM shadowcopy.runs r WHERE schema_name = $1 AND table_name = $2 AND finished_at IS NULL "
       "ORDER BY started_at DESC LIMIT 1", {schema, table, std::string(kLegacyOldSuffix)}));
   if (r.Rows() == 0) return std::optional<RunRecord>();

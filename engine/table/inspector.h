@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "common/pg.h"
 #include "engine/control/config.h"
+#include "engine/table/old_names.h"
 #include "engine/table/table_model.h"
 
 namespace shadowcopy::engine {
@@ -58,6 +59,9 @@ class Inspector {
 
  private:
   absl::Status ResolveTable(const Config& config, Inspection* out, bool for_backfill = false);
+  // Names the old table with the run's start time (engine/table/old_names.h),
+  // a free name.
+  absl::Status ChooseOldSuffix(Inspection* out);
   absl::Status LoadColumns(Inspection* out);
   absl::Status ChooseBackfillKey(Inspection* out);
   absl::Status LoadColumnsAndKey(Inspection* out);
@@ -69,20 +73,10 @@ class Inspector {
   PgConn* conn_;
 };
 
-// The suffix a run that starts at `t` gives the original table and its
-// indexes, statistics and sequences at the swap: "_old_<UTC yyyymmddhhmmss>".
-std::string OldSuffixAt(absl::Time t);
-// The suffix of runs recorded before each run had one of its own.
-inline constexpr char kLegacyOldSuffix[] = "_old";
-
 // The predictable names of everything a run on table `oid` creates; the old
 // table's name with `old_suffix` (see OldSuffixAt).
 ObjectNames NamesFor(const std::string& schema, const std::string& table, uint32_t oid,
                      const std::string& old_suffix);
-// `name` with `suffix` for an object of the old table (the table itself,
-// an index, a statistics object or a sequence), in 63 bytes: when `name`
-// must be cut, a hash of the whole name keeps two cut names apart.
-std::string OldObjectName(const std::string& name, const std::string& suffix);
 
 }  // namespace shadowcopy::engine
 

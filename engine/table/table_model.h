@@ -52,9 +52,9 @@ struct ObjectNames {
   // original gets a name of its own, so an earlier run's old table is never
   // in the way. Runs recorded before this naming used plain "_old".
   std::string old_table;
-  std::string old_suffix;    // "_old_20261203001700" (or "_old")
   std::string slot;          // shadowcopy_<oid>
   std::string publication;   // shadowcopy_<oid>
+  std::string old_suffix = "_old";  // "_old_20261203001700" (engine/table/old_names.h)
 };
 
 struct TableModel {
