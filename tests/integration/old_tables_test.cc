@@ -55,6 +55,7 @@ TEST_F(OldTablesTest, SecondMigrationUnderLoadKeepsTheFirstOldTable) {
   const std::string first_old = OldTableOf("orders");
   ASSERT_TRUE(TableExists(first_old));
   ASSERT_EQ(TableOid(first_old), original);
+  EXPECT_TRUE(AnyOldTableOf("orders"));
   MustExec(db(), "CREATE TABLE first_old_copy AS SELECT * FROM " + QuoteIdent(first_old));
   ASSERT_TRUE(TransformTruth(db(), "truth", kAlter).ok());
 
@@ -94,6 +95,7 @@ TEST_F(OldTablesTest, CleanupListsThenDropsOnlyOurs) {
   ExpectSucceeded(Migrate("items"));
   const std::string items_old = OldTableOf("items");
   MustExec(db(), "ALTER TABLE " + QuoteIdent(items_old) + " RENAME TO items_archive");
+  EXPECT_TRUE(AnyOldTableOf("items")) << "the harness misses a renamed old table";
   ExpectSucceeded(Migrate("lines"));
   const std::string lines_old = OldTableOf("lines");
   // The user's own tables, named like old tables (one exactly in our pattern).
