@@ -7,7 +7,8 @@
 // (the same code as --resume), the run marked finished. Runs are found by
 // their record as well as by the table's oid: after a swap the table has
 // another oid than the one the slot is named after. Lists first; acts only
-// with execute. Never touches _<table>_old, which holds the user's data.
+// with execute. Never touches an old table (_<table>_old_<time>), which holds
+// the user's data (engine/rewrite/old_tables.h lists and drops those).
 //
 // Thread-safety: used by one thread.
 #ifndef SHADOWCOPY_ENGINE_REWRITE_CLEANUP_H_

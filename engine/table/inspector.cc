@@ -16,12 +16,14 @@ absl::Status Precondition(std::string message) {
 
 }  // namespace
 
-ObjectNames NamesFor(const std::string& schema, const std::string& table, uint32_t oid) {
+ObjectNames NamesFor(const std::string& schema, const std::string& table, uint32_t oid,
+                     const std::string& old_suffix) {
   ObjectNames n;
   n.schema = schema;
   n.table = table;
   n.shadow = sql::AffixedName("_", table, "_shadow");
-  n.old_table = sql::AffixedName("_", table, "_old");
+  n.old_suffix = old_suffix;
+  n.old_table = OldTableName(table, old_suffix);
   n.slot = fmt::format("shadowcopy_{}", oid);
   n.publication = n.slot;
   return n;
@@ -30,6 +32,7 @@ ObjectNames NamesFor(const std::string& schema, const std::string& table, uint32
 absl::StatusOr<Inspection> Inspector::Inspect(const Config& config) {
   Inspection in;
   RETURN_IF_ERROR(ResolveTable(config, &in));
+  RETURN_IF_ERROR(ChooseOldSuffix(&in));
   RETURN_IF_ERROR(LoadColumnsAndKey(&in));
   RETURN_IF_ERROR(CheckServer(&in));
   RETURN_IF_ERROR(CheckPrivileges(in));
@@ -43,6 +46,35 @@ absl::StatusOr<Inspection> Inspector::InspectForBackfill(const Config& config) {
   RETURN_IF_ERROR(LoadColumns(&in));
   RETURN_IF_ERROR(ChooseBackfillKey(&in));
   return in;
+}
+
+absl::Status Inspector::ChooseOldSuffix(Inspection* out) {
+  // The run's start time, one second later while that name is taken: by a
+  // relation (an earlier run's old table of the same second, or anything of
+  // the user's) or by a recorded run of the table (its old table may have
+  // been renamed; its indexes keep the suffix). to_jsonb reads the suffix
+  // from a state table an older version created without that column.
+  ASSIGN_OR_RETURN(auto st, conn_->Exec("SELECT to_regclass('shadowcopy.runs') IS NOT NULL"));
+  const bool runs = st.GetBool(0, 0);
+  const absl::Time start = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  for (int i = 0; i < 600; ++i) {
+    std::string suffix = OldSuffixAt(start + absl::Seconds(i));
+    ObjectNames n = NamesFor(out->names.schema, out->names.table, out->oid, suffix);
+    ASSIGN_OR_RETURN(auto taken, conn_->Query(
+        fmt::format("SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace "
+                    "WHERE s.nspname = $1 AND c.relname = $2){}",
+                    runs ? " OR EXISTS (SELECT 1 FROM shadowcopy.runs r WHERE r.schema_name = $1 AND "
+                           "r.table_name = $3 AND to_jsonb(r)->>'old_suffix' = $4)"
+                         : ""),
+        runs ? PgParams{n.schema, n.old_table, n.table, suffix} : PgParams{n.schema, n.old_table}));
+    if (!taken.GetBool(0, 0)) {
+      out->names = std::move(n);
+      return absl::OkStatus();
+    }
+  }
+  return Precondition(fmt::format("no free name for the old table of {} (every _{}_old_<time> of the next "
+                                  "10 minutes is taken)", QualifiedName(out->names.schema, out->names.table),
+                                  out->names.table));
 }
 
 absl::Status Inspector::ResolveTable(const Config& config, Inspection* out, bool for_backfill) {
@@ -86,7 +118,7 @@ absl::Status Inspector::ResolveTable(const Config& config, Inspection* out, bool
   out->owner = r.GetString(0, 3);
   out->estimated_rows = std::max(0.0, std::stod(r.GetString(0, 4)));
   out->table_bytes = r.GetInt(0, 7);
-  out->names = NamesFor(config.schema, config.table, out->oid);
+  out->names = NamesFor(config.schema, config.table, out->oid, OldSuffixAt(absl::Now()));  // see ChooseOldSuffix
   return absl::OkStatus();
 }
 

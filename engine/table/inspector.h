@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/pg.h"
 #include "engine/control/config.h"
+#include "engine/table/old_names.h"
 #include "engine/table/table_model.h"
 
 namespace shadowcopy::engine {
@@ -57,6 +59,9 @@ class Inspector {
 
  private:
   absl::Status ResolveTable(const Config& config, Inspection* out, bool for_backfill = false);
+  // Names the old table with the run's start time (engine/table/old_names.h),
+  // a free name.
+  absl::Status ChooseOldSuffix(Inspection* out);
   absl::Status LoadColumns(Inspection* out);
   absl::Status ChooseBackfillKey(Inspection* out);
   absl::Status LoadColumnsAndKey(Inspection* out);
@@ -68,8 +73,10 @@ class Inspector {
   PgConn* conn_;
 };
 
-// The predictable names of everything a run on table `oid` creates.
-ObjectNames NamesFor(const std::string& schema, const std::string& table, uint32_t oid);
+// The predictable names of everything a run on table `oid` creates; the old
+// table's name with `old_suffix` (see OldSuffixAt).
+ObjectNames NamesFor(const std::string& schema, const std::string& table, uint32_t oid,
+                     const std::string& old_suffix);
 
 }  // namespace shadowcopy::engine
 

@@ -1,18 +1,19 @@
 // A run killed (SIGKILL) right after its swap committed, before the work that
 // follows the commit: the foreign keys re-created NOT VALID are not validated
-// yet, the serial sequence is still owned by `_orders_old`, and the slot and
-// publication (named after the original's oid, which is `_orders_old`'s now)
+// yet, the serial sequence is still owned by the old table, and the slot and
+// publication (named after the original's oid, which is the old table's now)
 // retain WAL. Each way out — `cleanup --table`, `cleanup --all`, `--resume` —
 // must finish that work and mark the run finished; afterwards nothing of the
-// run is left and the data is the transformed truth. Also: the refusal a new
-// run gives when `_orders_old` is in its way, and the summary of a run
-// finished by --resume.
+// run is left and the data is the transformed truth. Also: a second run of
+// the table while the first one's old table is kept, and the summary of a
+// run finished by --resume.
 #include <signal.h>
 
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/quote.h"
 #include "fmt/format.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
@@ -77,7 +78,7 @@ class AfterSwapTest : public DatabaseTest {
                               seconds(10)));
     // What the kill left: the swap committed, the work after it did not run.
     ASSERT_NE(TableOid("orders"), oid_) << "the swap had not committed";
-    ASSERT_EQ(TableOid("_orders_old"), oid_);
+    ASSERT_EQ(TableOid(OldTableOf("orders")), oid_);
     EXPECT_EQ(SlotCount(), "1");
     EXPECT_EQ(QueryValue(db(), kFkQuery), "2 false");
     EXPECT_EQ(QueryValue(db(), "SELECT pg_get_serial_sequence('orders', 'id')"), "");
@@ -95,7 +96,7 @@ class AfterSwapTest : public DatabaseTest {
     ExpectNothingLeftBehind("orders");
     EXPECT_EQ(QueryValue(db(), kFkQuery), "2 true") << "the foreign keys were not validated";
     EXPECT_EQ(QueryValue(db(), "SELECT pg_get_serial_sequence('orders', 'id')"), "public.orders_id_seq")
-        << "the serial sequence is still owned by _orders_old";
+        << "the serial sequence is still owned by the old table";
     EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM shadowcopy.runs WHERE finished_at IS NULL"), "0");
     EXPECT_EQ(QueryValue(db(), "SELECT outcome FROM shadowcopy.runs ORDER BY started_at DESC LIMIT 1"), outcome);
     EXPECT_EQ(QueryValue(db(), "SELECT after_swap::text FROM shadowcopy.runs ORDER BY started_at DESC LIMIT 1"),
@@ -113,7 +114,7 @@ class AfterSwapTest : public DatabaseTest {
                                "(SELECT 1 FROM orders o WHERE o.id = l.order_id)"),
               "0");
     // The sequence survives the old table, and the new table's default uses it.
-    MustExec(db(), "DROP TABLE _orders_old");
+    MustExec(db(), "DROP TABLE " + QuoteIdent(OldTableOf("orders")));
     MustExec(db(), "INSERT INTO orders (customer_id, status, amount) VALUES (1, 'after', 1.00)");
   }
 
@@ -229,7 +230,7 @@ TEST_F(AfterSwapTest, KillBetweenPostSwapStatementsRunsEachOnce) {
   pause.Continue();
   std::string waiting_sql = "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = " + seq + " AND NOT granted)";
   ASSERT_TRUE(PollUntilTrue(db(), waiting_sql, seconds(20))) << "the rename never waited";
-  ASSERT_EQ(QueryValue(db(), "SELECT to_regclass('_items_id_seq_old') IS NOT NULL"), "t")
+  ASSERT_EQ(QueryValue(db(), "SELECT to_regclass('_items_id_seq" + OldSuffixOf("items") + "') IS NOT NULL"), "t")
       << "the first rename had not run";
   (*tool)->Signal(SIGKILL);
   ASSERT_EQ((*tool)->Wait(seconds(30)).term_signal, SIGKILL);
@@ -245,31 +246,46 @@ TEST_F(AfterSwapTest, KillBetweenPostSwapStatementsRunsEachOnce) {
   ProcessResult resumed = RunShadowcopy(args);
   ExpectSucceeded(resumed);
   EXPECT_EQ(QueryValue(db(), "SELECT pg_get_serial_sequence('items', 'id')"), "public.items_id_seq");
-  EXPECT_EQ(QueryValue(db(), "SELECT pg_get_serial_sequence('_items_old', 'id')"), "public._items_id_seq_old");
+  EXPECT_EQ(QueryValue(db(), "SELECT pg_get_serial_sequence('" + OldTableOf("items") + "', 'id')"),
+            "public._items_id_seq" + OldSuffixOf("items"));
   ExpectNothingLeftBehind("items");
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM shadowcopy.runs WHERE finished_at IS NULL"), "0");
   ExpectMirrorEqual(db(), "items", "items_truth");
   MustExec(db(), "INSERT INTO items (v) VALUES ('after')");
 }
 
-// A new run with `_orders_old` in its way (kept by an earlier, finished run)
-// names the statement that helps, not --resume or cleanup (which find
-// nothing to do); once the old table is dropped the run goes through.
-TEST_F(AfterSwapTest, OldTableRefusalSaysWhatHelps) {
+// A second run of the table while the first run's old table is kept: it
+// goes through (no refusal, nothing to drop first), its own old table gets a
+// name of its own, and the first one's is untouched (same relation, same
+// contents).
+TEST_F(AfterSwapTest, SecondRunKeepsTheFirstRunsOldTable) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 2000, 500).ok());
-  MustExec(db(), "CREATE TABLE _orders_old (LIKE orders)");
-  ProcessResult refused = RunShadowcopy(MigrateArgs());
-  ExpectFailedWithOneErrorLine(refused);
-  EXPECT_NE(refused.err.find("DROP TABLE \"public\".\"_orders_old\""), std::string::npos) << refused.Describe();
-  EXPECT_EQ(refused.err.find("--resume"), std::string::npos) << refused.Describe();
-  EXPECT_EQ(refused.err.find("cleanup"), std::string::npos) << refused.Describe();
+  const std::string original = TableOid("orders");
+  ExpectSucceeded(RunShadowcopy(MigrateArgs()));
+  const std::string first_old = OldTableOf("orders");
+  ASSERT_EQ(TableOid(first_old), original);
+  MustExec(db(), "CREATE TABLE first_old_copy AS SELECT * FROM " + QuoteIdent(first_old));
+  const std::string indexes_sql =
+      "SELECT string_agg(indexrelid::regclass::text, ',' ORDER BY indexrelid) FROM pg_index WHERE indrelid = " +
+      QuoteLiteral(QuoteIdent(first_old)) + "::regclass";
+  const std::string first_old_indexes = QueryValue(db(), indexes_sql);
+  MustExec(db(), "UPDATE orders SET status = 'between runs' WHERE id % 7 = 0;"
+                 "UPDATE truth SET status = 'between runs' WHERE id % 7 = 0");
 
-  MustExec(db(), "DROP TABLE \"public\".\"_orders_old\"");
-  ProcessResult migrated = RunShadowcopy(MigrateArgs());
-  ExpectSucceeded(migrated);
+  ProcessResult second = RunShadowcopy(MigrateArgs());
+  ExpectSucceeded(second);
+  const std::string second_old = OldTableOf("orders");
+  EXPECT_NE(second_old, first_old);
+  EXPECT_TRUE(TableExists(second_old));
+  EXPECT_NE(second.out.find(second_old), std::string::npos) << "the summary names the old table\n"
+                                                            << second.Describe();
+  EXPECT_EQ(TableOid(first_old), original) << "the first run's old table was replaced";
+  ExpectMirrorEqual(db(), first_old, "first_old_copy");
+  EXPECT_EQ(QueryValue(db(), indexes_sql), first_old_indexes);
   ExpectNothingLeftBehind("orders");
   ASSERT_TRUE(TransformTruth(db(), "truth", kAlter).ok());
   ExpectMirrorEqual(db(), "orders", "truth");
+  ExpectMirrorEqual(db(), second_old, "truth");
 }
 
 }  // namespace

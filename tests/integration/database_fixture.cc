@@ -188,6 +188,42 @@ bool DatabaseTest::TableExists(const std::string& table) {
                               ") IS NOT NULL") == "t";
 }
 
+std::string DatabaseTest::OldSuffixOf(const std::string& table) {
+  std::string suffix;
+  if (QueryValue(db(), "SELECT to_regclass('shadowcopy.runs') IS NOT NULL") == "t")
+    suffix = QueryValue(db(), "SELECT coalesce(to_jsonb(r)->>'old_suffix', '_old') FROM shadowcopy.runs r "
+                              "WHERE table_name = " + QuoteLiteral(table) + " ORDER BY started_at DESC LIMIT 1");
+  if (suffix.empty()) ADD_FAILURE() << "no run on " << table << " is recorded";
+  return suffix;
+}
+
+std::string DatabaseTest::OldTableOf(const std::string& table) {
+  std::string suffix = OldSuffixOf(table);
+  std::string plain = "_" + table + suffix;
+  if (suffix.empty() || plain.size() < 63) return plain;
+  // Cut to fit (with a hash of the whole name): the run's original, found by
+  // its oid, under a name ending in the suffix.
+  std::string cut = QueryValue(db(), "SELECT c.relname FROM shadowcopy.runs r JOIN pg_class c ON c.oid = r.table_oid "
+                                     "WHERE r.table_name = " + QuoteLiteral(table) + " AND right(c.relname, " +
+                                         std::to_string(suffix.size()) + ") = " + QuoteLiteral(suffix) +
+                                         " ORDER BY r.started_at DESC LIMIT 1");
+  if (cut.empty()) ADD_FAILURE() << "the old table of " << table << " (" << suffix << ") is not found";
+  return cut;
+}
+
+bool DatabaseTest::AnyOldTableOf(const std::string& table) {
+  const std::string prefix = QuoteLiteral("_" + table + "_old");
+  if (QueryValue(db(), "SELECT EXISTS (SELECT 1 FROM pg_class WHERE starts_with(relname::text, " + prefix +
+                           ") AND (relname::text = " + prefix + " OR substr(relname::text, length(" + prefix +
+                           ") + 1) ~ '^_[0-9]{14}$'))") == "t")
+    return true;
+  if (QueryValue(db(), "SELECT to_regclass('shadowcopy.runs') IS NOT NULL") != "t") return false;
+  return QueryValue(db(), "SELECT EXISTS (SELECT 1 FROM shadowcopy.runs r JOIN pg_class c ON c.oid = r.table_oid "
+                          "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE r.table_name = " +
+                              QuoteLiteral(table) + " AND (n.nspname, c.relname) <> (r.schema_name, r.table_name))") ==
+         "t";
+}
+
 void DatabaseTest::ExpectNothingLeftBehind(const std::string& table) {
   EXPECT_EQ(QueryValue(db(),
                        "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE "

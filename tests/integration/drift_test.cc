@@ -101,7 +101,7 @@ class DriftTest : public DatabaseTest {
     EXPECT_NE(errors[0].find("nothing was swapped"), std::string::npos) << errors[0];
     ExpectNothingLeftBehind("orders");
     EXPECT_EQ(TableOid("orders"), oid) << "orders was replaced";
-    EXPECT_FALSE(TableExists("_orders_old"));
+    EXPECT_FALSE(AnyOldTableOf("orders"));
     ExpectMirrorEqual(db(), "orders", "truth");
   }
 

@@ -172,7 +172,7 @@ class FaultTest : public DatabaseTest {
                          "SELECT atttypid::regtype FROM pg_attribute WHERE attrelid = "
                          "'orders'::regclass AND attname = 'id'"),
               "bigint");
-    EXPECT_TRUE(TableExists("_orders_old"));
+    EXPECT_TRUE(TableExists(OldTableOf("orders")));
     ExpectNothingLeftBehind("orders");
     std::string outcome = ExpectStateFinished();
     EXPECT_NE(outcome.find("success"), std::string::npos) << "outcome: " << outcome;
@@ -186,7 +186,7 @@ class FaultTest : public DatabaseTest {
                          "SELECT atttypid::regtype FROM pg_attribute WHERE attrelid = "
                          "'orders'::regclass AND attname = 'id'"),
               "integer");
-    EXPECT_FALSE(TableExists("_orders_old"));
+    EXPECT_FALSE(AnyOldTableOf("orders"));
     ExpectMirrorEqual(db(), "orders", "truth");
   }
 
@@ -751,7 +751,7 @@ TEST_F(FaultTest, MaxRetainedWalCrossedMidCopyStopsTheRun) {
 // commit): an application transaction that took an id holds the sequence, so
 // the re-own waits and the kill lands there. --resume must see that the swap
 // happened, never swap again, and finish the job: afterwards the sequence
-// belongs to the new orders, and dropping _orders_old does not take it along.
+// belongs to the new orders, and dropping the old table does not take it along.
 TEST_F(FaultTest, KillAfterSwapCommittedThenResumeFinishes) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000).ok());
   std::string oid = TableOid("orders");
@@ -784,7 +784,7 @@ TEST_F(FaultTest, KillAfterSwapCommittedThenResumeFinishes) {
   MustExec(*app, "COMMIT");
   EXPECT_TRUE(waiting) << "the tool never waited for the sequence\n" << killed.Describe();
   EXPECT_NE(TableOid("orders"), oid) << "the swap had not committed";
-  EXPECT_EQ(TableOid("_orders_old"), oid);
+  EXPECT_EQ(TableOid(OldTableOf("orders")), oid);
   std::cout << "serial sequence of orders.id after the kill: '"
             << QueryValue(db(), "SELECT pg_get_serial_sequence('orders', 'id')") << "'\n";
 
@@ -799,8 +799,8 @@ TEST_F(FaultTest, KillAfterSwapCommittedThenResumeFinishes) {
   ExpectMigrated();
   EXPECT_EQ(QueryValue(db(), "SELECT pg_get_serial_sequence('orders', 'id')"),
             "public.orders_id_seq")
-      << "the resumed run left the sequence owned by _orders_old";
-  auto dropped = db().Exec("DROP TABLE _orders_old");
+      << "the resumed run left the sequence owned by the old table";
+  auto dropped = db().Exec("DROP TABLE " + QuoteIdent(OldTableOf("orders")));
   EXPECT_TRUE(dropped.ok()) << "dropping the old table: " << dropped.status();
   auto inserted =
       db().Exec("INSERT INTO orders (customer_id, status, amount) VALUES (1, 'after', 1.00)");

@@ -179,6 +179,16 @@ class DatabaseTest : public ::testing::Test {
   // table remains in this database.
   void ExpectNothingLeftBehind(const std::string& table);
   bool TableExists(const std::string& table);
+  // The suffix the latest run on `table` recorded for its old objects
+  // ("_old_<UTC yyyymmddhhmmss>"); fails the test when no run is recorded.
+  std::string OldSuffixOf(const std::string& table);
+  // The name the latest run on `table` gave (or gives, at its swap) the
+  // original: _<table><OldSuffixOf(table)>, cut to 63 bytes as the run cut it.
+  std::string OldTableOf(const std::string& table);
+  // Whether an old table of `table` exists, whichever run kept it: a
+  // relation named _<table>_old or _<table>_old_<14 digits> in any schema,
+  // or the original of a recorded run under a name that is not the table's.
+  bool AnyOldTableOf(const std::string& table);
 
   // Set false in a test that deliberately leaves leftovers (kill -9).
   bool expect_clean_at_teardown_ = true;

@@ -370,7 +370,7 @@ TEST_F(HostileCliTest, MissingPostponeFlagFileIsAnError) {
   EXPECT_THAT(r.err, HasSubstr("no-such-flag"));
   ExpectNothingLeftBehind("orders");
   EXPECT_EQ(TableOid("orders"), oid);
-  EXPECT_FALSE(TableExists("_orders_old"));
+  EXPECT_FALSE(AnyOldTableOf("orders"));
   EXPECT_TRUE(std::filesystem::is_empty(runtime_)) << "a socket was created";
 }
 

@@ -131,7 +131,10 @@ TEST_F(HostileInputTest, UserClientEncodingDoesNotReachTheReplay) {
 // schema yet: both create it, neither may fail on the other's creation.
 TEST_F(HostileInputTest, TwoRunsStartingAtOnceBothCreateTheStateSchema) {
   for (int round = 0; round < 3; ++round) {
-    MustExec(db(), "DROP SCHEMA IF EXISTS shadowcopy CASCADE; DROP TABLE IF EXISTS a, b, _a_old, _b_old; "
+    MustExec(db(), "DROP SCHEMA IF EXISTS shadowcopy CASCADE; DROP TABLE IF EXISTS a, b; "
+                   "DO $$DECLARE t text; BEGIN FOR t IN SELECT quote_ident(relname) FROM pg_class "
+                   "WHERE relname ~ '^_[ab]_old_[0-9]{14}$' AND relkind = 'r' LOOP EXECUTE 'DROP TABLE ' || t; "
+                   "END LOOP; END$$; "
                    "CREATE TABLE a (id int PRIMARY KEY, note text); CREATE TABLE b (id int PRIMARY KEY, note text); "
                    "INSERT INTO a SELECT g, 'a' FROM generate_series(1, 200) g; "
                    "INSERT INTO b SELECT g, 'b' FROM generate_series(1, 200) g");

@@ -139,7 +139,9 @@ TEST_F(InheritanceTest, ChildAlteredUnderLoadKeepsItsParent) {
             "bigint");
   // The new table took the old one's place in the tree; the old one left it.
   EXPECT_EQ(Inherits("orders", "orders_base"), "1");
-  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_inherits WHERE inhrelid = '_orders_old'::regclass"), "0");
+  ASSERT_TRUE(TableExists(OldTableOf("orders")));
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_inherits WHERE inhrelid = '" + OldTableOf("orders") + "'::regclass"),
+            "0");
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_inherits"), "2");
   // The parent sees the new child's rows (once) and the sibling's.
   EXPECT_EQ(Count("orders_base"), std::to_string(std::stoll(Count("orders")) + 100));
@@ -247,7 +249,9 @@ TEST_F(InheritanceTest, PartitionRebuiltUnderLoadIsAttachedInItsPlace) {
   // The new table has the old one's bound; the old one is detached.
   EXPECT_EQ(QueryValue(db(), "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE oid = 'orders'::regclass"),
             "FOR VALUES FROM (1) TO (MAXVALUE)");
-  EXPECT_EQ(QueryValue(db(), "SELECT relispartition FROM pg_class WHERE oid = '_orders_old'::regclass"), "f");
+  ASSERT_TRUE(TableExists(OldTableOf("orders")));
+  EXPECT_EQ(QueryValue(db(), "SELECT relispartition FROM pg_class WHERE oid = '" + OldTableOf("orders") + "'::regclass"),
+            "f");
   EXPECT_EQ(Inherits("orders", "orders_parted"), "1");
   // The partitioned table's indexes are valid, each with the new table's
   // index attached; its row trigger is cloned onto the new table once.
@@ -257,7 +261,8 @@ TEST_F(InheritanceTest, PartitionRebuiltUnderLoadIsAttachedInItsPlace) {
                              "JOIN pg_index x ON x.indexrelid = i.inhrelid WHERE x.indrelid = 'orders'::regclass"),
             "orders_parted_customer_idx,orders_parted_pkey");
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'orders'::regclass"), "1");
-  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_trigger WHERE tgrelid = '_orders_old'::regclass"), "0");
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_trigger WHERE tgrelid = '" + OldTableOf("orders") + "'::regclass"),
+            "0");
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_constraint WHERE conrelid = 'orders'::regclass "
                              "AND contype = 'c'"),
             "0");

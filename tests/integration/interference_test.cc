@@ -64,7 +64,7 @@ TEST_F(InterferenceTest, BlockedCutoverGivesUpCleanly) {
   ExpectWritersNeverStalled(workload);
   ExpectNothingLeftBehind("orders");
   EXPECT_EQ(TableOid("orders"), oid) << "orders was replaced";
-  EXPECT_FALSE(TableExists("_orders_old"));
+  EXPECT_FALSE(AnyOldTableOf("orders"));
   ExpectMirrorEqual(db(), "orders", "truth");
 }
 
@@ -111,7 +111,7 @@ TEST_F(InterferenceTest, ConcurrentAlterOfOriginalStopsTheRun) {
   ProcessResult r = (*tool)->Wait(seconds(120));
   ExpectFailedWithOneErrorLine(r);
   ExpectNothingLeftBehind("orders");
-  EXPECT_FALSE(TableExists("_orders_old"));
+  EXPECT_FALSE(AnyOldTableOf("orders"));
   ExpectMirrorEqual(db(), "orders", "truth");
 }
 
@@ -134,7 +134,7 @@ TEST_F(InterferenceTest, TruncateDuringCopyIsReplayedOrStopsTheRun) {
     ASSERT_TRUE(TransformTruth(db(), "truth", kAlter).ok());
   } else {
     ExpectFailedWithOneErrorLine(r);
-    EXPECT_FALSE(TableExists("_orders_old"));
+    EXPECT_FALSE(AnyOldTableOf("orders"));
   }
   ExpectNothingLeftBehind("orders");
   ExpectMirrorEqual(db(), "orders", "truth");

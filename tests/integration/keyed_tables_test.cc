@@ -212,7 +212,8 @@ TEST_F(CaseInsensitiveKeyTest, ParallelApplyFallsBackToOneConnection) {
   ExpectSucceeded(result);
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM ci_keyed WHERE k COLLATE \"C\" LIKE 'K%'"), "1000");
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM ci_keyed"), "3000");
-  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM _ci_keyed_old o FULL JOIN ci_keyed n "
+  ASSERT_TRUE(TableExists(OldTableOf("ci_keyed")));
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM " + OldTableOf("ci_keyed") + " o FULL JOIN ci_keyed n "
                              "ON o.k COLLATE \"C\" = n.k COLLATE \"C\" AND o.v = n.v WHERE o.k IS NULL OR n.k IS NULL"),
             "0");
   EXPECT_NE(result.err.find("applying it on one connection"), std::string::npos) << result.err;

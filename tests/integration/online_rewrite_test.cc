@@ -154,7 +154,7 @@ TEST_F(OnlineRewriteTest, AlterIdToBigintUnderLoad) {
   ASSERT_TRUE(TransformTruth(db(), "truth", alter).ok());
   ExpectMirrorEqual(db(), "orders", "truth");
   ExpectColumnType("orders", "id", "bigint");
-  EXPECT_TRUE(TableExists("_orders_old"));
+  EXPECT_TRUE(TableExists(OldTableOf("orders")));
   ExpectNothingLeftBehind("orders");
   ExpectSummaryCopiedRows(result);
   ExpectSequenceWorksAfterwards();
@@ -196,7 +196,7 @@ TEST_F(OnlineRewriteTest, RebuildWithoutAlterUnderLoad) {
   ExpectMirrorEqual(db(), "orders", "truth");
   EXPECT_NE(TableOid("orders"), old_oid) << "orders was not replaced";
   ExpectColumnType("orders", "id", "integer");
-  EXPECT_TRUE(TableExists("_orders_old"));
+  EXPECT_TRUE(TableExists(OldTableOf("orders")));
   ExpectNothingLeftBehind("orders");
   ExpectSummaryCopiedRows(result);
   ExpectSequenceWorksAfterwards();
@@ -211,7 +211,7 @@ TEST_F(OnlineRewriteTest, RebuildWithDropOldTable) {
   ExpectNoWorkloadErrors(workload);
   ExpectWritersNotStalled(workload);
   ExpectMirrorEqual(db(), "orders", "truth");
-  EXPECT_FALSE(TableExists("_orders_old")) << "--drop-old-table kept the old table";
+  EXPECT_FALSE(AnyOldTableOf("orders")) << "--drop-old-table kept the old table";
   ExpectNothingLeftBehind("orders");
   ExpectSummaryCopiedRows(result);
   // Dropping the old table must not have dropped the sequence.

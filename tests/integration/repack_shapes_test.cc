@@ -287,7 +287,7 @@ TEST_F(RepackShapesTest, DroppedColumnsWithAlterMatchPlainAlter) {
     ProcessResult r = RunShadowcopy(ToolArgs("dropped_cols", {"--schema", "sc_tool", "--alter", alter, "--execute"}));
     ExpectSucceeded(r);
     ExpectNothingLeftBehind("dropped_cols");
-    MustExec(db(), "DROP TABLE IF EXISTS sc_tool._dropped_cols_old");
+    MustExec(db(), "DROP TABLE IF EXISTS sc_tool." + OldTableOf("dropped_cols"));
     MustExec(db(), "ALTER TABLE sc_plain.dropped_cols " + alter);
     ExpectSame(Take("sc_plain", "dropped_cols", {"sc_plain", "sc_tool"}), Take("sc_tool", "dropped_cols"),
                "ALTER on a clone vs the tool");
@@ -503,7 +503,8 @@ TEST_F(RepackShapesTest, InvalidIndexIsLeftOutWithAWarning) {
     // The name is free to build it again (the old table keeps its copy
     // under another name).
     EXPECT_EQ(QueryValue(db(), fmt::format("SELECT to_regclass('{}') IS NULL", index)), "t");
-    EXPECT_EQ(QueryValue(db(), fmt::format("SELECT to_regclass('_{}_old') IS NOT NULL", index)), "t");
+    EXPECT_EQ(QueryValue(db(), fmt::format("SELECT to_regclass('_{}{}') IS NOT NULL", index, OldSuffixOf(table))),
+              "t");
   }
 }
 

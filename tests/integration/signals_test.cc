@@ -20,14 +20,14 @@ using std::chrono::seconds;
 class SignalTest : public DatabaseTest {
  protected:
   // The original is untouched: same table, same type, equal to the truth,
-  // and no _orders_old.
+  // and no old table of orders.
   void ExpectOriginalUntouched(const std::string& oid) {
     EXPECT_EQ(TableOid("orders"), oid) << "orders was replaced";
     EXPECT_EQ(QueryValue(db(),
                          "SELECT atttypid::regtype FROM pg_attribute WHERE attrelid = "
                          "'orders'::regclass AND attname = 'id'"),
               "integer");
-    EXPECT_FALSE(TableExists("_orders_old"));
+    EXPECT_FALSE(AnyOldTableOf("orders"));
     ExpectMirrorEqual(db(), "orders", "truth");
   }
 };

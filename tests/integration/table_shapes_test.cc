@@ -114,7 +114,7 @@ TEST_F(TableShapesTest, IdentifiersThatNeedQuoting) {
       MirroredChanges("\"Order Items\"", "\"Order Items_truth\"", "VALUES (200000, 5, 'new', 'v')");
   ProcessResult r = RunWithChangesDuringCopy("Sales Dept", "Order Items", alter, changes);
   ExpectMigratedToTruth(r, "Order Items", "Order Items_truth", alter);
-  EXPECT_TRUE(TableExists("_Order Items_old"));
+  EXPECT_TRUE(TableExists(OldTableOf("Order Items")));
   EXPECT_EQ(QueryValue(db(),
                        "SELECT count(*) FROM pg_class WHERE relnamespace = "
                        "'public'::regnamespace"),

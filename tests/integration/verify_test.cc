@@ -107,7 +107,7 @@ TEST_F(VerifyTest, OddTypesHashAlikeAfterAnAlter) {
   EXPECT_NE(r.err.find("(the new key orders rows differently: one range)"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("not compared:       \"added\" (no source in the original)"), std::string::npos) << r.out;
   // The same table with an ALTER that keeps the key order: several ranges.
-  MustExec(db(), "DROP TABLE _odd_old");
+  MustExec(db(), "DROP TABLE " + OldTableOf("odd"));
   ProcessResult again = RunShadowcopy(
       ToolArgs("odd", {"--alter", "ALTER COLUMN n2 TYPE numeric(12,1), DROP COLUMN added", "--execute",
                        "--verify-range-rows", "500"}),
@@ -226,7 +226,7 @@ TEST_F(VerifyTest, CorruptionEveryTimeStopsBeforeTheCutover) {
   EXPECT_EQ(r.err.find("phase=cutover"), std::string::npos) << "no cutover was attempted";
   ExpectNoWorkloadErrors(workload);
   EXPECT_EQ(TableOid("orders"), oid) << "the original was replaced";
-  EXPECT_FALSE(TableExists("_orders_old"));
+  EXPECT_FALSE(AnyOldTableOf("orders"));
   ExpectMirrorEqual(db(), "orders", "truth");
   ExpectNothingLeftBehind("orders");
 }
@@ -261,7 +261,7 @@ TEST_F(VerifyTest, VerifyAfterComparesTheTablesAtTheSwap) {
   EXPECT_EQ(Summary(r, "verify_after_mismatches"), 0) << r.Describe();
   EXPECT_GE(Summary(r, "verify_after_ranges"), 4) << r.Describe();
   EXPECT_NE(r.out.find("verified after:"), std::string::npos) << r.out;
-  EXPECT_FALSE(TableExists("_orders_old")) << "dropped once compared";
+  EXPECT_FALSE(AnyOldTableOf("orders")) << "dropped once compared";
   ASSERT_TRUE(TransformTruth(db(), "truth", alter).ok());
   ExpectMirrorEqual(db(), "orders", "truth");
   ExpectNothingLeftBehind("orders");
