@@ -169,6 +169,8 @@ usage:
   shadowcopy --table T [--schema S] [--alter "SUBCOMMANDS"] [--dsn DSN] [--execute] [options]
   shadowcopy cleanup --table T [--schema S] [--dsn DSN] [--execute]
   shadowcopy cleanup --all [--dsn DSN] [--execute]
+  shadowcopy cleanup --old-tables [--table T [--schema S]] [--dsn DSN] [--execute]
+                             list (drop) the originals finished runs kept
   shadowcopy backfill --table T (--set "EXPR" | --delete) --where "COND" [--execute] [options]
                              batched online UPDATE or DELETE (see shadowcopy backfill --help)
   shadowcopy verify --table T [--schema S] [--socket PATH]   verify a running migration now
@@ -185,6 +187,8 @@ happens only after a clean pass (--verify=off skips it).
 Durations: 500ms, 2s, 1.5s, 1m. Exit status: 0 success, 1 error, 2 usage, 130 interrupted.
 Objects created: table _<table>_shadow, publication and replication slot shadowcopy_<oid>;
 all removed on failure or Ctrl-C. After a kill -9, run `shadowcopy cleanup --table T --execute`.
+The original is kept as _<table>_old_<UTC yyyymmddhhmmss of the run's start> (--drop-old-table
+drops it at the end); `shadowcopy cleanup --old-tables` lists those of finished runs.
 )";
 
 constexpr const char* kBackfillDescription =
@@ -248,6 +252,8 @@ std::unique_ptr<CommandLine> BuildCommandLine() {
       app.add_subcommand("cleanup", "drop what a killed run left behind (--table T or --all)");
   cl->cleanup->allow_extras()->fallthrough();
   cl->cleanup_all = cl->cleanup->add_flag("--all")->description("every table's leftovers");
+  cl->cleanup_old_tables = cl->cleanup->add_flag("--old-tables")->description(
+      "the old tables finished runs kept (of --table T, or of every table)");
   cl->backfill =
       app.add_subcommand("backfill", "batched online UPDATE or DELETE (see backfill --help)");
   cl->backfill->allow_extras();

@@ -30,6 +30,7 @@ struct CommandLine {
   CLI::Option* backfill_version = nullptr;
   CLI::Option* verify_flag = nullptr;  // --verify[=on|off] of the online rewrite
   CLI::Option* cleanup_all = nullptr;
+  CLI::Option* cleanup_old_tables = nullptr;
   std::vector<Registered> rewrite_options;   // the main command's (and cleanup's)
   std::vector<Registered> backfill_options;  // `backfill`'s
 };

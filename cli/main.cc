@@ -27,6 +27,7 @@
 #include "common/quote.h"
 #include "engine/backfill/backfill.h"
 #include "engine/rewrite/cleanup.h"
+#include "engine/rewrite/old_tables.h"
 #include "engine/rewrite/rewrite.h"
 #include "fmt/format.h"
 
@@ -113,7 +114,9 @@ void PrintSummary(const engine::Summary& s, bool verify_flag) {
 }
 
 int RunCleanupCommand(const Options& o) {
-  auto found = engine::RunCleanup(o.config, o.cleanup_all);
+  auto found = o.cleanup_old_tables
+                   ? engine::RunOldTableCleanup(o.config, o.cleanup_all || o.config.table.empty())
+                   : engine::RunCleanup(o.config, o.cleanup_all);
   if (!found.ok()) return Fail(found.status());
   if (found->empty()) {
     std::printf("nothing to clean up\n");

@@ -322,7 +322,7 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       for (const auto& r : *list)
         if (!r.takes_value && r.name == name)
           return absl::InvalidArgumentError(fmt::format("{} takes no value", name));
-    if (name == "--all" || name == "--version" || name == "--help")
+    if (name == "--all" || name == "--old-tables" || name == "--version" || name == "--help")
       return absl::InvalidArgumentError(fmt::format("{} takes no value", name));
   }
 
@@ -382,9 +382,10 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
     RETURN_IF_ERROR(ApplyOption(o, "--verify", value, !value.empty()));
   }
   if (cl->cleanup_all->count() > 0) o.cleanup_all = true;
+  if (cl->cleanup_old_tables->count() > 0) o.cleanup_old_tables = true;
   const bool table_given = is_backfill ? backfill->count("--table") > 0 : app.count("--table") > 0;
   const bool where_given = backfill->count("--where") > 0;
-  if (!table_given && !(o.command == Command::kCleanup && o.cleanup_all))
+  if (!table_given && !(o.command == Command::kCleanup && (o.cleanup_all || o.cleanup_old_tables)))
     return absl::InvalidArgumentError("--table is required (see --help)");
   if (table_given && c.table.empty())
     return absl::InvalidArgumentError("--table must not be empty");

@@ -21,6 +21,7 @@ struct Options {
   Command command = Command::kMigrate;
   engine::Config config;
   bool cleanup_all = false;
+  bool cleanup_old_tables = false;  // cleanup --old-tables
   bool verbose = false;
   bool backfill_help = false;         // kHelp asked by `backfill --help`
   std::vector<std::string> ctl_args;  // kCtl, kVerify, kPlan, kMigrations: the words after the subcommand

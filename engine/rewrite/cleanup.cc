@@ -56,7 +56,7 @@ absl::Status FindForOid(PgConn* conn, uint32_t oid, std::vector<Leftover>* out) 
                       false});
   }
   if (t.Rows() == 0) return absl::OkStatus();
-  ObjectNames names = NamesFor(t.GetString(0, 0), t.GetString(0, 1), oid);
+  ObjectNames names = NamesFor(t.GetString(0, 0), t.GetString(0, 1), oid, kLegacyOldSuffix);
   ASSIGN_OR_RETURN(auto sh, conn->Query("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                                         "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'r'",
                                         {names.schema, names.shadow}));

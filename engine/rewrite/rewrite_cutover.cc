@@ -62,7 +62,7 @@ absl::Status Rewrite::FinishAfterSwap(const Inspection& in, const RunRecord& rec
   if (!run) return absl::InternalError(fmt::format("run {} has no record of its swap", rec.run_id));
   swapped_ = true;
   run_id_ = rec.run_id;
-  summary_.names = NamesFor(rec.schema, rec.table, rec.table_oid);
+  summary_.names = NamesFor(rec.schema, rec.table, rec.table_oid, rec.old_suffix);
   summary_.resumed_after_swap = true;
   summary_.after_swap_statements = static_cast<int>(run->statements.size());
   RETURN_IF_ERROR(FinishSwappedRun(main_.get(), *run, {config_.cutover_lock_timeout,

@@ -314,7 +314,8 @@ absl::Status Rewrite::ResumeRun(const Inspection& in) {
   if (rec->table_oid != in.oid) {
     // Did the swap commit before the tool died? Then only cleanup is left;
     // never swap twice.
-    ASSIGN_OR_RETURN(auto old, main_->Query("SELECT to_regclass($1)::oid", {QualifiedName(n.schema, n.old_table)}));
+    const std::string old_table = sql::AffixedName("_", n.table, rec->old_suffix);
+    ASSIGN_OR_RETURN(auto old, main_->Query("SELECT to_regclass($1)::oid", {QualifiedName(n.schema, old_table)}));
     if (!old.IsNull(0, 0) && static_cast<uint32_t>(old.GetInt(0, 0)) == rec->table_oid)
       return FinishAfterSwap(in, *rec);
     return absl::FailedPreconditionError(fmt::format(
@@ -342,6 +343,9 @@ absl::Status Rewrite::ResumeRun(const Inspection& in) {
   recorded.key_index = rec->key_index;
   ShadowBuilder builder(main_.get(), config_);
   ASSIGN_OR_RETURN(plan_, builder.Reattach(in, std::move(recorded)));
+  // The old table keeps the name the run chose when it started.
+  plan_.model.names = NamesFor(n.schema, n.table, in.oid, rec->old_suffix);
+  summary_.names = plan_.model.names;
   built_from_ = rec->schema_fingerprint;
   if (auto intact = CheckShadowIntact(main_.get(), plan_.model, rec->copy_high_water, rec->copy_done); !intact.ok()) {
     created_shadow_ = created_publication_ = created_slot_ = false;  // refused: nothing is touched

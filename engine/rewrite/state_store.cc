@@ -2,6 +2,7 @@
 
 #include "common/quote.h"
 #include "common/status.h"
+#include "engine/table/inspector.h"
 #include "engine/table/sql_builder.h"
 #include "fmt/format.h"
 
@@ -22,6 +23,9 @@ absl::Status StateStore::EnsureSchema(PgConn* conn) {
       "  finished_at timestamptz, outcome text); "
       "ALTER TABLE shadowcopy.runs ADD COLUMN IF NOT EXISTS after_swap text[]; "
       "ALTER TABLE shadowcopy.runs ADD COLUMN IF NOT EXISTS schema_fingerprint text[]; "
+      // The suffix of the old table's name (NULL: recorded before each run
+      // had its own, "_old").
+      "ALTER TABLE shadowcopy.runs ADD COLUMN IF NOT EXISTS old_suffix text; "
       // The replay's position has a row of its own: the copy batch and the
       // replay group each update only their own row, so they never conflict.
       "CREATE TABLE IF NOT EXISTS shadowcopy.replay_positions ("
@@ -43,11 +47,11 @@ absl::Status StateStore::Create(PgConn* conn, const ShadowPlan& plan, const std:
   RETURN_IF_ERROR(conn->Query(
       "INSERT INTO shadowcopy.runs (run_id, format_version, schema_name, table_name, table_oid, "
       "alter_text, shadow_name, slot_name, publication_name, phase, deferred_indexes, index_names, "
-      "statistics_names, key_index, schema_fingerprint) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'prepare', $10, $11, $12, $13, $14)",
+      "statistics_names, key_index, schema_fingerprint, old_suffix) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'prepare', $10, $11, $12, $13, $14, $15)",
       {run_id_, std::to_string(kStateFormatVersion), n.schema, n.table, std::to_string(plan.model.oid), alter,
        n.shadow, n.slot, n.publication, TextArrayOf(plan.deferred_indexes), TextArrayOf(idx), TextArrayOf(stats),
-       plan.key_index, TextArrayOf(FingerprintToFlat(fingerprint))}).status());
+       plan.key_index, TextArrayOf(FingerprintToFlat(fingerprint)), n.old_suffix}).status());
   return conn->Query("INSERT INTO shadowcopy.replay_positions (run_id) VALUES ($1)", {run_id_}).status();
 }
 
@@ -59,9 +63,9 @@ absl::StatusOr<std::optional<RunRecord>> StateStore::FindUnfinished(PgConn* conn
       "SELECT run_id, format_version, table_oid, alter_text, phase, copy_high_water::text, copy_done, "
       "coalesce((SELECT p.applied_lsn FROM shadowcopy.replay_positions p WHERE p.run_id = r.run_id), "
       "'0/0')::text, deferred_indexes::text, index_names::text, statistics_names::text, key_index, "
-      "after_swap::text, schema_fingerprint::text "
+      "after_swap::text, schema_fingerprint::text, coalesce(old_suffix, $3) "
       "FROM shadowcopy.runs r WHERE schema_name = $1 AND table_name = $2 AND finished_at IS NULL "
-      "ORDER BY started_at DESC LIMIT 1", {schema, table}));
+      "ORDER BY started_at DESC LIMIT 1", {schema, table, std::string(kLegacyOldSuffix)}));
   if (r.Rows() == 0) return std::optional<RunRecord>();
   RunRecord rec;
   rec.run_id = r.GetString(0, 0);
@@ -71,6 +75,7 @@ absl::StatusOr<std::optional<RunRecord>> StateStore::FindUnfinished(PgConn* conn
   rec.table_oid = static_cast<uint32_t>(r.GetInt(0, 2));
   rec.alter = r.GetString(0, 3);
   rec.phase = r.GetString(0, 4);
+  rec.old_suffix = r.GetString(0, 14);
   if (!r.IsNull(0, 5)) {
     ASSIGN_OR_RETURN(auto hw, ParseTextArray(conn, r.Get(0, 5)));
     rec.copy_high_water = std::move(hw);

@@ -47,6 +47,7 @@ struct RunRecord {
   std::string key_index;
   std::vector<std::string> after_swap;  // recorded by the swap's own transaction
   SchemaFingerprint schema_fingerprint;  // the original's definition the shadow was built from
+  std::string old_suffix;               // of the old table's name (ObjectNames::old_suffix)
 };
 
 class StateStore {

@@ -1,22 +1,12 @@
 #include "engine/rewrite/swap.h"
 
 #include "common/quote.h"
+#include "engine/table/inspector.h"
 #include "engine/table/sql_builder.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::engine {
 namespace {
-
-// "_<name>_old" for an index or statistics object of the old table. When
-// that must be truncated to 63 bytes, a hash of the full name keeps it from
-// colliding with the old table's own name or another object's.
-std::string OldObjectName(const std::string& name) {
-  std::string plain = sql::AffixedName("_", name, "_old");
-  if (plain.size() < 63) return plain;
-  uint32_t h = 2166136261u;
-  for (unsigned char ch : name) h = (h ^ ch) * 16777619u;
-  return sql::AffixedName("_", name, fmt::format("_{:08x}_old", h));
-}
 
 const MappedColumn* FindBySource(const TableModel& m, const std::string& name) {
   for (const auto& c : m.columns)
@@ -65,14 +55,14 @@ void RenameObjects(const ShadowPlan& plan, std::vector<std::string>* out) {
   // application code names them (ON CONFLICT ON CONSTRAINT orders_pkey).
   for (const auto& [orig_index, shadow_index] : plan.index_names) {
     out->push_back(fmt::format("ALTER INDEX {} RENAME TO {}", QualifiedName(n.schema, orig_index),
-                               QuoteIdent(OldObjectName(orig_index))));
+                               QuoteIdent(OldObjectName(orig_index, n.old_suffix))));
     if (shadow_index.empty()) continue;  // dropped by the ALTER, or INVALID and left out
     out->push_back(fmt::format("ALTER INDEX {} RENAME TO {}", QualifiedName(n.schema, shadow_index),
                                QuoteIdent(orig_index)));
   }
   for (const auto& s : plan.statistics_names) {
     out->push_back(fmt::format("ALTER STATISTICS {} RENAME TO {}", QualifiedName(s.orig_schema, s.orig_name),
-                               QuoteIdent(OldObjectName(s.orig_name))));
+                               QuoteIdent(OldObjectName(s.orig_name, n.old_suffix))));
     if (s.shadow_name.empty()) continue;  // the ALTER dropped it
     out->push_back(fmt::format("ALTER STATISTICS {} RENAME TO {}", QualifiedName(s.shadow_schema, s.shadow_name),
                                QuoteIdent(s.orig_name)));
@@ -174,7 +164,7 @@ SwapStatements BuildSwapStatements(const ShadowPlan& plan, const SwapCatalog& ca
       // (queued behind our table lock) would deadlock with.
       if (!s.shadow_sequence.empty() && !s.sequence_name.empty()) {
         result.after_commit.push_back(fmt::format("ALTER SEQUENCE {} RENAME TO {}", s.sequence,
-                                                  QuoteIdent(OldObjectName(s.sequence_name))));
+                                                  QuoteIdent(OldObjectName(s.sequence_name, n.old_suffix))));
         result.after_commit.push_back(fmt::format("ALTER SEQUENCE {} RENAME TO {}", s.shadow_sequence,
                                                   QuoteIdent(s.sequence_name)));
       }

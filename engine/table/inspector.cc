@@ -16,12 +16,26 @@ absl::Status Precondition(std::string message) {
 
 }  // namespace
 
-ObjectNames NamesFor(const std::string& schema, const std::string& table, uint32_t oid) {
+std::string OldSuffixAt(absl::Time t) {
+  return "_old_" + absl::FormatTime("%Y%m%d%H%M%S", t, absl::UTCTimeZone());
+}
+
+std::string OldObjectName(const std::string& name, const std::string& suffix) {
+  std::string plain = sql::AffixedName("_", name, suffix);
+  if (plain.size() < 63) return plain;
+  uint32_t h = 2166136261u;
+  for (unsigned char ch : name) h = (h ^ ch) * 16777619u;
+  return sql::AffixedName("_", name, fmt::format("_{:08x}{}", h, suffix));
+}
+
+ObjectNames NamesFor(const std::string& schema, const std::string& table, uint32_t oid,
+                     const std::string& old_suffix) {
   ObjectNames n;
   n.schema = schema;
   n.table = table;
   n.shadow = sql::AffixedName("_", table, "_shadow");
-  n.old_table = sql::AffixedName("_", table, "_old");
+  n.old_suffix = old_suffix;
+  n.old_table = sql::AffixedName("_", table, old_suffix);
   n.slot = fmt::format("shadowcopy_{}", oid);
   n.publication = n.slot;
   return n;
@@ -86,7 +100,7 @@ absl::Status Inspector::ResolveTable(const Config& config, Inspection* out, bool
   out->owner = r.GetString(0, 3);
   out->estimated_rows = std::max(0.0, std::stod(r.GetString(0, 4)));
   out->table_bytes = r.GetInt(0, 7);
-  out->names = NamesFor(config.schema, config.table, out->oid);
+  out->names = NamesFor(config.schema, config.table, out->oid, OldSuffixAt(absl::Now()));
   return absl::OkStatus();
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/pg.h"
 #include "engine/control/config.h"
 #include "engine/table/table_model.h"
@@ -68,8 +69,20 @@ class Inspector {
   PgConn* conn_;
 };
 
-// The predictable names of everything a run on table `oid` creates.
-ObjectNames NamesFor(const std::string& schema, const std::string& table, uint32_t oid);
+// The suffix a run that starts at `t` gives the original table and its
+// indexes, statistics and sequences at the swap: "_old_<UTC yyyymmddhhmmss>".
+std::string OldSuffixAt(absl::Time t);
+// The suffix of runs recorded before each run had one of its own.
+inline constexpr char kLegacyOldSuffix[] = "_old";
+
+// The predictable names of everything a run on table `oid` creates; the old
+// table's name with `old_suffix` (see OldSuffixAt).
+ObjectNames NamesFor(const std::string& schema, const std::string& table, uint32_t oid,
+                     const std::string& old_suffix);
+// `name` with `suffix` for an object of the old table (the table itself,
+// an index, a statistics object or a sequence), in 63 bytes: when `name`
+// must be cut, a hash of the whole name keeps two cut names apart.
+std::string OldObjectName(const std::string& name, const std::string& suffix);
 
 }  // namespace shadowcopy::engine
 

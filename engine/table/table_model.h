@@ -48,7 +48,11 @@ struct ObjectNames {
   std::string schema;
   std::string table;         // the original's name
   std::string shadow;        // _<table>_shadow
-  std::string old_table;     // _<table>_old
+  // _<table>_old_<UTC yyyymmddhhmmss of the run's start>: each run's
+  // original gets a name of its own, so an earlier run's old table is never
+  // in the way. Runs recorded before this naming used plain "_old".
+  std::string old_table;
+  std::string old_suffix;    // "_old_20261203001700" (or "_old")
   std::string slot;          // shadowcopy_<oid>
   std::string publication;   // shadowcopy_<oid>
 };
