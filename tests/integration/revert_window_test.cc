@@ -215,5 +215,25 @@ TEST_F(RevertWindowTest, KillDuringWindowThenResume) {
   ExpectNothingLeftBehind("orders");
 }
 
+// kill -9 during the window, then cleanup: the reverse slot and publication
+// (shadowcopy_<oid>_rev) are listed and removed with the rest of the run.
+TEST_F(RevertWindowTest, KillDuringWindowThenCleanup) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 500, 300).ok());
+  const std::string oid = TableOid("orders");
+  auto tool = ShadowcopyProcess::Start(Args({"--revert-window", "120s", "--revert-accept", "out-of-range"}));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE((*tool)->WaitForStderr("revert window open", seconds(120))) << (*tool)->Wait(seconds(5)).Describe();
+  (*tool)->Signal(SIGKILL);
+  (*tool)->Wait(seconds(30));
+  ASSERT_TRUE(PollUntilTrue(db(), "SELECT NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE active "
+                                  "AND slot_name LIKE 'shadowcopy%')", seconds(10)));
+  ProcessResult plan = RunShadowcopy({"cleanup", "--table", "orders", "--dsn", dsn()});
+  EXPECT_NE((plan.out + plan.err).find("shadowcopy_" + oid + "_rev"), std::string::npos) << plan.Describe();
+  ProcessResult done = RunShadowcopy({"cleanup", "--table", "orders", "--dsn", dsn(), "--execute"});
+  EXPECT_EQ(done.exit_code, 0) << done.Describe();
+  ExpectNothingLeftBehind("orders");
+  EXPECT_EQ(IdType(), "bigint");
+}
+
 }  // namespace
 }  // namespace shadowcopy::it
