@@ -134,6 +134,16 @@ const Spec kSpecs[] = {
     {"--verify-after", nullptr, kBoth, kVerification,
      "after the cutover, compare the new table with _<table>_old as they\nwere at the swap (report "
      "only)"},
+    {"--revert-window", "D", kRewrite, kOptions,
+     "after the cutover, keep the old table current for D (a reverse\nstream) so that `revert` "
+     "swaps back without losing a write"},
+    {"--revert-accept", "RISKS", kRewrite, kOptions,
+     "accept the named risks of the way back (see the dry run's\n`revertible:` line; comma-separated, or all)"},
+    {"--health-check", "\"SQL\"", kRewrite, kOptions,
+     "during the revert window: a query that must return true; failing\nreverts the run (and it exits non-zero)"},
+    {"--health-check-cmd", "CMD", kRewrite, kOptions, "... or a command that must exit 0"},
+    {"--health-interval", "D", kRewrite, kOptions, "how often the health checks run (default 10s)"},
+    {"--health-max-failures", "N", kRewrite, kOptions, "failures in a row that revert (default 1)"},
     {"--socket", "PATH", kBoth, kControl,
      "control socket (default: private, per table; see README; none: off)",
      "control socket (default: private, per table; see README; none: off)"},
@@ -184,6 +194,8 @@ usage:
   shadowcopy backfill --table T (--set "EXPR" | --delete) --where "COND" [--execute] [options]
                              batched online UPDATE or DELETE (see shadowcopy backfill --help)
   shadowcopy verify --table T [--schema S] [--socket PATH]   verify a running migration now
+  shadowcopy revert --table T [--schema S] [--socket PATH] [--execute]
+                             swap the old table back during the run's --revert-window
   shadowcopy plan [--dsn DSN] [--format text|json] [--fail-on LEVEL] [--rehearsal local|dsn|none] FILE...|-
                              what each migration statement locks and rewrites (see plan --help)
   shadowcopy migrate [status|validate|baseline|down|ci] --dir D [--execute]   versioned migrations

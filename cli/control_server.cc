@@ -79,6 +79,7 @@ absl::StatusOr<ControlCommand> ParseControlCommand(std::string_view line) {
   if (verb == "resume") return no_args(ControlVerb::kResume);
   if (verb == "cutover") return no_args(ControlVerb::kCutover);
   if (verb == "abort") return no_args(ControlVerb::kAbort);
+  if (verb == "revert") return no_args(ControlVerb::kRevert);
   if (verb == "verify") return no_args(ControlVerb::kVerify);
   if (verb == "verify-result") {
     uint64_t n = 0;
@@ -133,7 +134,7 @@ std::string ControlHelpText(const engine::Control& control) {
     return "commands: status [--json] | pause | resume | set NAME=VALUE | get NAME | abort | help; tunables:" +
            tunables;
   return "commands: status [--json] | pause [--replay] | resume | set NAME=VALUE | get NAME | cutover | "
-         "verify | verify-result N | abort | help; tunables:" + tunables;
+         "verify | verify-result N | revert | abort | help; tunables:" + tunables;
 }
 
 std::string ExecuteControlCommand(engine::Control& control, const ControlCommand& c) {
@@ -186,6 +187,10 @@ std::string ExecuteControlCommand(engine::Control& control, const ControlCommand
                                : "queued (it runs once the copy is done)");
       return fmt::format("{}: {}", (*r)->ok ? "ok" : "error", (*r)->text);
     }
+    case ControlVerb::kRevert:
+      if (control.kind() == engine::ControlKind::kBackfill) return "error: a backfill has no revert window";
+      return control.RequestRevert() ? "ok: revert requested; the run swaps the old table back within its revert window"
+                                     : "ok: revert already requested";
     case ControlVerb::kAbort:
       if (control.kind() == engine::ControlKind::kBackfill)
         return control.Abort() ? "ok: aborting; the batch in flight is rolled back, the checkpoint kept for --resume"

@@ -37,7 +37,7 @@
 
 namespace shadowcopy::cli {
 
-enum class ControlVerb { kHelp, kStatus, kPause, kResume, kSet, kGet, kCutover, kVerify, kVerifyResult, kAbort };
+enum class ControlVerb { kHelp, kStatus, kPause, kResume, kSet, kGet, kCutover, kVerify, kVerifyResult, kAbort, kRevert };
 
 struct ControlCommand {
   ControlVerb verb = ControlVerb::kHelp;

@@ -272,3 +272,50 @@ int VerifyMain(const std::vector<std::string>& args) {
 }
 
 }  // namespace shadowcopy::cli
+
+namespace shadowcopy::cli {
+
+int RevertMain(const std::vector<std::string>& args) {
+  std::vector<std::string> rest;
+  bool execute = false;
+  for (const auto& a : args) {
+    if (a == "--execute") execute = true;
+    else rest.push_back(a);
+  }
+  auto parsed = ParseCtlArgs(rest);
+  if (parsed.ok() && !parsed->words.empty())
+    parsed = absl::InvalidArgumentError(fmt::format("unexpected argument '{}'", parsed->words[0]));
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "shadowcopy: error: %s\nusage: shadowcopy revert (--table T [--schema S] [--dsn DSN] | "
+                         "--socket PATH) [--execute]\n", std::string(parsed.status().message()).c_str());
+    return 2;
+  }
+  auto conn = Connect(*parsed);
+  if (!conn.ok()) return Unreachable(*parsed, conn.status());
+  auto status = conn->Request("status", std::chrono::seconds(30));
+  if (!status.ok()) return Unreachable(*parsed, status.status());
+  if (status->rfind("revert-window:", 0) != 0) {
+    std::fprintf(stderr, "shadowcopy: error: the run is not in its revert window (%s)\n", status->c_str());
+    return 1;
+  }
+  if (!execute) {
+    std::printf("dry run: the run is in its revert window (%s); with --execute the run catches up with "
+                "every write and swaps the old table back under the cutover's fence\n", status->c_str());
+    return 0;
+  }
+  auto reply = conn->Request("revert", std::chrono::seconds(30));
+  if (!reply.ok()) return Unreachable(*parsed, reply.status());
+  if (int rc = PrintReply(*reply); rc != 0) return rc;
+  // The run swaps back and ends: wait for its socket to go away.
+  for (int i = 0; i < 6000; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!conn->Request("status", std::chrono::seconds(5)).ok()) {
+      std::fprintf(stderr, "the run has ended; its log and exit status say whether the swap back committed\n");
+      return 0;
+    }
+  }
+  std::fprintf(stderr, "shadowcopy: error: the run did not end within 10 minutes\n");
+  return 1;
+}
+
+}  // namespace shadowcopy::cli

@@ -73,6 +73,14 @@ int CtlMain(const std::vector<std::string>& args);
 // cannot be reached or the rewrite ended before answering.
 int VerifyMain(const std::vector<std::string>& args);
 
+// The `revert` subcommand; `args` follow the word revert:
+//   --socket PATH | --table T [--schema S] [--dsn DSN]   [--execute]
+// Asks the run in its revert window to swap the old table back (`revert`)
+// and waits for the run to end; without --execute only says what it would
+// do. Returns 0 once asked and ended, 1 when the run is not in its window,
+// 2 on a usage error, 3 when the socket cannot be reached.
+int RevertMain(const std::vector<std::string>& args);
+
 }  // namespace shadowcopy::cli
 
 #endif  // SHADOWCOPY_CLI_CTL_H_

@@ -289,6 +289,7 @@ int Main(int argc, char** argv) {
   // run: writes to it fail with EPIPE instead (see WriteOutputLine).
   ::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "revert") return RevertMain({args.begin() + 1, args.end()});
   auto parsed = ParseOptions(args);
   if (!parsed.ok()) {
     std::fprintf(stderr, "shadowcopy: error: %s\n", std::string(parsed.status().message()).c_str());

@@ -1,6 +1,7 @@
 #include "cli/options.h"
 
 #include <cctype>
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <functional>
@@ -9,6 +10,7 @@
 #include "cli/command_line.h"
 #include "cli/metrics_text.h"
 #include "common/status.h"
+#include "engine/rewrite/revertibility.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::cli {
@@ -38,7 +40,9 @@ bool RewriteOnly(const std::string& arg) {
                         "--drop-old-table", "--keep-on-error", "--max-retained-wal", "--cutover-lock-timeout",
                         "--cutover-retries", "--cutover-drain-timeout", "--all", "--verify", "--verify-workers",
                         "--verify-range-rows", "--verify-max-snapshot-age", "--copy-workers",
-                        "--replay-during-copy", "--apply-workers", "--copy-relay"})
+                        "--replay-during-copy", "--apply-workers", "--copy-relay",
+                        "--revert-window", "--revert-accept", "--health-check", "--health-check-cmd",
+                        "--health-interval", "--health-max-failures"})
     if (arg == f) return true;
   return false;
 }
@@ -219,6 +223,25 @@ absl::Status ApplyOption(Options& o, const std::string& arg, const std::string& 
     c.verify = !has_value || value == "on";
   } else if (arg == "--verify-after") {
     c.verify_after = true;
+  } else if (arg == "--revert-window") {
+    ASSIGN_OR_RETURN(auto v, need(value));
+    ASSIGN_OR_RETURN(c.revert_window, ParseDuration(v));
+    if (c.revert_window.count() <= 0) return absl::InvalidArgumentError("--revert-window must be positive");
+  } else if (arg == "--health-check") {
+    ASSIGN_OR_RETURN(c.health_check_sql, need(value));
+  } else if (arg == "--health-check-cmd") {
+    ASSIGN_OR_RETURN(c.health_check_cmd, need(value));
+  } else if (arg == "--health-interval") {
+    ASSIGN_OR_RETURN(auto v, need(value));
+    ASSIGN_OR_RETURN(c.health_interval, ParseDuration(v));
+    if (c.health_interval.count() <= 0) return absl::InvalidArgumentError("--health-interval must be positive");
+  } else if (arg == "--health-max-failures") {
+    ASSIGN_OR_RETURN(auto v, need(value));
+    ASSIGN_OR_RETURN(int64_t n, ParseInt(arg, v, 1));
+    c.health_max_failures = static_cast<int>(std::min<int64_t>(n, 1000000));
+  } else if (arg == "--revert-accept") {
+    ASSIGN_OR_RETURN(auto v, need(value));
+    RETURN_IF_ERROR(engine::ParseRevertAccept(v, &c.revert_accept));
   } else if (arg == "--copy-workers") {
     ASSIGN_OR_RETURN(auto v, need(value));
     ASSIGN_OR_RETURN(c.copy_workers, ParseWorkers(arg, v, 16));
@@ -410,6 +433,9 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
       c.control.max_chunk_size = std::max(c.control.max_chunk_size, c.control.chunk_size);
     }
   }
+  if ((!c.health_check_sql.empty() || !c.health_check_cmd.empty()) && c.revert_window.count() == 0)
+    return absl::InvalidArgumentError("--health-check and --health-check-cmd run during a revert window: "
+                                      "give --revert-window too");
   RETURN_IF_ERROR(engine::ValidateControlSettings(c.control));
   return o;
 }

@@ -49,6 +49,10 @@ std::string RewriteSummaryJson(const engine::Summary& s) {
   j["parallel_apply_groups"] = s.parallel_apply_groups;
   j["resumed_after_swap"] = s.resumed_after_swap;
   j["after_swap_statements"] = s.after_swap_statements;
+  j["revert_window"] = s.revert_window;
+  j["reverted"] = s.reverted;
+  j["revert_blocked_ms"] = FixedDecimals(s.revert_blocked_ms, 3);
+  j["reverse_changes"] = s.reverse_changes;
   Json line = Json::object();
   line["summary"] = std::move(j);
   return DumpJson(line);

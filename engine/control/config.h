@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/control/control.h"
 #include "engine/control/hooks.h"
@@ -77,6 +78,16 @@ struct Config {
   std::chrono::milliseconds verify_max_snapshot_age{600000};  // then a fresh consistency point
   int verify_max_mismatches = 3;   // the same range differing this often stops the run
   bool verify_after = false;       // after the cutover, compare the new table with _<table>_old
+  // --revert-window: after the swap, a reverse stream keeps the old table
+  // current for this long, and `revert` swaps back losslessly (0: off).
+  std::chrono::milliseconds revert_window{0};
+  std::vector<std::string> revert_accept;  // --revert-accept: risk kinds accepted (revertibility.h)
+  // During the window: a query that must return true / a command that must
+  // exit 0, every health_interval; health_max_failures in a row revert.
+  std::string health_check_sql;
+  std::string health_check_cmd;
+  std::chrono::milliseconds health_interval{10000};
+  int health_max_failures = 1;
   bool progress_json = false;
   bool progress_tty = false;       // a terminal's self-updating line replaces the text progress lines
   BackfillSpec backfill;           // `shadowcopy backfill` only

@@ -193,6 +193,10 @@ class Control {
   // Asks the run to stop and clean up: sets abort_requested() and runs
   // the abort handler (once). Returns false when already requested.
   bool Abort();
+  // Asks a run in its revert window to swap the old table back. Returns
+  // false when already requested.
+  bool RequestRevert() { return !revert_.exchange(true); }
+  bool revert_requested() const { return revert_.load(); }
 
   ControlKind kind() const { return kind_; }
   // "copy" or "backfill": what pause holds, for replies.
@@ -262,6 +266,7 @@ class Control {
   std::atomic<bool> paused_{false};
   std::atomic<bool> replay_paused_{false};
   std::atomic<bool> abort_{false};
+  std::atomic<bool> revert_{false};
   std::atomic<bool> cutover_released_{false};
   std::atomic<uint64_t> revision_{0};
   std::atomic<uint64_t> verify_requested_{0};

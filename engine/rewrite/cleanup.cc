@@ -13,18 +13,25 @@
 namespace shadowcopy::engine {
 namespace {
 
+// A replication slot and a publication named `name`, when they exist.
+absl::Status FindSlotAndPublication(PgConn* conn, const std::string& name, std::vector<Leftover>* out) {
+  ASSIGN_OR_RETURN(auto s, conn->Query("SELECT active FROM pg_replication_slots WHERE slot_name = $1", {name}));
+  if (s.Rows() > 0)
+    out->push_back({"replication slot", name,
+                    fmt::format("SELECT pg_drop_replication_slot({})", QuoteLiteral(name)), s.GetBool(0, 0)});
+  ASSIGN_OR_RETURN(auto p, conn->Query("SELECT 1 FROM pg_publication WHERE pubname = $1", {name}));
+  if (p.Rows() > 0)
+    out->push_back({"publication", QuoteIdent(name), fmt::format("DROP PUBLICATION {}", QuoteIdent(name)), false});
+  return absl::OkStatus();
+}
+
 absl::Status FindForOid(PgConn* conn, uint32_t oid, std::vector<Leftover>* out) {
   ASSIGN_OR_RETURN(auto t, conn->Query("SELECT n.nspname, c.relname FROM pg_class c "
                                        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
                                        {std::to_string(oid)}));
-  std::string slot = fmt::format("shadowcopy_{}", oid);
-  ASSIGN_OR_RETURN(auto s, conn->Query("SELECT active FROM pg_replication_slots WHERE slot_name = $1", {slot}));
-  if (s.Rows() > 0)
-    out->push_back({"replication slot", slot,
-                    fmt::format("SELECT pg_drop_replication_slot({})", QuoteLiteral(slot)), s.GetBool(0, 0)});
-  ASSIGN_OR_RETURN(auto p, conn->Query("SELECT 1 FROM pg_publication WHERE pubname = $1", {slot}));
-  if (p.Rows() > 0)
-    out->push_back({"publication", QuoteIdent(slot), fmt::format("DROP PUBLICATION {}", QuoteIdent(slot)), false});
+  // The run's slot and publication, and the revert window's (_rev).
+  for (const std::string& slot : {fmt::format("shadowcopy_{}", oid), fmt::format("shadowcopy_{}_rev", oid)})
+    RETURN_IF_ERROR(FindSlotAndPublication(conn, slot, out));
   ASSIGN_OR_RETURN(auto st, conn->Exec("SELECT to_regclass('shadowcopy.runs') IS NOT NULL"));
   if (st.GetBool(0, 0)) {
     ASSIGN_OR_RETURN(auto runs, conn->Query("SELECT run_id FROM shadowcopy.runs WHERE table_oid = $1 "
@@ -100,10 +107,10 @@ absl::StatusOr<std::vector<uint32_t>> TargetOids(PgConn* conn, const Config& con
   PgParams by_name{config.schema, config.table};
   if (all) {
     ASSIGN_OR_RETURN(auto r, conn->Exec(
-                                 "SELECT substr(slot_name, 12)::oid FROM pg_replication_slots "
-                                 "WHERE slot_name ~ '^shadowcopy_[0-9]+$' AND database = current_database() "
-                                 "UNION SELECT substr(pubname, 12)::oid FROM pg_publication "
-                                 "WHERE pubname ~ '^shadowcopy_[0-9]+$'"));
+                                 "SELECT substring(slot_name FROM '^shadowcopy_([0-9]+)')::oid FROM pg_replication_slots "
+                                 "WHERE slot_name ~ '^shadowcopy_[0-9]+(_rev)?$' AND database = current_database() "
+                                 "UNION SELECT substring(pubname FROM '^shadowcopy_([0-9]+)')::oid FROM pg_publication "
+                                 "WHERE pubname ~ '^shadowcopy_[0-9]+(_rev)?$'"));
     for (int i = 0; i < r.Rows(); ++i) AddOid(static_cast<uint32_t>(r.GetInt(i, 0)), &oids);
     ASSIGN_OR_RETURN(auto bf, conn->Exec("SELECT to_regclass('shadowcopy.backfills') IS NOT NULL"));
     if (bf.GetBool(0, 0)) {
@@ -151,6 +158,8 @@ absl::StatusOr<std::vector<Leftover>> RunCleanup(const Config& config, bool all)
     ASSIGN_OR_RETURN(auto now, conn->Query("SELECT to_regclass($1)::oid", {QualifiedName(run->schema, run->table)}));
     if (!now.IsNull(0, 0) && static_cast<uint32_t>(now.GetInt(0, 0)) != oid)
       RETURN_IF_ERROR(LockTable(conn.get(), static_cast<uint32_t>(now.GetInt(0, 0))));
+    // A run killed in its revert window left the reverse stream's too.
+    RETURN_IF_ERROR(FindSlotAndPublication(conn.get(), run->slot + "_rev", &found));
     ListSwappedRun(*run, &found);
     swapped.push_back(std::move(*run));
   }

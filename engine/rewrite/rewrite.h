@@ -100,6 +100,12 @@ struct Summary {
   int64_t verify_after_ranges = 0;
   int64_t verify_after_mismatches = 0;
   double verify_after_s = 0;
+  // --revert-window: the window ran; the old table was swapped back.
+  bool revert_window = false;
+  bool reverted = false;
+  double revert_blocked_ms = 0;   // writers blocked by the swap back (every attempt)
+  uint64_t reverse_changes = 0;   // changes replayed into the old table
+  std::string revert_reason;      // why the run reverted by itself ("" when asked)
 };
 
 class Rewrite {
@@ -221,6 +227,25 @@ class Rewrite {
   // snapshot exported at the cutover; reports, repairs nothing.
   void VerifyAfterCutover();
   absl::Status DropSlotAndPublication(std::vector<std::string>* removed);
+
+  // The revert window (rewrite_revert.cc).
+  absl::Status PrepareReverseStream();           // before the cutover's lock
+  absl::Status RecordReverseStart(PgConn* locked);  // in the swap's transaction
+  absl::Status RevertWindowPhase();              // after the swap: until the window ends or a revert
+  absl::Status LoadReversePlan();
+  absl::Status CheckReverseWal();
+  absl::Status SwapBack();
+  absl::StatusOr<bool> TrySwapBack(int attempt);
+  absl::Status DropReverseStream(std::vector<std::string>* removed);
+  bool RevertWanted();  // a health check failed often enough (rewrite_health.cc)
+  bool created_rev_slot_ = false, created_rev_publication_ = false;
+  bool reverted_ = false;
+  ShadowPlan rev_plan_;
+  std::vector<std::string> rev_after_swap_;
+  BlockedTime revert_blocked_;
+  std::unique_ptr<PgConn> health_;  // --health-check's own connection
+  int health_failures_ = 0;         // in a row
+  std::chrono::steady_clock::time_point next_health_check_{};
 
   // Applies what the stream has delivered, group by group, for at most
   // `budget`. Returns OK when the queue is empty or the budget is spent.

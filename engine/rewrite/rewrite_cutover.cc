@@ -67,7 +67,11 @@ absl::Status Rewrite::FinishAfterSwap(const Inspection& in, const RunRecord& rec
   summary_.after_swap_statements = static_cast<int>(run->statements.size());
   RETURN_IF_ERROR(FinishSwappedRun(main_.get(), *run, {config_.cutover_lock_timeout,
                                                         "success (finished by --resume)", &stop_}));
-  if (config_.drop_old_table) DropOldTable();
+  ASSIGN_OR_RETURN(auto window, main_->Query("SELECT to_regclass('shadowcopy.revert_windows') IS NOT NULL AND EXISTS "
+                                             "(SELECT 1 FROM shadowcopy.revert_windows WHERE run_id = $1 AND state = "
+                                             "'open')", {run_id_}));
+  if (window.GetBool(0, 0)) RETURN_IF_ERROR(RevertWindowPhase());  // continues the reverse stream
+  if (config_.drop_old_table && !reverted_) DropOldTable();
   already_finished_ = true;
   return absl::OkStatus();
 }
@@ -115,6 +119,7 @@ absl::Status Rewrite::CutoverPhase() {
   }
   RETURN_IF_ERROR(VerifyIfWanted(/*before_cutover=*/true));
   if (config_.verify_after) RETURN_IF_ERROR(OpenVerifySessions());
+  if (config_.revert_window.count() > 0 && !created_rev_slot_) RETURN_IF_ERROR(PrepareReverseStream());
   Phase("cutover");
   ConnectOptions co;
   co.dsn = config_.dsn;
@@ -256,6 +261,7 @@ absl::StatusOr<bool> Rewrite::TryCutover(int attempt) {
     after_swap_ = std::move(statements.after_commit);
     auto [record_sql, record_params] = state_->AfterSwap(after_swap_);
     RETURN_IF_ERROR(lock_->Query(record_sql, record_params).status());
+    RETURN_IF_ERROR(RecordReverseStart(lock_.get()));
     return lock_->Exec("COMMIT").status();
   };
   absl::Status st = swap();
@@ -316,8 +322,9 @@ absl::Status Rewrite::FinishPhase() {
   summary_.replayed = ast.plan;
   summary_.visibility_waits = copier_->visibility_waits();
   if (!after_snapshot_.empty()) VerifyAfterCutover();
-  if (config_.drop_old_table) DropOldTable();
-  if (auto fin = state_->Finish(main_.get(), "success"); !fin.ok())
+  if (created_rev_slot_) RETURN_IF_ERROR(RevertWindowPhase());
+  if (config_.drop_old_table && !reverted_) DropOldTable();
+  if (auto fin = state_->Finish(main_.get(), reverted_ ? "reverted" : "success"); !fin.ok())
     Log(LogLevel::kWarning, "could not record the run's outcome: {}", fin.message());
   Phase("done");
   return st;
@@ -386,6 +393,7 @@ void Rewrite::CleanupAfterFailure(const absl::Status& cause) {
   main_->RollbackQuietly();
   std::vector<std::string> removed;
   auto st = DropSlotAndPublication(&removed);
+  if (auto rev = DropReverseStream(&removed); st.ok()) st = rev;
   if (set_replica_identity_ && !swapped_) {
     // After the publication is gone: the original gets its default back.
     auto reset = main_->Exec(fmt::format("SET lock_timeout = '10s'; ALTER TABLE {} REPLICA IDENTITY DEFAULT",

@@ -12,6 +12,7 @@
 #include "common/status.h"
 #include "engine/control/test_hooks.h"
 #include "engine/rewrite/plan_printer.h"
+#include "engine/rewrite/revertibility_catalog.h"
 #include "engine/rewrite/rewrite.h"
 #include "engine/rewrite/shadow_check.h"
 #include "engine/rewrite/swap.h"
@@ -63,13 +64,21 @@ absl::Status Rewrite::DryRun(const Inspection& in, bool rehearse_swap) {
     RETURN_IF_ERROR(AddPartitionBoundCheck(main_.get(), in.oid, QualifiedName(in.names.schema, in.names.shadow)));
     RETURN_IF_ERROR(CheckShadowFitsInheritance(main_.get(), in.oid, QualifiedName(in.names.schema, in.names.table),
                                                QualifiedName(in.names.schema, in.names.shadow)));
+    // Revertibility is decided before anything is created (revertibility.h).
+    ASSIGN_OR_RETURN(auto revert_facts, ReadRevertFacts(main_.get(), in.oid, plan));
+    auto revert_risks = AnalyzeRevert(revert_facts);
+    if (config_.revert_window.count() > 0) RETURN_IF_ERROR(CheckRevertAccepted(revert_risks, config_.revert_accept));
     if (!rehearse_swap) return absl::OkStatus();
     for (const auto& stmt : plan.deferred_indexes) RETURN_IF_ERROR(main_->Exec(stmt).status());
     if (!config_.execute) {
       ASSIGN_OR_RETURN(auto catalog, ReadSwapCatalog(main_.get(), plan));
       auto statements = BuildSwapStatements(plan, catalog);
       main_->RollbackQuietly();
-      std::fputs(FormatPlan(config_, in, plan, statements).c_str(), stdout);
+      std::string text = FormatPlan(config_, in, plan, statements);
+      auto last = text.rfind("run again with --execute");
+      text.insert(last == std::string::npos ? text.size() : last,
+                  FormatRevertibility(revert_risks, config_.revert_window.count() > 0));
+      std::fputs(text.c_str(), stdout);
       std::fflush(stdout);
       return absl::OkStatus();
     }
