@@ -132,7 +132,7 @@ const Spec kSpecs[] = {
     {"--verify-max-snapshot-age", "D", kRewrite, kVerification,
      "beyond it, a fresh consistency point for the ranges left (default 10m)"},
     {"--verify-after", nullptr, kBoth, kVerification,
-     "after the cutover, compare the new table with _<table>_old as they\nwere at the swap (report "
+     "after the cutover, compare the new table with the old table as they\nwere at the swap (report "
      "only)"},
     {"--revert-window", "D", kRewrite, kOptions,
      "after the cutover, keep the old table current for D (a reverse\nstream) so that `revert` "

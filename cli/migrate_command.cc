@@ -291,7 +291,7 @@ int MigrateMain(const std::vector<std::string>& args) {
                  "before a migration that rewrites, drops or deletes: pg_dump of its tables into DIR, proven "
                  "restorable on a throwaway server");
   app.add_flag("--keep-old-tables", a.keep_old_tables,
-               "keep each rewritten table's original as _<table>_old (default: dropped after the cutover)");
+               "keep each rewritten table's original as _<table>_old_<UTC time> (default: dropped after the cutover)");
   app.add_option("--lock-retries", a.lock_retries, "attempts of a statement that hit its lock_timeout (default 10)");
   app.add_option("--metrics-listen", a.metrics_listen, "serve Prometheus metrics at http://ADDR:PORT/metrics");
   app.add_option("--hooks-path", a.hooks_path, "run DIR/shadowcopy-on-<event> at each step (see README: Hooks)");

@@ -81,6 +81,8 @@ bool Rewrite::RevertWanted() {
   ++health_failures_;
   Log(LogLevel::kWarning, "health check failed ({} of {} in a row): {}", health_failures_,
       config_.health_max_failures, failure);
+  Hook("health-check-failed", {{"SHADOWCOPY_HEALTH_FAILURE", failure},
+                                {"SHADOWCOPY_HEALTH_FAILURES", std::to_string(health_failures_)}});
   if (health_failures_ < config_.health_max_failures) return false;
   summary_.revert_reason = fmt::format("{} ({} in a row)", failure, health_failures_);
   Log(LogLevel::kError, "reverting: {}", summary_.revert_reason);

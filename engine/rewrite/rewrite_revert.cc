@@ -166,6 +166,7 @@ absl::Status Rewrite::RevertWindowPhase() {
   Log(LogLevel::kInfo, "revert window open for {:.0f} s: writes to {} are replayed into {}; `shadowcopy ctl --socket {} "
       "revert` (or `shadowcopy revert --table {} --execute`) swaps it back", std::stod(w.GetString(0, 1)),
       QualifiedName(n.schema, n.table), QualifiedName(n.schema, n.old_table), config_.socket_path, n.table);
+  Hook("revert-window-open", {{"SHADOWCOPY_REVERT_WINDOW_SECONDS", w.GetString(0, 1)}});
   absl::Status st;
   std::string outcome = "closed";
   for (;;) {
@@ -210,6 +211,8 @@ absl::Status Rewrite::RevertWindowPhase() {
   for (const auto& r : removed) Log(LogLevel::kInfo, "removed {}", r);
   (void)main_->Query("UPDATE shadowcopy.revert_windows SET state = 'closed', outcome = $2, updated_at = now() "
                      "WHERE run_id = $1", {run_id_, outcome});
+  if (outcome == "reverted") Hook("reverted", {{"SHADOWCOPY_REVERT_REASON", summary_.revert_reason}});
+  Hook("revert-window-closed", {{"SHADOWCOPY_REVERT_OUTCOME", outcome}});
   if (st.ok() && outcome == "closed")
     Log(LogLevel::kInfo, "revert window closed after replaying {} changes into {}", summary_.reverse_changes,
         QualifiedName(n.schema, n.old_table));
