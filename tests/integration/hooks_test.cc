@@ -334,5 +334,40 @@ TEST_F(HooksTest, BadHooksPathIsRefused) {
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/ran"));
 }
 
+// A revert window whose health check fails: the window's events, with the
+// failure and the outcome; the table back in its old definition, exact.
+TEST_F(HooksTest, RevertWindowAnnouncesItsEvents) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), kRows).ok());
+  MustExec(db(), "CREATE TABLE app_alarm (raised boolean)");
+  AddLoggingHooks({"revert-window-open", "health-check-failed", "reverted", "revert-window-closed", "success",
+                   "failure"});
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 2});
+  ASSERT_TRUE(workload.Start().ok());
+  auto tool = ShadowcopyProcess::Start(ToolArgs(
+      "orders", {"--alter", kAlter, "--execute", "--hooks-path", hooks_, "--revert-window", "120s",
+                 "--revert-accept", "all", "--health-check", "SELECT NOT EXISTS (SELECT 1 FROM app_alarm)",
+                 "--health-interval", "200ms", "--health-max-failures", "2"}));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE((*tool)->WaitForStderr("revert window open", seconds(120))) << (*tool)->StderrSoFar();
+  ASSERT_TRUE(WaitForCount("revert-window-open", 1, seconds(10)));
+  MustExec(db(), "INSERT INTO app_alarm VALUES (true)");
+  ProcessResult result = (*tool)->Wait(seconds(60));
+  workload.Stop();
+  EXPECT_NE(result.exit_code, 0) << result.Describe();
+  ExpectNoWorkloadErrors(workload);
+  ExpectMirrorEqual(db(), "orders", "truth");
+  ASSERT_TRUE(WaitForCount("failure", 1, seconds(10)));
+  auto records = Records();
+  EXPECT_THAT(Events(records), ElementsAre("revert-window-open", "health-check-failed", "health-check-failed",
+                                           "reverted", "revert-window-closed", "failure"))
+      << result.err;
+  ASSERT_EQ(records.size(), 6u);
+  EXPECT_FALSE(records[0].at("SHADOWCOPY_REVERT_WINDOW_SECONDS").empty());
+  EXPECT_NE(records[1].at("SHADOWCOPY_HEALTH_FAILURE").find("--health-check returned"), std::string::npos);
+  EXPECT_EQ(records[2].at("SHADOWCOPY_HEALTH_FAILURES"), "2");
+  EXPECT_NE(records[3].at("SHADOWCOPY_REVERT_REASON").find("--health-check"), std::string::npos);
+  EXPECT_EQ(records[4].at("SHADOWCOPY_REVERT_OUTCOME"), "reverted");
+}
+
 }  // namespace
 }  // namespace shadowcopy::it
