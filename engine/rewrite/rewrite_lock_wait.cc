@@ -23,7 +23,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-double MsSince(Rewrite::Clock::time_point t) {
+double WaitedMs(Rewrite::Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Rewrite::Clock::now() - t).count();
 }
 
@@ -53,14 +53,14 @@ absl::StatusOr<bool> Rewrite::PreFence(std::string_view what) {
   while (std::find(fences_seen_.begin(), fences_seen_.end(), fence) == fences_seen_.end()) {
     RETURN_IF_ERROR(CheckStop());
     if (Clock::now() >= deadline) {
-      Log(LogLevel::kInfo, "{}: replay did not reach a fence in {:.0f} ms; catching up", what, MsSince(started));
+      Log(LogLevel::kInfo, "{}: replay did not reach a fence in {:.0f} ms; catching up", what, WaitedMs(started));
       return false;
     }
     RETURN_IF_ERROR(ReplayAvailable(milliseconds(50)));
     if (stream_->Queued() == 0) stream_->WaitQueued(milliseconds(5));
   }
   fence_round_trip_ = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
-  Log(LogLevel::kDebug, "{}: replay reached a fence in {:.1f} ms", what, MsSince(started));
+  Log(LogLevel::kDebug, "{}: replay reached a fence in {:.1f} ms", what, WaitedMs(started));
   return true;
 }
 
@@ -131,7 +131,7 @@ absl::StatusOr<bool> Rewrite::PrepareLockRequest(PgConn* conn, LockMode want, st
     if (!quiet) return false;
     // A wait lets the replay fall behind again: fence once more, while
     // there is time.
-    if (MsSince(asked) < 20 || Clock::now() >= deadline) break;
+    if (WaitedMs(asked) < 20 || Clock::now() >= deadline) break;
   }
   if (ShouldPause(config_.test, fmt::format("{}-lock-checked", what), attempt))
     RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
