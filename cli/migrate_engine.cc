@@ -11,6 +11,7 @@
 
 #include "cli/control_server.h"
 #include "cli/options.h"
+#include "cli/run_observers.h"
 #include "cli/socket_path.h"
 #include "common/log.h"
 #include "common/quote.h"
@@ -86,16 +87,22 @@ absl::Status RunEngineStepForMigrate(const std::vector<std::string>& args) {
     return absl::InvalidArgumentError("not an engine command");
   engine::Config config = o.config;
   ASSIGN_OR_RETURN(auto server, OpenStepSocket(&config));
+  // On a terminal the step shows the progress line; migrate's own endpoint
+  // serves the metrics, so the step starts none.
+  config.progress_tty = ProgressLineWanted(config);
   if (o.command == Command::kBackfill) {
     engine::Backfill backfill(config);
     absl::StatusOr<engine::BackfillSummary> result = absl::UnknownError("not run");
-    RETURN_IF_ERROR(RunStepControlled(
+    ASSIGN_OR_RETURN(auto observers, RunObservers::Start("", nullptr, backfill.control(), config.progress_tty));
+    absl::Status ran = RunStepControlled(
         backfill.control(), server.get(),
         [&] {
           result = backfill.Run();
           return result.status();
         },
-        [&] { backfill.RequestStop(); }));
+        [&] { backfill.RequestStop(); });
+    observers->Finish(ran.ok());
+    RETURN_IF_ERROR(ran);
     Log(LogLevel::kInfo, "backfill of {} complete: {} rows {} in {} batches ({:.1f} s){}", result->table,
         result->rows_changed, result->delete_rows ? "deleted" : "updated", result->batches, result->elapsed_s,
         result->resumed ? " (resumed run)" : "");
@@ -103,13 +110,16 @@ absl::Status RunEngineStepForMigrate(const std::vector<std::string>& args) {
   }
   engine::Rewrite rewrite(config);
   absl::StatusOr<engine::Summary> result = absl::UnknownError("not run");
-  RETURN_IF_ERROR(RunStepControlled(
+  ASSIGN_OR_RETURN(auto observers, RunObservers::Start("", nullptr, rewrite.control(), config.progress_tty));
+  absl::Status ran = RunStepControlled(
       rewrite.control(), server.get(),
       [&] {
         result = rewrite.Run();
         return result.status();
       },
-      [&] { rewrite.RequestStop(); }));
+      [&] { rewrite.RequestStop(); });
+  observers->Finish(ran.ok());
+  RETURN_IF_ERROR(ran);
   const engine::Summary& s = *result;
   Log(LogLevel::kInfo,
       "online rewrite of {} complete: {} rows copied, {} changes replayed, writers blocked {:.1f} ms at cutover, "
