@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/log.h"
@@ -306,6 +307,10 @@ class MigrationRun {
       }
       RETURN_IF_ERROR(MarkStepStarted(conn_, *p_.file));
     }
+    if (!config_.hooks.path.empty()) {  // the step announces its own phases; before-cutover may veto
+      args.insert(args.end(), {"--hooks-path", config_.hooks.path, "--hooks-timeout",
+                               fmt::format("{}ms", config_.hooks.timeout.count())});
+    }
     RETURN_IF_ERROR(config_.run_engine(args));
     return Record(end);
   }
@@ -427,7 +432,15 @@ absl::Status ApplyPending(PgConn* conn, const std::vector<PendingMigration>& pen
       f->migration_description = p.file->name.description;
     });
     engine::HookVars file = {{"SHADOWCOPY_MIGRATION_FILE", p.file->file}};
-    hooks->Fire("migration-start", file);
+    // A step run through the engine announces its own phases with hooks of
+    // its own: this migration's earlier events run first, so all stay in order.
+    if (std::any_of(p.paths.begin(), p.paths.end(),
+                    [](SafePath s) { return s == SafePath::kOnlineRewrite || s == SafePath::kBackfill; })) {
+      if (auto g = hooks->Gate("migration-start", file, [] { return absl::OkStatus(); }); !g.ok())
+        Log(LogLevel::kWarning, "hook migration-start: {}", g.message());
+    } else {
+      hooks->Fire("migration-start", file);
+    }
     std::string backup;
     if (!config.backup_dir.empty()) {
       if (auto tables = TablesAtRisk(p); !tables.empty()) {

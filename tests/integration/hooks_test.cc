@@ -369,5 +369,26 @@ TEST_F(HooksTest, RevertWindowAnnouncesItsEvents) {
   EXPECT_EQ(records[4].at("SHADOWCOPY_REVERT_OUTCOME"), "reverted");
 }
 
+// migrate's online rewrite step runs the hooks too: its own phases (so the
+// operator's before-cutover hook gates it) between the migration's events.
+TEST_F(HooksTest, MigrateOnlineRewriteStepAnnouncesItsPhases) {
+  MustExec(db(), "CREATE TABLE big (id int PRIMARY KEY, v text); "
+                 "INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g; ANALYZE big");
+  std::string migrations = dir_ + "/migrations";
+  std::filesystem::create_directory(migrations);
+  std::ofstream(migrations + "/V1__big_id.sql") << "ALTER TABLE big ALTER COLUMN id TYPE bigint;\n";
+  AddLoggingHooks({"startup", "migration-start", "before-cutover", "migration-applied", "success", "failure"});
+  ProcessResult result = RunShadowcopy({"migrate", "--dir", migrations, "--dsn", dsn(), "--execute", "--hooks-path",
+                                        hooks_});
+  ASSERT_EQ(result.exit_code, 0) << result.Describe();
+  ASSERT_NE(result.err.find("online-rewrite"), std::string::npos) << result.err;
+  auto records = Records();
+  ASSERT_THAT(Events(records), ElementsAre("startup", "migration-start", "startup", "before-cutover", "success",
+                                           "migration-applied", "success"));
+  EXPECT_EQ(records[2].at("SHADOWCOPY_TABLE"), "big");
+  EXPECT_EQ(records[3].at("SHADOWCOPY_CUTOVER_ATTEMPT"), "1");
+  EXPECT_EQ(records[5].at("SHADOWCOPY_MIGRATION_VERSION"), "1");
+}
+
 }  // namespace
 }  // namespace shadowcopy::it
