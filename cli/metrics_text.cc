@@ -74,6 +74,9 @@ void WriteRewrite(MetricsWriter& w, const engine::StatusSnapshot& s) {
   w.Gauge("shadowcopy_chunk_size_rows", "rows in the current copy batch", static_cast<double>(p.chunk_size));
   w.Counter("shadowcopy_changes_replayed_total", "row changes replayed from the WAL into the shadow table",
             static_cast<double>(p.changes_replayed));
+  w.Counter("shadowcopy_reverse_changes_replayed_total",
+            "revert window: row changes replayed from the new table into the old one",
+            static_cast<double>(p.reverse_changes_replayed));
   w.Gauge("shadowcopy_replay_queue_transactions", "transactions received, not yet replayed",
           static_cast<double>(p.queue_depth));
   w.Gauge("shadowcopy_replay_lag_bytes", "WAL not yet replayed", static_cast<double>(p.replay_lag_bytes));
@@ -199,7 +202,7 @@ const std::vector<std::string>& KnownPhases(std::string_view command) {
   static const std::vector<std::string> kRewrite = {"starting", "inspect", "prepare",  "resume",
                                                     "copy",     "indexes", "catchup",  "verify",
                                                     "postponed", "cutover", "cleanup", "done",
-                                                    "verify-after"};
+                                                    "verify-after", "revert-window", "revert"};
   static const std::vector<std::string> kBackfill = {"starting", "backfill"};
   static const std::vector<std::string> kMigrate = {"starting", "apply", "done", "failed"};
   if (command == "backfill") return kBackfill;

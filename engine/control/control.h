@@ -77,6 +77,7 @@ struct Progress {
   double rows_per_s = 0;           // recent copy rate
   double eta_s = -1;               // seconds left in the copy; < 0: unknown
   uint64_t changes_replayed = 0;
+  uint64_t reverse_changes_replayed = 0;  // the revert window: changes replayed into the old table
   uint64_t queue_depth = 0;        // transactions received, not yet applied
   int64_t replay_lag_bytes = 0;    // WAL not yet applied (slot vs current)
   double replay_lag_s = 0;         // age of the last applied commit

@@ -24,6 +24,7 @@ std::string RewriteStatusJson(const StatusSnapshot& s) {
   j["rows_per_s"] = FixedDecimals(p.rows_per_s, 1);
   j["eta_s"] = FixedDecimals(p.eta_s, 1);
   j["changes_replayed"] = p.changes_replayed;
+  if (p.reverse_changes_replayed > 0) j["reverse_changes_replayed"] = p.reverse_changes_replayed;
   j["queue_depth"] = p.queue_depth;
   j["replay_lag_bytes"] = p.replay_lag_bytes;
   j["replay_lag_s"] = FixedDecimals(p.replay_lag_s, 3);

@@ -62,7 +62,12 @@ void Rewrite::PublishProgress(std::string_view phase) {
   p.estimated_rows = plan_.model.estimated_rows;
   p.batches = copier_ ? copier_->batches() : 0;
   p.chunk_size = sizer_ ? sizer_->Next() : config_.control.chunk_size;
-  if (applier_) p.changes_replayed = applier_->stats().changes;
+  if (applier_ && summary_.revert_window) {  // the applier is the reverse stream's now
+    p.changes_replayed = summary_.changes_replayed;
+    p.reverse_changes_replayed = applier_->stats().changes;
+  } else if (applier_) {
+    p.changes_replayed = applier_->stats().changes;
+  }
   if (stream_) {
     auto ss = stream_->stats();
     p.queue_depth = ss.queued_transactions;
