@@ -53,6 +53,9 @@ std::string RewriteSummaryJson(const engine::Summary& s) {
   j["reverted"] = s.reverted;
   j["revert_blocked_ms"] = FixedDecimals(s.revert_blocked_ms, 3);
   j["reverse_changes"] = s.reverse_changes;
+  j["revert_verified"] = s.revert_verified;
+  j["revert_verify_ranges"] = s.revert_verify_ranges;
+  j["revert_verify_mismatches"] = s.revert_verify_mismatches;
   Json line = Json::object();
   line["summary"] = std::move(j);
   return DumpJson(line);

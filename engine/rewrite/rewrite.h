@@ -105,6 +105,10 @@ struct Summary {
   bool reverted = false;
   double revert_blocked_ms = 0;   // writers blocked by the swap back (every attempt)
   uint64_t reverse_changes = 0;   // changes replayed into the old table
+  // Before the swap back: the old table against the new one mapped back.
+  bool revert_verified = false;
+  int64_t revert_verify_ranges = 0;
+  int64_t revert_verify_mismatches = 0;  // ranges found different (and repaired)
   std::string revert_reason;      // why the run reverted by itself ("" when asked)
 };
 
@@ -236,6 +240,7 @@ class Rewrite {
   absl::Status CheckReverseWal();
   absl::Status SwapBack();
   absl::StatusOr<bool> TrySwapBack(int attempt);
+  absl::Status VerifyBeforeSwapBack();  // rewrite_revert_verify.cc
   absl::Status DropReverseStream(std::vector<std::string>* removed);
   bool RevertWanted();  // a health check failed often enough (rewrite_health.cc)
   bool created_rev_slot_ = false, created_rev_publication_ = false;
@@ -301,6 +306,7 @@ class Rewrite {
   bool swapped_ = false;
   bool set_replica_identity_ = false;
   bool verify_order_preserved_ = true;  // the shadow's key order is the original's
+  bool verify_may_repair_ = true;  // false: a range that differs stops the verification
   bool verify_corrupted_ = false;       // the test hook has corrupted once
   uint64_t verify_answered_ = 0;        // operator requests answered so far
   int verify_fences_ = 0;

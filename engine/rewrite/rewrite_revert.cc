@@ -250,6 +250,8 @@ absl::Status Rewrite::SwapBack() {
     lock_ = std::move(lock);
   }
   RETURN_IF_ERROR(CatchUp(milliseconds(10000)));
+  RETURN_IF_ERROR(VerifyBeforeSwapBack());
+  Phase("revert");
   RetryPolicy policy;
   policy.initial_backoff = milliseconds(200);
   policy.max_backoff = milliseconds(3000);

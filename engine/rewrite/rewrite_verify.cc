@@ -209,7 +209,7 @@ absl::Status Rewrite::RunVerification() {
       Log(LogLevel::kWarning, "verify: range {} differs ({} of {}): {} rows in the original, {} in the new "
           "table; first differing keys: {}", where, n, config_.verify_max_mismatches, r.original_rows,
           r.shadow_rows, r.differing.empty() ? "(none found)" : Join(r.differing));
-      if (n >= config_.verify_max_mismatches)
+      if (n >= config_.verify_max_mismatches || !verify_may_repair_)
         return absl::DataLossError(fmt::format(
             "verification: range {} of {} still differs after {} repairs ({} rows in the original, {} in the new "
             "table; first differing keys: {}); stopping before the cutover, the original table is untouched",

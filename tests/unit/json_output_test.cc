@@ -290,7 +290,7 @@ TEST(JsonOutputTest, MigrationSummaryRoundTrips) {
                   "verify_blocked_total_ms verified_after verify_after_ranges "
                   "verify_after_mismatches verify_after_s replay_deferred replay_from_batch relayed_batches "
                   "key_index_s parallel_apply_groups resumed_after_swap after_swap_statements revert_window reverted "
-                  "revert_blocked_ms reverse_changes"));
+                  "revert_blocked_ms reverse_changes revert_verified revert_verify_ranges revert_verify_mismatches"));
   EXPECT_EQ(m["rows_copied"], 30000);
   EXPECT_EQ(m["key_updates"], 2);
   EXPECT_EQ(m["blocked_ms"], 12.346);
