@@ -67,10 +67,16 @@ absl::Status Rewrite::FinishAfterSwap(const Inspection& in, const RunRecord& rec
   summary_.after_swap_statements = static_cast<int>(run->statements.size());
   RETURN_IF_ERROR(FinishSwappedRun(main_.get(), *run, {config_.cutover_lock_timeout,
                                                         "success (finished by --resume)", &stop_}));
-  ASSIGN_OR_RETURN(auto window, main_->Query("SELECT to_regclass('shadowcopy.revert_windows') IS NOT NULL AND EXISTS "
-                                             "(SELECT 1 FROM shadowcopy.revert_windows WHERE run_id = $1 AND state = "
-                                             "'open')", {run_id_}));
-  if (window.GetBool(0, 0)) RETURN_IF_ERROR(RevertWindowPhase());  // continues the reverse stream
+  // The table is named in a second query: a name that does not exist fails
+  // at parse time, whatever guards it in the same statement.
+  ASSIGN_OR_RETURN(auto windows, main_->Query("SELECT to_regclass('shadowcopy.revert_windows') IS NOT NULL"));
+  bool open_window = false;
+  if (windows.GetBool(0, 0)) {
+    ASSIGN_OR_RETURN(auto window, main_->Query("SELECT EXISTS (SELECT 1 FROM shadowcopy.revert_windows "
+                                               "WHERE run_id = $1 AND state = 'open')", {run_id_}));
+    open_window = window.GetBool(0, 0);
+  }
+  if (open_window) RETURN_IF_ERROR(RevertWindowPhase());  // continues the reverse stream
   if (config_.drop_old_table && !reverted_) DropOldTable();
   already_finished_ = true;
   return absl::OkStatus();
