@@ -2,7 +2,9 @@
 
 #include <thread>
 
+#include "common/retry.h"
 #include "common/status.h"
+#include "fmt/format.h"
 
 namespace shadowcopy::engine {
 namespace {
@@ -66,6 +68,27 @@ absl::StatusOr<LockWaitOutcome> WaitForQuietTable(
     if (Clock::now() >= deadline) return out;
     if (idle) RETURN_IF_ERROR(idle());
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+absl::Status ExecWhenTableQuiet(PgConn* conn, uint32_t oid, LockMode want, const std::string& sql,
+                                std::chrono::milliseconds budget) {
+  const auto deadline = Clock::now() + budget;
+  std::optional<LockHolder> last;
+  for (;;) {
+    ASSIGN_OR_RETURN(LockWaitOutcome out, WaitForQuietTable(conn, oid, want, deadline, nullptr, nullptr));
+    if (out.blocker) last = out.blocker;
+    if (out.quiet) {
+      RETURN_IF_ERROR(conn->Exec(fmt::format("SET lock_timeout = '{}ms'", kShortLockTimeout.count())).status());
+      auto done = conn->Exec(sql);
+      RETURN_IF_ERROR(conn->Exec("RESET lock_timeout").status());
+      if (done.ok()) return absl::OkStatus();
+      if (!IsRetryable(done.status())) return done.status();
+    }
+    if (Clock::now() >= deadline)
+      return absl::UnavailableError(fmt::format("the table stayed locked for {} ms{}", budget.count(),
+                                                last ? ": " + DescribeHolder(*last) : std::string()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
 

@@ -46,6 +46,18 @@ absl::StatusOr<LockWaitOutcome> WaitForQuietTable(
     const std::function<absl::Status()>& idle,
     const std::function<void(const LockHolder*, double waited_ms)>& report);
 
+// How long ExecWhenTableQuiet may wait for the work done after a run.
+inline constexpr std::chrono::milliseconds kAfterRunLockBudget{30000};
+
+// Runs `sql`, one statement that needs `want` on table `oid`, outside a
+// transaction block: at a quiet moment and with kShortLockTimeout, again
+// until `budget` is spent, so that work done after the run (resetting the
+// replica identity, dropping a table) never makes writers queue behind it
+// for long. UnavailableError naming the last holder when no attempt got
+// the lock; the statement's own error otherwise.
+absl::Status ExecWhenTableQuiet(PgConn* conn, uint32_t oid, LockMode want, const std::string& sql,
+                                std::chrono::milliseconds budget);
+
 // Adds the time from its making to End() (or its destruction: a failed
 // attempt) to a BlockedTime. Made just before a lock request is sent and
 // ended once the lock is released: the time writers may queue behind us.

@@ -84,10 +84,17 @@ absl::Status Rewrite::FinishAfterSwap(const Inspection& in, const RunRecord& rec
 
 void Rewrite::DropOldTable() {
   const auto& n = summary_.names;
-  RetryPolicy policy;
-  auto dropped = Retry(policy, "dropping the old table", [&] {
-    return main_->Exec(fmt::format("DROP TABLE {}", QualifiedName(n.schema, n.old_table))).status();
-  }, nullptr);
+  // The swap left the old table without foreign keys or views: its own
+  // lock is all the DROP takes, asked for at a quiet moment like every lock
+  // after the run.
+  const std::string old_table = QualifiedName(n.schema, n.old_table);
+  absl::Status dropped = absl::OkStatus();
+  auto oid = main_->Query("SELECT to_regclass($1)::oid", {old_table});
+  if (!oid.ok()) dropped = oid.status();
+  else if (oid->IsNull(0, 0)) dropped = absl::NotFoundError("it no longer exists");
+  else
+    dropped = ExecWhenTableQuiet(main_.get(), static_cast<uint32_t>(oid->GetInt(0, 0)), LockMode::kAccessExclusive,
+                                 fmt::format("DROP TABLE {}", old_table), kAfterRunLockBudget);
   if (dropped.ok()) summary_.old_table_dropped = true;
   else Log(LogLevel::kWarning, "could not drop {}: {}", QualifiedName(n.schema, n.old_table), dropped.message());
 }
@@ -402,10 +409,14 @@ void Rewrite::CleanupAfterFailure(const absl::Status& cause) {
   if (auto rev = DropReverseStream(&removed); st.ok()) st = rev;
   if (set_replica_identity_ && !swapped_) {
     // After the publication is gone: the original gets its default back.
-    auto reset = main_->Exec(fmt::format("SET lock_timeout = '10s'; ALTER TABLE {} REPLICA IDENTITY DEFAULT",
-                                         QualifiedName(n.schema, n.table)));
+    // Its ACCESS EXCLUSIVE lock at a quiet moment: writers never queue
+    // behind it for more than kShortLockTimeout.
+    auto reset = ExecWhenTableQuiet(main_.get(), plan_.model.oid, LockMode::kAccessExclusive,
+                                    fmt::format("ALTER TABLE {} REPLICA IDENTITY DEFAULT",
+                                                QualifiedName(n.schema, n.table)),
+                                    kAfterRunLockBudget);
     if (reset.ok()) removed.push_back(fmt::format("the replica identity set on {}", QualifiedName(n.schema, n.table)));
-    else if (st.ok()) st = reset.status();
+    else if (st.ok()) st = reset;
   }
   if (created_shadow_ && !swapped_) {
     auto dropped = main_->Exec(fmt::format("SET lock_timeout = '10s'; DROP TABLE IF EXISTS {}",

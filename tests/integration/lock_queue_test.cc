@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <set>
 #include <thread>
 
@@ -241,6 +242,46 @@ TEST_F(LockQueueTest, TimedOutAttemptCountsAsBlocked) {
   EXPECT_LT(probe.max_ms(), JsonNumber(summary, "blocked_max_ms") + 300) << summary;
   ExpectNoWorkloadErrors(workload);
   ExpectMirrorEqual(db(), "orders", "truth");
+  ExpectNothingLeftBehind("orders");
+}
+
+// A run on a table without a primary key sets the replica identity to its
+// unique index; when the run is stopped, its cleanup gives the table its
+// default back with an ACCESS EXCLUSIVE lock, asked for only once a
+// reporting session that holds the table has finished: writers never
+// queue behind the request meanwhile.
+TEST_F(LockQueueTest, StoppedRunResetsTheReplicaIdentityWithoutQueueing) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 5000, 1000).ok());
+  MustExec(db(), "ALTER TABLE orders DROP CONSTRAINT orders_pkey");
+  MustExec(db(), "CREATE UNIQUE INDEX orders_id_key ON orders (id)");
+  std::string oid = TableOid("orders");
+  ProbeWriter probe(Connect());
+  LockWatcher watcher(Connect(), oid);
+  watcher.Arm(false);
+  auto holder = Connect();
+  ASSERT_NE(holder, nullptr);
+  PausePoint pause;
+  auto tool = ShadowcopyProcess::Start(MigrateArgs(), pause.Env("before-batch:2"));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE(pause.WaitPaused(seconds(90))) << (*tool)->Wait(seconds(5)).Describe();
+  EXPECT_EQ(QueryValue(db(), "SELECT relreplident FROM pg_class WHERE oid = 'orders'::regclass"), "i");
+  std::string holder_pid = HoldForShare(*holder);
+  watcher.Arm(true);
+  (*tool)->Signal(SIGINT);
+  pause.Continue();
+  std::this_thread::sleep_for(milliseconds(2000));
+  EXPECT_EQ(QueryValue(db(), "SELECT relreplident FROM pg_class WHERE oid = 'orders'::regclass"), "i");
+  watcher.Arm(false);
+  MustExec(*holder, "COMMIT");
+  ProcessResult r = (*tool)->Wait(seconds(60));
+  watcher.Stop();
+  probe.Stop();
+  EXPECT_NE(r.exit_code, 0) << r.Describe();
+  EXPECT_NE(r.err.find("removed the replica identity set on"), std::string::npos) << r.err;
+  EXPECT_EQ(QueryValue(db(), "SELECT relreplident FROM pg_class WHERE oid = 'orders'::regclass"), "d");
+  EXPECT_EQ(watcher.waits(), 0) << "the reset waited in the lock queue: " << watcher.first_wait();
+  EXPECT_LT(probe.max_ms(), 1000) << "a writer waited " << probe.max_ms() << " ms";
+  EXPECT_EQ(probe.errors(), 0);
   ExpectNothingLeftBehind("orders");
 }
 
