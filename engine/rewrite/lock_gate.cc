@@ -11,7 +11,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Relation locks of other sessions on the table (and a partition's parent),
+// Relation locks of other sessions on the table (and a partition's parent,
+// and an inheritance parent's descendants, which LOCK TABLE takes too),
 // with who holds them. pg_locks shows fast-path locks too. A session with
 // no transaction any more (pg_stat_activity read a moment after pg_locks)
 // is a writer that just committed: age 0. No session at all (a prepared
@@ -25,7 +26,9 @@ constexpr char kTableLocksSql[] =
     "WHERE l.locktype = 'relation' "
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "AND (l.relation = $1::oid OR l.relation = (SELECT i.inhparent FROM pg_inherits i "
-    "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhrelid = $1::oid AND c.relispartition)) "
+    "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhrelid = $1::oid AND c.relispartition) "
+    "OR l.relation IN (WITH RECURSIVE d(oid) AS (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::oid "
+    "UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid) SELECT oid FROM d)) "
     "AND l.pid IS DISTINCT FROM pg_backend_pid()";
 
 }  // namespace

@@ -27,8 +27,8 @@ namespace shadowcopy::engine {
 inline constexpr std::chrono::milliseconds kShortLockTimeout{50};
 
 // The locks other sessions hold or await on table `oid` (and, for a
-// partition, on its parent, which the cutover locks too), with their
-// sessions. One query; `conn` may be inside a transaction.
+// partition, on its parent; for an inheritance parent, on its descendants:
+// the cutover locks them too), with their sessions. One query; `conn` may be inside a transaction.
 absl::StatusOr<std::vector<LockHolder>> ReadTableLocks(PgConn* conn, uint32_t oid);
 
 struct LockWaitOutcome {
