@@ -45,7 +45,8 @@ finish() {
   local rc=$?
   [[ -n $SC_PID ]] && kill "$SC_PID" 2>/dev/null && wait "$SC_PID" 2>/dev/null
   pg_stop || true
-  [[ -n ${KEEP_WORK:-} ]] && cp "$WORK/stdout" "$WORK/stderr" "$KEEP_WORK"/ 2>/dev/null; rm -rf "$WORK"
+  if [[ -n ${KEEP_WORK:-} ]]; then mkdir -p "$KEEP_WORK" && cp "$WORK/stdout" "$WORK/stderr" "$KEEP_WORK"/ 2>/dev/null || true; fi
+  rm -rf "$WORK"
   exit $rc
 }
 trap finish EXIT
