@@ -290,9 +290,11 @@ std::string FastRestartServer(PgConn& conn, bool* skip) {
   return "";
 }
 
-// 1. SIGKILL during the copy, then --resume with the same --alter.
+// 1. SIGKILL during the copy, then --resume with the same --alter. The copy
+// (at --nice-ratio 3) lasts some 20 batches: killed after the second.
+constexpr int kKillDuringCopyRows = 40000;
 TEST_F(FaultTest, KillDuringCopyThenResume) {
-  ASSERT_TRUE(CreateAndLoadOrders(db(), 100000, 1000).ok());
+  ASSERT_TRUE(CreateAndLoadOrders(db(), kKillDuringCopyRows, 1000).ok());
   std::string oid = TableOid("orders");
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
   ASSERT_TRUE(workload.Start().ok());
@@ -300,9 +302,7 @@ TEST_F(FaultTest, KillDuringCopyThenResume) {
   auto tool = Start(MigrateArgs({"--nice-ratio", "3"}), {}, log.Callback());
   ASSERT_NE(tool, nullptr);
   ASSERT_TRUE(tool->WaitForStderr("phase=copy", seconds(60))) << tool->Wait(seconds(5)).Describe();
-  std::this_thread::sleep_for(seconds(1));
-  // On a busy machine a second may not be two batches: the resume below must
-  // have more than one batch's rows behind it.
+  // The resume below must have more than one batch's rows behind it.
   EXPECT_TRUE(PollUntilTrue(db(),
                             "SELECT coalesce((SELECT copy_high_water[1]::bigint >= 4000 FROM "
                             "shadowcopy.runs WHERE finished_at IS NULL), false)",
@@ -344,7 +344,7 @@ TEST_F(FaultTest, KillDuringCopyThenResume) {
   // Finished ranges are not copied again.
   double copied = Summary(resumed, "rows_copied");
   EXPECT_GE(copied, 0) << resumed.Describe();
-  EXPECT_LT(copied, 100000 - 2000) << "the resumed run copied everything again\n"
+  EXPECT_LT(copied, kKillDuringCopyRows - 2000) << "the resumed run copied everything again\n"
                                    << resumed.Describe();
   ExpectNoWorkloadErrors(workload);
   ExpectMigrated();
@@ -465,17 +465,19 @@ TEST_F(FaultTest, PostgresFastRestartDuringCopySurvives) {
   ExpectMigrated();
 }
 
-// 5. The replication connection terminated during the copy: survived.
+// 5. The replication connection terminated during the copy: survived. The
+// copy is held at a batch boundary while the stream is cut and comes back
+// (the stream is read beside the copy), then goes on under the writers.
 TEST_F(FaultTest, ReplicationConnectionTerminatedDuringCopySurvives) {
-  ASSERT_TRUE(CreateAndLoadOrders(db(), 100000, 1000).ok());
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 20000, 1000).ok());
   std::string oid = TableOid("orders");
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
   ASSERT_TRUE(workload.Start().ok());
   ToolLog log(&workload);
-  auto tool = Start(MigrateArgs({"--nice-ratio", "3"}), {}, log.Callback());
+  PausePoint pause;
+  auto tool = Start(MigrateArgs(), pause.Env("before-batch:3"), log.Callback());
   ASSERT_NE(tool, nullptr);
-  ASSERT_TRUE(tool->WaitForStderr("phase=copy", seconds(60))) << tool->Wait(seconds(5)).Describe();
-  std::this_thread::sleep_for(milliseconds(700));
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << tool->Wait(seconds(5)).Describe();
   // Our run's walsender: the slot's active pid, also listed by
   // pg_stat_replication (other tests' walsenders share the server).
   ASSERT_TRUE(PollUntilTrue(db(),
@@ -494,6 +496,7 @@ TEST_F(FaultTest, ReplicationConnectionTerminatedDuringCopySurvives) {
                     "SELECT coalesce(active_pid <> " + pid +
                         ", false) FROM pg_replication_slots WHERE slot_name = '" + Slot(oid) + "'",
                     seconds(30));
+  pause.Continue();
   ProcessResult r = tool->Wait(seconds(180));
   PrintToolLines("tool", r);
   StopSoon(workload);

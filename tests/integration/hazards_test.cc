@@ -10,6 +10,11 @@
 // comes back), which proves the test detects the hazard; with verification
 // on, the unsafe run's resurrected row is found and repaired before the
 // cutover.
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "fmt/format.h"
@@ -30,6 +35,35 @@ constexpr char kAlter[] = "ALTER COLUMN id TYPE bigint";
 constexpr char kToolSlot[] =
     "FROM pg_replication_slots WHERE slot_name LIKE 'shadowcopy%' "
     "AND database = current_database()";
+
+// Holds a walsender stopped (SIGSTOP) until Release() or destruction, so
+// that the changes committed meanwhile reach the tool late.
+class HeldWalsender {
+ public:
+  explicit HeldWalsender(const std::string& pid_text) {
+    pid_ = static_cast<pid_t>(std::atoi(pid_text.c_str()));
+    if (pid_ <= 0) {
+      error_ = "no active walsender on the tool's slot";
+    } else if (::kill(pid_, SIGSTOP) != 0) {
+      error_ = std::strerror(errno);
+      pid_ = 0;
+    }
+  }
+  ~HeldWalsender() { Release(); }
+  HeldWalsender(const HeldWalsender&) = delete;
+  HeldWalsender& operator=(const HeldWalsender&) = delete;
+
+  bool stopped() const { return pid_ > 0; }
+  const std::string& error() const { return error_; }
+  void Release() {
+    if (pid_ > 0) ::kill(pid_, SIGCONT);
+    pid_ = 0;
+  }
+
+ private:
+  pid_t pid_ = 0;
+  std::string error_;
+};
 
 class HazardTest : public DatabaseTest {
  protected:
@@ -231,9 +265,10 @@ TEST_F(HazardTest, VisibilityUnsafeModeResurrectsDeletedRow) {
 // A key update of a row whose TOASTed note is unchanged (pgoutput sends the
 // note as 'unchanged', so the replay has no full image) moves the row from
 // the copied range into the range not copied yet, and the next batch copies
-// the row at its new key before the replay has received the move: a large
-// transaction on another table just before it keeps the walsender decoding.
-// The replay must then drop the old key instead of failing on the new one.
+// the row at its new key before the replay has received the move: the tool's
+// walsender is stopped (SIGSTOP) from before the move until that batch has
+// committed. The replay must then drop the old key instead of failing on the
+// new one.
 TEST_F(HazardTest, KeyUpdateOfToastedRowAheadOfTheCopy) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), kHazardRows, 1000).ok());
   MustExec(db(), "UPDATE orders SET note = " + BigNoteSql("'moved'") +
@@ -241,17 +276,22 @@ TEST_F(HazardTest, KeyUpdateOfToastedRowAheadOfTheCopy) {
                      "UPDATE truth SET note = " +
                      BigNoteSql("'moved'") +
                      " WHERE id = 5;"
-                     "DELETE FROM orders WHERE id = 4999; DELETE FROM truth WHERE id = 4999;"
-                     "CREATE TABLE filler (i int, t text)");
+                     "DELETE FROM orders WHERE id = 4999; DELETE FROM truth WHERE id = 4999;");
   PausePoint pause;
   auto tool = StartTool(pause.Env("before-batch:10"));
   ASSERT_NE(tool, nullptr);
   ASSERT_TRUE(pause.WaitPaused(seconds(60))) << tool->Wait(seconds(5)).Describe();
-  MustExec(db(), "INSERT INTO filler SELECT g, md5(g::text) FROM generate_series(1, 1000000) g");
+  HeldWalsender held(QueryValue(db(), std::string("SELECT active_pid ") + kToolSlot));
+  ASSERT_TRUE(held.stopped()) << "cannot stop the tool's walsender: " << held.error();
   MustExec(db(),
            "BEGIN; UPDATE orders SET id = 4999, status = 'moved' WHERE id = 5;"
            "UPDATE truth SET id = 4999, status = 'moved' WHERE id = 5; COMMIT");
   pause.Continue();
+  // Batch 10 (ids 4501-5000) copies the moved row at its new key.
+  EXPECT_TRUE(PollUntilTrue(db(), "SELECT EXISTS (SELECT 1 FROM _orders_shadow WHERE id = 4999)",
+                            seconds(60)))
+      << "the copy did not reach the moved row while the stream was held";
+  held.Release();
   MirrorDiff diff = FinishAndCompare(tool.get());
   EXPECT_TRUE(diff.Equal()) << diff.sample;
 }
