@@ -1,6 +1,7 @@
 #include "cli/migrate_command.h"
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -18,6 +19,8 @@
 #include "engine/workflow/migrate_runner.h"
 #include "engine/workflow/migrate_safe_path.h"
 #include "engine/workflow/migrate_state.h"
+#include "engine/workflow/migrate_window.h"
+#include "engine/workflow/migrate_window_record.h"
 #include "engine/workflow/plan_catalog.h"
 #include "engine/workflow/plan_safe_path.h"
 #include "fmt/format.h"
@@ -30,6 +33,7 @@ using namespace shadowcopy::workflow;  // NOLINT
 constexpr const char* kFooter = R"(
 usage:
   shadowcopy migrate --dir D [--dsn DSN] [--to VERSION] [--execute] [--out-of-order] [--backup DIR]
+                    [--revert-window D [--revert-accept RISKS] [--health-check SQL] ...]
   shadowcopy migrate status --dir D [--dsn DSN] [--format text|json]
   shadowcopy migrate validate --dir D [--dsn DSN]
   shadowcopy migrate baseline --dir D --version V [--dsn DSN]
@@ -45,6 +49,8 @@ parse, 3 cannot connect.
 struct Args {
   std::string dir, dsn, to, format = "text", version, lock_timeout, metrics_listen, backup_dir, hooks_path,
       hooks_timeout;
+  // The revert window of each migration that is one online rewrite, and its health checks.
+  std::string revert_window, revert_accept, health_check, health_check_cmd, health_interval, health_max_failures;
   bool execute = false, out_of_order = false, empty = false, keep_old_tables = false;
   int lock_retries = 10;
 };
@@ -75,6 +81,18 @@ int Status(PgConn* conn, const Args& a) {
   auto snap = ReadSnapshot(conn, a.dir);
   if (!snap.ok()) return SnapshotError(snap.status());
   auto statuses = ComputeStatus(snap->files, snap->rows, snap->runner_active);
+  auto windows = ReadWindows(conn, nullptr);
+  if (!windows.ok()) return Error(windows.status(), 1);
+  // The revert window of an applied migration: "open" while a live run holds it.
+  auto window_of = [&](const MigrationStatus& s) -> std::pair<std::string, const WindowFacts*> {
+    if (s.row == nullptr || s.state != MigrationState::kApplied) return {"", nullptr};
+    auto it = windows->find(s.row->version);
+    if (it == windows->end()) return {"", nullptr};
+    const WindowFacts& f = it->second;
+    if (f.recorded != "open") return {f.recorded, &f};
+    if (f.live != "open") return {"closed", &f};
+    return {snap->runner_active ? "open" : "abandoned", &f};
+  };
   if (a.format == "json") {
     Json list = Json::array();
     for (const auto& s : statuses) {
@@ -85,6 +103,8 @@ int Status(PgConn* conn, const Args& a) {
       if (s.row && s.row->state != "applied")
         m["statements_applied"] = s.row->statements_applied, m["statements_total"] = s.row->statements_total;
       if (s.row && s.row->error) m["error"] = *s.row->error;
+      if (auto [state, f] = window_of(s); f != nullptr)
+        m["revert_window"] = {{"state", state}, {"until", f->until}, {"table", f->schema + "." + f->table}};
       list.push_back(std::move(m));
     }
     Out(DumpJson(Json{{"migrations", list}}));
@@ -97,6 +117,12 @@ int Status(PgConn* conn, const Args& a) {
       if (s.row && s.row->state != "applied")
         Out(fmt::format("  {} of {} statements applied{}", s.row->statements_applied,
                                     s.row->statements_total, s.row->error ? "; error: " + *s.row->error : ""));
+      if (auto [state, f] = window_of(s); state == "open")
+        Out(fmt::format("  revert window open until {} UTC: `shadowcopy migrate down --dir {} --execute` reverts it "
+                        "without losing a write", f->until, ShellQuote(a.dir)));
+      else if (state == "abandoned")
+        Out(fmt::format("  revert window of {}.{} left open by a run that ended: `shadowcopy cleanup --table {} "
+                        "--schema {} --execute` ends it", f->schema, f->table, f->table, f->schema));
     }
   }
   return NeedsAttention(statuses) ? 1 : 0;
@@ -151,6 +177,11 @@ void PrintSafePathCommands(const PendingMigration& p, int i, const MigrateConfig
       std::string words;
       for (const auto& w : RewriteArgs("", g->step, false, config.drop_old_table))
         words += " " + ShellQuote(w);
+      std::string no_window = config.revert_window.count() > 0 ? NoWindowReason(p) : "";
+      if (config.revert_window.count() > 0 && no_window.empty())
+        for (const auto& w : RevertWindowArgs(config.revert_window, config.window_args)) words += " " + ShellQuote(w);
+      for (const auto& w : config.engine_args) words += " " + ShellQuote(w);
+      if (!no_window.empty()) Out("      no revert window: " + no_window);
       Out(fmt::format("      runs: shadowcopy{}{}", words,
                       g->end > i + 1 ? fmt::format(" (statements {} to {} in one rewrite)", i + 1, g->end) : ""));
     }
@@ -161,6 +192,7 @@ void PrintSafePathCommands(const PendingMigration& p, int i, const MigrateConfig
       std::string words;
       for (const auto& w : BackfillArgs("", *b, false))
         words += " " + ShellQuote(w);
+      for (const auto& w : config.engine_args) words += " " + ShellQuote(w);
       Out("      runs: shadowcopy" + words);
     }
     return;
@@ -212,6 +244,38 @@ MetricsServer::Render MigrateRender(const MigrateGauges* g) {
     m.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - g->started).count();
     return RenderMigrateMetrics({"migrate", "", ""}, m);
   };
+}
+
+// --revert-window and the health checks that go with it, checked here (the
+// rewrite would refuse them only when its step starts).
+absl::Status WindowConfig(const Args& a, MigrateConfig* config) {
+  auto duration = [](const std::string& flag, const std::string& v) -> absl::StatusOr<std::chrono::milliseconds> {
+    auto d = ParseDuration(v);
+    if (!d.ok() || d->count() <= 0)
+      return absl::InvalidArgumentError(fmt::format("{} needs a duration such as 30m, got '{}'", flag, v));
+    return *d;
+  };
+  std::vector<std::string>& w = config->window_args;
+  for (const auto& [flag, value] : {std::pair{"--revert-accept", a.revert_accept}, {"--health-check", a.health_check},
+                                    {"--health-check-cmd", a.health_check_cmd}, {"--health-interval", a.health_interval},
+                                    {"--health-max-failures", a.health_max_failures}}) {
+    if (value.empty()) continue;
+    if (a.revert_window.empty())
+      return absl::InvalidArgumentError(fmt::format("{} goes with --revert-window (see migrate --help)", flag));
+    w.insert(w.end(), {flag, value});
+  }
+  if (a.revert_window.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(config->revert_window, duration("--revert-window", a.revert_window));
+  if (!a.health_interval.empty()) RETURN_IF_ERROR(duration("--health-interval", a.health_interval).status());
+  if (!a.health_max_failures.empty()) {
+    int n = 0;
+    auto [end, ec] = std::from_chars(a.health_max_failures.data(),
+                                     a.health_max_failures.data() + a.health_max_failures.size(), n);
+    if (ec != std::errc() || end != a.health_max_failures.data() + a.health_max_failures.size() || n < 1)
+      return absl::InvalidArgumentError(fmt::format("--health-max-failures needs a count of at least 1, got '{}'",
+                                                    a.health_max_failures));
+  }
+  return absl::OkStatus();
 }
 
 int Migrate(const Args& a, const MigrateConfig& config) {
@@ -296,6 +360,14 @@ int MigrateMain(const std::vector<std::string>& args) {
   app.add_option("--metrics-listen", a.metrics_listen, "serve Prometheus metrics at http://ADDR:PORT/metrics");
   app.add_option("--hooks-path", a.hooks_path, "run DIR/shadowcopy-on-<event> at each step (see README: Hooks)");
   app.add_option("--hooks-timeout", a.hooks_timeout, "a hook is killed after this (default 30s)");
+  app.add_option("--revert-window", a.revert_window,
+                 "keep each online rewrite's old table current for D after its cutover (a migration that is one "
+                 "rewrite), before the next migration starts; `migrate down` then reverts it losslessly");
+  app.add_option("--revert-accept", a.revert_accept, "accept the named risks of the way back (as the rewrite's)");
+  app.add_option("--health-check", a.health_check, "during a window: a query that must return true, else revert");
+  app.add_option("--health-check-cmd", a.health_check_cmd, "during a window: a command that must exit 0");
+  app.add_option("--health-interval", a.health_interval, "how often the health checks run (default 10s)");
+  app.add_option("--health-max-failures", a.health_max_failures, "failures in a row that revert (default 1)");
   auto* status = app.add_subcommand("status", "every migration's state");
   status->add_option("--format", a.format, "text (default) or json")->check(CLI::IsMember({"text", "json"}));
   auto* validate = app.add_subcommand("validate", "exit 1 when applied files changed or disappeared");
@@ -335,6 +407,7 @@ int MigrateMain(const std::vector<std::string>& args) {
     if (!d.ok() || d->count() <= 0) return Error(absl::InvalidArgumentError("--hooks-timeout needs a duration such as 30s"), 2);
     config.hooks.timeout = *d;
   }
+  if (auto st = WindowConfig(a, &config); !st.ok()) return Error(st, 2);
   config.hooks.path = a.hooks_path;
   if (!a.hooks_path.empty())
     if (auto st = engine::CheckHooksPath(a.hooks_path); !st.ok()) return Error(st, 2);

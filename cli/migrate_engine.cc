@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -80,7 +81,8 @@ absl::Status RunStepControlled(engine::Control* control, ControlServer* server,
 
 }  // namespace
 
-absl::Status RunEngineStepForMigrate(const std::vector<std::string>& args) {
+absl::Status RunEngineStepForMigrate(const std::vector<std::string>& args,
+                                     const workflow::EngineStepEvents& events) {
   ASSIGN_OR_RETURN(Options o, ParseOptions(args));
   RETURN_IF_ERROR(ApplyTestEnvironment(&o.config.test));
   if (o.command != Command::kMigrate && o.command != Command::kBackfill)
@@ -111,6 +113,19 @@ absl::Status RunEngineStepForMigrate(const std::vector<std::string>& args) {
   engine::Rewrite rewrite(config);
   absl::StatusOr<engine::Summary> result = absl::UnknownError("not run");
   ASSIGN_OR_RETURN(auto observers, RunObservers::Start("", nullptr, rewrite.control(), config.progress_tty));
+  // The window's opening, seen in the published phase and told once.
+  std::atomic<bool> step_done{false};
+  std::thread window_watch;
+  if (events.window_open)
+    window_watch = std::thread([&] {
+      while (!step_done) {
+        if (rewrite.control()->Status().progress.phase == "revert-window") {
+          events.window_open(config.socket_path);
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
   absl::Status ran = RunStepControlled(
       rewrite.control(), server.get(),
       [&] {
@@ -118,9 +133,17 @@ absl::Status RunEngineStepForMigrate(const std::vector<std::string>& args) {
         return result.status();
       },
       [&] { rewrite.RequestStop(); });
+  step_done = true;
+  if (window_watch.joinable()) window_watch.join();
   observers->Finish(ran.ok());
   RETURN_IF_ERROR(ran);
   const engine::Summary& s = *result;
+  if (s.reverted) {
+    Log(LogLevel::kInfo, "online rewrite of {} reverted in its revert window: {} changes replayed back, writers "
+        "blocked {:.1f} ms at the swap back", QualifiedName(s.names.schema, s.names.table), s.reverse_changes,
+        s.revert_blocked_ms);
+    return absl::OkStatus();
+  }
   Log(LogLevel::kInfo,
       "online rewrite of {} complete: {} rows copied, {} changes replayed, writers blocked {:.1f} ms at cutover, "
       "verified: {} ({} mismatches), {:.1f} s{}",
