@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cli/ctl.h"
+#include "cli/migrate_session.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "engine/workflow/migrate_ci.h"
@@ -28,20 +29,7 @@ using namespace shadowcopy::workflow;  // NOLINT
 
 void DownOut(const std::string& line) { WriteOutputLine(line + "\n"); }
 
-int DownError(const absl::Status& st, int code) {
-  std::string msg(st.message());
-  for (char& c : msg)
-    if (c == '\n') c = ' ';
-  std::fprintf(stderr, "shadowcopy: error: %s\n", msg.c_str());
-  return code;
-}
-
-std::string DownOneLine(std::string_view sql) {
-  std::string s(sql.substr(0, sql.find('\n')));
-  if (s.size() > 100) s = s.substr(0, 97) + "...";
-  if (sql.find('\n') != std::string_view::npos) s += " ...";
-  return s;
-}
+int DownError(const absl::Status& st, int code) { return MigrateError(st, code); }
 
 void PrintDownPlan(const DownPlan& plan, const MigrateConfig& config,
                    const std::map<std::string, WindowFacts>& windows) {
@@ -67,7 +55,7 @@ void PrintDownPlan(const DownPlan& plan, const MigrateConfig& config,
       std::string path(SafePathName(p.paths[i]));
       if (static_cast<int>(i) < p.resume_at) path = "applied";
       else if (p.paths[i] == SafePath::kAsIs && !o.literal) path += fmt::format(" (lock_timeout {}ms)", timeout.count());
-      DownOut(fmt::format("  [{}] line {}  {}  {}", i + 1, s.line, path, DownOneLine(s.sql)));
+      DownOut(fmt::format("  [{}] line {}  {}  {}", i + 1, s.line, path, MigrateOneLine(s.sql)));
     }
   }
 }
@@ -152,26 +140,16 @@ int MigrateDown(const DownArgs& a, const MigrateConfig& config) {
   }
   // Another runner holding the lock may be the run holding a revert window,
   // which this undo then asks to revert.
-  std::unique_ptr<PgConn> lock;
-  absl::Status lock_error;
-  if (a.execute) {
-    auto l = AcquireRunnerLock(a.dsn);
-    if (!l.ok() && l.status().code() != absl::StatusCode::kUnavailable) return DownError(l.status(), 3);
-    if (l.ok()) lock = std::move(*l);
-    else lock_error = l.status();
-  }
-  auto conn = ConnectForMigrate(a.dsn, a.execute);
-  if (!conn.ok()) return DownError(conn.status(), 3);
-  if (lock != nullptr) {
-    if (auto st = EnsureHistory(conn->get()); !st.ok()) return DownError(st, 1);
-    if (auto st = EndOrphanedStatementSessions(conn->get()); !st.ok()) return DownError(st.status(), 1);
-  }
-  auto snap = ReadSnapshot(conn->get(), a.dir);
-  if (!snap.ok())
-    return DownError(snap.status(), snap.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
+  int exit_code = 0;
+  auto session = OpenMigrateSession(a.dsn, a.dir, a.execute, /*busy_ok=*/true, &exit_code);
+  if (!session) return exit_code;
+  const std::unique_ptr<PgConn>& lock = session->lock;
+  const std::unique_ptr<PgConn>& conn = session->conn;
+  const MigrateSnapshot* snap = &session->snap;
+  const absl::Status& lock_error = session->lock_error;
   auto statuses = ComputeStatus(snap->files, snap->rows, lock != nullptr ? false : snap->runner_active);
   std::map<std::string, std::string> sockets;
-  auto windows = ReadWindows(conn->get(), &sockets);
+  auto windows = ReadWindows(conn.get(), &sockets);
   if (!windows.ok()) return DownError(windows.status(), 1);
   for (auto& [version, f] : *windows) f.held = lock == nullptr && snap->runner_active && sockets.count(version) > 0;
   auto plan = DownMigrations(statuses, to, *windows);
@@ -189,18 +167,18 @@ int MigrateDown(const DownArgs& a, const MigrateConfig& config) {
   }
   if (!plan->reverts.empty()) {
     const std::string version = plan->reverts.front()->row->version;
-    if (int rc = RevertInWindow(conn->get(), version, sockets[version]); rc != 0) return rc;
+    if (int rc = RevertInWindow(conn.get(), version, sockets[version]); rc != 0) return rc;
     DownOut(fmt::format("undone 1 migration: version {} reverted in its revert window, every write kept (pending "
                         "again)", version));
     if (plan->undos.empty()) return 0;
     // The older ones by their down files, once the reverted run has ended.
-    if (!WaitForRunnerToEnd(conn->get(), a.dir, 60))
+    if (!WaitForRunnerToEnd(conn.get(), a.dir, 60))
       return DownError(absl::UnavailableError("the run that held the revert window did not end within 60 s; run "
                                               "`migrate down` again for the older migrations"), 1);
     return MigrateDown(a, config);
   }
   auto say = [](const std::string& line) { Log(LogLevel::kInfo, "{}", line); };
-  if (auto st = ApplyPending(conn->get(), plan->undos, config, say); !st.ok()) return DownError(st, 1);
+  if (auto st = ApplyPending(conn.get(), plan->undos, config, say); !st.ok()) return DownError(st, 1);
   const std::string newest = plan->undos.front().file->name.version.ToString();
   if (plan->undos.size() == 1)
     DownOut(fmt::format("undone 1 migration: version {} (pending again)", newest));

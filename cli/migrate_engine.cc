@@ -12,6 +12,7 @@
 
 #include "cli/control_server.h"
 #include "cli/options.h"
+#include "cli/run_control.h"
 #include "cli/run_observers.h"
 #include "cli/socket_path.h"
 #include "common/log.h"
@@ -24,56 +25,15 @@
 namespace shadowcopy::cli {
 namespace {
 
-constexpr int kMigrateStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-
-// The control socket of the step, as the rewrite's command line opens it
-// (its default path, or a per-process one when a live socket is there).
-absl::StatusOr<std::unique_ptr<ControlServer>> OpenStepSocket(engine::Config* config) {
-  if (config->no_socket) return std::unique_ptr<ControlServer>();
-  ControlServerOptions options;
-  const bool default_socket = config->socket_path.empty();
-  if (default_socket) {
-    ASSIGN_OR_RETURN(config->socket_path, DefaultControlSocketPath(config->dsn, config->schema, config->table));
-    options.key = DefaultSocketKey(config->dsn, config->schema, config->table);
-  }
-  auto server = std::make_unique<ControlServer>(nullptr, config->socket_path, options);
-  auto st = server->Listen();
-  if (!st.ok() && default_socket && st.code() == absl::StatusCode::kFailedPrecondition) {
-    config->socket_path = FallbackSocketPath(config->socket_path, getpid());
-    server = std::make_unique<ControlServer>(nullptr, config->socket_path, options);
-    st = server->Listen();
-  }
-  RETURN_IF_ERROR(st);
-  Log(LogLevel::kInfo, "control socket: {} (shadowcopy ctl --socket {} status)", server->path(), server->path());
-  return server;
-}
-
-// Runs `run` with the socket serving `control` and the stop signals taken
-// by a watcher thread that calls `stop`; the signals are blocked in this
-// thread (and so in every thread the engine starts) for the step only.
+// Runs `run` under the step's socket and the stop signals (run_control.h);
+// the signals are blocked in this thread (and so in every thread the engine
+// starts) for the step only.
 absl::Status RunStepControlled(engine::Control* control, ControlServer* server,
                                const std::function<absl::Status()>& run, const std::function<void()>& stop) {
-  sigset_t set, old;
-  sigemptyset(&set);
-  for (int sig : kMigrateStopSignals) sigaddset(&set, sig);
-  pthread_sigmask(SIG_BLOCK, &set, &old);
-  if (server != nullptr) server->Serve(control);
-  std::atomic<bool> finished{false};
-  std::atomic<bool> stopped{false};
-  std::thread watcher([&] {
-    int sig = 0;
-    while (sigwait(&set, &sig) == 0) {
-      if (finished) return;
-      Log(LogLevel::kWarning, "received a stop signal, stopping the step");
-      stopped = true;
-      stop();
-    }
-  });
-  absl::Status st = run();
-  if (server != nullptr) server->Stop();
-  finished = true;
-  pthread_kill(watcher.native_handle(), SIGTERM);
-  watcher.join();
+  sigset_t old;
+  sigset_t set = BlockStopSignals(&old);
+  absl::Status st;
+  bool stopped = RunUnderControl(control, server, set, [&] { st = run(); }, stop);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (stopped && st.ok()) return absl::CancelledError("stopped by a signal after the step finished");
   return st;
@@ -88,7 +48,7 @@ absl::Status RunEngineStepForMigrate(const std::vector<std::string>& args,
   if (o.command != Command::kMigrate && o.command != Command::kBackfill)
     return absl::InvalidArgumentError("not an engine command");
   engine::Config config = o.config;
-  ASSIGN_OR_RETURN(auto server, OpenStepSocket(&config));
+  ASSIGN_OR_RETURN(auto server, OpenControlSocket(&config));
   // On a terminal the step shows the progress line; migrate's own endpoint
   // serves the metrics, so the step starts none.
   config.progress_tty = ProgressLineWanted(config);
