@@ -4,11 +4,13 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <optional>
 
 #include "CLI/CLI.hpp"
 #include "cli/migrate_down_command.h"
 #include "cli/migrate_engine.h"
+#include "cli/migrate_session.h"
 #include "cli/options.h"
 #include "cli/run_observers.h"
 #include "common/json.h"
@@ -51,31 +53,64 @@ struct Args {
       hooks_timeout;
   // The revert window of each migration that is one online rewrite, and its health checks.
   std::string revert_window, revert_accept, health_check, health_check_cmd, health_interval, health_max_failures;
+  std::map<std::string, std::string> engine_flags;  // kEngineFlags given, by flag
   bool execute = false, out_of_order = false, empty = false, keep_old_tables = false;
   int lock_retries = 10;
 };
 
+// The engine's own options `migrate` passes to its engine steps, with the
+// same names: to every step, to online rewrites only, to backfills only.
+enum EngineSteps { kEveryStep, kRewriteSteps, kBackfillSteps };
+struct EngineFlag {
+  const char* flag;
+  EngineSteps steps;
+  const char* help;
+};
+constexpr EngineFlag kEngineFlags[] = {
+    {"--chunk-size", kRewriteSteps, "each online rewrite: rows per copy batch (fixed size)"},
+    {"--target-chunk-time", kRewriteSteps, "each online rewrite: adaptive batches of about this long"},
+    {"--batch-size", kBackfillSteps, "each backfill: keys per batch (fixed size)"},
+    {"--target-batch-time", kBackfillSteps, "each backfill: adaptive batches of about this long"},
+    {"--nice-ratio", kEveryStep, "each engine step rests R times each batch's duration after it"},
+    {"--max-replica-lag", kEveryStep, "each engine step waits while replicas lag more than D"},
+    {"--replica-dsn", kEveryStep, "each engine step also measures the lag on this replica"},
+    {"--max-lock-waiters", kEveryStep, "each engine step waits while more sessions wait for locks"},
+    {"--max-active", kEveryStep, "each engine step waits while more backends are active"},
+    {"--throttle-query", kEveryStep, "each engine step waits while this query returns a number > 0"},
+    {"--throttle-flag-file", kEveryStep, "each engine step waits while this file exists"},
+};
+
+// The engine flags given, into `config`; checked now with the engine's own
+// parser (a bad value would otherwise stop only the step that meets it).
+absl::Status EngineFlagsConfig(const Args& a, MigrateConfig* config) {
+  for (const EngineFlag& f : kEngineFlags) {
+    auto it = a.engine_flags.find(f.flag);
+    if (it == a.engine_flags.end() || it->second.empty()) continue;
+    auto& into = f.steps == kEveryStep ? config->engine_args
+                 : f.steps == kRewriteSteps ? config->rewrite_args : config->backfill_args;
+    into.insert(into.end(), {f.flag, it->second});
+  }
+  std::vector<std::string> rewrite = {"--table", "t", "--alter", "ADD COLUMN c int"};
+  std::vector<std::string> backfill = {"backfill", "--table", "t", "--set", "c = 1", "--where", "true"};
+  for (auto* words : {&rewrite, &backfill}) {
+    words->insert(words->end(), config->engine_args.begin(), config->engine_args.end());
+    const auto& own = words == &rewrite ? config->rewrite_args : config->backfill_args;
+    words->insert(words->end(), own.begin(), own.end());
+    RETURN_IF_ERROR(ParseOptions(*words).status());
+  }
+  return absl::OkStatus();
+}
+
 void Out(const std::string& line) { WriteOutputLine(line + "\n"); }
 
-int Error(const absl::Status& st, int code) {
-  std::string msg(st.message());
-  for (char& c : msg)
-    if (c == '\n') c = ' ';
-  std::fprintf(stderr, "shadowcopy: error: %s\n", msg.c_str());
-  return code;
-}
+int Error(const absl::Status& st, int code) { return MigrateError(st, code); }
 
 // A status of the directory or the files: usage (2); of the database: 1.
 int SnapshotError(const absl::Status& st) {
   return Error(st, st.code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
 }
 
-std::string OneLine(std::string_view sql) {
-  std::string s(sql.substr(0, sql.find('\n')));
-  if (s.size() > 100) s = s.substr(0, 97) + "...";
-  if (sql.find('\n') != std::string_view::npos) s += " ...";
-  return s;
-}
+std::string OneLine(std::string_view sql) { return MigrateOneLine(sql); }
 
 int Status(PgConn* conn, const Args& a) {
   auto snap = ReadSnapshot(conn, a.dir);
@@ -181,6 +216,7 @@ void PrintSafePathCommands(const PendingMigration& p, int i, const MigrateConfig
       if (config.revert_window.count() > 0 && no_window.empty())
         for (const auto& w : RevertWindowArgs(config.revert_window, config.window_args)) words += " " + ShellQuote(w);
       for (const auto& w : config.engine_args) words += " " + ShellQuote(w);
+      for (const auto& w : config.rewrite_args) words += " " + ShellQuote(w);
       if (!no_window.empty()) Out("      no revert window: " + no_window);
       Out(fmt::format("      runs: shadowcopy{}{}", words,
                       g->end > i + 1 ? fmt::format(" (statements {} to {} in one rewrite)", i + 1, g->end) : ""));
@@ -193,6 +229,7 @@ void PrintSafePathCommands(const PendingMigration& p, int i, const MigrateConfig
       for (const auto& w : BackfillArgs("", *b, false))
         words += " " + ShellQuote(w);
       for (const auto& w : config.engine_args) words += " " + ShellQuote(w);
+      for (const auto& w : config.backfill_args) words += " " + ShellQuote(w);
       Out("      runs: shadowcopy" + words);
     }
     return;
@@ -282,20 +319,11 @@ int Migrate(const Args& a, const MigrateConfig& config) {
   MigrateGauges gauges;
   auto observers = RunObservers::Start(a.metrics_listen, MigrateRender(&gauges), nullptr, false);
   if (!observers.ok()) return Error(observers.status(), 1);
-  std::unique_ptr<PgConn> lock;
-  if (a.execute) {
-    auto l = AcquireRunnerLock(a.dsn);
-    if (!l.ok()) return Error(l.status(), l.status().code() == absl::StatusCode::kUnavailable ? 1 : 3);
-    lock = std::move(*l);
-  }
-  auto conn = ConnectForMigrate(a.dsn, a.execute);
-  if (!conn.ok()) return Error(conn.status(), 3);
-  if (a.execute) {
-    if (auto st = EnsureHistory(conn->get()); !st.ok()) return Error(st, 1);
-    if (auto st = EndOrphanedStatementSessions(conn->get()); !st.ok()) return Error(st.status(), 1);
-  }
-  auto snap = ReadSnapshot(conn->get(), a.dir);
-  if (!snap.ok()) return SnapshotError(snap.status());
+  int exit_code = 0;
+  auto session = OpenMigrateSession(a.dsn, a.dir, a.execute, /*busy_ok=*/false, &exit_code);
+  if (!session) return exit_code;
+  PgConn* conn = session->conn.get();
+  const MigrateSnapshot* snap = &session->snap;
   auto statuses = ComputeStatus(snap->files, snap->rows, a.execute ? false : snap->runner_active);
   std::optional<MigrationVersion> to;
   if (!a.to.empty()) {
@@ -327,7 +355,7 @@ int Migrate(const Args& a, const MigrateConfig& config) {
     ++gauges.applied;
     --gauges.pending;
   };
-  if (auto st = ApplyPending(conn->get(), *pending, counted, say); !st.ok()) {
+  if (auto st = ApplyPending(conn, *pending, counted, say); !st.ok()) {
     gauges.phase = 3;
     return Error(st, 1);
   }
@@ -360,6 +388,7 @@ int MigrateMain(const std::vector<std::string>& args) {
   app.add_option("--metrics-listen", a.metrics_listen, "serve Prometheus metrics at http://ADDR:PORT/metrics");
   app.add_option("--hooks-path", a.hooks_path, "run DIR/shadowcopy-on-<event> at each step (see README: Hooks)");
   app.add_option("--hooks-timeout", a.hooks_timeout, "a hook is killed after this (default 30s)");
+  for (const EngineFlag& f : kEngineFlags) app.add_option(f.flag, a.engine_flags[f.flag], f.help);
   app.add_option("--revert-window", a.revert_window,
                  "keep each online rewrite's old table current for D after its cutover (a migration that is one "
                  "rewrite), before the next migration starts; `migrate down` then reverts it losslessly");
@@ -408,6 +437,7 @@ int MigrateMain(const std::vector<std::string>& args) {
     config.hooks.timeout = *d;
   }
   if (auto st = WindowConfig(a, &config); !st.ok()) return Error(st, 2);
+  if (auto st = EngineFlagsConfig(a, &config); !st.ok()) return Error(st, 2);
   config.hooks.path = a.hooks_path;
   if (!a.hooks_path.empty())
     if (auto st = engine::CheckHooksPath(a.hooks_path); !st.ok()) return Error(st, 2);

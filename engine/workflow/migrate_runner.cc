@@ -324,6 +324,8 @@ class MigrationRun {
                                fmt::format("{}ms", config_.hooks.timeout.count())});
     }
     args.insert(args.end(), config_.engine_args.begin(), config_.engine_args.end());
+    const auto& own = backfill ? config_.backfill_args : config_.rewrite_args;
+    args.insert(args.end(), own.begin(), own.end());
     EngineStepEvents events;
     if (windowed)
       events.window_open = [this, schema, table, end](const std::string& socket) {

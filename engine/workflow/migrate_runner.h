@@ -52,8 +52,9 @@ struct MigrateConfig {
   // those rewrites only (--revert-accept, --health-check, ...).
   std::chrono::milliseconds revert_window{0};
   std::vector<std::string> window_args;
-  // Engine options given to every engine step (--chunk-size, throttle limits, ...).
-  std::vector<std::string> engine_args;
+  // Engine options given to every engine step (throttle limits, --nice-ratio),
+  // to each online rewrite (--chunk-size, ...) and to each backfill (--batch-size, ...).
+  std::vector<std::string> engine_args, rewrite_args, backfill_args;
   // A rewrite drops the original it replaced (`--drop-old-table`), so a
   // later migration of the same table can rewrite it again.
   bool drop_old_table = true;
