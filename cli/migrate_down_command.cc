@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -195,6 +196,8 @@ int MigrateCi(const DownArgs& a, const MigrateConfig& config) {
   o.dsn = a.dsn;
   o.empty = a.empty;
   o.config = config;
+  o.config.revert_window = std::chrono::milliseconds(0);  // nobody watches a throwaway server
+  o.config.window_args.clear();
   o.stop = stop.get_token();
   auto say = [](const std::string& line) { Log(LogLevel::kInfo, "ci: {}", line); };
   auto result = WithStopSignals<absl::StatusOr<CiResult>>(&stop, [&] { return RunMigrateCi(o, say); });

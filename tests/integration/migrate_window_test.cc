@@ -79,7 +79,7 @@ class MigrateWindowTest : public DatabaseTest {
 // Inside the window: `migrate down` reverts losslessly (the migration has no
 // down file at all), writers never stop, every write is kept.
 TEST_F(MigrateWindowTest, DownInsideTheWindowRevertsLosslessly) {
-  ASSERT_TRUE(CreateAndLoadOrders(db(), 2000, 300).ok());
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 1000, 300).ok());
   Write("V1__widen_customer.sql", "ALTER TABLE orders ALTER COLUMN customer_id TYPE bigint;\n");
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 2});
   ASSERT_TRUE(workload.Start().ok());
@@ -91,7 +91,7 @@ TEST_F(MigrateWindowTest, DownInsideTheWindowRevertsLosslessly) {
   auto st = StatusOf("1");
   EXPECT_EQ(st["state"], "applied") << st.dump();
   EXPECT_EQ(st["revert_window"]["state"], "open") << st.dump();
-  std::this_thread::sleep_for(1500ms);  // writes into the new table
+  std::this_thread::sleep_for(1000ms);  // writes into the new table
   ProcessResult dry = Migrate({"down"});
   EXPECT_EQ(dry.exit_code, 0) << dry.Describe();
   EXPECT_THAT(dry.out, HasSubstr("inside its revert window"));
