@@ -21,6 +21,7 @@
 #include "cli/migrate_command.h"
 #include "cli/options.h"
 #include "cli/plan_command.h"
+#include "cli/run_control.h"
 #include "cli/run_observers.h"
 #include "cli/socket_path.h"
 #include "cli/summary_json.h"
@@ -130,85 +131,13 @@ int RunCleanupCommand(const Options& o) {
   return 0;
 }
 
-// The signals that stop a run the way SIGTERM does (cleanup, exit 130): a
-// dropped terminal or SSH session (SIGHUP) and Ctrl-\\ (SIGQUIT) included.
-constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-
-const char* SignalName(int sig) {
-  switch (sig) {
-    case SIGINT: return "SIGINT";
-    case SIGTERM: return "SIGTERM";
-    case SIGHUP: return "SIGHUP";
-    case SIGQUIT: return "SIGQUIT";
-  }
-  return "a signal";
-}
-
-// Blocks the stop signals in this thread and in every thread it starts
-// later; RunControlled's watcher takes them with sigwait.
-sigset_t BlockStopSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : kStopSignals) sigaddset(&set, sig);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
-}
-
-// The operator's socket (status, pause, resume, set, cutover, abort) when
-// executing, listening but not yet serving; null when there is none. The
-// default path (socket_path.h) falls back to a per-process name, said in a
-// warning, when a live socket is there already. `config->socket_path`
-// becomes the path actually used.
-absl::StatusOr<std::unique_ptr<ControlServer>> OpenControlSocket(engine::Config* config) {
-  if (!config->execute || config->no_socket) return std::unique_ptr<ControlServer>();
-  bool default_socket = config->socket_path.empty();
-  ControlServerOptions options;
-  if (default_socket) {
-    std::string dsn = config->dsn;
-    auto path = DefaultControlSocketPath(dsn, config->schema, config->table);
-    if (!path.ok()) return path.status();
-    config->socket_path = *path;
-    options.key = DefaultSocketKey(dsn, config->schema, config->table);
-  }
-  auto server = std::make_unique<ControlServer>(nullptr, config->socket_path, options);
-  auto st = server->Listen();
-  if (!st.ok() && default_socket && st.code() == absl::StatusCode::kFailedPrecondition) {
-    std::string fallback = FallbackSocketPath(config->socket_path, getpid());
-    Log(LogLevel::kWarning, "control socket {} is in use by another process; using {} instead", config->socket_path,
-        fallback);
-    config->socket_path = fallback;
-    server = std::make_unique<ControlServer>(nullptr, fallback, options);
-    st = server->Listen();
-  }
-  if (!st.ok()) return st;
-  Log(LogLevel::kInfo, "control socket: {} (shadowcopy ctl --socket {} status)", server->path(), server->path());
-  return server;
-}
-
-// Runs `run` with the control socket serving `control` and the stop signals
-// turned into `stop`. The signals are blocked in every thread (before any
-// was started) and taken by one watcher thread, so a stop request goes
-// through the engine (RequestStop), which cancels queries and lets the run's
-// thread clean up.
+// Runs `run` under the control socket and the stop signals (run_control.h).
 template <typename Result>
 absl::StatusOr<Result> RunControlled(engine::Control* control, ControlServer* server, const sigset_t& set,
                                      const std::function<absl::StatusOr<Result>()>& run,
                                      const std::function<void()>& stop) {
-  if (server != nullptr) server->Serve(control);
-  std::atomic<bool> finished{false};
-  std::thread watcher([&stop, &finished, set] {
-    int sig = 0;
-    while (sigwait(&set, &sig) == 0) {
-      if (finished) return;  // the wake-up sent below
-      Log(LogLevel::kWarning, "received {}, stopping", SignalName(sig));
-      stop();
-    }
-  });
-  auto result = run();
-  if (server != nullptr) server->Stop();
-  finished = true;
-  pthread_kill(watcher.native_handle(), SIGTERM);
-  watcher.join();
+  absl::StatusOr<Result> result = absl::UnknownError("not run");
+  RunUnderControl(control, server, set, [&] { result = run(); }, stop);
   return result;
 }
 

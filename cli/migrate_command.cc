@@ -1,13 +1,16 @@
 #include "cli/migrate_command.h"
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <optional>
 
 #include "CLI/CLI.hpp"
 #include "cli/migrate_down_command.h"
 #include "cli/migrate_engine.h"
+#include "cli/migrate_session.h"
 #include "cli/options.h"
 #include "cli/run_observers.h"
 #include "common/json.h"
@@ -18,6 +21,8 @@
 #include "engine/workflow/migrate_runner.h"
 #include "engine/workflow/migrate_safe_path.h"
 #include "engine/workflow/migrate_state.h"
+#include "engine/workflow/migrate_window.h"
+#include "engine/workflow/migrate_window_record.h"
 #include "engine/workflow/plan_catalog.h"
 #include "engine/workflow/plan_safe_path.h"
 #include "fmt/format.h"
@@ -30,6 +35,7 @@ using namespace shadowcopy::workflow;  // NOLINT
 constexpr const char* kFooter = R"(
 usage:
   shadowcopy migrate --dir D [--dsn DSN] [--to VERSION] [--execute] [--out-of-order] [--backup DIR]
+                    [--revert-window D [--revert-accept RISKS] [--health-check SQL] ...]
   shadowcopy migrate status --dir D [--dsn DSN] [--format text|json]
   shadowcopy migrate validate --dir D [--dsn DSN]
   shadowcopy migrate baseline --dir D --version V [--dsn DSN]
@@ -45,36 +51,83 @@ parse, 3 cannot connect.
 struct Args {
   std::string dir, dsn, to, format = "text", version, lock_timeout, metrics_listen, backup_dir, hooks_path,
       hooks_timeout;
+  // The revert window of each migration that is one online rewrite, and its health checks.
+  std::string revert_window, revert_accept, health_check, health_check_cmd, health_interval, health_max_failures;
+  std::map<std::string, std::string> engine_flags;  // kEngineFlags given, by flag
   bool execute = false, out_of_order = false, empty = false, keep_old_tables = false;
   int lock_retries = 10;
 };
 
+// The engine's own options `migrate` passes to its engine steps, with the
+// same names: to every step, to online rewrites only, to backfills only.
+enum EngineSteps { kEveryStep, kRewriteSteps, kBackfillSteps };
+struct EngineFlag {
+  const char* flag;
+  EngineSteps steps;
+  const char* help;
+};
+constexpr EngineFlag kEngineFlags[] = {
+    {"--chunk-size", kRewriteSteps, "each online rewrite: rows per copy batch (fixed size)"},
+    {"--target-chunk-time", kRewriteSteps, "each online rewrite: adaptive batches of about this long"},
+    {"--batch-size", kBackfillSteps, "each backfill: keys per batch (fixed size)"},
+    {"--target-batch-time", kBackfillSteps, "each backfill: adaptive batches of about this long"},
+    {"--nice-ratio", kEveryStep, "each engine step rests R times each batch's duration after it"},
+    {"--max-replica-lag", kEveryStep, "each engine step waits while replicas lag more than D"},
+    {"--replica-dsn", kEveryStep, "each engine step also measures the lag on this replica"},
+    {"--max-lock-waiters", kEveryStep, "each engine step waits while more sessions wait for locks"},
+    {"--max-active", kEveryStep, "each engine step waits while more backends are active"},
+    {"--throttle-query", kEveryStep, "each engine step waits while this query returns a number > 0"},
+    {"--throttle-flag-file", kEveryStep, "each engine step waits while this file exists"},
+};
+
+// The engine flags given, into `config`; checked now with the engine's own
+// parser (a bad value would otherwise stop only the step that meets it).
+absl::Status EngineFlagsConfig(const Args& a, MigrateConfig* config) {
+  for (const EngineFlag& f : kEngineFlags) {
+    auto it = a.engine_flags.find(f.flag);
+    if (it == a.engine_flags.end() || it->second.empty()) continue;
+    auto& into = f.steps == kEveryStep ? config->engine_args
+                 : f.steps == kRewriteSteps ? config->rewrite_args : config->backfill_args;
+    into.insert(into.end(), {f.flag, it->second});
+  }
+  std::vector<std::string> rewrite = {"--table", "t", "--alter", "ADD COLUMN c int"};
+  std::vector<std::string> backfill = {"backfill", "--table", "t", "--set", "c = 1", "--where", "true"};
+  for (auto* words : {&rewrite, &backfill}) {
+    words->insert(words->end(), config->engine_args.begin(), config->engine_args.end());
+    const auto& own = words == &rewrite ? config->rewrite_args : config->backfill_args;
+    words->insert(words->end(), own.begin(), own.end());
+    RETURN_IF_ERROR(ParseOptions(*words).status());
+  }
+  return absl::OkStatus();
+}
+
 void Out(const std::string& line) { WriteOutputLine(line + "\n"); }
 
-int Error(const absl::Status& st, int code) {
-  std::string msg(st.message());
-  for (char& c : msg)
-    if (c == '\n') c = ' ';
-  std::fprintf(stderr, "shadowcopy: error: %s\n", msg.c_str());
-  return code;
-}
+int Error(const absl::Status& st, int code) { return MigrateError(st, code); }
 
 // A status of the directory or the files: usage (2); of the database: 1.
 int SnapshotError(const absl::Status& st) {
   return Error(st, st.code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
 }
 
-std::string OneLine(std::string_view sql) {
-  std::string s(sql.substr(0, sql.find('\n')));
-  if (s.size() > 100) s = s.substr(0, 97) + "...";
-  if (sql.find('\n') != std::string_view::npos) s += " ...";
-  return s;
-}
+std::string OneLine(std::string_view sql) { return MigrateOneLine(sql); }
 
 int Status(PgConn* conn, const Args& a) {
   auto snap = ReadSnapshot(conn, a.dir);
   if (!snap.ok()) return SnapshotError(snap.status());
   auto statuses = ComputeStatus(snap->files, snap->rows, snap->runner_active);
+  auto windows = ReadWindows(conn, nullptr);
+  if (!windows.ok()) return Error(windows.status(), 1);
+  // The revert window of an applied migration: "open" while a live run holds it.
+  auto window_of = [&](const MigrationStatus& s) -> std::pair<std::string, const WindowFacts*> {
+    if (s.row == nullptr || s.state != MigrationState::kApplied) return {"", nullptr};
+    auto it = windows->find(s.row->version);
+    if (it == windows->end()) return {"", nullptr};
+    const WindowFacts& f = it->second;
+    if (f.recorded != "open") return {f.recorded, &f};
+    if (f.live != "open") return {"closed", &f};
+    return {snap->runner_active ? "open" : "abandoned", &f};
+  };
   if (a.format == "json") {
     Json list = Json::array();
     for (const auto& s : statuses) {
@@ -85,6 +138,8 @@ int Status(PgConn* conn, const Args& a) {
       if (s.row && s.row->state != "applied")
         m["statements_applied"] = s.row->statements_applied, m["statements_total"] = s.row->statements_total;
       if (s.row && s.row->error) m["error"] = *s.row->error;
+      if (auto [state, f] = window_of(s); f != nullptr)
+        m["revert_window"] = {{"state", state}, {"until", f->until}, {"table", f->schema + "." + f->table}};
       list.push_back(std::move(m));
     }
     Out(DumpJson(Json{{"migrations", list}}));
@@ -97,6 +152,12 @@ int Status(PgConn* conn, const Args& a) {
       if (s.row && s.row->state != "applied")
         Out(fmt::format("  {} of {} statements applied{}", s.row->statements_applied,
                                     s.row->statements_total, s.row->error ? "; error: " + *s.row->error : ""));
+      if (auto [state, f] = window_of(s); state == "open")
+        Out(fmt::format("  revert window open until {} UTC: `shadowcopy migrate down --dir {} --execute` reverts it "
+                        "without losing a write", f->until, ShellQuote(a.dir)));
+      else if (state == "abandoned")
+        Out(fmt::format("  revert window of {}.{} left open by a run that ended: `shadowcopy cleanup --table {} "
+                        "--schema {} --execute` ends it", f->schema, f->table, f->table, f->schema));
     }
   }
   return NeedsAttention(statuses) ? 1 : 0;
@@ -151,6 +212,12 @@ void PrintSafePathCommands(const PendingMigration& p, int i, const MigrateConfig
       std::string words;
       for (const auto& w : RewriteArgs("", g->step, false, config.drop_old_table))
         words += " " + ShellQuote(w);
+      std::string no_window = config.revert_window.count() > 0 ? NoWindowReason(p) : "";
+      if (config.revert_window.count() > 0 && no_window.empty())
+        for (const auto& w : RevertWindowArgs(config.revert_window, config.window_args)) words += " " + ShellQuote(w);
+      for (const auto& w : config.engine_args) words += " " + ShellQuote(w);
+      for (const auto& w : config.rewrite_args) words += " " + ShellQuote(w);
+      if (!no_window.empty()) Out("      no revert window: " + no_window);
       Out(fmt::format("      runs: shadowcopy{}{}", words,
                       g->end > i + 1 ? fmt::format(" (statements {} to {} in one rewrite)", i + 1, g->end) : ""));
     }
@@ -161,6 +228,8 @@ void PrintSafePathCommands(const PendingMigration& p, int i, const MigrateConfig
       std::string words;
       for (const auto& w : BackfillArgs("", *b, false))
         words += " " + ShellQuote(w);
+      for (const auto& w : config.engine_args) words += " " + ShellQuote(w);
+      for (const auto& w : config.backfill_args) words += " " + ShellQuote(w);
       Out("      runs: shadowcopy" + words);
     }
     return;
@@ -214,24 +283,47 @@ MetricsServer::Render MigrateRender(const MigrateGauges* g) {
   };
 }
 
+// --revert-window and the health checks that go with it, checked here (the
+// rewrite would refuse them only when its step starts).
+absl::Status WindowConfig(const Args& a, MigrateConfig* config) {
+  auto duration = [](const std::string& flag, const std::string& v) -> absl::StatusOr<std::chrono::milliseconds> {
+    auto d = ParseDuration(v);
+    if (!d.ok() || d->count() <= 0)
+      return absl::InvalidArgumentError(fmt::format("{} needs a duration such as 30m, got '{}'", flag, v));
+    return *d;
+  };
+  std::vector<std::string>& w = config->window_args;
+  for (const auto& [flag, value] : {std::pair{"--revert-accept", a.revert_accept}, {"--health-check", a.health_check},
+                                    {"--health-check-cmd", a.health_check_cmd}, {"--health-interval", a.health_interval},
+                                    {"--health-max-failures", a.health_max_failures}}) {
+    if (value.empty()) continue;
+    if (a.revert_window.empty())
+      return absl::InvalidArgumentError(fmt::format("{} goes with --revert-window (see migrate --help)", flag));
+    w.insert(w.end(), {flag, value});
+  }
+  if (a.revert_window.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(config->revert_window, duration("--revert-window", a.revert_window));
+  if (!a.health_interval.empty()) RETURN_IF_ERROR(duration("--health-interval", a.health_interval).status());
+  if (!a.health_max_failures.empty()) {
+    int n = 0;
+    auto [end, ec] = std::from_chars(a.health_max_failures.data(),
+                                     a.health_max_failures.data() + a.health_max_failures.size(), n);
+    if (ec != std::errc() || end != a.health_max_failures.data() + a.health_max_failures.size() || n < 1)
+      return absl::InvalidArgumentError(fmt::format("--health-max-failures needs a count of at least 1, got '{}'",
+                                                    a.health_max_failures));
+  }
+  return absl::OkStatus();
+}
+
 int Migrate(const Args& a, const MigrateConfig& config) {
   MigrateGauges gauges;
   auto observers = RunObservers::Start(a.metrics_listen, MigrateRender(&gauges), nullptr, false);
   if (!observers.ok()) return Error(observers.status(), 1);
-  std::unique_ptr<PgConn> lock;
-  if (a.execute) {
-    auto l = AcquireRunnerLock(a.dsn);
-    if (!l.ok()) return Error(l.status(), l.status().code() == absl::StatusCode::kUnavailable ? 1 : 3);
-    lock = std::move(*l);
-  }
-  auto conn = ConnectForMigrate(a.dsn, a.execute);
-  if (!conn.ok()) return Error(conn.status(), 3);
-  if (a.execute) {
-    if (auto st = EnsureHistory(conn->get()); !st.ok()) return Error(st, 1);
-    if (auto st = EndOrphanedStatementSessions(conn->get()); !st.ok()) return Error(st.status(), 1);
-  }
-  auto snap = ReadSnapshot(conn->get(), a.dir);
-  if (!snap.ok()) return SnapshotError(snap.status());
+  int exit_code = 0;
+  auto session = OpenMigrateSession(a.dsn, a.dir, a.execute, /*busy_ok=*/false, &exit_code);
+  if (!session) return exit_code;
+  PgConn* conn = session->conn.get();
+  const MigrateSnapshot* snap = &session->snap;
   auto statuses = ComputeStatus(snap->files, snap->rows, a.execute ? false : snap->runner_active);
   std::optional<MigrationVersion> to;
   if (!a.to.empty()) {
@@ -263,7 +355,7 @@ int Migrate(const Args& a, const MigrateConfig& config) {
     ++gauges.applied;
     --gauges.pending;
   };
-  if (auto st = ApplyPending(conn->get(), *pending, counted, say); !st.ok()) {
+  if (auto st = ApplyPending(conn, *pending, counted, say); !st.ok()) {
     gauges.phase = 3;
     return Error(st, 1);
   }
@@ -296,6 +388,15 @@ int MigrateMain(const std::vector<std::string>& args) {
   app.add_option("--metrics-listen", a.metrics_listen, "serve Prometheus metrics at http://ADDR:PORT/metrics");
   app.add_option("--hooks-path", a.hooks_path, "run DIR/shadowcopy-on-<event> at each step (see README: Hooks)");
   app.add_option("--hooks-timeout", a.hooks_timeout, "a hook is killed after this (default 30s)");
+  for (const EngineFlag& f : kEngineFlags) app.add_option(f.flag, a.engine_flags[f.flag], f.help);
+  app.add_option("--revert-window", a.revert_window,
+                 "keep each online rewrite's old table current for D after its cutover (a migration that is one "
+                 "rewrite), before the next migration starts; `migrate down` then reverts it losslessly");
+  app.add_option("--revert-accept", a.revert_accept, "accept the named risks of the way back (as the rewrite's)");
+  app.add_option("--health-check", a.health_check, "during a window: a query that must return true, else revert");
+  app.add_option("--health-check-cmd", a.health_check_cmd, "during a window: a command that must exit 0");
+  app.add_option("--health-interval", a.health_interval, "how often the health checks run (default 10s)");
+  app.add_option("--health-max-failures", a.health_max_failures, "failures in a row that revert (default 1)");
   auto* status = app.add_subcommand("status", "every migration's state");
   status->add_option("--format", a.format, "text (default) or json")->check(CLI::IsMember({"text", "json"}));
   auto* validate = app.add_subcommand("validate", "exit 1 when applied files changed or disappeared");
@@ -335,6 +436,8 @@ int MigrateMain(const std::vector<std::string>& args) {
     if (!d.ok() || d->count() <= 0) return Error(absl::InvalidArgumentError("--hooks-timeout needs a duration such as 30s"), 2);
     config.hooks.timeout = *d;
   }
+  if (auto st = WindowConfig(a, &config); !st.ok()) return Error(st, 2);
+  if (auto st = EngineFlagsConfig(a, &config); !st.ok()) return Error(st, 2);
   config.hooks.path = a.hooks_path;
   if (!a.hooks_path.empty())
     if (auto st = engine::CheckHooksPath(a.hooks_path); !st.ok()) return Error(st, 2);

@@ -5,12 +5,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <thread>
 
 #include "cli/control_server.h"
 #include "cli/options.h"
+#include "cli/run_control.h"
 #include "cli/run_observers.h"
 #include "cli/socket_path.h"
 #include "common/log.h"
@@ -23,56 +25,15 @@
 namespace shadowcopy::cli {
 namespace {
 
-constexpr int kMigrateStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-
-// The control socket of the step, as the rewrite's command line opens it
-// (its default path, or a per-process one when a live socket is there).
-absl::StatusOr<std::unique_ptr<ControlServer>> OpenStepSocket(engine::Config* config) {
-  if (config->no_socket) return std::unique_ptr<ControlServer>();
-  ControlServerOptions options;
-  const bool default_socket = config->socket_path.empty();
-  if (default_socket) {
-    ASSIGN_OR_RETURN(config->socket_path, DefaultControlSocketPath(config->dsn, config->schema, config->table));
-    options.key = DefaultSocketKey(config->dsn, config->schema, config->table);
-  }
-  auto server = std::make_unique<ControlServer>(nullptr, config->socket_path, options);
-  auto st = server->Listen();
-  if (!st.ok() && default_socket && st.code() == absl::StatusCode::kFailedPrecondition) {
-    config->socket_path = FallbackSocketPath(config->socket_path, getpid());
-    server = std::make_unique<ControlServer>(nullptr, config->socket_path, options);
-    st = server->Listen();
-  }
-  RETURN_IF_ERROR(st);
-  Log(LogLevel::kInfo, "control socket: {} (shadowcopy ctl --socket {} status)", server->path(), server->path());
-  return server;
-}
-
-// Runs `run` with the socket serving `control` and the stop signals taken
-// by a watcher thread that calls `stop`; the signals are blocked in this
-// thread (and so in every thread the engine starts) for the step only.
+// Runs `run` under the step's socket and the stop signals (run_control.h);
+// the signals are blocked in this thread (and so in every thread the engine
+// starts) for the step only.
 absl::Status RunStepControlled(engine::Control* control, ControlServer* server,
                                const std::function<absl::Status()>& run, const std::function<void()>& stop) {
-  sigset_t set, old;
-  sigemptyset(&set);
-  for (int sig : kMigrateStopSignals) sigaddset(&set, sig);
-  pthread_sigmask(SIG_BLOCK, &set, &old);
-  if (server != nullptr) server->Serve(control);
-  std::atomic<bool> finished{false};
-  std::atomic<bool> stopped{false};
-  std::thread watcher([&] {
-    int sig = 0;
-    while (sigwait(&set, &sig) == 0) {
-      if (finished) return;
-      Log(LogLevel::kWarning, "received a stop signal, stopping the step");
-      stopped = true;
-      stop();
-    }
-  });
-  absl::Status st = run();
-  if (server != nullptr) server->Stop();
-  finished = true;
-  pthread_kill(watcher.native_handle(), SIGTERM);
-  watcher.join();
+  sigset_t old;
+  sigset_t set = BlockStopSignals(&old);
+  absl::Status st;
+  bool stopped = RunUnderControl(control, server, set, [&] { st = run(); }, stop);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (stopped && st.ok()) return absl::CancelledError("stopped by a signal after the step finished");
   return st;
@@ -80,13 +41,14 @@ absl::Status RunStepControlled(engine::Control* control, ControlServer* server,
 
 }  // namespace
 
-absl::Status RunEngineStepForMigrate(const std::vector<std::string>& args) {
+absl::Status RunEngineStepForMigrate(const std::vector<std::string>& args,
+                                     const workflow::EngineStepEvents& events) {
   ASSIGN_OR_RETURN(Options o, ParseOptions(args));
   RETURN_IF_ERROR(ApplyTestEnvironment(&o.config.test));
   if (o.command != Command::kMigrate && o.command != Command::kBackfill)
     return absl::InvalidArgumentError("not an engine command");
   engine::Config config = o.config;
-  ASSIGN_OR_RETURN(auto server, OpenStepSocket(&config));
+  ASSIGN_OR_RETURN(auto server, OpenControlSocket(&config));
   // On a terminal the step shows the progress line; migrate's own endpoint
   // serves the metrics, so the step starts none.
   config.progress_tty = ProgressLineWanted(config);
@@ -111,6 +73,19 @@ absl::Status RunEngineStepForMigrate(const std::vector<std::string>& args) {
   engine::Rewrite rewrite(config);
   absl::StatusOr<engine::Summary> result = absl::UnknownError("not run");
   ASSIGN_OR_RETURN(auto observers, RunObservers::Start("", nullptr, rewrite.control(), config.progress_tty));
+  // The window's opening, seen in the published phase and told once.
+  std::atomic<bool> step_done{false};
+  std::thread window_watch;
+  if (events.window_open)
+    window_watch = std::thread([&] {
+      while (!step_done) {
+        if (rewrite.control()->Status().progress.phase == "revert-window") {
+          events.window_open(config.socket_path);
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
   absl::Status ran = RunStepControlled(
       rewrite.control(), server.get(),
       [&] {
@@ -118,9 +93,17 @@ absl::Status RunEngineStepForMigrate(const std::vector<std::string>& args) {
         return result.status();
       },
       [&] { rewrite.RequestStop(); });
+  step_done = true;
+  if (window_watch.joinable()) window_watch.join();
   observers->Finish(ran.ok());
   RETURN_IF_ERROR(ran);
   const engine::Summary& s = *result;
+  if (s.reverted) {
+    Log(LogLevel::kInfo, "online rewrite of {} reverted in its revert window: {} changes replayed back, writers "
+        "blocked {:.1f} ms at the swap back", QualifiedName(s.names.schema, s.names.table), s.reverse_changes,
+        s.revert_blocked_ms);
+    return absl::OkStatus();
+  }
   Log(LogLevel::kInfo,
       "online rewrite of {} complete: {} rows copied, {} changes replayed, writers blocked {:.1f} ms at cutover, "
       "verified: {} ({} mismatches), {:.1f} s{}",

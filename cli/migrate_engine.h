@@ -12,13 +12,16 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/workflow/migrate_runner.h"
 
 namespace shadowcopy::cli {
 
 // Runs the engine command `args` (the words after the program name; the
 // first is "backfill" for a backfill). The engine's own status on failure
 // (Cancelled after a stop signal); InvalidArgument when `args` do not parse.
-absl::Status RunEngineStepForMigrate(const std::vector<std::string>& args);
+// `events.window_open` is called when a rewrite's revert window opens.
+absl::Status RunEngineStepForMigrate(const std::vector<std::string>& args,
+                                     const workflow::EngineStepEvents& events);
 
 }  // namespace shadowcopy::cli
 

@@ -28,10 +28,14 @@ std::string DownRefusal(const MigrationStatus& s) {
     case MigrationState::kOutOfOrder:
       return "";  // not recorded: never selected
   }
-  if (!s.migration->undo_file)
-    return fmt::format("version {} ({}) has no undo file (U{}__<description>.sql or {}_<description>.down.sql)",
-                       s.version, s.file, s.version, s.version);
   return "";
+}
+
+// How many of `paths` (in order) are reverts before the first that is not.
+size_t DownRevertsBefore(const std::vector<DownPath>& paths) {
+  size_t n = 0;
+  while (n < paths.size() && paths[n] == DownPath::kRevert) ++n;
+  return n;
 }
 
 bool Recorded(const MigrationStatus& s) {
@@ -54,7 +58,8 @@ MigrationFile UndoFileOf(const MigrationFile& migration) {
 }
 
 absl::StatusOr<DownPlan> DownMigrations(const std::vector<MigrationStatus>& statuses,
-                                        const std::optional<MigrationVersion>& to) {
+                                        const std::optional<MigrationVersion>& to,
+                                        const std::map<std::string, WindowFacts>& windows) {
   std::vector<const MigrationStatus*> chosen;
   for (auto it = statuses.rbegin(); it != statuses.rend(); ++it) {
     if (!Recorded(*it)) continue;
@@ -66,15 +71,29 @@ absl::StatusOr<DownPlan> DownMigrations(const std::vector<MigrationStatus>& stat
     if (!to) break;
   }
   std::vector<std::string> refusals;
-  for (const MigrationStatus* s : chosen)
-    if (std::string why = DownRefusal(*s); !why.empty()) refusals.push_back(std::move(why));
+  std::vector<DownPath> paths;
+  for (const MigrationStatus* s : chosen) {
+    auto w = windows.find(s->row->version);
+    DownChoice choice = ChooseDownPath(*s, w == windows.end() ? WindowFacts{} : w->second);
+    if (std::string why = DownRefusal(*s); !why.empty()) choice = {DownPath::kRefuse, std::move(why)};
+    if (choice.path == DownPath::kRevert && paths.size() != DownRevertsBefore(paths))
+      choice = {DownPath::kRefuse, fmt::format("version {} is inside a revert window but newer ones are not",
+                                               s->version)};
+    if (choice.path == DownPath::kRefuse) refusals.push_back(choice.why);
+    paths.push_back(choice.path);
+  }
   if (!refusals.empty()) {
     std::string msg = "cannot undo (nothing was run): ";
     for (size_t i = 0; i < refusals.size(); ++i) msg += (i ? "; " : "") + refusals[i];
     return absl::FailedPreconditionError(msg);
   }
   DownPlan plan;
-  for (const MigrationStatus* s : chosen) {
+  for (size_t k = 0; k < chosen.size(); ++k) {
+    const MigrationStatus* s = chosen[k];
+    if (paths[k] == DownPath::kRevert) {
+      plan.reverts.push_back(s);
+      continue;
+    }
     const MigrationFile& undo = plan.files.emplace_back(UndoFileOf(*s->migration));
     PendingMigration p;
     p.file = &undo;

@@ -8,12 +8,15 @@
 #define SHADOWCOPY_ENGINE_WORKFLOW_MIGRATE_DOWN_H_
 
 #include <deque>
+#include <map>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/workflow/migrate_files.h"
 #include "engine/workflow/migrate_state.h"
+#include "engine/workflow/migrate_window.h"
 
 namespace shadowcopy::workflow {
 
@@ -27,6 +30,9 @@ struct DownPlan {
   std::deque<MigrationFile> files;  // UndoFileOf each migration undone
   std::vector<PendingMigration> undos;
   std::vector<const MigrationStatus*> migrations;  // the migration each undo takes back
+  // Taken back first, by the lossless revert of the run holding their
+  // window (newest first; none of them has an entry in `undos`).
+  std::vector<const MigrationStatus*> reverts;
 };
 
 // The migrations `migrate down` undoes: the newest one recorded in the
@@ -36,10 +42,13 @@ struct DownPlan {
 // one before anything runs; FailedPrecondition listing each refusal (no undo
 // file, failed or running migration, file modified or missing, a resumed
 // undo's applied statements changed, a safe path the runner cannot execute
-// yet); InvalidArgument for an undo file that does not parse.
+// yet); InvalidArgument for an undo file that does not parse. `windows`
+// (by the history's version) says which ones are inside a revert window (ChooseDownPath):
+// those are reverted instead of running their down file.
 // REQUIRES: `statuses` (and what they point to) outlive the result.
 absl::StatusOr<DownPlan> DownMigrations(const std::vector<MigrationStatus>& statuses,
-                                        const std::optional<MigrationVersion>& to);
+                                        const std::optional<MigrationVersion>& to,
+                                        const std::map<std::string, WindowFacts>& windows = {});
 
 }  // namespace shadowcopy::workflow
 

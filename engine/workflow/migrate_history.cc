@@ -45,7 +45,11 @@ absl::Status EnsureHistory(PgConn* conn) {
       "  at timestamptz NOT NULL DEFAULT now(), execution_ms bigint NOT NULL DEFAULT 0); "
       "ALTER TABLE shadowcopy.migrations ADD COLUMN IF NOT EXISTS step int NOT NULL DEFAULT 0, "
       "  ADD COLUMN IF NOT EXISTS step_started timestamptz, ADD COLUMN IF NOT EXISTS backup text, "
-      "  ADD COLUMN IF NOT EXISTS step_statement text");
+      "  ADD COLUMN IF NOT EXISTS step_statement text; "
+      // The revert window of a migration's online rewrite (migrate_window_record.h).
+      "ALTER TABLE shadowcopy.migrations ADD COLUMN IF NOT EXISTS revert_window text, "
+      "  ADD COLUMN IF NOT EXISTS revert_window_run text, ADD COLUMN IF NOT EXISTS revert_window_until timestamptz, "
+      "  ADD COLUMN IF NOT EXISTS revert_window_socket text");
 }
 
 absl::StatusOr<std::vector<HistoryRow>> LoadHistory(PgConn* conn) {
@@ -109,7 +113,8 @@ absl::Status MarkRunning(PgConn* conn, const MigrationFile& file, int total, boo
       "ON CONFLICT (version) DO UPDATE SET description = $2, file = $3, checksum = $4, state = 'running', "
       "  statements_total = $5::int, installed_by = current_user, installed_on = now(), updated_at = now(), "
       "  error = NULL, error_statement = NULL, baseline = false, plan = $7::jsonb, undo_file = NULL, "
-      "  undo_checksum = NULL, "
+      "  undo_checksum = NULL, revert_window = NULL, revert_window_run = NULL, revert_window_until = NULL, "
+      "  revert_window_socket = NULL, "
       "  statements_applied = CASE WHEN $6::bool THEN m.statements_applied ELSE 0 END, "
       "  statement_hashes = CASE WHEN $6::bool THEN m.statement_hashes ELSE '{}' END, "
       "  step = CASE WHEN $6::bool THEN m.step ELSE 0 END",
@@ -175,7 +180,11 @@ absl::Status MarkApplied(PgConn* conn, const MigrationFile& file, int64_t execut
         "INSERT INTO shadowcopy.migration_events (version, event, file, checksum, undo_file, undo_checksum, "
         "  execution_ms) SELECT version, 'undone', file, checksum, undo_file, undo_checksum, $2::bigint FROM u",
         {Key(file), std::to_string(execution_ms)}).status();
-  return conn->Query("UPDATE shadowcopy.migrations SET state = 'applied', execution_ms = $2::bigint, "
+  // A migration whose revert window was open: the window has closed; its
+  // time stays the one it took up to the window.
+  return conn->Query("UPDATE shadowcopy.migrations SET state = 'applied', "
+                     "execution_ms = CASE WHEN revert_window = 'open' THEN execution_ms ELSE $2::bigint END, "
+                     "revert_window = CASE WHEN revert_window = 'open' THEN 'closed' ELSE revert_window END, "
                      "error = NULL, error_statement = NULL, updated_at = now() WHERE version = $1",
                      {Key(file), std::to_string(execution_ms)})
       .status();

@@ -13,6 +13,9 @@
 #include "engine/workflow/migrate_backup.h"
 #include "engine/workflow/migrate_history.h"
 #include "engine/workflow/migrate_safe_path.h"
+#include "engine/workflow/migrate_window.h"
+#include "engine/workflow/plan_safe_path.h"
+#include "engine/workflow/migrate_window_record.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::workflow {
@@ -94,7 +97,7 @@ class MigrationRun {
       if (u.end <= static_cast<int>(hashes_.size())) continue;  // applied (earlier, or by a merged rewrite)
       failing_ = u.begin;
       absl::Status st = RunUnit(u);
-      if (!st.ok()) return Fail(st);
+      if (!st.ok()) return reverted_ ? st : Fail(st);
     }
     failing_ = -1;
     for (const PlannedStatement& q : p_.script.verify) {
@@ -267,6 +270,7 @@ class MigrationRun {
     std::vector<std::string> args;
     std::string schema, table, what;
     int end = i + 1;
+    bool windowed = false;
     if (backfill) {
       auto step = BackfillOf(p_.script.statements[i].sql);
       if (!step) return absl::InvalidArgumentError("not a simple UPDATE or DELETE: cannot run it as a backfill");
@@ -279,6 +283,14 @@ class MigrationRun {
       if (!group) return absl::InvalidArgumentError("not a table's rewrite: cannot run it online");
       schema = group->step.schema, table = group->step.table, what = group->step.alter, end = group->end;
       args = RewriteArgs(config_.dsn, group->step, false, config_.drop_old_table);
+      if (config_.revert_window.count() > 0) {
+        if (std::string why = NoWindowReason(p_); why.empty()) {
+          for (const auto& w : RevertWindowArgs(config_.revert_window, config_.window_args)) args.push_back(w);
+          windowed = true;
+        } else {
+          say_(fmt::format("{}: no revert window: {}", p_.file->file, why));
+        }
+      }
       if (end > i + 1)
         say_(fmt::format("{}: statements {} to {} are one online rewrite of {}: --alter \"{}\"", p_.file->file,
                          i + 1, end, QualifiedName(schema, table), what));
@@ -311,8 +323,53 @@ class MigrationRun {
       args.insert(args.end(), {"--hooks-path", config_.hooks.path, "--hooks-timeout",
                                fmt::format("{}ms", config_.hooks.timeout.count())});
     }
-    RETURN_IF_ERROR(config_.run_engine(args));
+    args.insert(args.end(), config_.engine_args.begin(), config_.engine_args.end());
+    const auto& own = backfill ? config_.backfill_args : config_.rewrite_args;
+    args.insert(args.end(), own.begin(), own.end());
+    EngineStepEvents events;
+    if (windowed)
+      events.window_open = [this, schema, table, end](const std::string& socket) {
+        WindowOpened(schema, table, end, socket);
+      };
+    absl::Status ran = config_.run_engine(args, events);
+    if (windowed) {
+      ASSIGN_OR_RETURN(auto w, FindStepWindow(conn_, *p_.file, schema, table));
+      if (w && (w->state == "reverted" || w->outcome == "reverted")) {
+        reverted_ = true;
+        RETURN_IF_ERROR(MarkUndoneByRevert(conn_, *p_.file, MsSince(start_)));
+        return absl::AbortedError(fmt::format(
+            "version {} was reverted during its revert window ({}): {} has its old definition and every write; "
+            "recorded undone, and the run stops here", p_.file->name.version.ToString(),
+            ran.ok() ? "asked by the operator" : ran.message(), QualifiedName(schema, table)));
+      }
+    }
+    RETURN_IF_ERROR(ran);
     return Record(end);
+  }
+
+  // The rewrite's revert window opened (called once, on the step's watcher
+  // thread, while this thread waits in the step): the migration is applied,
+  // its window open. Its own connection: conn_ belongs to the runner's thread.
+  void WindowOpened(const std::string& schema, const std::string& table, int end, const std::string& socket) {
+    auto conn = ConnectForMigrate(config_.dsn);
+    absl::StatusOr<std::optional<StepWindow>> w =
+        conn.ok() ? FindStepWindow(conn->get(), *p_.file, schema, table) : conn.status();
+    if (w.ok() && !*w) w = absl::NotFoundError("no revert window recorded for the step");
+    absl::Status st = w.ok() ? absl::OkStatus() : w.status();
+    if (st.ok()) {
+      std::vector<std::string> hashes;
+      for (int i = 0; i < end; ++i) hashes.push_back(StatementHash(p_.script.statements[i].sql));
+      st = RecordWindowOpen(conn->get(), *p_.file, end, hashes, **w, socket, MsSince(start_));
+    }
+    if (!st.ok()) {
+      Log(LogLevel::kWarning, "{}: could not record the open revert window in the history: {}", p_.file->file,
+          st.message());
+      return;
+    }
+    say_(fmt::format("{}: version {} applied; its revert window is open until {} UTC ({:.0f} s): `shadowcopy "
+                     "migrate down --dir {} --execute` reverts it without losing a write; the next migration "
+                     "starts when the window ends", p_.file->file, p_.file->name.version.ToString(), (*w)->until,
+                     (*w)->seconds_left, ShellQuote(config_.dir)));
   }
 
   // CREATE/DROP INDEX CONCURRENTLY as written, outside any transaction and
@@ -346,6 +403,7 @@ class MigrationRun {
   const Clock::time_point start_ = Clock::now();
   std::vector<std::string> hashes_;  // of the statements applied so far
   int failing_ = -1;                 // the statement running, for the record of a failure
+  bool reverted_ = false;            // reverted in its revert window: recorded undone, not failed
 };
 
 }  // namespace

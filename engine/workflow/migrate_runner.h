@@ -25,6 +25,13 @@ namespace shadowcopy::workflow {
 // Advisory lock key of the runner lock (the state schema's is 0x5D << 40).
 inline constexpr int64_t kMigrateRunnerLockKey = int64_t{0x5E} << 40;
 
+// What an engine step tells the runner while it runs.
+struct EngineStepEvents {
+  // Called once, on another thread, when the rewrite's revert window opens,
+  // with the step's control socket ("" without one).
+  std::function<void(const std::string& socket_path)> window_open;
+};
+
 struct MigrateConfig {
   std::string dsn;
   std::string dir;
@@ -38,7 +45,16 @@ struct MigrateConfig {
   // resume — given the words of its command line (after the program name;
   // see RewriteArgs, BackfillArgs). Injected by the command line; when
   // unset, an online-rewrite or backfill statement fails without running.
-  std::function<absl::Status(const std::vector<std::string>& args)> run_engine;
+  std::function<absl::Status(const std::vector<std::string>& args, const EngineStepEvents& events)> run_engine;
+  // --revert-window: a migration that is one online rewrite (NoWindowReason)
+  // keeps the rewrite's revert window open this long after its cutover,
+  // before the next migration starts (0: no window). `window_args` go to
+  // those rewrites only (--revert-accept, --health-check, ...).
+  std::chrono::milliseconds revert_window{0};
+  std::vector<std::string> window_args;
+  // Engine options given to every engine step (throttle limits, --nice-ratio),
+  // to each online rewrite (--chunk-size, ...) and to each backfill (--batch-size, ...).
+  std::vector<std::string> engine_args, rewrite_args, backfill_args;
   // A rewrite drops the original it replaced (`--drop-old-table`), so a
   // later migration of the same table can rewrite it again.
   bool drop_old_table = true;
@@ -87,6 +103,11 @@ using Say = std::function<void(const std::string& line)>;
 // Applies `pending` in order on `conn`, whose session holds no transaction.
 // An undo file (kind kUndo, migrate_down.h) runs the same way and is
 // recorded as the undo of its version (migrate_history.h).
+// A migration with a revert window (config.revert_window) is recorded
+// `applied` when its window opens; the run goes on when the window ends.
+// Reverted during its window (by `migrate down`, `revert`, `ctl revert` or
+// a health check), it is recorded `undone` and the run stops there with
+// Aborted.
 // REQUIRES: the runner lock is held and EnsureHistory has run. Stops at the
 // first failure: the migration is recorded `failed` with the error and the
 // failing statement, the statements that committed stay recorded, and the
