@@ -117,30 +117,23 @@ fi
 PGBENCH=$PGBIN/pgbench
 HR="python3 $ROOT/benchmarks/heavy_report.py"
 
-WORK=$(mktemp -d /tmp/shadowcopy-heavy.XXXXXX)
-chmod 0755 "$WORK"
-cp "$BIN" "$WORK/shadowcopy"   # a private copy: a rebuild of the tree cannot change it mid-run
-SC=$WORK/shadowcopy
-SC_VERSION="$("$SC" --version 2>&1 | head -1) @ $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- engine cdc cli common throttler 2>/dev/null || echo '+dirty')"
-
 # shellcheck source=../scripts/lib/pg.sh
 source scripts/lib/pg.sh
+# shellcheck source=../benchmarks/lib/bench.sh
+source "$ROOT/benchmarks/lib/bench.sh"
+bench_workdir shadowcopy-heavy "$BIN"
 WL_PIDS=()
 finish() {
   local rc=$?
   for p in "${WL_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  pg_stop
-  if [[ -n $KEEP_LOGS ]]; then mkdir -p "$KEEP_LOGS" && cp -r "$WORK"/. "$KEEP_LOGS"/ || true; fi
-  rm -rf "$WORK"
+  bench_cleanup
   exit $rc
 }
 trap finish EXIT
 
 pg_start_bench
 export PGDATABASE=postgres
-q() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
 PG_VERSION=$(q -c "SELECT version()")
-now() { date +%s.%N; }
 
 # ---- the shapes: pgbench arguments (rate and logging added by start_wl) ----
 H=$ROOT/benchmarks/heavy
@@ -271,9 +264,7 @@ run_one() {  # $1 shape, $2 method, $3 rate, $4 attempt
 }
 
 log "loading $ROWS rows into template tmpl"
-q -c "CREATE DATABASE tmpl"
-PGDATABASE=tmpl q -v rows="$ROWS" -f "$ROOT/benchmarks/orders_schema.sql" >/dev/null
-q -c "ALTER DATABASE tmpl WITH ALLOW_CONNECTIONS false"
+bench_load_template "$ROWS"
 
 : >"$WORK/results.jsonl"
 T_START=$(now)

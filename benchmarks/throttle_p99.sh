@@ -47,22 +47,17 @@ log() { printf '[p99 %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 PGBIN=/usr/lib/postgresql/15/bin
 PGBENCH=$PGBIN/pgbench
 REPORT="python3 $ROOT/benchmarks/bench_report.py"
-WORK=$(mktemp -d /tmp/shadowcopy-p99.XXXXXX)
-chmod 0755 "$WORK"
-cp "$BIN" "$WORK/shadowcopy"
-SC=$WORK/shadowcopy
-SC_VERSION="$("$SC" --version 2>&1 | head -1) @ $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- engine cdc cli common throttler 2>/dev/null || echo '+dirty')"
-
 # shellcheck source=../scripts/lib/pg.sh
 source scripts/lib/pg.sh
+# shellcheck source=../benchmarks/lib/bench.sh
+source "$ROOT/benchmarks/lib/bench.sh"
+bench_workdir shadowcopy-p99 "$BIN"
 WL_PIDS=()
 finish() {
   local rc=$?
   touch "$WORK/stop" 2>/dev/null || true
   for p in "${WL_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  pg_stop
-  if [[ -n $KEEP_LOGS ]]; then mkdir -p "$KEEP_LOGS" && cp -r "$WORK"/. "$KEEP_LOGS"/ || true; fi
-  rm -rf "$WORK"
+  bench_cleanup
   exit $rc
 }
 trap finish EXIT
@@ -70,11 +65,9 @@ trap finish EXIT
 # The server as scripts/bench sets it up.
 pg_start_bench
 export PGDATABASE=postgres
-q() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
 
 # shellcheck source=../benchmarks/lib/workload.sh
 source "$ROOT/benchmarks/lib/workload.sh"
-now() { date +%s.%N; }
 
 # Epoch seconds of the tool's first `phase=NAME` log line (its lines start
 # with the UTC time of day), or the fallback.
@@ -85,9 +78,7 @@ phase_time() {  # $1 stderr file, $2 phase, $3 day (YYYY-MM-DD), $4 fallback
 }
 
 log "loading $ROWS rows"
-q -c "CREATE DATABASE tmpl"
-PGDATABASE=tmpl q -v rows="$ROWS" -f "$ROOT/benchmarks/orders_schema.sql" >/dev/null
-q -c "ALTER DATABASE tmpl WITH ALLOW_CONNECTIONS false"
+bench_load_template "$ROWS"
 
 : >"$WORK/results.jsonl"
 for run in $(seq 1 "$RUNS"); do

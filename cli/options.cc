@@ -10,6 +10,7 @@
 #include "cli/command_line.h"
 #include "cli/metrics_text.h"
 #include "common/status.h"
+#include "engine/control/control.h"
 #include "engine/rewrite/revertibility.h"
 #include "fmt/format.h"
 
@@ -95,20 +96,8 @@ absl::StatusOr<int64_t> ParseSize(const std::string& text) {
 }
 
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text) {
-  double value = 0;
-  const char* begin = text.data();
-  const char* end = text.data() + text.size();
-  auto r = std::from_chars(begin, end, value);
-  if (r.ec != std::errc() || !(value >= 0) || value > 1e12)
-    return absl::InvalidArgumentError(fmt::format("invalid duration '{}'", text));
-  std::string unit(r.ptr, end);
-  double ms;
-  if (unit.empty() || unit == "ms") ms = value;
-  else if (unit == "s") ms = value * 1000;
-  else if (unit == "m" || unit == "min") ms = value * 60000;
-  else return absl::InvalidArgumentError(fmt::format("invalid duration '{}' (use ms, s or m)", text));
-  if (!(ms <= 1e12)) return absl::InvalidArgumentError(fmt::format("duration '{}' is too long", text));
-  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+  // One grammar for the flags and the control socket's `set`.
+  return engine::ParseControlDuration(text);
 }
 
 std::string UsageText() { return BuildCommandLine()->app.help(); }

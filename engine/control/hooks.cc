@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -27,6 +28,14 @@ using std::chrono::milliseconds;
 using HookClock = std::chrono::steady_clock;
 
 constexpr size_t kMaxHookOutput = 64 * 1024;
+// At most this many announced notifications wait for the worker; an event
+// announced beyond them is logged and dropped.
+constexpr size_t kMaxQueuedNotifications = 256;
+// How long a gate waits for the hooks of the events announced before it
+// (so quick ones keep their order) before it runs beside them.
+constexpr milliseconds kGateOrderGrace{300};
+
+bool IsGateJob(const auto& job) { return job.done != nullptr; }
 
 std::vector<std::string> OurEnvironment() {
   std::vector<std::string> env;
@@ -236,6 +245,11 @@ void Hooks::Fire(std::string_view event, HookVars extra) {
   Job job = MakeJob(event, std::move(extra));
   absl::MutexLock lock(&mu_);
   if (finishing_) return;
+  if (queue_.size() >= kMaxQueuedNotifications) {
+    Log(LogLevel::kWarning, "hook {}: not run, {} earlier events still wait for their hooks", job.event,
+        queue_.size());
+    return;
+  }
   queue_.push_back(std::move(job));
 }
 
@@ -286,37 +300,86 @@ absl::Status Hooks::RunJob(const Job& job) {
   return absl::OkStatus();
 }
 
+// One worker takes the jobs in their order. A notification runs on a
+// thread of its own, one at a time, so that a gate announced meanwhile need
+// not wait for it: the gate waits for the notifications announced before it
+// at most kGateOrderGrace (quick ones keep their order), then runs on the
+// worker beside them. The status event is a notification the worker makes
+// itself when nothing else waits.
 void Hooks::WorkerLoop() {
   const bool ticks = control_ != nullptr && settings_.status_interval.count() > 0;
   auto next_status = HookClock::now() + settings_.status_interval;
+  std::thread notification;           // the notification running, or done and not joined
+  bool notification_running = false;  // guarded by mu_
+  std::optional<HookClock::time_point> gate_seen;  // when the first waiting gate was seen
+  auto start_notification = [&](Job job) {
+    if (notification.joinable()) notification.join();
+    notification = std::thread([this, &notification_running, job = std::move(job)] {
+      RunJob(job).IgnoreError();  // logged; a notification's failure changes nothing
+      absl::MutexLock lock(&mu_);
+      notification_running = false;
+    });
+  };
   for (;;) {
     Job job;
+    bool run_gate = false, tick = false;
     {
       absl::MutexLock lock(&mu_);
       auto unheld = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !held_ || finishing_; };
       mu_.Await(absl::Condition(&unheld));
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || finishing_ || held_; };
-      if (ticks) {
-        absl::Time wake = absl::Now() + absl::FromChrono(next_status - HookClock::now());
-        mu_.AwaitWithDeadline(absl::Condition(&ready), wake);
+      auto gate_at = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return std::find_if(queue_.begin(), queue_.end(), [](const Job& j) { return IsGateJob(j); });
+      };
+      // A gate with nothing before it, or one not seen yet; a notification
+      // when none runs; the end.
+      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        if (held_ && !finishing_) return true;
+        if (finishing_ && queue_.empty() && !notification_running) return true;
+        auto gate = gate_at();
+        if (gate != queue_.end() && (!gate_seen || (gate == queue_.begin() && !notification_running))) return true;
+        return !queue_.empty() && !IsGateJob(queue_.front()) && !notification_running;
+      };
+      std::optional<HookClock::time_point> wake;
+      if (ticks && !notification_running) wake = next_status;
+      if (gate_seen && (!wake || *gate_seen + kGateOrderGrace < *wake)) wake = *gate_seen + kGateOrderGrace;
+      if (wake) {
+        mu_.AwaitWithDeadline(absl::Condition(&ready), absl::Now() + absl::FromChrono(*wake - HookClock::now()));
       } else {
         mu_.Await(absl::Condition(&ready));
       }
+      if (finishing_ && queue_.empty() && !notification_running) break;
       if (held_ && !finishing_) continue;
-      if (queue_.empty() && finishing_) return;
-      if (!queue_.empty()) {
-        job = std::move(queue_.front());
-        queue_.pop_front();
+      auto gate = gate_at();
+      if (gate != queue_.end()) {
+        if (!gate_seen) gate_seen = HookClock::now();
+        bool earlier_done = gate == queue_.begin() && !notification_running;
+        if (earlier_done || HookClock::now() >= *gate_seen + kGateOrderGrace) {
+          job = std::move(*gate);
+          queue_.erase(gate);
+          gate_seen.reset();
+          run_gate = true;
+        }
+      }
+      if (!run_gate && !notification_running) {
+        if (!queue_.empty() && !IsGateJob(queue_.front())) {
+          job = std::move(queue_.front());
+          queue_.pop_front();
+          notification_running = true;
+        } else if (queue_.empty() && ticks && HookClock::now() >= next_status) {
+          next_status = HookClock::now() + settings_.status_interval;
+          tick = notification_running = true;
+        }
       }
     }
-    if (job.event.empty()) {
-      if (HookClock::now() < next_status) continue;
-      next_status = HookClock::now() + settings_.status_interval;
-      job = MakeJob("status", {});
+    if (run_gate) {
+      job.done->set_value(RunJob(job));
+    } else if (tick) {
+      start_notification(MakeJob("status", {}));
+    } else if (!job.event.empty()) {
+      start_notification(std::move(job));
     }
-    absl::Status st = RunJob(job);
-    if (job.done) job.done->set_value(st);
   }
+  if (notification.joinable()) notification.join();
 }
 
 void Hooks::Hold(bool held) {

@@ -4,12 +4,12 @@
 // environment. Values reach a hook only through its environment: no shell,
 // no argument built from them.
 //
-// Every hook runs on one worker thread, in the order the events happened,
-// for at most the timeout; then its process group is killed. Its output
-// goes to the log, line by line. A hook never holds up the run (Fire
-// returns at once) and its failure is only logged — except a gate
-// (Gate: before-cutover), which the run waits for and which vetoes what it
-// guards when it fails or times out.
+// Hooks run in the order the events happened, each for at most the
+// timeout; then its process group is killed. Its output goes to the log,
+// line by line. A notification never holds up the run (Fire returns at
+// once) and its failure is only logged. A gate (Gate: before-cutover),
+// which the run waits for and which vetoes what it guards when it fails or
+// times out, never waits long behind a notification (see hooks.cc).
 //
 // The status event is fired by the worker itself every status interval
 // while the run goes on.
@@ -85,7 +85,7 @@ class Hooks {
   // Fire, the first time only for this event.
   void FireOnce(std::string_view event, HookVars extra = {});
 
-  // Runs `event`'s hook after the earlier ones and waits for it, calling
+  // Runs `event`'s hook after the earlier ones (< 0.3 s) and waits, calling
   // `while_waiting` about every 100 ms meanwhile (its error ends the wait and
   // is returned). OK when there is no such hook or it exits 0; Unavailable
   // saying why (exit status, timeout) otherwise: retry later.

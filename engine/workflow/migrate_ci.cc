@@ -3,12 +3,12 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 
 #include "common/quote.h"
 #include "common/status.h"
 #include "engine/table/state_tables.h"
+#include "engine/workflow/cancelable_conn.h"
 #include "engine/workflow/conninfo.h"
 #include "engine/workflow/migrate_down.h"
 #include "engine/workflow/migrate_history.h"
@@ -27,23 +27,6 @@ using CiClock = std::chrono::steady_clock;
 const std::vector<std::string> kCiExcludedTables = {"shadowcopy.migrations", "shadowcopy.migration_events",
                                                     "shadowcopy.migration_events_id_seq"};
 const std::vector<std::string> kCiTools = {"initdb", "postgres", "pg_dump", "psql"};
-
-// The connection a stop request cancels the query of.
-class CiActiveConn {
- public:
-  void Set(PgConn* conn) {
-    std::lock_guard<std::mutex> lock(mu_);
-    conn_ = conn;
-  }
-  void Cancel() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (conn_ != nullptr) conn_->Cancel();
-  }
-
- private:
-  std::mutex mu_;
-  PgConn* conn_ = nullptr;  // guarded by mu_
-};
 
 // The newest local server binaries, for --empty without a target.
 absl::StatusOr<std::string> NewestBinDir() {
@@ -277,7 +260,7 @@ class CiRun {
   const CiOptions& o_;
   const Say& say_;
   CiResult* result_;
-  CiActiveConn active_;
+  CancelableConn active_;
   std::vector<MigrationFile> files_;
   ProductionInfo info_;
   std::vector<HistoryRow> target_rows_, applied_rows_;

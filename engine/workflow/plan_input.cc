@@ -13,24 +13,11 @@
 #include "common/sql_lexer.h"
 #include "common/status.h"
 #include "engine/workflow/migrate_files.h"
+#include "engine/workflow/statement_kind.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::workflow {
 namespace {
-
-// The first two bare words of `sql` (comments skipped), lower-cased by
-// IsWord comparisons at the caller.
-std::vector<sql::Token> Words(std::string_view sql) {
-  std::vector<sql::Token> out;
-  auto tokens = sql::Tokenize(sql);
-  if (!tokens.ok()) return out;
-  for (const sql::Token& t : *tokens) {
-    if (t.kind == sql::TokenKind::kComment) continue;
-    out.push_back(t);
-    if (out.size() == 2) break;
-  }
-  return out;
-}
 
 // V1_2__name.sql -> {1, 2}; other names sort after versioned ones, by name.
 std::vector<long> FlywayVersion(const std::string& name) {
@@ -78,20 +65,13 @@ absl::StatusOr<std::vector<std::string>> DirectoryFiles(const std::string& dir) 
 }  // namespace
 
 TransactionControl ClassifyTransactionControl(std::string_view sql) {
-  std::vector<sql::Token> w = Words(sql);
-  if (w.empty()) return TransactionControl::kNone;
-  const sql::Token& first = w[0];
-  const bool second_is = w.size() > 1;
-  if (first.IsWord("begin")) return TransactionControl::kBegin;
-  if (first.IsWord("start") && second_is && w[1].IsWord("transaction")) return TransactionControl::kBegin;
-  if (first.IsWord("end") || first.IsWord("abort")) return TransactionControl::kEnd;
-  if (first.IsWord("commit") || first.IsWord("rollback")) {
-    // COMMIT PREPARED / ROLLBACK PREPARED act on another transaction;
-    // ROLLBACK TO [SAVEPOINT] stays in the block.
-    if (second_is && (w[1].IsWord("prepared") || w[1].IsWord("to"))) return TransactionControl::kNone;
-    return TransactionControl::kEnd;
+  switch (ClassifyTxnStatement(sql)) {
+    case TxnStatement::kBegin: return TransactionControl::kBegin;
+    case TxnStatement::kCommit:
+    case TxnStatement::kRollback:
+    case TxnStatement::kPrepare: return TransactionControl::kEnd;
+    case TxnStatement::kOther: break;
   }
-  if (first.IsWord("prepare") && second_is && w[1].IsWord("transaction")) return TransactionControl::kEnd;
   return TransactionControl::kNone;
 }
 

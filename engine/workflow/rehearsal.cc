@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <mutex>
 #include <random>
 #include <set>
 
@@ -17,6 +16,7 @@
 #include "common/log.h"
 #include "common/quote.h"
 #include "common/status.h"
+#include "engine/workflow/cancelable_conn.h"
 #include "engine/workflow/conninfo.h"
 #include "engine/workflow/rehearsal_run.h"
 #include "engine/workflow/rehearsal_server.h"
@@ -31,23 +31,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
-
-// The connection a stop request cancels the query of.
-class ActiveConn {
- public:
-  void Set(PgConn* conn) {
-    std::lock_guard<std::mutex> lock(mu_);
-    conn_ = conn;
-  }
-  void Cancel() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (conn_ != nullptr) conn_->Cancel();
-  }
-
- private:
-  std::mutex mu_;
-  PgConn* conn_ = nullptr;  // guarded by mu_
-};
 
 // A database created on the staging server for one rehearsal, dropped
 // (sessions terminated) on destruction.
@@ -244,7 +227,7 @@ class Rehearsal {
 
   const RehearsalOptions& options_;
   PlanFacts* facts_;
-  ActiveConn active_;
+  CancelableConn active_;
   std::unique_ptr<PgConn> prod_;  // production: read-only, catalogs and sizes
   ProductionInfo info_;
 };

@@ -28,6 +28,18 @@ bool AnyWord(const std::vector<sql::Token>& w, std::string_view word) {
   return std::any_of(w.begin(), w.end(), [&](const sql::Token& t) { return t.IsWord(word); });
 }
 
+TxnStatement TxnStatementOf(const std::vector<sql::Token>& w) {
+  if (WordAt(w, 0, "begin") || (WordAt(w, 0, "start") && WordAt(w, 1, "transaction"))) return TxnStatement::kBegin;
+  // COMMIT PREPARED / ROLLBACK PREPARED act on another transaction;
+  // ROLLBACK [WORK] TO [SAVEPOINT] stays in the block.
+  if (WordAt(w, 0, "commit") || WordAt(w, 0, "end"))
+    return WordAt(w, 1, "prepared") ? TxnStatement::kOther : TxnStatement::kCommit;
+  if (WordAt(w, 0, "rollback") || WordAt(w, 0, "abort"))
+    return WordAt(w, 1, "prepared") || AnyWord(w, "to") ? TxnStatement::kOther : TxnStatement::kRollback;
+  if (WordAt(w, 0, "prepare") && WordAt(w, 1, "transaction")) return TxnStatement::kPrepare;
+  return TxnStatement::kOther;
+}
+
 // Why the server refuses `w` inside a transaction block, or "" when it does not.
 std::string OutsideTransactionWhy(const std::vector<sql::Token>& w) {
   if (WordAt(w, 0, "create")) {
@@ -63,16 +75,18 @@ std::string OutsideTransactionWhy(const std::vector<sql::Token>& w) {
 
 }  // namespace
 
+TxnStatement ClassifyTxnStatement(std::string_view sql) { return TxnStatementOf(Words(sql)); }
+
 RehearsalKind ClassifyForRehearsal(std::string_view sql) {
   RehearsalKind kind;
   auto w = Words(sql);
   if (w.empty()) return kind;
-  if (WordAt(w, 0, "begin") || (WordAt(w, 0, "start") && WordAt(w, 1, "transaction"))) {
-    kind.control = RehearsalTxnControl::kBegin;
-  } else if (WordAt(w, 0, "commit") || WordAt(w, 0, "end")) {
-    if (!WordAt(w, 1, "prepared")) kind.control = RehearsalTxnControl::kCommit;
-  } else if (WordAt(w, 0, "rollback") || WordAt(w, 0, "abort")) {
-    if (!WordAt(w, 1, "prepared") && !AnyWord(w, "to")) kind.control = RehearsalTxnControl::kRollback;
+  switch (TxnStatementOf(w)) {
+    case TxnStatement::kBegin: kind.control = RehearsalTxnControl::kBegin; break;
+    case TxnStatement::kCommit: kind.control = RehearsalTxnControl::kCommit; break;
+    case TxnStatement::kRollback: kind.control = RehearsalTxnControl::kRollback; break;
+    case TxnStatement::kPrepare:
+    case TxnStatement::kOther: break;
   }
   kind.why = OutsideTransactionWhy(w);
   kind.outside_transaction = !kind.why.empty();

@@ -30,8 +30,23 @@ struct RehearsalKind {
   std::string why;
 };
 
+// What a statement does to the transaction block, from its leading words:
+// the one classifier of transaction control that plan, migrate and the
+// rehearsal share.
+enum class TxnStatement {
+  kOther,     // any other (SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT PREPARED ...)
+  kBegin,     // BEGIN, START TRANSACTION
+  kCommit,    // COMMIT, END
+  kRollback,  // ROLLBACK, ABORT
+  kPrepare,   // PREPARE TRANSACTION
+};
+// `sql` is one statement, as split by sql::SplitStatements; comments are
+// skipped. Text that does not tokenize is kOther.
+TxnStatement ClassifyTxnStatement(std::string_view sql);
+
 // Classifies `sql` (one statement, as split by sql::SplitStatements) from its
 // leading words; comments are skipped. Text that does not tokenize is kNone.
+// A PREPARE TRANSACTION is kNone here: the rehearsal does not run one.
 RehearsalKind ClassifyForRehearsal(std::string_view sql);
 
 // The strength of a relation lock mode as pg_locks spells it, 1 (AccessShareLock)

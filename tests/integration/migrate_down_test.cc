@@ -21,8 +21,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "nlohmann/json.hpp"
 #include "tests/integration/harness.h"
+#include "tests/integration/migrate_fixture.h"
 #include "tests/integration/workload.h"
 
 namespace shadowcopy::it {
@@ -42,48 +42,8 @@ constexpr const char* kSchemaQuery =
     "    WHERE connamespace = 'public'::regnamespace "
     "  UNION ALL SELECT 'sequence ' || sequencename FROM pg_sequences WHERE schemaname = 'public') s";
 
-class MigrateDownTest : public DatabaseTest {
+class MigrateDownTest : public MigrateDirTest {
  protected:
-  void SetUp() override {
-    DatabaseTest::SetUp();
-    char tmpl[] = "/tmp/sc_it_down.XXXXXX";
-    const char* made = mkdtemp(tmpl);
-    ASSERT_NE(made, nullptr);
-    dir_ = made;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-    DatabaseTest::TearDown();
-  }
-
-  void Write(const std::string& file, const std::string& text) {
-    std::ofstream out(dir_ + "/" + file, std::ios::binary | std::ios::trunc);
-    out << text;
-  }
-
-  ProcessResult Migrate(std::vector<std::string> words, bool with_dsn = true) {
-    std::vector<std::string> args = {"migrate"};
-    args.insert(args.end(), words.begin(), words.end());
-    args.push_back("--dir");
-    args.push_back(dir_);
-    if (with_dsn) {
-      args.push_back("--dsn");
-      args.push_back(dsn());
-    }
-    return RunShadowcopy(args);
-  }
-
-  std::map<std::string, std::string> States() {
-    auto r = Migrate({"status", "--format", "json"});
-    std::map<std::string, std::string> out;
-    auto j = nlohmann::json::parse(LastLine(r.out), nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << r.Describe();
-    if (j.is_discarded()) return out;
-    for (const auto& m : j["migrations"]) out[m["version"].get<std::string>()] = m["state"].get<std::string>();
-    return out;
-  }
-
   std::string Schema() { return QueryValue(db(), kSchemaQuery); }
 
   // True when `pid` is alive and this process is among its ancestors.
@@ -131,7 +91,6 @@ class MigrateDownTest : public DatabaseTest {
     Write("U2__flag_and_audit.sql", "DROP TABLE audit;\nALTER TABLE orders DROP COLUMN flag;\n");
   }
 
-  std::string dir_;
 };
 
 TEST_F(MigrateDownTest, DownUnderWritersRestoresSchemaAndStatusIsPendingAgain) {
@@ -256,7 +215,7 @@ TEST_F(MigrateDownTest, CiFailsWithTheSchemaDiffOnADownFileThatForgetsAnIndex) {
   Write("U1__t.sql", "DROP TABLE t;\n");
   Write("V2__note.sql", "ALTER TABLE t ADD COLUMN note text;\nCREATE INDEX t_name_idx ON t (name);\n");
   Write("U2__note.sql", "ALTER TABLE t DROP COLUMN note;\n");
-  auto r = Migrate({"ci", "--empty"}, /*with_dsn=*/false);
+  auto r = MigrateWithoutDsn({"ci", "--empty"});
   EXPECT_EQ(r.exit_code, 1) << r.Describe();
   EXPECT_THAT(r.out, HasSubstr("migrate ci: FAILED: version 2: U2__note.sql does not restore the schema"));
   EXPECT_THAT(r.out, HasSubstr("--- schema before version 2"));
@@ -268,11 +227,11 @@ TEST_F(MigrateDownTest, CiFailsWithTheSchemaDiffOnADownFileThatForgetsAnIndex) {
 
 TEST_F(MigrateDownTest, CiExitCodesForBadInputAndAnUnreachableTarget) {
   Write("V1__t.sql", "CREATE TABLE t (id int);\n");
-  auto no_undo = Migrate({"ci", "--empty"}, false);
+  auto no_undo = MigrateWithoutDsn({"ci", "--empty"});
   EXPECT_EQ(no_undo.exit_code, 1) << no_undo.Describe();
   EXPECT_THAT(no_undo.out, HasSubstr("no undo file for 1 (V1__t.sql)"));
   Write("U1__t.sql", "DROP TABLE t; $$\n");
-  auto bad = Migrate({"ci", "--empty"}, false);
+  auto bad = MigrateWithoutDsn({"ci", "--empty"});
   EXPECT_EQ(bad.exit_code, 2) << bad.Describe();
   auto unreachable = RunShadowcopy({"migrate", "ci", "--dir", dir_, "--dsn", "host=/nonexistent port=1 dbname=x"});
   EXPECT_EQ(unreachable.exit_code, 3) << unreachable.Describe();

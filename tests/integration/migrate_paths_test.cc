@@ -11,14 +11,13 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/migrate_fixture.h"
 #include "tests/integration/workload.h"
 
 namespace shadowcopy::it {
@@ -27,35 +26,8 @@ namespace {
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
-class MigratePathsTest : public DatabaseTest {
+class MigratePathsTest : public MigrateDirTest {
  protected:
-  void SetUp() override {
-    DatabaseTest::SetUp();
-    char tmpl[] = "/tmp/sc_it_migrate_paths.XXXXXX";
-    const char* made = mkdtemp(tmpl);
-    ASSERT_NE(made, nullptr);
-    dir_ = made;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-    DatabaseTest::TearDown();
-  }
-
-  void Write(const std::string& file, const std::string& text) {
-    std::ofstream out(dir_ + "/" + file, std::ios::binary | std::ios::trunc);
-    out << text;
-  }
-  std::vector<std::string> Args(std::vector<std::string> words) {
-    std::vector<std::string> args = {"migrate"};
-    args.insert(args.end(), words.begin(), words.end());
-    for (const std::string& w : {std::string("--dir"), dir_, std::string("--dsn"), dsn()}) args.push_back(w);
-    return args;
-  }
-  ProcessResult Migrate(std::vector<std::string> words, const EnvVars& env = {}) {
-    return RunShadowcopy(Args(std::move(words)), env);
-  }
-
   // The orders table's shape after the directory below.
   void ExpectSchemaAsTheFilesSay() {
     EXPECT_EQ(QueryValue(db(), "SELECT indisvalid FROM pg_index WHERE indexrelid = 'orders_status_idx'::regclass"),
@@ -77,7 +49,6 @@ class MigratePathsTest : public DatabaseTest {
               "");
   }
 
-  std::string dir_;
 };
 
 // A team's directory: every safe path but refuse.
@@ -107,7 +78,8 @@ constexpr const char* kTruthAlter =
     "ALTER COLUMN amount TYPE numeric(14,3)";
 
 TEST_F(MigratePathsTest, TeamDirectoryOnItsSafePathsUnderWriters) {
-  ASSERT_TRUE(CreateAndLoadOrders(db(), 20000).ok());
+  // Just over plan's 10000 rows for a backfill (an UPDATE of fewer runs as is).
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 12000).ok());
   MustExec(db(), "ANALYZE orders");
   WriteTeamDirectory(this, [this](const std::string& f, const std::string& text) { Write(f, text); });
 
@@ -124,9 +96,9 @@ TEST_F(MigratePathsTest, TeamDirectoryOnItsSafePathsUnderWriters) {
   // would move a row it has not reached above it.
   MirrorWorkload workload(dbname(), WorkloadOptions{.key_updates = false});
   ASSERT_TRUE(workload.Start().ok());
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(WaitForMoreCommits(workload, 50)) << workload.CountsReport();
   auto r = Migrate({"--execute"});
-  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(WaitForMoreCommits(workload, 50)) << "no writes after the migration: " << workload.CountsReport();
   workload.Stop();
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_THAT(r.out, HasSubstr("applied 7 migrations: versions 1 to 7"));
@@ -190,10 +162,10 @@ TEST_F(MigratePathsTest, KillMidRewriteThenExecuteFinishesIt) {
                              "WHERE version = '6'"),
             "running 0");
   EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM shadowcopy.runs WHERE finished_at IS NULL"), "1");
-  std::this_thread::sleep_for(300ms);  // writes while nobody decodes
+  ASSERT_TRUE(WaitForMoreCommits(workload, 50)) << "no writes while nobody decodes: " << workload.CountsReport();
 
   auto r = Migrate({"--execute"});
-  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(WaitForMoreCommits(workload, 50)) << "no writes after the migration: " << workload.CountsReport();
   workload.Stop();
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_THAT(r.err, HasSubstr("resuming the interrupted rewrite of \"public\".\"orders\""));

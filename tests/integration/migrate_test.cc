@@ -8,17 +8,15 @@
 
 #include <chrono>
 #include <csignal>
-#include <filesystem>
 #include <map>
 #include <thread>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "nlohmann/json.hpp"
 #include "tests/integration/harness.h"
+#include "tests/integration/migrate_fixture.h"
 #include "tests/integration/workload.h"
 
 namespace shadowcopy::it {
@@ -30,54 +28,7 @@ using namespace std::chrono_literals;
 // The runner lock's key (engine/workflow/migrate_runner.h).
 constexpr const char* kRunnerLockKey = "103354093010944";  // 0x5E << 40
 
-class MigrateTest : public DatabaseTest {
- protected:
-  void SetUp() override {
-    DatabaseTest::SetUp();
-    char tmpl[] = "/tmp/sc_it_migrate.XXXXXX";
-    const char* made = mkdtemp(tmpl);
-    ASSERT_NE(made, nullptr);
-    dir_ = made;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-    DatabaseTest::TearDown();
-  }
-
-  void Write(const std::string& file, const std::string& text) {
-    std::ofstream out(dir_ + "/" + file, std::ios::binary | std::ios::trunc);
-    out << text;
-  }
-  void Remove(const std::string& file) { std::filesystem::remove(dir_ + "/" + file); }
-
-  std::vector<std::string> Args(std::vector<std::string> words) {
-    std::vector<std::string> args = {"migrate"};
-    args.insert(args.end(), words.begin(), words.end());
-    for (const std::string& w : {std::string("--dir"), dir_, std::string("--dsn"), dsn()}) args.push_back(w);
-    return args;
-  }
-  ProcessResult Migrate(std::vector<std::string> words) { return RunShadowcopy(Args(std::move(words))); }
-
-  // version -> state, from `status --format json`.
-  std::map<std::string, std::string> States(int expect_exit) {
-    auto r = Migrate({"status", "--format", "json"});
-    EXPECT_EQ(r.exit_code, expect_exit) << r.Describe();
-    std::map<std::string, std::string> out;
-    auto j = nlohmann::json::parse(LastLine(r.out), nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << r.Describe();
-    if (j.is_discarded()) return out;
-    for (const auto& m : j["migrations"]) {
-      out[m["version"].get<std::string>()] = m["state"].get<std::string>();
-      EXPECT_TRUE(m.contains("file") && m.contains("checksum") && m.contains("installed_on") &&
-                  m.contains("execution_ms") && m.contains("description"))
-          << m.dump();
-    }
-    return out;
-  }
-
-  std::string dir_;
-};
+class MigrateTest : public MigrateDirTest {};
 
 TEST_F(MigrateTest, AppliesUnderWritersThenSecondRunChangesNothing) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 2000).ok());

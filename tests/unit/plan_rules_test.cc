@@ -49,6 +49,16 @@ Severity SeverityOf(const PlanJudgement& j, size_t i, std::string_view rule) {
   return f ? f->severity : Severity::kInfo;
 }
 
+// Statement `i` of `j` has `rule` at `severity` and takes `path` with exactly
+// `commands`.
+void ExpectRuleOnSafePath(const PlanJudgement& j, size_t i, std::string_view rule, Severity severity, SafePath path,
+                          const std::vector<std::string>& commands) {
+  EXPECT_EQ(SeverityOf(j, i, rule), severity);
+  ASSERT_LT(i, j.statements.size());
+  EXPECT_EQ(j.statements[i].safe_path, path) << rule;
+  EXPECT_EQ(j.statements[i].commands, commands) << rule;
+}
+
 TEST(PlanRulesTest, EveryRuleHasAnIdASeverityAndAWhy) {
   std::vector<std::string_view> ids;
   for (const RuleInfo& r : AllRules()) {
@@ -135,10 +145,8 @@ TEST(PlanRulesTest, ClassifiesOtherStatements) {
 TEST(PlanRulesTest, RewriteUnderAccessExclusiveScalesWithSize) {
   const char* sql = "ALTER TABLE orders ALTER COLUMN id TYPE bigint";
   PlanJudgement big = JudgePlan(Facts(sql));
-  EXPECT_EQ(SeverityOf(big, 0, "rewrite-under-access-exclusive"), Severity::kError);
-  EXPECT_EQ(big.statements[0].safe_path, SafePath::kOnlineRewrite);
-  EXPECT_EQ(big.statements[0].commands,
-            (std::vector<std::string>{"shadowcopy --table orders --alter \"ALTER COLUMN id TYPE bigint\" --execute"}));
+  ExpectRuleOnSafePath(big, 0, "rewrite-under-access-exclusive", Severity::kError, SafePath::kOnlineRewrite,
+                       {"shadowcopy --table orders --alter \"ALTER COLUMN id TYPE bigint\" --execute"});
   EXPECT_EQ(big.statements[0].rewrites, (std::vector<std::string>{"public.orders"}));
   EXPECT_NEAR(big.statements[0].estimated_lock_s, 32, 1);
   EXPECT_LE(big.statements[0].safe_path_lock_s, 0.1);
@@ -189,10 +197,8 @@ TEST(PlanRulesTest, NonConcurrentIndexStatements) {
       "CREATE INDEX orders_c ON orders (customer_id);"
       "DROP INDEX orders_old_idx;"
       "REINDEX TABLE orders"));
-  EXPECT_EQ(SeverityOf(j, 0, "create-index-not-concurrently"), Severity::kError);
-  EXPECT_EQ(j.statements[0].commands,
-            (std::vector<std::string>{"CREATE INDEX CONCURRENTLY orders_c ON orders (customer_id)"}));
-  EXPECT_EQ(j.statements[0].safe_path, SafePath::kConcurrentIndex);
+  ExpectRuleOnSafePath(j, 0, "create-index-not-concurrently", Severity::kError, SafePath::kConcurrentIndex,
+                       {"CREATE INDEX CONCURRENTLY orders_c ON orders (customer_id)"});
   ASSERT_NE(Find(j, 1, "drop-index-not-concurrently"), nullptr);
   EXPECT_EQ(j.statements[1].commands, (std::vector<std::string>{"DROP INDEX CONCURRENTLY public.orders_old_idx"}));
   EXPECT_EQ(SeverityOf(j, 2, "reindex-not-concurrently"), Severity::kError);
@@ -218,12 +224,9 @@ TEST(PlanRulesTest, ConstraintsWithoutNotValid) {
   PlanJudgement j = JudgePlan(Facts(
       "ALTER TABLE orders ADD CONSTRAINT positive CHECK (amount > 0);"
       "ALTER TABLE orders ADD CONSTRAINT positive2 CHECK (amount > 0) NOT VALID"));
-  EXPECT_EQ(SeverityOf(j, 0, "constraint-without-not-valid"), Severity::kError);
-  EXPECT_EQ(j.statements[0].safe_path, SafePath::kNotValidThenValidate);
-  EXPECT_EQ(j.statements[0].commands,
-            (std::vector<std::string>{
-                "ALTER TABLE public.orders ADD CONSTRAINT positive CHECK (amount > 0) NOT VALID",
-                "ALTER TABLE public.orders VALIDATE CONSTRAINT positive"}));
+  ExpectRuleOnSafePath(j, 0, "constraint-without-not-valid", Severity::kError, SafePath::kNotValidThenValidate,
+                       {"ALTER TABLE public.orders ADD CONSTRAINT positive CHECK (amount > 0) NOT VALID",
+                        "ALTER TABLE public.orders VALIDATE CONSTRAINT positive"});
   EXPECT_EQ(Find(j, 1, "constraint-without-not-valid"), nullptr);
   // A foreign key: NOT VALID first, and the missing index said.
   j = JudgePlan(Facts("ALTER TABLE orders ADD FOREIGN KEY (customer_id) REFERENCES customers (id)"));
@@ -256,9 +259,7 @@ TEST(PlanRulesTest, SetNotNullNeedsAValidatedCheck) {
 
 TEST(PlanRulesTest, NotNullColumnWithoutDefaultIsRefused) {
   PlanJudgement j = JudgePlan(Facts("ALTER TABLE orders ADD COLUMN region text NOT NULL"));
-  EXPECT_EQ(SeverityOf(j, 0, "not-null-column-without-default"), Severity::kError);
-  EXPECT_EQ(j.statements[0].safe_path, SafePath::kRefuse);
-  EXPECT_TRUE(j.statements[0].commands.empty());
+  ExpectRuleOnSafePath(j, 0, "not-null-column-without-default", Severity::kError, SafePath::kRefuse, {});
   EXPECT_EQ(Find(JudgePlan(Facts("ALTER TABLE orders ADD COLUMN region text NOT NULL", 0, 0)), 0,
                  "not-null-column-without-default"),
             nullptr);
@@ -268,12 +269,9 @@ TEST(PlanRulesTest, UniqueAndPrimaryKeyFromAConcurrentIndex) {
   PlanJudgement j = JudgePlan(Facts(
       "ALTER TABLE orders ADD CONSTRAINT orders_ref_key UNIQUE (ref);"
       "ALTER TABLE orders ADD CONSTRAINT orders_ref_key2 UNIQUE USING INDEX orders_ref_idx"));
-  EXPECT_EQ(SeverityOf(j, 0, "unique-without-concurrent-index"), Severity::kError);
-  EXPECT_EQ(j.statements[0].safe_path, SafePath::kUniqueViaConcurrentIndex);
-  EXPECT_EQ(j.statements[0].commands,
-            (std::vector<std::string>{
-                "CREATE UNIQUE INDEX CONCURRENTLY orders_ref_key ON public.orders (ref)",
-                "ALTER TABLE public.orders ADD CONSTRAINT orders_ref_key UNIQUE USING INDEX orders_ref_key"}));
+  ExpectRuleOnSafePath(j, 0, "unique-without-concurrent-index", Severity::kError, SafePath::kUniqueViaConcurrentIndex,
+                       {"CREATE UNIQUE INDEX CONCURRENTLY orders_ref_key ON public.orders (ref)",
+                        "ALTER TABLE public.orders ADD CONSTRAINT orders_ref_key UNIQUE USING INDEX orders_ref_key"});
   EXPECT_EQ(Find(j, 1, "unique-without-concurrent-index"), nullptr);
 }
 
@@ -313,11 +311,8 @@ TEST(PlanRulesTest, SeveralAltersOfOneTable) {
 
 TEST(PlanRulesTest, LargeUpdateAndDeleteGoToBackfill) {
   PlanJudgement j = JudgePlan(Facts("UPDATE orders SET status = 'done'; DELETE FROM orders WHERE id < 100"));
-  EXPECT_EQ(SeverityOf(j, 0, "large-update-delete"), Severity::kError);
-  EXPECT_EQ(j.statements[0].safe_path, SafePath::kBackfill);
-  EXPECT_EQ(j.statements[0].commands,
-            (std::vector<std::string>{"shadowcopy backfill --table orders --set \"status = 'done'\" --where true "
-                                      "--execute"}));
+  ExpectRuleOnSafePath(j, 0, "large-update-delete", Severity::kError, SafePath::kBackfill,
+                       {"shadowcopy backfill --table orders --set \"status = 'done'\" --where true --execute"});
   EXPECT_EQ(SeverityOf(j, 1, "large-update-delete"), Severity::kWarning);
   EXPECT_EQ(j.statements[1].commands,
             (std::vector<std::string>{"shadowcopy backfill --table orders --delete --where \"id < 100\" --execute"}));

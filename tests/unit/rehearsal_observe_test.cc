@@ -5,6 +5,7 @@
 
 #include "engine/workflow/conninfo.h"
 #include "engine/workflow/observe.h"
+#include "engine/workflow/plan_input.h"
 #include "engine/workflow/statement_kind.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -30,6 +31,24 @@ TEST(StatementKindTest, RehearsalTxnControl) {
   EXPECT_EQ(ClassifyForRehearsal("\"begin\"").control, RehearsalTxnControl::kNone);
   EXPECT_EQ(ClassifyForRehearsal("CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END").control,
             RehearsalTxnControl::kNone);
+}
+
+// plan's blocks and the rehearsal read transaction control the same way.
+TEST(StatementKindTest, OneTxnClassifierForPlanAndRehearsal) {
+  EXPECT_EQ(ClassifyTxnStatement("begin work"), TxnStatement::kBegin);
+  EXPECT_EQ(ClassifyTxnStatement("COMMIT AND CHAIN"), TxnStatement::kCommit);
+  EXPECT_EQ(ClassifyTxnStatement("-- x\nABORT"), TxnStatement::kRollback);
+  EXPECT_EQ(ClassifyTxnStatement("PREPARE TRANSACTION 'x'"), TxnStatement::kPrepare);
+  EXPECT_EQ(ClassifyTxnStatement("ROLLBACK PREPARED 'x'"), TxnStatement::kOther);
+  EXPECT_EQ(ClassifyTxnStatement("PREPARE q AS SELECT 1"), TxnStatement::kOther);
+  EXPECT_EQ(ClassifyTxnStatement("$$"), TxnStatement::kOther);
+  for (const char* stays : {"ROLLBACK TO a", "ROLLBACK WORK TO SAVEPOINT a", "rollback transaction to a"}) {
+    EXPECT_EQ(ClassifyTxnStatement(stays), TxnStatement::kOther) << stays;
+    EXPECT_EQ(ClassifyTransactionControl(stays), TransactionControl::kNone) << stays;
+    EXPECT_EQ(ClassifyForRehearsal(stays).control, RehearsalTxnControl::kNone) << stays;
+  }
+  EXPECT_EQ(ClassifyTransactionControl("PREPARE TRANSACTION 'x'"), TransactionControl::kEnd);
+  EXPECT_EQ(ClassifyForRehearsal("PREPARE TRANSACTION 'x'").control, RehearsalTxnControl::kNone);
 }
 
 TEST(StatementKindTest, OutsideTransaction) {
