@@ -33,7 +33,7 @@ constexpr size_t kMaxHookOutput = 64 * 1024;
 constexpr size_t kMaxQueuedNotifications = 256;
 // How long a gate waits for the hooks of the events announced before it
 // (so quick ones keep their order) before it runs beside them.
-constexpr milliseconds kGateOrderGrace{300};
+constexpr milliseconds kGateOrderGrace{1000};
 
 bool IsGateJob(const auto& job) { return job.done != nullptr; }
 
