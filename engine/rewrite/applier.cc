@@ -111,19 +111,24 @@ absl::Status Applier::ApplyOnce(const std::vector<const cdc::Change*>& changes,
     ASSIGN_OR_RETURN(steps, PlanChanges(*model_, changes, collapse, &counted_already));
   }
   auto run = [&]() -> absl::Status {
+    PgPipeline pipe(conn_);
     if (rereads) RETURN_IF_ERROR(BeginForRereads(xids));
-    else RETURN_IF_ERROR(conn_->Exec("BEGIN").status());
+    else RETURN_IF_ERROR(pipe.Send("BEGIN"));
     for (const auto& s : steps) {
       switch (s.kind) {
-        case ApplyStep::Kind::kKeyed: RETURN_IF_ERROR(RunKeyed(conn_, s.keyed)); break;
-        case ApplyStep::Kind::kPartial: RETURN_IF_ERROR(RunPartial(s.partial)); break;
+        case ApplyStep::Kind::kKeyed: RETURN_IF_ERROR(SendKeyed(&pipe, s.keyed)); break;
+        case ApplyStep::Kind::kPartial:
+          // Needs the results of what was sent before it.
+          RETURN_IF_ERROR(pipe.Finish());
+          RETURN_IF_ERROR(RunPartial(s.partial));
+          break;
         case ApplyStep::Kind::kTruncate:
-          RETURN_IF_ERROR(conn_->Exec(fmt::format("TRUNCATE ONLY {}",
-                                                  QualifiedName(model_->names.schema, model_->names.shadow)))
-                              .status());
+          RETURN_IF_ERROR(pipe.Send(fmt::format("TRUNCATE ONLY {}",
+                                                QualifiedName(model_->names.schema, model_->names.shadow))));
           break;
       }
     }
+    RETURN_IF_ERROR(pipe.Finish());
     if (checkpoint_) RETURN_IF_ERROR(checkpoint_(conn_, end_lsn));
     return conn_->Exec("COMMIT").status();
   };
@@ -149,10 +154,11 @@ absl::Status Applier::ApplyParallel(std::vector<ApplyStep>& steps, Lsn end_lsn, 
   std::vector<char> begun(n, 0);  // one writer per element: not vector<bool>
   auto work = [&](size_t i) {
     results[i] = [&]() -> absl::Status {
-      RETURN_IF_ERROR(conns[i]->Exec("BEGIN").status());
+      PgPipeline pipe(conns[i]);
+      RETURN_IF_ERROR(pipe.Send("BEGIN"));
       begun[i] = 1;
-      for (const auto& set : parts[i]) RETURN_IF_ERROR(RunKeyed(conns[i], set));
-      return absl::OkStatus();
+      for (const auto& set : parts[i]) RETURN_IF_ERROR(SendKeyed(&pipe, set));
+      return pipe.Finish();
     }();
   };
   {
@@ -192,6 +198,12 @@ absl::Status Applier::ApplyParallel(std::vector<ApplyStep>& steps, Lsn end_lsn, 
 }
 
 absl::Status Applier::RunKeyed(PgConn* conn, const KeyedSet& set) {
+  PgPipeline pipe(conn);
+  RETURN_IF_ERROR(SendKeyed(&pipe, set));
+  return pipe.Finish();
+}
+
+absl::Status Applier::SendKeyed(PgPipeline* pipe, const KeyedSet& set) {
   const auto& m = *model_;
   for (size_t start = 0; start < set.delete_keys.size(); start += kRowsPerStatement) {
     size_t end = std::min(set.delete_keys.size(), start + kRowsPerStatement);
@@ -201,7 +213,7 @@ absl::Status Applier::RunKeyed(PgConn* conn, const KeyedSet& set) {
       for (size_t i = start; i < end; ++i) values.push_back(&set.delete_keys[i][k]);
       params.push_back(sql::TextArrayLiteral(values));
     }
-    RETURN_IF_ERROR(conn->Query(sql::DeleteSql(m), params).status());
+    RETURN_IF_ERROR(pipe->Send(sql::DeleteSql(m), params));
   }
   const auto& h = current_horizon_;
   // Nothing copied yet: every upsert is ahead of the copy.
@@ -216,7 +228,7 @@ absl::Status Applier::RunKeyed(PgConn* conn, const KeyedSet& set) {
       params.push_back(sql::TextArrayLiteral(values));
     }
     if (h.active) params.insert(params.end(), h.high_water->begin(), h.high_water->end());
-    RETURN_IF_ERROR(conn->Query(sql::UpsertSql(m, h.active), params).status());
+    RETURN_IF_ERROR(pipe->Send(sql::UpsertSql(m, h.active), params));
   }
   return absl::OkStatus();
 }

@@ -1,6 +1,10 @@
 // Applier: makes the shadow converge to the decoded changes. Each call applies
 // a group of whole source transactions, in commit order, as one transaction on
-// the shadow, collapsed per key (ChangePlan) and sent as multi-row statements.
+// the shadow, collapsed per key (ChangePlan) and sent as multi-row statements,
+// pipelined (libpq pipeline mode): BEGIN and the keyed statements go out
+// without waiting for each other's results, the next statement is built while
+// the server runs the previous one, and one Sync collects them. Steps that
+// need a result (partial updates, re-reads) run synchronously, in order.
 //
 // The caller acknowledges the slot only after Apply() returns OK: the changes
 // are then committed into the shadow (DESIGN.md §3, acknowledging the slot).
@@ -33,6 +37,7 @@
 #include "absl/status/status.h"
 #include "cdc/change_stream.h"
 #include "common/pg.h"
+#include "common/pg_pipeline.h"
 #include "engine/rewrite/change_plan.h"
 #include "engine/table/snapshot.h"
 #include "engine/table/table_model.h"
@@ -89,6 +94,8 @@ class Applier {
                          const std::vector<uint32_t>& xids, bool collapse, Lsn end_lsn);
   absl::Status BeginForRereads(const std::vector<uint32_t>& xids);
   absl::Status ApplyParallel(std::vector<ApplyStep>& steps, Lsn end_lsn, bool* committed_any);
+  // Sends the set's statements into `pipe`; their results come with its Finish().
+  absl::Status SendKeyed(PgPipeline* pipe, const KeyedSet& set);
   absl::Status RunKeyed(PgConn* conn, const KeyedSet& set);
   absl::Status RunPartial(const PartialUpdate& p);
 
