@@ -242,6 +242,15 @@ class Rewrite {
   absl::StatusOr<bool> TrySwapBack(int attempt);
   absl::Status VerifyBeforeSwapBack();  // rewrite_revert_verify.cc
   absl::Status DropReverseStream(std::vector<std::string>* removed);
+  // The reverse stream from a checkpoint, and again after a lost session or
+  // a server restart (rewrite_revert_stream.cc).
+  absl::Status OpenReverseStream(Lsn applied);
+  bool ReverseStreamLost(const absl::Status& st) const;
+  absl::Status ResumeReverseStream(absl::Status cause, int* reconnects);
+  absl::Status ReconnectReverseStream(int attempt);
+  uint64_t ReverseChanges() const;  // replayed into the old table, every stream of the window
+  uint64_t reverse_changes_base_ = 0;  // by the streams before the current one
+  int64_t advisory_key_ = 0;  // the run's advisory lock (one run per table)
   bool RevertWanted();  // a health check failed often enough (rewrite_health.cc)
   bool created_rev_slot_ = false, created_rev_publication_ = false;
   bool reverted_ = false;
