@@ -38,6 +38,7 @@
 #include "engine/rewrite/schema_fingerprint.h"
 #include "engine/rewrite/shadow_builder.h"
 #include "engine/rewrite/state_store.h"
+#include "engine/rewrite/verify_wording.h"
 #include "engine/table/inspector.h"
 #include "engine/table/snapshot.h"
 #include "engine/verify/verifier.h"
@@ -315,6 +316,7 @@ class Rewrite {
   bool swapped_ = false;
   bool set_replica_identity_ = false;
   bool verify_order_preserved_ = true;  // the shadow's key order is the original's
+  VerifyWording verify_wording_ = ForwardVerifyWording();  // the revert's check names its tables its own way
   bool verify_may_repair_ = true;  // false: a range that differs stops the verification
   bool verify_corrupted_ = false;       // the test hook has corrupted once
   uint64_t verify_answered_ = 0;        // operator requests answered so far
