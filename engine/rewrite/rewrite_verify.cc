@@ -86,12 +86,12 @@ absl::Status Rewrite::OpenVerifySessions() {
   ASSIGN_OR_RETURN(auto vlock, PgConn::Connect(co));
   ASSIGN_OR_RETURN(auto vexport, PgConn::Connect(co));
   // The shadow's key orders rows as the original's only with the same types
-  // (or widened integers) and the same collations; otherwise its side cannot
-  // be cut by the original's key ranges and the table is one range.
+  // (or integers widened or narrowed) and the same collations; otherwise its
+  // side cannot be cut by the original's key ranges and the table is one range.
   ASSIGN_OR_RETURN(auto coll, main_->Exec(vsql::KeyCollationsSql(m, plan_.shadow_oid)));
   bool same_collations = coll.Rows() == static_cast<int>(m.key_columns.size());
   for (int i = 0; i < coll.Rows(); ++i) same_collations &= coll.Get(i, 0) == coll.Get(i, 1);
-  verify_order_preserved_ = sql::KeyOrderPreserved(m) && same_collations;
+  verify_order_preserved_ = vsql::KeyRangesComparable(m) && same_collations;
   std::vector<const std::optional<std::string>*> names;
   std::vector<std::optional<std::string>> kept;
   for (const auto& c : m.columns)
