@@ -208,6 +208,11 @@ class Rewrite {
   void SyncBlockedSummary();  // the cutover's BlockedTime into summary_
   // How long the fence drain may take under the lock at this attempt.
   std::chrono::milliseconds LockedDrainBudget(int attempt) const;
+  // With the table locked on lock_ since `lock_time`: emits `fence` and
+  // replays until it is applied, within LockedDrainBudget(attempt). false
+  // (after rolling lock_ back) when not in time; an error rolls back too.
+  absl::StatusOr<bool> DrainFenceUnderLock(std::string_view what, int attempt, const std::string& fence,
+                                           Clock::time_point lock_time);
   absl::Status FinishPhase();
   void CleanupAfterFailure(const absl::Status& cause);
 

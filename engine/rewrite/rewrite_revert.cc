@@ -282,28 +282,9 @@ absl::StatusOr<bool> Rewrite::TrySwapBack(int attempt) {
   auto lock_time = Clock::now();
   // The fence, as at the cutover: once applied, the old table holds every
   // write committed before the lock.
-  std::string fence = fmt::format("{}/revert-{}", run_id_, attempt);
-  auto emitted = main_->Query("SELECT pg_logical_emit_message(true, 'shadowcopy', $1)", {fence});
-  if (!emitted.ok()) {
-    lock_->RollbackQuietly();
-    return emitted.status();
-  }
-  auto deadline = lock_time + LockedDrainBudget(attempt);
-  bool drained = false;
-  while (!drained && Clock::now() < deadline) {
-    auto st = ReplayAvailable(milliseconds(50));
-    if (!st.ok()) {
-      lock_->RollbackQuietly();
-      return st;
-    }
-    drained = std::find(fences_seen_.begin(), fences_seen_.end(), fence) != fences_seen_.end();
-    if (!drained) std::this_thread::sleep_for(milliseconds(1));
-  }
-  if (!drained) {
-    lock_->RollbackQuietly();
-    Log(LogLevel::kInfo, "revert attempt {}: the reverse stream did not reach the fence in time", attempt);
-    return false;
-  }
+  ASSIGN_OR_RETURN(bool drained, DrainFenceUnderLock("revert", attempt, fmt::format("{}/revert-{}", run_id_, attempt),
+                                                     lock_time));
+  if (!drained) return false;
   auto swap = [&]() -> absl::Status {
     RETURN_IF_ERROR(lock_->Exec(SwapLockTimeoutSql()).status());
     ASSIGN_OR_RETURN(auto catalog, ReadSwapCatalog(lock_.get(), rev_plan_));
