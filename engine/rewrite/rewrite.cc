@@ -64,7 +64,7 @@ void Rewrite::PublishProgress(std::string_view phase) {
   p.chunk_size = sizer_ ? sizer_->Next() : config_.control.chunk_size;
   if (applier_ && summary_.revert_window) {  // the applier is the reverse stream's now
     p.changes_replayed = summary_.changes_replayed;
-    p.reverse_changes_replayed = applier_->stats().changes;
+    p.reverse_changes_replayed = ReverseChanges();
   } else if (applier_) {
     p.changes_replayed = applier_->stats().changes;
   }

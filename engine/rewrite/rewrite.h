@@ -38,6 +38,7 @@
 #include "engine/rewrite/schema_fingerprint.h"
 #include "engine/rewrite/shadow_builder.h"
 #include "engine/rewrite/state_store.h"
+#include "engine/rewrite/verify_wording.h"
 #include "engine/table/inspector.h"
 #include "engine/table/snapshot.h"
 #include "engine/verify/verifier.h"
@@ -207,6 +208,11 @@ class Rewrite {
   void SyncBlockedSummary();  // the cutover's BlockedTime into summary_
   // How long the fence drain may take under the lock at this attempt.
   std::chrono::milliseconds LockedDrainBudget(int attempt) const;
+  // With the table locked on lock_ since `lock_time`: emits `fence` and
+  // replays until it is applied, within LockedDrainBudget(attempt). false
+  // (after rolling lock_ back) when not in time; an error rolls back too.
+  absl::StatusOr<bool> DrainFenceUnderLock(std::string_view what, int attempt, const std::string& fence,
+                                           Clock::time_point lock_time);
   absl::Status FinishPhase();
   void CleanupAfterFailure(const absl::Status& cause);
 
@@ -242,6 +248,15 @@ class Rewrite {
   absl::StatusOr<bool> TrySwapBack(int attempt);
   absl::Status VerifyBeforeSwapBack();  // rewrite_revert_verify.cc
   absl::Status DropReverseStream(std::vector<std::string>* removed);
+  // The reverse stream from a checkpoint, and again after a lost session or
+  // a server restart (rewrite_revert_stream.cc).
+  absl::Status OpenReverseStream(Lsn applied);
+  bool ReverseStreamLost(const absl::Status& st) const;
+  absl::Status ResumeReverseStream(absl::Status cause, int* reconnects);
+  absl::Status ReconnectReverseStream(int attempt);
+  uint64_t ReverseChanges() const;  // replayed into the old table, every stream of the window
+  uint64_t reverse_changes_base_ = 0;  // by the streams before the current one
+  int64_t advisory_key_ = 0;  // the run's advisory lock (one run per table)
   bool RevertWanted();  // a health check failed often enough (rewrite_health.cc)
   bool created_rev_slot_ = false, created_rev_publication_ = false;
   bool reverted_ = false;
@@ -306,6 +321,7 @@ class Rewrite {
   bool swapped_ = false;
   bool set_replica_identity_ = false;
   bool verify_order_preserved_ = true;  // the shadow's key order is the original's
+  VerifyWording verify_wording_ = ForwardVerifyWording();  // the revert's check names its tables its own way
   bool verify_may_repair_ = true;  // false: a range that differs stops the verification
   bool verify_corrupted_ = false;       // the test hook has corrupted once
   uint64_t verify_answered_ = 0;        // operator requests answered so far

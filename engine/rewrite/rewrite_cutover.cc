@@ -214,34 +214,12 @@ absl::StatusOr<bool> Rewrite::TryCutover(int attempt) {
     lock_->RollbackQuietly();
     return same;
   }
-  // Fence: with the lock held no writer is in flight. A transactional logical
-  // message committed now is decoded after every change committed before the
-  // lock; once it is applied, the shadow holds all of them. (Not a sleep, and
-  // not pg_current_wal_lsn(): a write position the walsender may not have
-  // sent yet.)
-  std::string fence = fmt::format("{}/{}", run_id_, attempt);
-  auto emitted = main_->Query("SELECT pg_logical_emit_message(true, 'shadowcopy', $1)", {fence});
-  if (!emitted.ok()) {
-    lock_->RollbackQuietly();
-    return emitted.status();
-  }
+  // Fence: every change committed before the lock replayed into the shadow
+  // (rewrite_fence_drain.cc).
   auto deadline = lock_time + LockedDrainBudget(attempt);
-  bool drained = false;
-  while (!drained && Clock::now() < deadline) {
-    auto st = ReplayAvailable(milliseconds(50));
-    if (!st.ok()) {
-      lock_->RollbackQuietly();
-      return st;
-    }
-    drained = std::find(fences_seen_.begin(), fences_seen_.end(), fence) != fences_seen_.end();
-    if (!drained) std::this_thread::sleep_for(milliseconds(1));
-  }
-  if (!drained) {
-    lock_->RollbackQuietly();
-    Log(LogLevel::kInfo, "cutover attempt {}: replay did not reach the fence within {} ms; catching up",
-        attempt, LockedDrainBudget(attempt).count());
-    return false;
-  }
+  ASSIGN_OR_RETURN(bool drained, DrainFenceUnderLock("cutover", attempt, fmt::format("{}/{}", run_id_, attempt),
+                                                     lock_time));
+  if (!drained) return false;
   Log(LogLevel::kDebug, "cutover attempt {}: fence applied after {:.1f} ms", attempt,
       std::chrono::duration<double, std::milli>(Clock::now() - lock_time).count());
   if (ShouldPause(config_.test, "cutover-locked", attempt)) {

@@ -36,6 +36,7 @@ absl::StatusOr<Inspection> Rewrite::InspectPhase() {
     // One run per table at a time: a session-level advisory lock keyed by the
     // table's oid, held by the main connection until the process ends.
     int64_t key = (int64_t{0x5C} << 40) | in.oid;
+    advisory_key_ = key;
     ASSIGN_OR_RETURN(auto r, main_->Query("SELECT pg_try_advisory_lock($1::bigint)",
                                           {std::to_string(key)}));
     if (!r.GetBool(0, 0))

@@ -143,32 +143,14 @@ absl::Status Rewrite::RevertWindowPhase() {
   Lsn applied = ParseLsn(w.Get(0, 0)).value_or(0);
   auto until = Clock::now() + milliseconds(static_cast<int64_t>(std::stod(w.GetString(0, 1)) * 1000));
   RETURN_IF_ERROR(LoadReversePlan());
-  const auto& m = rev_plan_.model;
-  cdc::StreamOptions so;
-  so.connect.dsn = config_.dsn;
-  so.slot = m.names.slot;
-  so.publication = m.names.publication;
-  so.relation_oid = m.oid;
-  for (const auto& c : m.source_columns)
-    if (!c.generated) so.expected_columns.push_back({c.name, c.type_oid});
-  if (stream_) stream_->Stop();
-  stream_ = std::make_unique<cdc::ChangeStream>(so);
-  if (!apply_) RETURN_IF_ERROR(OpenWorkConnections());
-  durable_applied_ = applied;
-  stream_->MarkApplied(applied);
-  RETURN_IF_ERROR(stream_->Start());
-  applier_ = std::make_unique<Applier>(apply_.get(), &rev_plan_.model, &visibility_, &stop_);
-  applier_->set_checkpoint([this](PgConn* conn, Lsn end) -> absl::Status {
-    return conn->Query("UPDATE shadowcopy.revert_windows SET applied_lsn = greatest(applied_lsn, $2::pg_lsn), "
-                       "updated_at = now() WHERE run_id = $1", {run_id_, FormatLsn(end)}).status();
-  });
-  if (throttler_) throttler_->SetSlot(m.names.slot);
+  RETURN_IF_ERROR(OpenReverseStream(applied));  // rewrite_revert_stream.cc
   Log(LogLevel::kInfo, "revert window open for {:.0f} s: writes to {} are replayed into {}; `shadowcopy ctl --socket {} "
       "revert` (or `shadowcopy revert --table {} --execute`) swaps it back", std::stod(w.GetString(0, 1)),
       QualifiedName(n.schema, n.table), QualifiedName(n.schema, n.old_table), config_.socket_path, n.table);
   Hook("revert-window-open", {{"SHADOWCOPY_REVERT_WINDOW_SECONDS", w.GetString(0, 1)}});
   absl::Status st;
   std::string outcome = "closed";
+  int reconnects = 0;
   for (;;) {
     if (stop_) {
       st = absl::CancelledError("interrupted during the revert window");
@@ -185,6 +167,7 @@ absl::Status Rewrite::RevertWindowPhase() {
     }
     if (Clock::now() >= until) break;
     st = CheckReverseWal();
+    if (!st.ok() && ReverseStreamLost(st)) st = ResumeReverseStream(st, &reconnects);
     if (!st.ok()) break;
     if (control_->replay_paused()) {
       std::this_thread::sleep_for(milliseconds(200));
@@ -195,6 +178,11 @@ absl::Status Rewrite::RevertWindowPhase() {
       st = ReplayAvailable(milliseconds(200));
       if (st.ok() && stream_->Queued() == 0) stream_->WaitQueued(milliseconds(100));
     }
+    if (!st.ok() && ReverseStreamLost(st)) {
+      st = ResumeReverseStream(st, &reconnects);  // a restart or a lost session: continue from the checkpoint
+      if (st.ok()) continue;
+      break;
+    }
     if (!st.ok()) {
       st = absl::FailedPreconditionError(fmt::format(
           "the revert window stopped: a change to {} could not be written back into {} ({}); both tables are "
@@ -204,8 +192,10 @@ absl::Status Rewrite::RevertWindowPhase() {
     }
     MaybeReportProgress(false);
   }
-  summary_.reverse_changes = applier_->stats().changes;
+  summary_.reverse_changes = ReverseChanges();
   if (!st.ok()) outcome = fmt::format("failed: {}", st.message());
+  if (!main_ || !main_->Healthy()) (void)Connect();
+  if (!main_) return st;  // the cleanup after the failure drops the reverse stream
   std::vector<std::string> removed;
   absl::Status dropped = DropReverseStream(&removed);
   for (const auto& r : removed) Log(LogLevel::kInfo, "removed {}", r);
@@ -292,28 +282,9 @@ absl::StatusOr<bool> Rewrite::TrySwapBack(int attempt) {
   auto lock_time = Clock::now();
   // The fence, as at the cutover: once applied, the old table holds every
   // write committed before the lock.
-  std::string fence = fmt::format("{}/revert-{}", run_id_, attempt);
-  auto emitted = main_->Query("SELECT pg_logical_emit_message(true, 'shadowcopy', $1)", {fence});
-  if (!emitted.ok()) {
-    lock_->RollbackQuietly();
-    return emitted.status();
-  }
-  auto deadline = lock_time + LockedDrainBudget(attempt);
-  bool drained = false;
-  while (!drained && Clock::now() < deadline) {
-    auto st = ReplayAvailable(milliseconds(50));
-    if (!st.ok()) {
-      lock_->RollbackQuietly();
-      return st;
-    }
-    drained = std::find(fences_seen_.begin(), fences_seen_.end(), fence) != fences_seen_.end();
-    if (!drained) std::this_thread::sleep_for(milliseconds(1));
-  }
-  if (!drained) {
-    lock_->RollbackQuietly();
-    Log(LogLevel::kInfo, "revert attempt {}: the reverse stream did not reach the fence in time", attempt);
-    return false;
-  }
+  ASSIGN_OR_RETURN(bool drained, DrainFenceUnderLock("revert", attempt, fmt::format("{}/revert-{}", run_id_, attempt),
+                                                     lock_time));
+  if (!drained) return false;
   auto swap = [&]() -> absl::Status {
     RETURN_IF_ERROR(lock_->Exec(SwapLockTimeoutSql()).status());
     ASSIGN_OR_RETURN(auto catalog, ReadSwapCatalog(lock_.get(), rev_plan_));

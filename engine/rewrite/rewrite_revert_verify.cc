@@ -39,11 +39,13 @@ absl::Status Rewrite::VerifyBeforeSwapBack() {
   // pointer to rev_plan_.
   const ShadowPlan forward_plan = plan_;
   plan_ = rev_plan_;
+  verify_wording_ = RevertVerifyWording(table, old);
   absl::Status st = OpenVerifySessions();
   const bool may_repair = summary_.verify_not_compared.empty();
   verify_may_repair_ = may_repair;
   if (st.ok()) st = RunVerification();
   verify_may_repair_ = true;
+  verify_wording_ = ForwardVerifyWording();
   plan_ = forward_plan;
   close_sessions();
   verify_order_preserved_ = forward_order;

@@ -86,12 +86,12 @@ absl::Status Rewrite::OpenVerifySessions() {
   ASSIGN_OR_RETURN(auto vlock, PgConn::Connect(co));
   ASSIGN_OR_RETURN(auto vexport, PgConn::Connect(co));
   // The shadow's key orders rows as the original's only with the same types
-  // (or widened integers) and the same collations; otherwise its side cannot
-  // be cut by the original's key ranges and the table is one range.
+  // (or integers widened or narrowed) and the same collations; otherwise its
+  // side cannot be cut by the original's key ranges and the table is one range.
   ASSIGN_OR_RETURN(auto coll, main_->Exec(vsql::KeyCollationsSql(m, plan_.shadow_oid)));
   bool same_collations = coll.Rows() == static_cast<int>(m.key_columns.size());
   for (int i = 0; i < coll.Rows(); ++i) same_collations &= coll.Get(i, 0) == coll.Get(i, 1);
-  verify_order_preserved_ = sql::KeyOrderPreserved(m) && same_collations;
+  verify_order_preserved_ = vsql::KeyRangesComparable(m) && same_collations;
   std::vector<const std::optional<std::string>*> names;
   std::vector<std::optional<std::string>> kept;
   for (const auto& c : m.columns)
@@ -102,8 +102,7 @@ absl::Status Rewrite::OpenVerifySessions() {
   summary_.verify_not_compared.clear();
   for (int i = 0; i < unmapped.Rows(); ++i) summary_.verify_not_compared.push_back(QuoteIdent(unmapped.Get(i, 0)));
   if (!summary_.verify_not_compared.empty())
-    Log(LogLevel::kInfo, "verify: not compared (no source in the original table): {}",
-        Join(summary_.verify_not_compared));
+    Log(LogLevel::kInfo, "{}", NotComparedText(verify_wording_, Join(summary_.verify_not_compared)));
   auto verifier = std::make_unique<Verifier>(co, &plan_.model, config_.verify_workers, verify_order_preserved_);
   RETURN_IF_ERROR(verifier->Connect());
   std::lock_guard<std::mutex> guard(conns_mu_);
@@ -169,7 +168,7 @@ absl::Status Rewrite::RunVerification() {
   PublishProgress(phase_);
   Log(LogLevel::kInfo, "verify: {} key ranges of up to {} rows, {} workers{}", ranges.size(),
       config_.verify_range_rows, config_.verify_workers,
-      verify_order_preserved_ ? "" : " (the new key orders rows differently: one range)");
+      verify_order_preserved_ ? "" : OneRangeNote(verify_wording_));
   std::vector<size_t> pending(ranges.size());
   for (size_t i = 0; i < pending.size(); ++i) pending[i] = i;
   std::map<size_t, int> mismatches;
@@ -206,15 +205,12 @@ absl::Status Rewrite::RunVerification() {
       const int n = ++mismatches[idx];
       summary_.verify_mismatches++;
       std::string where = vsql::DescribeRange(plan_.model, ranges[idx]);
-      Log(LogLevel::kWarning, "verify: range {} differs ({} of {}): {} rows in the original, {} in the new "
-          "table; first differing keys: {}", where, n, config_.verify_max_mismatches, r.original_rows,
-          r.shadow_rows, r.differing.empty() ? "(none found)" : Join(r.differing));
+      Log(LogLevel::kWarning, "{}", RangeDiffersText(verify_wording_, where, n, config_.verify_max_mismatches,
+                                                     r.original_rows, r.shadow_rows, r.differing));
       if (n >= config_.verify_max_mismatches || !verify_may_repair_)
-        return absl::DataLossError(fmt::format(
-            "verification: range {} of {} still differs after {} repairs ({} rows in the original, {} in the new "
-            "table; first differing keys: {}); stopping before the cutover, the original table is untouched",
-            where, QualifiedName(plan_.model.names.schema, plan_.model.names.table), n - 1, r.original_rows,
-            r.shadow_rows, Join(r.differing)));
+        return absl::DataLossError(RangeStillDiffersText(
+            verify_wording_, where, QualifiedName(plan_.model.names.schema, plan_.model.names.table), n - 1,
+            r.original_rows, r.shadow_rows, r.differing));
       RETURN_IF_ERROR(RepairRange(ranges[idx]));
       summary_.verify_repaired++;
       verify_total_++;
@@ -437,8 +433,8 @@ absl::Status Rewrite::RepairRange(const vsql::KeyRange& range) {
     copy_->RollbackQuietly();
     return Annotate(done.status(), fmt::format("verify: repairing range {}", vsql::DescribeRange(m, range)));
   }
-  Log(LogLevel::kInfo, "verify: repaired range {}: {} rows of the new table replaced by {} copied ({:.1f} ms)",
-      vsql::DescribeRange(m, range), done->first, done->second, MsSince(started));
+  Log(LogLevel::kInfo, "{}", RangeRepairedText(verify_wording_, vsql::DescribeRange(m, range), done->first,
+                                               done->second, MsSince(started)));
   return absl::OkStatus();
 }
 
@@ -449,8 +445,8 @@ absl::Status Rewrite::CorruptForTest(const vsql::KeyRange& range) {
   const bool lo = range.lower.has_value(), hi = range.upper.has_value();
   ASSIGN_OR_RETURN(auto r, apply_->Query(vsql::CorruptRowSql(plan_.model, lo, hi, verify_order_preserved_),
                                          vsql::RangeParams(range)));
-  Log(LogLevel::kWarning, "test hook: corrupted {} row(s) of the new table in range {}", r.Affected(),
-      vsql::DescribeRange(plan_.model, range));
+  Log(LogLevel::kWarning, "test hook: corrupted {} row(s) of {} in range {}", r.Affected(),
+      CorruptedTableText(verify_wording_), vsql::DescribeRange(plan_.model, range));
   return absl::OkStatus();
 }
 

@@ -26,14 +26,33 @@ std::string KeyTuple(const TableModel& m, bool shadow) {
   return out + ")";
 }
 
+// smallint < integer < bigint; 0 for any other type.
+int VerifyIntegerRank(std::string_view type) {
+  if (type == "smallint") return 1;
+  if (type == "integer") return 2;
+  if (type == "bigint") return 3;
+  return 0;
+}
+
+// A key column narrowed within the integer types by a plain cast (bigint to
+// integer, as on the way back of a widening): every value both tables hold
+// fits both types and orders alike.
+bool NarrowedIntegerKey(const MappedColumn& c) {
+  if (!c.type_changed || !c.using_expr.empty()) return false;
+  int from = VerifyIntegerRank(c.source_type), to = VerifyIntegerRank(c.target_type);
+  return from > 0 && to > 0 && to < from;
+}
+
 // The bound parameters $first.. as the original's key types, mapped to the
-// new types on the shadow's side.
+// new types on the shadow's side; a narrowed integer key compares with the
+// wider bound as it is (integer > bigint is an operator of the same index
+// family: no cast that a bound beyond the narrower type would fail).
 std::string BoundTuple(const TableModel& m, int first, bool shadow) {
   std::string out = "(";
   for (size_t i = 0; i < m.key_columns.size(); ++i) {
     const auto& c = m.columns[m.key_columns[i]];
     std::string p = fmt::format("CAST(${} AS {})", first + static_cast<int>(i), c.source_type);
-    out += (i ? ", " : "") + (shadow ? sql::MappedExpr(c, p) : p);
+    out += (i ? ", " : "") + (shadow && !NarrowedIntegerKey(c) ? sql::MappedExpr(c, p) : p);
   }
   return out + ")";
 }
@@ -134,6 +153,15 @@ std::string DescribeKey(const std::vector<std::string>& key) {
 }
 
 }  // namespace
+
+bool KeyRangesComparable(const TableModel& m) {
+  if (sql::KeyOrderPreserved(m)) return true;
+  for (int idx : m.key_columns) {
+    const auto& c = m.columns[idx];
+    if (c.type_changed && !NarrowedIntegerKey(c)) return false;
+  }
+  return true;
+}
 
 std::vector<KeyRange> PlanRanges(const std::vector<std::vector<std::string>>& boundaries) {
   std::vector<KeyRange> out;

@@ -86,9 +86,16 @@ PgParams RangeParams(const KeyRange& r);
 // "id in (100, 200]", "(a, b) in ((1, x), +inf)": for reports.
 std::string DescribeRange(const TableModel& m, const KeyRange& r);
 
+// The shadow's key orders rows as the original's for every value both hold,
+// so both sides can be cut by the same key ranges: sql::KeyOrderPreserved
+// (same types, or integers widened), or integers narrowed (bigint to
+// integer: the way back of a widening, whose values all fit). The key
+// collations are compared apart (KeyCollationsSql).
+bool KeyRangesComparable(const TableModel& m);
+
 // One row: orig_count, orig_xor, shadow_count, shadow_xor for the range,
 // rows hashed in `form`. `order_preserved`: the shadow's key orders rows as
-// the original's (sql::KeyOrderPreserved and the same key collations), so the
+// the original's (KeyRangesComparable and the same key collations), so the
 // shadow side is filtered by the same range; otherwise REQUIRES an unbounded
 // range (the whole table). Parameters: RangeParams.
 std::string RangeHashSql(const TableModel& m, bool has_lower, bool has_upper, bool order_preserved,

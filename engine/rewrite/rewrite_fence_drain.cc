@@ -1,0 +1,45 @@
+// The fenced drain under a lock that blocks writers, shared by the cutover
+// (rewrite_cutover.cc) and the swap back (rewrite_revert.cc): with the table
+// locked no writer is in flight. A transactional logical message committed
+// now is decoded after every change committed before the lock; once it is
+// applied, the table being filled holds all of them. (Not a sleep, and not
+// pg_current_wal_lsn(): a write position the walsender may not have sent
+// yet.)
+//
+// Thread-safety: the rewrite thread.
+#include <algorithm>
+#include <thread>
+
+#include "common/log.h"
+#include "engine/rewrite/rewrite.h"
+
+namespace shadowcopy::engine {
+
+absl::StatusOr<bool> Rewrite::DrainFenceUnderLock(std::string_view what, int attempt, const std::string& fence,
+                                                  Clock::time_point lock_time) {
+  auto emitted = main_->Query("SELECT pg_logical_emit_message(true, 'shadowcopy', $1)", {fence});
+  if (!emitted.ok()) {
+    lock_->RollbackQuietly();
+    return emitted.status();
+  }
+  auto deadline = lock_time + LockedDrainBudget(attempt);
+  bool drained = false;
+  while (!drained && Clock::now() < deadline) {
+    auto st = ReplayAvailable(std::chrono::milliseconds(50));
+    if (!st.ok()) {
+      lock_->RollbackQuietly();
+      return st;
+    }
+    drained = std::find(fences_seen_.begin(), fences_seen_.end(), fence) != fences_seen_.end();
+    if (!drained) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!drained) {
+    lock_->RollbackQuietly();
+    Log(LogLevel::kInfo, "{} attempt {}: replay did not reach the fence within {} ms; catching up", what, attempt,
+        LockedDrainBudget(attempt).count());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace shadowcopy::engine
