@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -17,6 +18,7 @@
 #include "cli/control_server.h"
 #include "cli/socket_path.h"
 #include "common/absl_fmt.h"
+#include "common/pg.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::cli {
@@ -274,6 +276,30 @@ int VerifyMain(const std::vector<std::string>& args) {
 }  // namespace shadowcopy::cli
 
 namespace shadowcopy::cli {
+namespace {
+
+// How the run's revert window ended, from its row in
+// shadowcopy.revert_windows (the run itself has gone): "reverted", or why
+// not. Needs the --table form (the socket alone names no table); nullopt
+// when it cannot be read.
+std::optional<std::string> RecordedRevertOutcome(const CtlArgs& a) {
+  if (a.table.empty()) return std::nullopt;
+  ConnectOptions co;
+  co.dsn = a.dsn;
+  co.application_name = "shadowcopy_revert";
+  auto conn = PgConn::Connect(co);
+  if (!conn.ok()) return std::nullopt;
+  // Two queries: a statement naming a table that does not exist fails at parse.
+  auto exists = (*conn)->Query("SELECT to_regclass('shadowcopy.revert_windows') IS NOT NULL");
+  if (!exists.ok() || !exists->GetBool(0, 0)) return std::nullopt;
+  auto r = (*conn)->Query("SELECT coalesce(outcome, state) FROM shadowcopy.revert_windows "
+                          "WHERE table_name = $1 AND schema_name = coalesce(nullif($2, ''), current_schema()) "
+                          "ORDER BY updated_at DESC LIMIT 1", {a.table, a.schema});
+  if (!r.ok() || r->Rows() == 0) return std::nullopt;
+  return r->GetString(0, 0);
+}
+
+}  // namespace
 
 int RevertMain(const std::vector<std::string>& args) {
   std::vector<std::string> rest;
@@ -310,8 +336,17 @@ int RevertMain(const std::vector<std::string>& args) {
   for (int i = 0; i < 6000; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (!conn->Request("status", std::chrono::seconds(5)).ok()) {
-      std::fprintf(stderr, "the run has ended; its log and exit status say whether the swap back committed\n");
-      return 0;
+      auto outcome = RecordedRevertOutcome(*parsed);
+      if (!outcome) {
+        std::fprintf(stderr, "the run has ended; its log and exit status say whether the swap back committed\n");
+        return 0;
+      }
+      if (*outcome == "reverted") {
+        std::printf("reverted: the old table is back in place with every write\n");
+        return 0;
+      }
+      std::fprintf(stderr, "shadowcopy: error: not reverted: %s\n", outcome->c_str());
+      return 1;
     }
   }
   std::fprintf(stderr, "shadowcopy: error: the run did not end within 10 minutes\n");

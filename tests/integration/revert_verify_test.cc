@@ -69,8 +69,13 @@ TEST_F(RevertVerifyTest, PersistingDifferenceRefusesTheRevert) {
   MustExec(db(), "BEGIN; INSERT INTO orders (id, customer_id, status, amount, created_at) VALUES (-5, 1, 'kept', 10, '2020-01-01'); "
                  "INSERT INTO truth (id, customer_id, status, amount, created_at) VALUES (-5, 1, 'kept', 10, '2020-01-01'); COMMIT");
   std::this_thread::sleep_for(milliseconds(500));
-  ProcessResult asked = RunShadowcopy({"revert", "--socket", socket_, "--execute"}, {}, nullptr, seconds(120));
-  EXPECT_EQ(asked.exit_code, 0) << asked.Describe();
+  // With the table named, `revert` reads how the window ended once the run
+  // has gone: refused, so it fails too.
+  ProcessResult asked = RunShadowcopy({"revert", "--socket", socket_, "--table", "orders", "--dsn", dsn(), "--execute"},
+                                      {}, nullptr, seconds(120));
+  EXPECT_EQ(asked.exit_code, 1) << asked.Describe();
+  EXPECT_EQ(asked.err.rfind("shadowcopy: error: not reverted: ", 0), 0u) << asked.Describe();
+  EXPECT_NE(asked.err.find("revert refused"), std::string::npos) << asked.Describe();
   ProcessResult done = (*tool)->Wait(seconds(120));
   workload.Stop();
   ExpectFailedWithOneErrorLine(done);
@@ -101,8 +106,10 @@ TEST_F(RevertVerifyTest, WidenedKeyIsVerifiedInKeyRangesOnTheWayBack) {
   ASSERT_TRUE(tool.ok()) << tool.status();
   ASSERT_TRUE((*tool)->WaitForStderr("revert window open", seconds(120))) << (*tool)->Wait(seconds(5)).Describe();
   std::this_thread::sleep_for(milliseconds(500));
-  ProcessResult asked = RunShadowcopy({"revert", "--socket", socket_, "--execute"}, {}, nullptr, seconds(120));
+  ProcessResult asked = RunShadowcopy({"revert", "--socket", socket_, "--table", "orders", "--dsn", dsn(), "--execute"},
+                                      {}, nullptr, seconds(120));
   EXPECT_EQ(asked.exit_code, 0) << asked.Describe();
+  EXPECT_NE(asked.out.find("reverted: "), std::string::npos) << asked.Describe();
   ProcessResult done = (*tool)->Wait(seconds(120));
   workload.Stop();
   ExpectSucceeded(done);
