@@ -149,6 +149,8 @@ class Rewrite {
   bool CopyConnectionsHealthy() const;
   absl::Status LoseLockCycles(PgConn* conn);
   std::string SwapLockTimeoutSql() const;
+  // The original table, quoted and schema-qualified, as errors name it.
+  std::string OriginalName() const;
   absl::Status Reconnect(int attempt);
   absl::Status OpenWorkConnections();
   absl::Status CheckRetainedWal();

@@ -42,6 +42,10 @@ absl::Status Rewrite::LoseLockCycles(PgConn* conn) {
   return absl::OkStatus();
 }
 
+std::string Rewrite::OriginalName() const {
+  return QualifiedName(plan_.model.names.schema, plan_.model.names.table);
+}
+
 std::string Rewrite::SwapLockTimeoutSql() const {
   return fmt::format("SET LOCAL lock_timeout = '{}ms'", std::min<int64_t>(config_.cutover_lock_timeout.count(), 200));
 }
@@ -103,7 +107,7 @@ absl::Status Rewrite::CutoverPhase() {
   Phase("catchup");
   (void)state_->SetPhase(main_.get(), "catchup");
   // A definition changed during the copy stops the run before verification.
-  RETURN_IF_ERROR(CheckSchemaUnchanged(main_.get(), plan_.model.oid, built_from_));
+  RETURN_IF_ERROR(CheckSchemaUnchanged(main_.get(), plan_.model.oid, OriginalName(), built_from_));
   RETURN_IF_ERROR(CatchUpToWalEnd());
   // Verified before the cutover is postponed: replay keeps the new table
   // current meanwhile; the operator can ask for another verification.
@@ -144,7 +148,7 @@ absl::Status Rewrite::CutoverPhase() {
   }
   // Once before locking: a changed definition stops the run without blocking
   // anyone, and the session's catalog caches are warm for the check under the lock.
-  RETURN_IF_ERROR(CheckSchemaUnchanged(lock_.get(), plan_.model.oid, built_from_));
+  RETURN_IF_ERROR(CheckSchemaUnchanged(lock_.get(), plan_.model.oid, OriginalName(), built_from_));
   RetryPolicy policy;
   policy.initial_backoff = milliseconds(200);
   policy.max_backoff = milliseconds(3000);
@@ -208,8 +212,9 @@ absl::StatusOr<bool> Rewrite::TryCutover(int attempt) {
   // DDL on the original since the shadow was built would stay on the old
   // table: compared under the lock, nothing swapped when it changed.
   auto shorter = lock_->Exec(SwapLockTimeoutSql());
-  absl::Status same = shorter.ok() ? CheckSchemaUnchanged(lock_.get(), plan_.model.oid, built_from_)
-                                   : shorter.status();
+  absl::Status same = shorter.ok()
+                          ? CheckSchemaUnchanged(lock_.get(), plan_.model.oid, OriginalName(), built_from_)
+                          : shorter.status();
   if (!same.ok()) {
     lock_->RollbackQuietly();
     return same;

@@ -116,12 +116,12 @@ std::vector<std::string> DescribeDrift(const SchemaFingerprint& built_from, cons
   return out;
 }
 
-absl::Status DriftError(const std::vector<std::string>& changes) {
+absl::Status DriftError(const std::string& table, const std::vector<std::string>& changes) {
   std::string list;
   for (size_t i = 0; i < changes.size() && i < kMaxNamed; ++i) list += (i ? ", " : "") + changes[i];
   if (changes.size() > kMaxNamed) list += fmt::format(" and {} more", changes.size() - kMaxNamed);
   return absl::FailedPreconditionError(fmt::format(
-      "the original table changed during the run ({}); nothing was swapped, run again", list));
+      "table {} was altered during the run ({}); nothing was swapped, run again", table, list));
 }
 
 }  // namespace shadowcopy::engine

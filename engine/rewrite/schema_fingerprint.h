@@ -62,9 +62,11 @@ absl::StatusOr<SchemaFingerprint> ReadSchemaFingerprint(PgConn* conn, uint32_t o
 absl::Status ConfirmBuiltFrom(PgConn* conn, uint32_t oid, const SchemaFingerprint& built_from);
 
 // Cutover, on the connection holding the lock: OK when the original's
-// fingerprint is still `built_from`, else DriftError naming what changed.
+// fingerprint is still `built_from`, else DriftError naming `table` and what
+// changed.
 // Internal error for an empty `built_from` (never compare with nothing).
-absl::Status CheckSchemaUnchanged(PgConn* locked_conn, uint32_t oid, const SchemaFingerprint& built_from);
+absl::Status CheckSchemaUnchanged(PgConn* locked_conn, uint32_t oid, const std::string& table,
+                                  const SchemaFingerprint& built_from);
 
 // Orders the objects by (kind, name).
 void SortFingerprint(SchemaFingerprint* fp);
@@ -81,9 +83,11 @@ absl::StatusOr<SchemaFingerprint> FingerprintFromFlat(const std::vector<std::str
 // null)". An index that backs a constraint reported as well is not repeated.
 std::vector<std::string> DescribeDrift(const SchemaFingerprint& built_from, const SchemaFingerprint& now);
 
-// FailedPrecondition naming (at most the first few of) `changes`: the one
-// line the run ends with.
-absl::Status DriftError(const std::vector<std::string>& changes);
+// FailedPrecondition naming `table` (as displayed) and (at most the first few
+// of) `changes`: the one line the run ends with. Worded like the stream's stop
+// on a column change ("table ... was altered ..."), so either way of noticing
+// reads the same.
+absl::Status DriftError(const std::string& table, const std::vector<std::string>& changes);
 
 }  // namespace shadowcopy::engine
 

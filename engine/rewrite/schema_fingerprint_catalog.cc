@@ -154,7 +154,8 @@ absl::Status ConfirmBuiltFrom(PgConn* conn, uint32_t oid, const SchemaFingerprin
   return absl::UnavailableError("the original table's definition changed while the shadow table was created");
 }
 
-absl::Status CheckSchemaUnchanged(PgConn* locked_conn, uint32_t oid, const SchemaFingerprint& built_from) {
+absl::Status CheckSchemaUnchanged(PgConn* locked_conn, uint32_t oid, const std::string& table,
+                                  const SchemaFingerprint& built_from) {
   if (built_from.empty()) return absl::InternalError("the run has no record of the original's definition");
   auto started = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(auto now, ReadSchemaFingerprint(locked_conn, oid));
@@ -163,7 +164,7 @@ absl::Status CheckSchemaUnchanged(PgConn* locked_conn, uint32_t oid, const Schem
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
     return absl::OkStatus();
   }
-  return DriftError(DescribeDrift(built_from, now));
+  return DriftError(table, DescribeDrift(built_from, now));
 }
 
 }  // namespace shadowcopy::engine

@@ -96,7 +96,7 @@ class DriftTest : public DatabaseTest {
     ExpectFailedWithOneErrorLine(r);
     auto errors = LinesStartingWith(r.err, "shadowcopy: error:");
     ASSERT_EQ(errors.size(), 1u) << r.Describe();
-    EXPECT_NE(errors[0].find("the original table changed during the run"), std::string::npos) << errors[0];
+    EXPECT_NE(errors[0].find("table \"public\".\"orders\" was altered during the run"), std::string::npos) << errors[0];
     EXPECT_NE(errors[0].find(named), std::string::npos) << errors[0];
     EXPECT_NE(errors[0].find("nothing was swapped"), std::string::npos) << errors[0];
     ExpectNothingLeftBehind("orders");

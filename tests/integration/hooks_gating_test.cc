@@ -64,8 +64,12 @@ TEST_F(HooksGatingTest, SlowStatusHookDoesNotDelayTheCutover) {
   AddGatingHook("status", fmt::format("if [ ! -e '{0}/slept' ]; then touch '{0}/slept'; sleep 300 & "
                                       "echo $! > '{0}/sleeper.tmp'; mv '{0}/sleeper.tmp' '{0}/sleeper'; wait; fi",
                                       dir_));
+  // The gate first waits (up to a minute) for the status hook to be asleep:
+  // on a loaded machine the run may reach its cutover before the first
+  // status hook has started.
   AddGatingHook("before-cutover",
-                fmt::format("if [ -e '{0}/sleeper' ] && kill -0 \"$(cat '{0}/sleeper')\" 2>/dev/null; then "
+                fmt::format("i=0; while [ ! -e '{0}/sleeper' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; "
+                            "if [ -e '{0}/sleeper' ] && kill -0 \"$(cat '{0}/sleeper')\" 2>/dev/null; then "
                             "echo 'gate ran while the status hook sleeps'; else echo 'gate ran alone'; fi",
                             dir_));
   MirrorWorkload workload(dbname(), WorkloadOptions{});

@@ -79,7 +79,8 @@ TEST(SchemaFingerprintTest, DroppedAndTableLevelChanges) {
 TEST(SchemaFingerprintTest, ErrorIsOneLineNamingAFewChanges) {
   std::vector<std::string> changes;
   for (int i = 0; i < 8; ++i) changes.push_back("index i" + std::to_string(i) + " added");
-  absl::Status st = DriftError(changes);
+  absl::Status st = DriftError("\"public\".\"orders\"", changes);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("table \"public\".\"orders\" was altered during the run ("));
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(st.message()), HasSubstr("(index i0 added, index i1 added"));
   EXPECT_THAT(std::string(st.message()), HasSubstr("index i4 added and 3 more)"));
