@@ -331,9 +331,14 @@ void Hooks::WorkerLoop() {
         return std::find_if(queue_.begin(), queue_.end(), [](const Job& j) { return IsGateJob(j); });
       };
       // A gate with nothing before it, or one not seen yet; a notification
-      // when none runs; the end.
+      // when none runs; the end; the notification that ran has ended (the
+      // status tick's time is to be waited for again: without it, the wait
+      // below has no deadline while a notification runs, and no status
+      // event would come until another event was announced).
+      const bool notification_was_running = notification_running;
       auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         if (held_ && !finishing_) return true;
+        if (ticks && notification_was_running && !notification_running) return true;
         if (finishing_ && queue_.empty() && !notification_running) return true;
         auto gate = gate_at();
         if (gate != queue_.end() && (!gate_seen || (gate == queue_.begin() && !notification_running))) return true;

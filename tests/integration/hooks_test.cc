@@ -235,8 +235,17 @@ TEST_F(HooksTest, HangingAndFailingHooksNeverStopTheRun) {
   AddHook("success", "exit 1");
   AddHook("failure");
   auto started = std::chrono::steady_clock::now();
-  ProcessResult result = RunShadowcopy(ToolArgs("orders", {"--execute", "--hooks-path", hooks_, "--hooks-timeout",
-                                                           "1s", "--hooks-status-interval", "300ms"}));
+  // Held inside the copy until a status hook has run: after the hanging gate
+  // the rest of the run may take less than a status interval.
+  PausePoint pause;
+  auto tool = ShadowcopyProcess::Start(ToolArgs("orders", {"--execute", "--chunk-size", "500", "--hooks-path", hooks_,
+                                                           "--hooks-timeout", "1s", "--hooks-status-interval", "300ms"}),
+                                       pause.Env("before-batch:2"));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE(pause.WaitPaused(seconds(60))) << (*tool)->Wait(seconds(5)).Describe();
+  EXPECT_TRUE(WaitForCount("status", 1, milliseconds(30000)));
+  pause.Continue();
+  ProcessResult result = (*tool)->Wait(seconds(120));
   ExpectSucceeded(result);
   EXPECT_LT(std::chrono::steady_clock::now() - started, seconds(60));
   EXPECT_THAT(result.err, HasSubstr("hook before-row-copy: killed at its timeout (1000 ms)"));

@@ -9,7 +9,9 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
+#include "engine/control/control.h"
 #include "engine/control/hooks.h"
 #include "gtest/gtest.h"
 
@@ -100,6 +102,22 @@ TEST_F(HooksRunnerTest, AFailingGateVetoesAndAMissingOnePasses) {
   EXPECT_EQ(gate.code(), absl::StatusCode::kUnavailable) << gate;
   EXPECT_TRUE(hooks->Gate("migration-start", {}, [] { return absl::OkStatus(); }).ok());
   hooks->Finish();
+}
+
+// The status event comes every interval, not only until its first hook has
+// run: a notification that ends sets the next tick's time.
+TEST_F(HooksRunnerTest, StatusComesEveryIntervalWhileNothingElseHappens) {
+  AddRunnerHook("status", "0");
+  Control control{ControlSettings{}};
+  auto hooks = Hooks::Open(
+      HookSettings{.path = dir_, .timeout = milliseconds(10000), .status_interval = milliseconds(100)}, &control);
+  ASSERT_TRUE(hooks.ok()) << hooks.status();
+  std::this_thread::sleep_for(milliseconds(1500));
+  (*hooks)->Finish();
+  std::string log = RunnerLog();
+  size_t n = 0;
+  for (size_t at = log.find("status\n"); at != std::string::npos; at = log.find("status\n", at + 1)) ++n;
+  EXPECT_GE(n, 3u) << log;
 }
 
 }  // namespace
