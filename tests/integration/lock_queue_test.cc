@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <csignal>
+#include <functional>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -129,6 +131,7 @@ class LockQueueTest : public DatabaseTest {
   }
   void TearDown() override {
     ::unlink(socket_.c_str());
+    holder_.reset();  // its session would keep the test database from being dropped
     DatabaseTest::TearDown();
   }
   std::vector<std::string> MigrateArgs(std::vector<std::string> extra = {}) {
@@ -137,13 +140,41 @@ class LockQueueTest : public DatabaseTest {
     return ToolArgs("orders", args);
   }
   // A reporting session: SELECT ... FOR SHARE in an open transaction (ROW
-  // SHARE on the table; no row matches, so no writer waits on a row lock).
-  // Returns its pid.
-  std::string HoldForShare(PgConn& holder) {
+  // SHARE on the table; by default no row matches, so no writer waits on a
+  // row lock). Returns its pid.
+  std::string HoldForShare(PgConn& holder,
+                           const std::string& select = "SELECT id FROM orders WHERE id < 0 FOR SHARE") {
     std::string pid = QueryValue(holder, "SELECT pg_backend_pid()");
     MustExec(holder, "BEGIN");
-    MustExec(holder, "SELECT id FROM orders WHERE id < 0 FOR SHARE");  // the query status names
+    MustExec(holder, select);  // the query status names
     return pid;
+  }
+  // Starts the run of `args` paused at `pause_at`; once it is paused, a
+  // reporting session (holder_, its pid in holder_pid_) holds the table with
+  // `select`, `watcher` (when given) is armed, `before_continue` (when given)
+  // runs, and the run goes on. nullptr after a failure, reported.
+  std::unique_ptr<ShadowcopyProcess> StartHeldRun(
+      std::vector<std::string> args, const std::string& pause_at, LockWatcher* watcher,
+      const std::string& select = "SELECT id FROM orders WHERE id < 0 FOR SHARE",
+      const std::function<void(ShadowcopyProcess&)>& before_continue = nullptr) {
+    holder_ = Connect();
+    EXPECT_NE(holder_, nullptr);
+    if (holder_ == nullptr) return nullptr;
+    auto tool = ShadowcopyProcess::Start(std::move(args), pause_.Env(pause_at));
+    EXPECT_TRUE(tool.ok()) << tool.status();
+    if (!tool.ok()) return nullptr;
+    if (!pause_.WaitPaused(seconds(90))) {
+      ADD_FAILURE() << "the run never paused at " << pause_at << "\n" << (*tool)->Wait(seconds(5)).Describe();
+      return nullptr;
+    }
+    holder_pid_ = HoldForShare(*holder_, select);
+    // The gate takes a transaction younger than its short lock_timeout for a
+    // writer about to commit, and may ask behind it: let the holder age first.
+    std::this_thread::sleep_for(milliseconds(200));
+    if (watcher) watcher->Arm(true);
+    if (before_continue) before_continue(**tool);
+    pause_.Continue();
+    return std::move(*tool);
   }
   std::string CtlStatusJson() {
     ProcessResult r = RunShadowcopy({"ctl", "--socket", socket_, "status", "--json"}, {}, nullptr, seconds(10));
@@ -151,6 +182,9 @@ class LockQueueTest : public DatabaseTest {
   }
 
   std::string socket_;
+  PausePoint pause_;
+  std::unique_ptr<PgConn> holder_;
+  std::string holder_pid_;
   static inline int counter_ = 0;
 };
 
@@ -167,17 +201,10 @@ TEST_F(LockQueueTest, CutoverNeverQueuesBehindForShareHolder) {
   // behind a writer's transaction younger than its lock_timeout.
   LockWatcher watcher(Connect(), oid);
   watcher.Arm(false);
-  auto holder = Connect();
-  ASSERT_NE(holder, nullptr);
-  PausePoint pause;
-  auto tool = ShadowcopyProcess::Start(MigrateArgs(), pause.Env("cutover-attempt:1"));
-  ASSERT_TRUE(tool.ok()) << tool.status();
-  ASSERT_TRUE(pause.WaitPaused(seconds(90))) << (*tool)->Wait(seconds(5)).Describe();
-  std::string holder_pid = HoldForShare(*holder);
-  watcher.Arm(true);
-  pause.Continue();
-  ASSERT_TRUE((*tool)->WaitForStderr("cutover: not asking for ACCESS EXCLUSIVE", seconds(20)))
-      << (*tool)->StderrSoFar();
+  auto tool = StartHeldRun(MigrateArgs(), "cutover-attempt:1", &watcher);
+  ASSERT_NE(tool, nullptr);
+  const std::string& holder_pid = holder_pid_;
+  ASSERT_TRUE(tool->WaitForStderr("cutover: not asking for ACCESS EXCLUSIVE", seconds(20))) << tool->StderrSoFar();
   std::string status = CtlStatusJson();
   EXPECT_NE(status.find("\"for\":\"cutover\""), std::string::npos) << status;
   EXPECT_NE(status.find("\"pid\":" + holder_pid), std::string::npos) << status;
@@ -185,8 +212,8 @@ TEST_F(LockQueueTest, CutoverNeverQueuesBehindForShareHolder) {
   EXPECT_NE(status.find("FOR SHARE"), std::string::npos) << status;
   std::this_thread::sleep_for(milliseconds(2500));
   watcher.Arm(false);
-  MustExec(*holder, "COMMIT");
-  ProcessResult r = (*tool)->Wait(seconds(120));
+  MustExec(*holder_, "COMMIT");
+  ProcessResult r = tool->Wait(seconds(120));
   std::this_thread::sleep_for(milliseconds(200));
   watcher.Stop();
   probe.Stop();
@@ -219,22 +246,14 @@ TEST_F(LockQueueTest, TimedOutAttemptCountsAsBlocked) {
   ASSERT_TRUE(workload.Start().ok());
   ProbeWriter probe(Connect());
   LockWatcher watcher(Connect(), oid);
-  auto holder = Connect();
-  ASSERT_NE(holder, nullptr);
-  PausePoint pause;
   // Time enough for the first attempt to see a quiet moment between the
   // workload's transactions, however slow the machine.
-  auto tool = ShadowcopyProcess::Start(MigrateArgs({"--cutover-lock-timeout", "10s"}),
-                                       pause.Env("cutover-lock-checked:1"));
-  ASSERT_TRUE(tool.ok()) << tool.status();
-  ASSERT_TRUE(pause.WaitPaused(seconds(90))) << (*tool)->Wait(seconds(5)).Describe();
-  std::string holder_pid = HoldForShare(*holder);
-  pause.Continue();
-  ASSERT_TRUE((*tool)->WaitForStderr("cutover: not asking for ACCESS EXCLUSIVE", seconds(20)))
-      << (*tool)->StderrSoFar();
+  auto tool = StartHeldRun(MigrateArgs({"--cutover-lock-timeout", "10s"}), "cutover-lock-checked:1", nullptr);
+  ASSERT_NE(tool, nullptr);
+  ASSERT_TRUE(tool->WaitForStderr("cutover: not asking for ACCESS EXCLUSIVE", seconds(20))) << tool->StderrSoFar();
   std::this_thread::sleep_for(milliseconds(1000));
-  MustExec(*holder, "COMMIT");
-  ProcessResult r = (*tool)->Wait(seconds(120));
+  MustExec(*holder_, "COMMIT");
+  ProcessResult r = tool->Wait(seconds(120));
   watcher.Stop();
   probe.Stop();
   workload.Stop();
@@ -264,22 +283,18 @@ TEST_F(LockQueueTest, StoppedRunResetsTheReplicaIdentityWithoutQueueing) {
   ProbeWriter probe(Connect());
   LockWatcher watcher(Connect(), oid);
   watcher.Arm(false);
-  auto holder = Connect();
-  ASSERT_NE(holder, nullptr);
-  PausePoint pause;
-  auto tool = ShadowcopyProcess::Start(MigrateArgs(), pause.Env("before-batch:2"));
-  ASSERT_TRUE(tool.ok()) << tool.status();
-  ASSERT_TRUE(pause.WaitPaused(seconds(90))) << (*tool)->Wait(seconds(5)).Describe();
-  EXPECT_EQ(QueryValue(db(), "SELECT relreplident FROM pg_class WHERE oid = 'orders'::regclass"), "i");
-  std::string holder_pid = HoldForShare(*holder);
-  watcher.Arm(true);
-  (*tool)->Signal(SIGINT);
-  pause.Continue();
+  auto tool = StartHeldRun(MigrateArgs(), "before-batch:2", &watcher, "SELECT id FROM orders WHERE id < 0 FOR SHARE",
+                           [&](ShadowcopyProcess& run) {
+                             EXPECT_EQ(QueryValue(db(), "SELECT relreplident FROM pg_class "
+                                                        "WHERE oid = 'orders'::regclass"), "i");
+                             run.Signal(SIGINT);
+                           });
+  ASSERT_NE(tool, nullptr);
   std::this_thread::sleep_for(milliseconds(2000));
   EXPECT_EQ(QueryValue(db(), "SELECT relreplident FROM pg_class WHERE oid = 'orders'::regclass"), "i");
   watcher.Arm(false);
-  MustExec(*holder, "COMMIT");
-  ProcessResult r = (*tool)->Wait(seconds(60));
+  MustExec(*holder_, "COMMIT");
+  ProcessResult r = tool->Wait(seconds(60));
   watcher.Stop();
   probe.Stop();
   EXPECT_NE(r.exit_code, 0) << r.Describe();
@@ -303,26 +318,17 @@ TEST_F(LockQueueTest, ParentsCutoverNeverQueuesBehindAChildsHolder) {
   ProbeWriter probe(Connect(), "UPDATE orders_child SET extra = extra WHERE id = -1");
   LockWatcher watcher(Connect(), TableOid("orders_child"));
   watcher.Arm(false);
-  auto holder = Connect();
-  ASSERT_NE(holder, nullptr);
-  PausePoint pause;
   // A rebuild: a parent's column change would not reach its children.
-  auto tool = ShadowcopyProcess::Start(ToolArgs("orders", {"--execute", "--chunk-size", "500", "--socket", socket_,
-                                                           "--cutover-lock-timeout", "10s"}),
-                                       pause.Env("cutover-attempt:1"));
-  ASSERT_TRUE(tool.ok()) << tool.status();
-  ASSERT_TRUE(pause.WaitPaused(seconds(90))) << (*tool)->Wait(seconds(5)).Describe();
-  std::string holder_pid = QueryValue(*holder, "SELECT pg_backend_pid()");
-  MustExec(*holder, "BEGIN");
-  MustExec(*holder, "SELECT id FROM orders_child WHERE id > 0 FOR SHARE");
-  watcher.Arm(true);
-  pause.Continue();
-  ASSERT_TRUE((*tool)->WaitForStderr("cutover: not asking for ACCESS EXCLUSIVE", seconds(20)))
-      << (*tool)->StderrSoFar();
+  auto tool = StartHeldRun(ToolArgs("orders", {"--execute", "--chunk-size", "500", "--socket", socket_,
+                                               "--cutover-lock-timeout", "10s"}),
+                           "cutover-attempt:1", &watcher, "SELECT id FROM orders_child WHERE id > 0 FOR SHARE");
+  ASSERT_NE(tool, nullptr);
+  const std::string& holder_pid = holder_pid_;
+  ASSERT_TRUE(tool->WaitForStderr("cutover: not asking for ACCESS EXCLUSIVE", seconds(20))) << tool->StderrSoFar();
   std::this_thread::sleep_for(milliseconds(1500));
   watcher.Arm(false);
-  MustExec(*holder, "COMMIT");
-  ProcessResult r = (*tool)->Wait(seconds(120));
+  MustExec(*holder_, "COMMIT");
+  ProcessResult r = tool->Wait(seconds(120));
   watcher.Stop();
   probe.Stop();
   ExpectSucceeded(r);
