@@ -7,6 +7,7 @@
 #include "common/quote.h"
 #include "common/status.h"
 #include "engine/rewrite/after_swap.h"
+#include "engine/rewrite/state_store.h"
 #include "engine/table/inspector.h"
 #include "fmt/format.h"
 
@@ -88,9 +89,8 @@ void ListSwappedRun(const SwappedRun& run, std::vector<Leftover>* out) {
 
 // A run still working on the table holds its advisory lock: leave it be.
 absl::Status LockTable(PgConn* conn, uint32_t oid) {
-  int64_t key = (int64_t{0x5C} << 40) | oid;
-  ASSIGN_OR_RETURN(auto lock, conn->Query("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(key)}));
-  if (!lock.GetBool(0, 0))
+  ASSIGN_OR_RETURN(bool locked, TryRunLock(conn, oid));
+  if (!locked)
     return absl::FailedPreconditionError(fmt::format(
         "a shadowcopy run is still active on table oid {}; stop it first (it cleans up after itself)", oid));
   return absl::OkStatus();

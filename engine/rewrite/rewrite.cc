@@ -215,7 +215,7 @@ bool Rewrite::ShouldReconnect(const absl::Status& st) const {
   return stream_ && !stream_->status().ok();
 }
 
-absl::Status Rewrite::Reconnect(int attempt) {
+absl::Status Rewrite::ReopenSessions(int attempt) {
   if (stream_) stream_->Stop();
   {
     std::lock_guard<std::mutex> lock(conns_mu_);
@@ -235,9 +235,15 @@ absl::Status Rewrite::Reconnect(int attempt) {
   policy.max_backoff = milliseconds(5000);
   std::this_thread::sleep_for(Backoff(policy, attempt));
   RETURN_IF_ERROR(Retry(policy, "reconnecting", [&] { return Connect(); }, &stop_));
-  int64_t key = (int64_t{0x5C} << 40) | plan_.model.oid;
-  ASSIGN_OR_RETURN(auto locked, main_->Query("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(key)}));
-  if (!locked.GetBool(0, 0)) return absl::FailedPreconditionError("another shadowcopy run took over the table");
+  // The run's advisory lock went with the old session: `cleanup` must keep
+  // seeing the run as alive.
+  ASSIGN_OR_RETURN(bool locked, TryRunLock(main_.get(), run_lock_oid_));
+  if (!locked) return absl::FailedPreconditionError("another shadowcopy run took over the table");
+  return absl::OkStatus();
+}
+
+absl::Status Rewrite::Reconnect(int attempt) {
+  RETURN_IF_ERROR(ReopenSessions(attempt));
   // The durable positions, not the in-memory ones: a COMMIT whose reply was
   // lost may or may not have happened.
   ASSIGN_OR_RETURN(auto rec, StateStore::FindUnfinished(main_.get(), plan_.model.names.schema,

@@ -144,6 +144,8 @@ class Rewrite {
   absl::Status FinishAfterSwap(const Inspection& in, const RunRecord& rec);
   void DropOldTable();  // --drop-old-table, once the run is done
   absl::Status StartStream(bool create_slot);
+  // The stream of `m`'s slot and publication, expecting its columns.
+  cdc::StreamOptions StreamOptionsFor(const TableModel& m) const;
   absl::Status RunPhases();
   bool ShouldReconnect(const absl::Status& st) const;
   bool CopyConnectionsHealthy() const;
@@ -152,6 +154,10 @@ class Rewrite {
   // The original table, quoted and schema-qualified, as errors name it.
   std::string OriginalName() const;
   absl::Status Reconnect(int attempt);
+  // Every connection and the stream dropped, the attempt's back-off waited,
+  // connected again and the run's advisory lock retaken: what both
+  // reconnections (the forward run's, the revert window's) start with.
+  absl::Status ReopenSessions(int attempt);
   absl::Status OpenWorkConnections();
   absl::Status CheckRetainedWal();
   // Deferred replay (the shadow's key index is built after the copy): true
@@ -258,7 +264,7 @@ class Rewrite {
   absl::Status ReconnectReverseStream(int attempt);
   uint64_t ReverseChanges() const;  // replayed into the old table, every stream of the window
   uint64_t reverse_changes_base_ = 0;  // by the streams before the current one
-  int64_t advisory_key_ = 0;  // the run's advisory lock (one run per table)
+  uint32_t run_lock_oid_ = 0;  // the run's advisory lock is keyed by it (TryRunLock)
   bool RevertWanted();  // a health check failed often enough (rewrite_health.cc)
   bool created_rev_slot_ = false, created_rev_publication_ = false;
   bool reverted_ = false;

@@ -35,11 +35,9 @@ absl::StatusOr<Inspection> Rewrite::InspectPhase() {
   if (config_.execute) {
     // One run per table at a time: a session-level advisory lock keyed by the
     // table's oid, held by the main connection until the process ends.
-    int64_t key = (int64_t{0x5C} << 40) | in.oid;
-    advisory_key_ = key;
-    ASSIGN_OR_RETURN(auto r, main_->Query("SELECT pg_try_advisory_lock($1::bigint)",
-                                          {std::to_string(key)}));
-    if (!r.GetBool(0, 0))
+    run_lock_oid_ = in.oid;
+    ASSIGN_OR_RETURN(bool locked, TryRunLock(main_.get(), in.oid));
+    if (!locked)
       return absl::FailedPreconditionError(fmt::format(
           "another shadowcopy run is already working on {}", QualifiedName(in.names.schema, in.names.table)));
     if (!config_.resume) RETURN_IF_ERROR(inspector.CheckNoLeftovers(in));
@@ -236,8 +234,7 @@ absl::Status Rewrite::RefreshParallelApply() {
   return absl::OkStatus();
 }
 
-absl::Status Rewrite::StartStream(bool create_slot) {
-  const auto& m = plan_.model;
+cdc::StreamOptions Rewrite::StreamOptionsFor(const TableModel& m) const {
   cdc::StreamOptions so;
   so.connect.dsn = config_.dsn;
   so.slot = m.names.slot;
@@ -245,7 +242,12 @@ absl::Status Rewrite::StartStream(bool create_slot) {
   so.relation_oid = m.oid;
   for (const auto& c : m.source_columns)
     if (!c.generated) so.expected_columns.push_back({c.name, c.type_oid});
-  stream_ = std::make_unique<cdc::ChangeStream>(so);
+  return so;
+}
+
+absl::Status Rewrite::StartStream(bool create_slot) {
+  const auto& m = plan_.model;
+  stream_ = std::make_unique<cdc::ChangeStream>(StreamOptionsFor(m));
   std::optional<cdc::SlotInfo> slot;
   if (create_slot) {
     ASSIGN_OR_RETURN(slot, stream_->CreateSlot());

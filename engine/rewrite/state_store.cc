@@ -8,6 +8,12 @@
 
 namespace shadowcopy::engine {
 
+absl::StatusOr<bool> TryRunLock(PgConn* conn, uint32_t table_oid) {
+  const int64_t key = (int64_t{0x5C} << 40) | table_oid;
+  ASSIGN_OR_RETURN(auto r, conn->Query("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(key)}));
+  return r.GetBool(0, 0);
+}
+
 absl::Status StateStore::EnsureSchema(PgConn* conn) {
   return CreateStateTables(conn,
       "CREATE SCHEMA IF NOT EXISTS shadowcopy; "

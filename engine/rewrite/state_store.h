@@ -30,6 +30,12 @@ namespace shadowcopy::engine {
 // 2: the schema fingerprint the shadow was built from (schema_fingerprint).
 inline constexpr int kStateFormatVersion = 2;
 
+// One run per table: a session-level advisory lock keyed by the table's oid
+// when the run started, held by the run's main connection until it ends (and
+// taken again when that connection is replaced); `cleanup` takes it to leave
+// a live run be. Tried without waiting: true when taken.
+absl::StatusOr<bool> TryRunLock(PgConn* conn, uint32_t table_oid);
+
 struct RunRecord {
   std::string run_id;
   int format_version = 0;
