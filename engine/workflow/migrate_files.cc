@@ -142,6 +142,12 @@ std::string MigrationVersion::ToString() const {
   return out;
 }
 
+std::string MigrationVersion::Key() const {
+  std::string key = ToString();
+  while (key.size() > 2 && EndsWith(key, ".0")) key.resize(key.size() - 2);
+  return key;
+}
+
 int CompareVersions(const MigrationVersion& a, const MigrationVersion& b) {
   size_t n = std::max(a.parts.size(), b.parts.size());
   for (size_t i = 0; i < n; ++i) {
@@ -303,8 +309,7 @@ absl::StatusOr<std::vector<MigrationFile>> BuildMigrationSet(std::string_view di
       undos.emplace_back(**name, &e);
       continue;
     }
-    std::string key = (*name)->version.ToString();
-    while (key.size() > 2 && EndsWith(key, ".0")) key.resize(key.size() - 2);
+    std::string key = (*name)->version.Key();
     auto [it, fresh] = by_version.try_emplace(key);
     if (!fresh) {
       problems.push_back(fmt::format("{} and {} have the same version {}", it->second.file, e.file, key));
@@ -319,8 +324,7 @@ absl::StatusOr<std::vector<MigrationFile>> BuildMigrationSet(std::string_view di
   }
   for (const auto& [name, entry] : undos) {
     const std::string& file = entry->file;
-    std::string key = name.version.ToString();
-    while (key.size() > 2 && EndsWith(key, ".0")) key.resize(key.size() - 2);
+    std::string key = name.version.Key();
     auto it = by_version.find(key);
     if (it == by_version.end())
       problems.push_back(fmt::format("{} undoes version {}, which has no migration file", file, name.version.ToString()));

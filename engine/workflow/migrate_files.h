@@ -29,6 +29,9 @@ struct MigrationVersion {
 
   // "1.10", "20240101120000".
   std::string ToString() const;
+  // Without trailing ".0" parts, so that equal versions have one key: the
+  // history's version column and the directory's duplicate check.
+  std::string Key() const;
 };
 
 // <0, 0, >0 as a is before, equal to, after b.

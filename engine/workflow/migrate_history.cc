@@ -5,15 +5,6 @@
 #include "fmt/format.h"
 
 namespace shadowcopy::workflow {
-namespace {
-
-std::string Key(const MigrationFile& f) {
-  std::string key = f.name.version.ToString();
-  while (key.size() > 2 && key.substr(key.size() - 2) == ".0") key.resize(key.size() - 2);
-  return key;
-}
-
-}  // namespace
 
 absl::Status EnsureHistory(PgConn* conn) {
   return engine::CreateStateTables(conn,
@@ -101,10 +92,10 @@ absl::Status MarkRunning(PgConn* conn, const MigrationFile& file, int total, boo
         "  statements_applied = CASE WHEN $5::bool THEN statements_applied ELSE 0 END, "
         "  statement_hashes = CASE WHEN $5::bool THEN statement_hashes ELSE '{}' END "
         "WHERE version = $1 AND state IN ('applied', 'undoing')",
-        {Key(file), file.file, file.checksum, std::to_string(total), keep_applied ? "true" : "false"}));
+        {file.name.version.Key(), file.file, file.checksum, std::to_string(total), keep_applied ? "true" : "false"}));
     if (u.Affected() != 1)
       return absl::FailedPreconditionError(
-          fmt::format("version {} is not applied any more; nothing was undone", Key(file)));
+          fmt::format("version {} is not applied any more; nothing was undone", file.name.version.Key()));
     return absl::OkStatus();
   }
   auto r = conn->Query(
@@ -118,7 +109,7 @@ absl::Status MarkRunning(PgConn* conn, const MigrationFile& file, int total, boo
       "  statements_applied = CASE WHEN $6::bool THEN m.statements_applied ELSE 0 END, "
       "  statement_hashes = CASE WHEN $6::bool THEN m.statement_hashes ELSE '{}' END, "
       "  step = CASE WHEN $6::bool THEN m.step ELSE 0 END",
-      {Key(file), file.name.description, file.file, file.checksum, std::to_string(total),
+      {file.name.version.Key(), file.name.description, file.file, file.checksum, std::to_string(total),
        keep_applied ? "true" : "false", plan_json});
   return r.status();
 }
@@ -127,23 +118,23 @@ std::pair<std::string, PgParams> UnitDoneSql(const MigrationFile& file, int appl
                                              const std::vector<std::string>& hashes) {
   return {"UPDATE shadowcopy.migrations SET statements_applied = $2::int, statement_hashes = $3::text[], "
           "step = 0, updated_at = now() WHERE version = $1",
-          {Key(file), std::to_string(applied), engine::TextArrayOf(hashes)}};
+          {file.name.version.Key(), std::to_string(applied), engine::TextArrayOf(hashes)}};
 }
 
 std::pair<std::string, PgParams> StepDoneSql(const MigrationFile& file, int step, const std::string& hash) {
   return {"UPDATE shadowcopy.migrations SET step = $2::int, step_statement = $3, updated_at = now() "
           "WHERE version = $1",
-          {Key(file), std::to_string(step), hash}};
+          {file.name.version.Key(), std::to_string(step), hash}};
 }
 
 absl::Status MarkStepStarted(PgConn* conn, const MigrationFile& file) {
   return conn->Query("UPDATE shadowcopy.migrations SET step_started = clock_timestamp() WHERE version = $1",
-                     {Key(file)})
+                     {file.name.version.Key()})
       .status();
 }
 
 absl::Status RecordBackup(PgConn* conn, const MigrationFile& file, const std::string& path) {
-  return conn->Query("UPDATE shadowcopy.migrations SET backup = $2 WHERE version = $1", {Key(file), path}).status();
+  return conn->Query("UPDATE shadowcopy.migrations SET backup = $2 WHERE version = $1", {file.name.version.Key(), path}).status();
 }
 
 absl::StatusOr<bool> EngineRunFinishedSinceStep(PgConn* conn, const MigrationFile& file, bool backfill,
@@ -154,7 +145,7 @@ absl::StatusOr<bool> EngineRunFinishedSinceStep(PgConn* conn, const MigrationFil
   ASSIGN_OR_RETURN(PgResult r, conn->Query(fmt::format(
       "SELECT EXISTS (SELECT 1 FROM {} r, shadowcopy.migrations m WHERE m.version = $1 "
       "AND m.step_started IS NOT NULL AND r.schema_name = $2 AND r.table_name = $3 AND r.outcome = 'success' "
-      "AND r.started_at >= m.step_started)", runs), {Key(file), schema, table}));
+      "AND r.started_at >= m.step_started)", runs), {file.name.version.Key(), schema, table}));
   return r.GetBool(0, 0);
 }
 
@@ -179,14 +170,14 @@ absl::Status MarkApplied(PgConn* conn, const MigrationFile& file, int64_t execut
         "  WHERE version = $1 RETURNING version, file, checksum, undo_file, undo_checksum) "
         "INSERT INTO shadowcopy.migration_events (version, event, file, checksum, undo_file, undo_checksum, "
         "  execution_ms) SELECT version, 'undone', file, checksum, undo_file, undo_checksum, $2::bigint FROM u",
-        {Key(file), std::to_string(execution_ms)}).status();
+        {file.name.version.Key(), std::to_string(execution_ms)}).status();
   // A migration whose revert window was open: the window has closed; its
   // time stays the one it took up to the window.
   return conn->Query("UPDATE shadowcopy.migrations SET state = 'applied', "
                      "execution_ms = CASE WHEN revert_window = 'open' THEN execution_ms ELSE $2::bigint END, "
                      "revert_window = CASE WHEN revert_window = 'open' THEN 'closed' ELSE revert_window END, "
                      "error = NULL, error_statement = NULL, updated_at = now() WHERE version = $1",
-                     {Key(file), std::to_string(execution_ms)})
+                     {file.name.version.Key(), std::to_string(execution_ms)})
       .status();
 }
 
@@ -196,11 +187,11 @@ absl::Status MarkFailed(PgConn* conn, const MigrationFile& file, int64_t executi
   if (file.name.kind == FileKind::kUndo)
     return conn->Query("UPDATE shadowcopy.migrations SET execution_ms = $2::bigint, error = $3, "
                        "error_statement = NULLIF($4, ''), updated_at = now() WHERE version = $1",
-                       {Key(file), std::to_string(execution_ms), error, statement})
+                       {file.name.version.Key(), std::to_string(execution_ms), error, statement})
         .status();
   return conn->Query("UPDATE shadowcopy.migrations SET state = 'failed', execution_ms = $2::bigint, "
                      "error = $3, error_statement = NULLIF($4, ''), updated_at = now() WHERE version = $1",
-                     {Key(file), std::to_string(execution_ms), error, statement})
+                     {file.name.version.Key(), std::to_string(execution_ms), error, statement})
       .status();
 }
 
@@ -215,7 +206,7 @@ absl::StatusOr<int> InsertBaseline(PgConn* conn, const std::vector<const Migrati
         "  error_statement = NULL, undo_file = NULL, undo_checksum = NULL, installed_by = current_user, "
         "  installed_on = now(), updated_at = now(), execution_ms = 0 "
         "WHERE shadowcopy.migrations.state = 'undone'",
-        {Key(*f), f->name.description, f->file, f->checksum}));
+        {f->name.version.Key(), f->name.description, f->file, f->checksum}));
     inserted += static_cast<int>(r.Affected());
   }
   return inserted;

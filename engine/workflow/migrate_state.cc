@@ -18,12 +18,6 @@ MigrationVersion VersionOf(const std::string& text) {
   return v.ok() ? *v : MigrationVersion{};
 }
 
-std::string Key(const MigrationVersion& v) {
-  std::string key = v.ToString();
-  while (key.size() > 2 && key.substr(key.size() - 2) == ".0") key.resize(key.size() - 2);
-  return key;
-}
-
 std::string FirstLine(std::string_view sql) {
   std::string line(sql.substr(0, sql.find('\n')));
   if (line.size() > 80) line = line.substr(0, 77) + "...";
@@ -65,7 +59,7 @@ std::vector<MigrationStatus> ComputeStatus(const std::vector<MigrationFile>& fil
   std::optional<MigrationVersion> newest_applied;
   for (const HistoryRow& r : rows) {
     if (r.state == "undone") continue;  // pending again
-    by_version[Key(VersionOf(r.version))] = &r;
+    by_version[VersionOf(r.version).Key()] = &r;
     if (r.state == "applied") {
       MigrationVersion v = VersionOf(r.version);
       if (!newest_applied || *newest_applied < v) newest_applied = v;
@@ -75,7 +69,7 @@ std::vector<MigrationStatus> ComputeStatus(const std::vector<MigrationFile>& fil
   for (const MigrationFile& f : files) {
     MigrationStatus s{f.name.version.ToString(), f.name.description, f.file, MigrationState::kPending,
                       f.checksum, &f, nullptr};
-    auto it = by_version.find(Key(f.name.version));
+    auto it = by_version.find(f.name.version.Key());
     if (it == by_version.end()) {
       if (newest_applied && f.name.version < *newest_applied) s.state = MigrationState::kOutOfOrder;
     } else {

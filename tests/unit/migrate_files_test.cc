@@ -33,6 +33,14 @@ TEST(MigrateVersionTest, ComparesPartByPartAsNumbers) {
   EXPECT_FALSE(ParseVersion("").ok());
 }
 
+TEST(MigrateVersionTest, KeyDropsTrailingZeroParts) {
+  EXPECT_EQ(V("1.0.0").Key(), "1");
+  EXPECT_EQ(V("1_0").Key(), V("1").Key());
+  EXPECT_EQ(V("1.0.2").Key(), "1.0.2");
+  EXPECT_EQ(V("0").Key(), "0");
+  EXPECT_EQ(V("10.0").Key(), "10");
+}
+
 TEST(MigrateFileNameTest, BothConventions) {
   auto f = ParseMigrationFileName("V1_1__add_orders_index.sql");
   ASSERT_TRUE(f.ok() && f->has_value());
