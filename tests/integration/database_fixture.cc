@@ -7,11 +7,14 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <thread>
 
+#include "absl/status/status.h"
 #include "common/quote.h"
+#include "fmt/format.h"
 #include "tests/integration/harness.h"
 
 namespace shadowcopy::it {
@@ -99,6 +102,28 @@ std::string QueryValue(PgConn& conn, std::string_view sql) {
   PgResult res = MustExec(conn, sql);
   if (res.Rows() < 1 || res.Cols() < 1 || res.IsNull(0, 0)) return "";
   return res.GetString(0, 0);
+}
+
+absl::Status RestartServerFast(PgConn& conn) {
+  std::string dir = QueryValue(conn, "SHOW data_directory");
+  // As root the directory (0700, owned by postgres) is reachable; as
+  // another user only when it is ours.
+  if (dir.empty() || access((dir + "/postmaster.pid").c_str(), F_OK) != 0)
+    return absl::FailedPreconditionError("the server's data directory " + dir + " is not reachable from the test");
+  const char* bin = std::getenv("SC_PG_BIN");
+  std::string pg_ctl = std::string(bin ? bin : "/usr/lib/postgresql/15/bin") + "/pg_ctl";
+  const char* log = std::getenv("SC_PG_LOG");
+  std::string cmd = fmt::format("cd /tmp && {}'{}' -D '{}' -l '{}' -w -t 60 -m fast restart </dev/null 2>&1",
+                                geteuid() == 0 ? "runuser -u postgres -- " : "", pg_ctl, dir,
+                                log ? log : "/dev/null");
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return absl::InternalError("popen failed");
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  int rc = pclose(p);
+  if (rc != 0) return absl::InternalError(fmt::format("`{}` exited {}: {}", cmd, rc, out));
+  return absl::OkStatus();
 }
 
 bool PollUntilTrue(PgConn& conn, std::string_view sql, std::chrono::milliseconds timeout) {

@@ -262,34 +262,6 @@ void PrintToolLines(const std::string& label, const ProcessResult& r) {
   }
 }
 
-// pg_ctl restart -m fast of the server this test database lives on, as the
-// server's OS user. Returns "" on success, else what went wrong; sets *skip
-// when the data directory is not reachable from here.
-std::string FastRestartServer(PgConn& conn, bool* skip) {
-  *skip = false;
-  std::string dir = QueryValue(conn, "SHOW data_directory");
-  if (dir.empty() || access((dir + "/postmaster.pid").c_str(), F_OK) != 0) {
-    // As root the directory (0700, owned by postgres) is reachable; as
-    // another user only when it is ours.
-    *skip = true;
-    return "data directory " + dir + " is not reachable from the test";
-  }
-  const char* bin = std::getenv("SC_PG_BIN");
-  std::string pg_ctl = std::string(bin ? bin : "/usr/lib/postgresql/15/bin") + "/pg_ctl";
-  const char* log = std::getenv("SC_PG_LOG");
-  std::string cmd = fmt::format(
-      "cd /tmp && {}'{}' -D '{}' -l '{}' -w -t 60 -m fast restart </dev/null 2>&1",
-      geteuid() == 0 ? "runuser -u postgres -- " : "", pg_ctl, dir, log ? log : "/dev/null");
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return "popen failed";
-  std::string out;
-  char buf[512];
-  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  int rc = pclose(p);
-  if (rc != 0) return fmt::format("`{}` exited {}: {}", cmd, rc, out);
-  return "";
-}
-
 // 1. SIGKILL during the copy, then --resume with the same --alter. The copy
 // (at --nice-ratio 3) lasts some 20 batches: killed after the second.
 constexpr int kKillDuringCopyRows = 40000;
@@ -440,15 +412,8 @@ TEST_F(FaultTest, PostgresFastRestartDuringCopySurvives) {
   std::this_thread::sleep_for(seconds(1));
   std::string phase = log.phase();
   std::string started = QueryValue(db(), "SELECT pg_postmaster_start_time()");
-  bool skip = false;
-  std::string restart = FastRestartServer(db(), &skip);
-  if (skip) {
-    tool->Signal(SIGINT);
-    tool->Wait(seconds(60));
-    workload.Stop();
-    GTEST_SKIP() << restart;
-  }
-  ASSERT_EQ(restart, "");
+  absl::Status restart = RestartServerFast(db());
+  ASSERT_TRUE(restart.ok()) << restart;
   EXPECT_EQ(phase, "copy") << "the copy had ended before the restart";
   PQreset(db().raw());  // the fixture's session died with the server
   ASSERT_TRUE(db().Healthy());

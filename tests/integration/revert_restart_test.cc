@@ -15,6 +15,7 @@
 #include "fmt/format.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/revert_fixture.h"
 #include "tests/integration/workload.h"
 
 namespace shadowcopy::it {
@@ -23,49 +24,10 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr char kRevertRestartAlter[] = "ALTER COLUMN id TYPE bigint, ADD COLUMN region text";
-
-// pg_ctl restart -m fast of the server the test database lives on, as the
-// server's OS user. "" on success, else what went wrong; *skip when the
-// data directory is not reachable from here.
-std::string RevertRestartServerFast(PgConn& conn, bool* skip) {
-  *skip = false;
-  std::string dir = QueryValue(conn, "SHOW data_directory");
-  if (dir.empty() || access((dir + "/postmaster.pid").c_str(), F_OK) != 0) {
-    *skip = true;
-    return "data directory " + dir + " is not reachable from the test";
-  }
-  const char* bin = std::getenv("SC_PG_BIN");
-  std::string pg_ctl = std::string(bin ? bin : "/usr/lib/postgresql/15/bin") + "/pg_ctl";
-  const char* log = std::getenv("SC_PG_LOG");
-  std::string cmd = fmt::format("cd /tmp && {}'{}' -D '{}' -l '{}' -w -t 60 -m fast restart </dev/null 2>&1",
-                                geteuid() == 0 ? "runuser -u postgres -- " : "", pg_ctl, dir,
-                                log ? log : "/dev/null");
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return "popen failed";
-  std::string out;
-  char buf[512];
-  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  int rc = pclose(p);
-  if (rc != 0) return fmt::format("`{}` exited {}: {}", cmd, rc, out);
-  return "";
-}
-
-class RevertRestartTest : public DatabaseTest {
+class RevertRestartTest : public RevertFixture {
  protected:
   // The restart ends every session of the server: run alone.
-  RevertRestartTest() {
-    exclusive_server_ = true;
-    socket_ = fmt::format("/tmp/sc-revert-restart-{}.sock", ::getpid());
-  }
-  ~RevertRestartTest() override { ::unlink(socket_.c_str()); }
-
-  std::string IdType() {
-    return QueryValue(db(), "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                            "WHERE attrelid = 'orders'::regclass AND attname = 'id'");
-  }
-
-  std::string socket_;
+  RevertRestartTest() { exclusive_server_ = true; }
 };
 
 // Rewrite with a window, fast restart during it, the writers go on, then a
@@ -75,23 +37,15 @@ TEST_F(RevertRestartTest, RestartDuringWindowThenRevert) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 2000, 300).ok());
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
   ASSERT_TRUE(workload.Start().ok());
-  auto tool = ShadowcopyProcess::Start(ToolArgs(
-      "orders", {"--alter", kRevertRestartAlter, "--execute", "--socket", socket_, "--progress", "json",
-                 "--revert-window", "180s", "--revert-accept", "out-of-range", "--verify", "off"}));
+  auto tool = ShadowcopyProcess::Start(
+      Args({"--revert-window", "180s", "--revert-accept", "out-of-range", "--verify", "off"}));
   ASSERT_TRUE(tool.ok()) << tool.status();
   ASSERT_TRUE((*tool)->WaitForStderr("revert window open", seconds(120))) << (*tool)->Wait(seconds(5)).Describe();
   EXPECT_EQ(IdType(), "bigint");
   std::this_thread::sleep_for(milliseconds(1000));  // writes into the new table, replayed back
   std::string started = QueryValue(db(), "SELECT pg_postmaster_start_time()");
-  bool skip = false;
-  std::string restart = RevertRestartServerFast(db(), &skip);
-  if (skip) {
-    (*tool)->Signal(SIGINT);
-    (*tool)->Wait(seconds(60));
-    workload.Stop();
-    GTEST_SKIP() << restart;
-  }
-  ASSERT_EQ(restart, "");
+  absl::Status restart = RestartServerFast(db());
+  ASSERT_TRUE(restart.ok()) << restart;
   PQreset(db().raw());  // the fixture's session died with the server
   ASSERT_TRUE(db().Healthy());
   EXPECT_NE(QueryValue(db(), "SELECT pg_postmaster_start_time()"), started) << "no restart";

@@ -12,6 +12,7 @@
 #include "fmt/format.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/revert_fixture.h"
 #include "tests/integration/workload.h"
 
 namespace shadowcopy::it {
@@ -20,30 +21,15 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr char kRevertVerifyAlter[] = "ALTER COLUMN id TYPE bigint, ADD COLUMN region text";
-
-class RevertVerifyTest : public DatabaseTest {
+class RevertVerifyTest : public RevertFixture {
  protected:
-  RevertVerifyTest() { socket_ = fmt::format("/tmp/sc-revert-verify-{}-{}.sock", ::getpid(), counter_++); }
-  ~RevertVerifyTest() override { ::unlink(socket_.c_str()); }
-
-  std::vector<std::string> Args(std::vector<std::string> extra) const {
-    std::vector<std::string> args{"--alter", kRevertVerifyAlter, "--execute", "--socket", socket_,
-                                  "--progress", "json", "--revert-window", "120s", "--revert-accept",
-                                  "out-of-range", "--verify", "off"};
+  // A two-minute window; the forward run's verification off (the revert's is
+  // the one under test).
+  std::vector<std::string> WindowArgs(std::vector<std::string> extra) const {
+    std::vector<std::string> args{"--revert-window", "120s", "--revert-accept", "out-of-range", "--verify", "off"};
     args.insert(args.end(), extra.begin(), extra.end());
-    return ToolArgs("orders", args);
+    return Args(args);
   }
-  std::string OldTable() {
-    return QueryValue(db(), "SELECT relname FROM pg_class WHERE relname LIKE '\\_orders\\_old%' ORDER BY 1 DESC LIMIT 1");
-  }
-  std::string IdType() {
-    return QueryValue(db(), "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                            "WHERE attrelid = 'orders'::regclass AND attname = 'id'");
-  }
-
-  std::string socket_;
-  static inline int counter_ = 0;
 };
 
 // A trigger on the old table changes one row's amount whenever it is
@@ -55,7 +41,7 @@ TEST_F(RevertVerifyTest, PersistingDifferenceRefusesTheRevert) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 2000, 300).ok());
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 2});
   ASSERT_TRUE(workload.Start().ok());
-  auto tool = ShadowcopyProcess::Start(Args({}));
+  auto tool = ShadowcopyProcess::Start(WindowArgs({}));
   ASSERT_TRUE(tool.ok()) << tool.status();
   ASSERT_TRUE((*tool)->WaitForStderr("revert window open", seconds(120))) << (*tool)->Wait(seconds(5)).Describe();
   const std::string old = OldTable();
@@ -84,7 +70,7 @@ TEST_F(RevertVerifyTest, PersistingDifferenceRefusesTheRevert) {
   ExpectNoWorkloadErrors(workload);
   // The new table keeps its definition and every write.
   EXPECT_EQ(IdType(), "bigint");
-  ASSERT_TRUE(TransformTruth(db(), "truth", kRevertVerifyAlter).ok());
+  ASSERT_TRUE(TransformTruth(db(), "truth", kRevertAlter).ok());
   ExpectMirrorEqual(db(), "orders", "truth");
   // The old table is kept, the window closed, its slot and publication gone.
   EXPECT_EQ(OldTable(), old);
@@ -102,7 +88,7 @@ TEST_F(RevertVerifyTest, WidenedKeyIsVerifiedInKeyRangesOnTheWayBack) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 3000, 300).ok());
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 2});
   ASSERT_TRUE(workload.Start().ok());
-  auto tool = ShadowcopyProcess::Start(Args({"--verify-range-rows", "500"}));
+  auto tool = ShadowcopyProcess::Start(WindowArgs({"--verify-range-rows", "500"}));
   ASSERT_TRUE(tool.ok()) << tool.status();
   ASSERT_TRUE((*tool)->WaitForStderr("revert window open", seconds(120))) << (*tool)->Wait(seconds(5)).Describe();
   std::this_thread::sleep_for(milliseconds(500));

@@ -16,6 +16,7 @@
 #include "fmt/format.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/revert_fixture.h"
 #include "tests/integration/workload.h"
 
 namespace shadowcopy::it {
@@ -24,26 +25,8 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr char kAlter[] = "ALTER COLUMN id TYPE bigint, ADD COLUMN region text";
-
-class RevertWindowTest : public DatabaseTest {
+class RevertWindowTest : public RevertFixture {
  protected:
-  RevertWindowTest() { socket_ = fmt::format("/tmp/sc-revert-{}-{}.sock", ::getpid(), counter_++); }
-  ~RevertWindowTest() override { ::unlink(socket_.c_str()); }
-
-  std::vector<std::string> Args(std::vector<std::string> extra) const {
-    std::vector<std::string> args{"--alter", kAlter, "--execute", "--socket", socket_, "--progress", "json"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return ToolArgs("orders", args);
-  }
-
-  std::string OldTable() {
-    return QueryValue(db(), "SELECT relname FROM pg_class WHERE relname LIKE '\\_orders\\_old%' ORDER BY 1 DESC LIMIT 1");
-  }
-  std::string IdType() {
-    return QueryValue(db(), "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                            "WHERE attrelid = 'orders'::regclass AND attname = 'id'");
-  }
   std::string RegionColumns() {
     return QueryValue(db(), "SELECT count(*) FROM pg_attribute WHERE attrelid = 'orders'::regclass "
                             "AND attname = 'region' AND NOT attisdropped");
@@ -51,9 +34,6 @@ class RevertWindowTest : public DatabaseTest {
   ProcessResult Ctl(const std::string& verb) {
     return RunShadowcopy({"ctl", "--socket", socket_, verb}, {}, nullptr, seconds(10));
   }
-
-  std::string socket_;
-  static inline int counter_ = 0;
 };
 
 // Rewrite with a window, writes after the cutover, revert: the table has its
@@ -169,7 +149,7 @@ TEST_F(RevertWindowTest, WindowEndsAndOldTableFollowed) {
   ASSERT_FALSE(old.empty());
   EXPECT_EQ(IdType(), "bigint");
   ExpectMirrorEqual(db(), old, "truth");
-  ASSERT_TRUE(TransformTruth(db(), "truth", kAlter).ok());
+  ASSERT_TRUE(TransformTruth(db(), "truth", kRevertAlter).ok());
   ExpectMirrorEqual(db(), "orders", "truth");
 }
 
