@@ -324,6 +324,13 @@ int Migrate(const Args& a, const MigrateConfig& config) {
   if (!session) return exit_code;
   PgConn* conn = session->conn.get();
   const MigrateSnapshot* snap = &session->snap;
+  // A revert window left open is in the way of whatever comes next.
+  auto windows = ReadWindows(conn, nullptr);
+  if (!windows.ok()) return Error(windows.status(), 1);
+  if (std::string why = OpenWindowInTheWay(*windows); !why.empty()) {
+    if (a.execute) return Error(absl::FailedPreconditionError(why), 1);
+    Out("note: --execute would stop here: " + why);
+  }
   auto statuses = ComputeStatus(snap->files, snap->rows, a.execute ? false : snap->runner_active);
   std::optional<MigrationVersion> to;
   if (!a.to.empty()) {

@@ -39,4 +39,21 @@ DownChoice ChooseDownPath(const MigrationStatus& s, const WindowFacts& w) {
                       s.version, s.file, s.version, s.version, closed)};
 }
 
+std::string OpenWindowInTheWay(const std::map<std::string, WindowFacts>& windows) {
+  for (const auto& [version, w] : windows) {
+    if (w.recorded != "open" || w.live != "open") continue;
+    const std::string table = w.schema + "." + w.table;
+    if (w.run_alive)
+      return fmt::format("version {}: the revert window of {} is still open, held by a run in progress; the next "
+                         "migration starts once it ends (until {} UTC): try again then, or revert it with `shadowcopy "
+                         "revert --table {} --schema {} --execute`; nothing was applied",
+                         version, table, w.until, w.table, w.schema);
+    return fmt::format("version {}: the revert window of {} was left open by a run that ended (killed?): nothing "
+                       "replays its writes back and its reverse slot retains WAL; `shadowcopy cleanup --table {} "
+                       "--schema {} --execute` ends it, keeping the new table; nothing was applied",
+                       version, table, w.table, w.schema);
+  }
+  return "";
+}
+
 }  // namespace shadowcopy::workflow

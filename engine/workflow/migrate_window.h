@@ -9,6 +9,7 @@
 #define SHADOWCOPY_ENGINE_WORKFLOW_MIGRATE_WINDOW_H_
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@ struct WindowFacts {
   bool held = false;     // a live runner holds the window (the runner lock is taken by another session)
   std::string schema, table;  // the online rewrite's table
   std::string until;     // when the window ends (UTC)
+  bool run_alive = false;  // a session holds the window's run's own lock (its run, or a --resume of it)
 };
 
 enum class DownPath { kDownFile, kRevert, kRefuse };
@@ -51,6 +53,15 @@ struct DownChoice {
 // refused, naming how to end it; otherwise the down file, refused when
 // there is none.
 DownChoice ChooseDownPath(const MigrationStatus& s, const WindowFacts& w);
+
+// Why `migrate --execute`, holding the runner lock, must not apply anything
+// yet; "" when nothing is in the way. A window the history records open
+// whose reverse stream still exists is in the way: its run still going (a
+// --resume by hand: the next migration waits for it to end), or its run
+// ended without closing it (a killed migrate: nothing replays writes back
+// and its reverse slot retains WAL). One line naming the version, the table
+// and what ends it. `windows` as ReadWindows gives them, by version.
+std::string OpenWindowInTheWay(const std::map<std::string, WindowFacts>& windows);
 
 }  // namespace shadowcopy::workflow
 

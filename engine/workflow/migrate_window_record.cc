@@ -7,13 +7,6 @@
 namespace shadowcopy::workflow {
 namespace {
 
-// The history's key of a version (as migrate_history.cc writes it).
-std::string WindowKey(const MigrationFile& f) {
-  std::string key = f.name.version.ToString();
-  while (key.size() > 2 && key.substr(key.size() - 2) == ".0") key.resize(key.size() - 2);
-  return key;
-}
-
 absl::StatusOr<bool> WindowTablesExist(PgConn* conn) {
   ASSIGN_OR_RETURN(PgResult r, conn->Query("SELECT to_regclass('shadowcopy.migrations') IS NOT NULL AND "
                                            "to_regclass('shadowcopy.revert_windows') IS NOT NULL AND "
@@ -34,7 +27,7 @@ absl::StatusOr<std::optional<StepWindow>> FindStepWindow(PgConn* conn, const Mig
       "FROM shadowcopy.revert_windows w JOIN shadowcopy.runs r ON r.run_id = w.run_id, shadowcopy.migrations m "
       "WHERE m.version = $1 AND w.schema_name = $2 AND w.table_name = $3 AND w.state <> 'prepared' "
       "AND r.started_at >= coalesce(m.step_started, m.installed_on) ORDER BY r.started_at DESC LIMIT 1",
-      {WindowKey(file), schema, table}));
+      {file.name.version.Key(), schema, table}));
   if (r.Rows() == 0) return std::optional<StepWindow>();
   StepWindow w;
   w.run_id = r.GetString(0, 0);
@@ -54,7 +47,7 @@ absl::Status RecordWindowOpen(PgConn* conn, const MigrationFile& file, int appli
       "  revert_window = 'open', revert_window_run = $5, revert_window_socket = NULLIF($6, ''), "
       "  revert_window_until = (SELECT until_at FROM shadowcopy.revert_windows WHERE run_id = $5), "
       "  updated_at = now() WHERE version = $1",
-      {WindowKey(file), std::to_string(applied), engine::TextArrayOf(hashes), std::to_string(execution_ms),
+      {file.name.version.Key(), std::to_string(applied), engine::TextArrayOf(hashes), std::to_string(execution_ms),
        window.run_id, socket_path}).status();
 }
 
@@ -65,7 +58,7 @@ absl::Status MarkUndoneByRevert(PgConn* conn, const MigrationFile& file, int64_t
       "  updated_at = now() WHERE version = $1 RETURNING version, file, checksum) "
       "INSERT INTO shadowcopy.migration_events (version, event, file, checksum, execution_ms) "
       "SELECT version, 'reverted', file, checksum, $2::bigint FROM u",
-      {WindowKey(file), std::to_string(execution_ms)}).status();
+      {file.name.version.Key(), std::to_string(execution_ms)}).status();
 }
 
 absl::StatusOr<std::map<std::string, WindowFacts>> ReadWindows(PgConn* conn,
@@ -82,7 +75,13 @@ absl::StatusOr<std::map<std::string, WindowFacts>> ReadWindows(PgConn* conn,
       "  CASE WHEN w.state = 'open' AND NOT EXISTS (SELECT FROM pg_replication_slots s "
       "    WHERE s.slot_name = w.slot_name) THEN 'slot gone' ELSE coalesce(w.state, '') END, "
       "  coalesce(w.schema_name, ''), coalesce(w.table_name, ''), "
-      "  coalesce(to_char(m.revert_window_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), '') "
+      "  coalesce(to_char(m.revert_window_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), ''), "
+      // The run's own advisory lock (engine/rewrite/state_store.h TryRunLock:
+      // 0x5C << 40 | the table's oid when the run started; 23552 = 0x5C << 8).
+      "  EXISTS (SELECT FROM shadowcopy.runs r JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted "
+      "    AND l.classid = 23552 AND l.objid = r.table_oid AND l.objsubid = 1 "
+      "    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+      "    WHERE r.run_id = m.revert_window_run) "
       "FROM shadowcopy.migrations m LEFT JOIN shadowcopy.revert_windows w ON w.run_id = m.revert_window_run "
       "WHERE m.revert_window IS NOT NULL"));
   for (int i = 0; i < r.Rows(); ++i) {
@@ -92,6 +91,7 @@ absl::StatusOr<std::map<std::string, WindowFacts>> ReadWindows(PgConn* conn,
     f.schema = r.GetString(i, 4);
     f.table = r.GetString(i, 5);
     f.until = r.GetString(i, 6);
+    f.run_alive = r.GetBool(i, 7);
     if (sockets != nullptr && !r.Get(i, 2).empty()) (*sockets)[r.GetString(i, 0)] = r.GetString(i, 2);
     out[r.GetString(i, 0)] = std::move(f);
   }

@@ -7,6 +7,7 @@
 // `undone` with a `reverted` event, no slot or publication left. A window
 // that simply ends is held before the next migration starts, and then
 // `migrate down` takes the down file. Bad window options: one line, exit 2.
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -142,6 +143,40 @@ TEST_F(MigrateWindowTest, WindowEndsBeforeTheNextMigrationThenDownUsesTheDownFil
   EXPECT_EQ(down.exit_code, 0) << down.Describe();
   EXPECT_THAT(down.out, HasSubstr("U1__widen_customer.sql"));
   EXPECT_THAT(down.out, Not(HasSubstr("inside its revert window")));
+}
+
+// A migrate killed inside a window leaves the window open with nobody
+// replaying writes back and its reverse slot retaining WAL: the next
+// `migrate --execute` applies nothing and says what ends it (the dry run
+// says so too); once `cleanup` has ended it, the next migration runs.
+TEST_F(MigrateWindowTest, WindowLeftOpenByAKilledMigrateStopsTheNextUntilCleanup) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 500, 300).ok());
+  Write("V1__widen_customer.sql", "ALTER TABLE orders ALTER COLUMN customer_id TYPE bigint;\n");
+  Write("V2__status_index.sql", "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n");
+  auto run = ShadowcopyProcess::Start(
+      WindowArgs({"--execute", "--revert-window", "120s", "--revert-accept", "out-of-range"}));
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_TRUE((*run)->WaitForStderr("its revert window is open", 120s)) << (*run)->Wait(5s).Describe();
+  (*run)->Signal(SIGKILL);
+  (*run)->Wait(30s);
+  ASSERT_TRUE(PollUntilTrue(db(), "SELECT NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE active "
+                                  "AND slot_name LIKE 'shadowcopy%')", 10s));
+  ProcessResult dry = Migrate({});
+  EXPECT_EQ(dry.exit_code, 0) << dry.Describe();
+  EXPECT_THAT(dry.out, HasSubstr("note: --execute would stop here: version 1: the revert window of public.orders "
+                                 "was left open by a run that ended"));
+  ProcessResult refused = Migrate({"--execute"});
+  ExpectFailedWithOneErrorLine(refused);
+  EXPECT_THAT(refused.err, HasSubstr("shadowcopy cleanup --table orders --schema public --execute"));
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_class WHERE relname = 'orders_status_idx'"), "0");
+  EXPECT_EQ(StatusOf("2")["state"], "pending");
+  ProcessResult cleaned = RunShadowcopy({"cleanup", "--table", "orders", "--dsn", dsn(), "--execute"});
+  EXPECT_EQ(cleaned.exit_code, 0) << cleaned.Describe();
+  ProcessResult next = Migrate({"--execute"});
+  EXPECT_EQ(next.exit_code, 0) << next.Describe();
+  EXPECT_EQ(StatusOf("2")["state"], "applied");
+  EXPECT_EQ(CustomerIdType(), "bigint");
+  ExpectNothingLeftBehind("orders");
 }
 
 // The engine's own options, with the same names, go to each engine step of

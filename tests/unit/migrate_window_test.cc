@@ -133,5 +133,22 @@ TEST(MigrateWindowTest, AWindowBehindANewerMigrationIsRefused) {
   EXPECT_THAT(plan.status().message(), HasSubstr("newer ones are not"));
 }
 
+TEST(MigrateWindowTest, AnOpenWindowIsInTheWayOfTheNextMigrate) {
+  std::map<std::string, WindowFacts> windows = {{"1", WindowFacts{"closed", "closed", false, "public", "a", ""}}};
+  EXPECT_EQ(OpenWindowInTheWay(windows), "");
+  // Its run was killed: nothing replays writes back, cleanup ends it.
+  windows["2"] = WindowFacts{"open", "open", false, "public", "orders", "2026-12-03 08:00:00"};
+  std::string why = OpenWindowInTheWay(windows);
+  EXPECT_THAT(why, HasSubstr("version 2: the revert window of public.orders was left open by a run that ended"));
+  EXPECT_THAT(why, HasSubstr("shadowcopy cleanup --table orders --schema public --execute"));
+  EXPECT_EQ(why.find('\n'), std::string::npos);
+  // A --resume by hand holds it: wait for it.
+  windows["2"].run_alive = true;
+  EXPECT_THAT(OpenWindowInTheWay(windows), HasSubstr("still open, held by a run in progress"));
+  // Cleanup dropped its reverse stream: nothing is in the way.
+  windows["2"].live = "slot gone";
+  EXPECT_EQ(OpenWindowInTheWay(windows), "");
+}
+
 }  // namespace
 }  // namespace shadowcopy::workflow
