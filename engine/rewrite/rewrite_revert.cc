@@ -91,11 +91,17 @@ absl::Status Rewrite::PrepareReverseStream() {
     return st;
   }, &stop_));
   created_rev_publication_ = true;
-  ASSIGN_OR_RETURN(auto slot, main_->Query("SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')",
-                                           {name}));
+  // Creating a slot waits for every transaction with an xid open on the
+  // server to end, as the forward run's slot did: without the preparing
+  // session's lock_timeout, which would fail the run on a long transaction
+  // anywhere on the server.
+  RETURN_IF_ERROR(main_->Exec("SET lock_timeout = 0").status());
+  auto slot = main_->Query("SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')", {name});
+  RETURN_IF_ERROR(main_->Exec(fmt::format("SET lock_timeout = '{}ms'", config_.lock_timeout.count())).status());
+  RETURN_IF_ERROR(slot.status());
   created_rev_slot_ = true;
   Log(LogLevel::kInfo, "created publication {} and replication slot {} (at {}) for the revert window", name, name,
-      slot.Get(0, 0));
+      slot->Get(0, 0));
   return absl::OkStatus();
 }
 
