@@ -1,7 +1,10 @@
 // Health checks during the revert window: --health-check (a query that must
 // return true, on its own connection) and --health-check-cmd (exit 0 =
 // healthy), every --health-interval; --health-max-failures failures in a row
-// revert the run by itself.
+// revert the run by itself. A query that cannot reach the server (it is
+// restarting, the network is out) tells nothing of the application's
+// health and could not be reverted against anyway: it is logged, not
+// counted, and the count of failures in a row stands.
 //
 // Thread-safety: the rewrite thread.
 #include <signal.h>
@@ -52,7 +55,7 @@ bool Rewrite::RevertWanted() {
   auto now = Clock::now();
   if (now < next_health_check_) return false;
   next_health_check_ = now + config_.health_interval;
-  std::string failure;
+  std::string failure, unknown;
   if (!config_.health_check_sql.empty()) {
     if (!health_ || !health_->Healthy()) {
       ConnectOptions co;
@@ -60,12 +63,13 @@ bool Rewrite::RevertWanted() {
       co.application_name = "shadowcopy_health";
       auto conn = PgConn::Connect(co);
       if (conn.ok()) health_ = std::move(*conn);
-      else failure = fmt::format("cannot connect: {}", conn.status().message());
+      else unknown = fmt::format("cannot connect: {}", conn.status().message());
     }
-    if (health_ && failure.empty()) {
+    if (health_ && unknown.empty()) {
       auto set = health_->Exec(fmt::format("SET statement_timeout = '{}ms'", config_.health_interval.count()));
       auto r = set.ok() ? health_->Exec(config_.health_check_sql) : set;
-      if (!r.ok()) failure = fmt::format("--health-check failed: {}", r.status().message());
+      if (!r.ok() && !health_->Healthy()) unknown = fmt::format("the connection was lost: {}", r.status().message());
+      else if (!r.ok()) failure = fmt::format("--health-check failed: {}", r.status().message());
       else if (r->Rows() != 1 || r->Get(0, 0) != "t")
         failure = fmt::format("--health-check returned {}", r->Rows() == 0 ? "no row" : "'" + r->GetString(0, 0) + "'");
     }
@@ -73,6 +77,10 @@ bool Rewrite::RevertWanted() {
   if (failure.empty() && !config_.health_check_cmd.empty()) {
     std::string why = RunHealthCommand(config_.health_check_cmd, config_.health_interval);
     if (!why.empty()) failure = fmt::format("--health-check-cmd: {}", why);
+  }
+  if (failure.empty() && !unknown.empty()) {
+    Log(LogLevel::kWarning, "health check could not run ({}); not counted as a failure", unknown);
+    return false;
   }
   if (failure.empty()) {
     health_failures_ = 0;

@@ -37,8 +37,11 @@ TEST_F(RevertRestartTest, RestartDuringWindowThenRevert) {
   ASSERT_TRUE(CreateAndLoadOrders(db(), 2000, 300).ok());
   MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
   ASSERT_TRUE(workload.Start().ok());
-  auto tool = ShadowcopyProcess::Start(
-      Args({"--revert-window", "180s", "--revert-accept", "out-of-range", "--verify", "off"}));
+  // A health check every 200 ms: the restart makes it unable to run, which
+  // must not count as a failure (one failure would revert by itself).
+  auto tool = ShadowcopyProcess::Start(Args({"--revert-window", "180s", "--revert-accept", "out-of-range",
+                                            "--verify", "off", "--health-check", "SELECT true",
+                                            "--health-interval", "200ms"}));
   ASSERT_TRUE(tool.ok()) << tool.status();
   ASSERT_TRUE((*tool)->WaitForStderr("revert window open", seconds(120))) << (*tool)->Wait(seconds(5)).Describe();
   EXPECT_EQ(IdType(), "bigint");
@@ -62,6 +65,9 @@ TEST_F(RevertRestartTest, RestartDuringWindowThenRevert) {
   EXPECT_NE(done.err.find("reconnecting and continuing the reverse stream from its checkpoint (attempt 1/"),
             std::string::npos) << done.Describe();
   EXPECT_NE(done.err.find("revert done"), std::string::npos) << done.Describe();
+  EXPECT_EQ(done.err.find("health check failed"), std::string::npos) << done.Describe();
+  for (const auto& line : LinesStartingWith(done.err, ""))
+    if (line.find("health check") != std::string::npos) std::cout << "tool: " << line << "\n";
   // The writers lose their sessions in the restart: errors are expected
   // here, and the mirror stays exact (both tables change in one transaction).
   std::cout << workload.Errors().size() << " writer errors across the restart\n";
