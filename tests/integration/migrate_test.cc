@@ -194,13 +194,15 @@ TEST_F(MigrateTest, KillMidFileThenRerunFinishes) {
   EXPECT_EQ(QueryValue(db(), "SELECT state || ' ' || statements_applied FROM shadowcopy.migrations"), "running 1");
   MustExec(db(), "INSERT INTO k VALUES (1)");
   ASSERT_TRUE(PollUntilTrue(db(), "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE application_name LIKE "
-                                  "'shadowcopy migrate %' AND state = 'idle')", 10s));
+                                  "'shadowcopy migrate %' AND state = 'idle' "
+                                  "AND datname = current_database())", 10s));
   auto r = Migrate({"--execute"});
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_THAT(r.err, HasSubstr("resuming after 1 of 3 statements"));
   EXPECT_EQ(QueryValue(db(), "SELECT state || ' ' || statements_applied FROM shadowcopy.migrations"), "applied 3");
   // The killed run's session, if still sleeping in its statement, was ended.
-  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(CASE%'"), "0");
+  EXPECT_EQ(QueryValue(db(), "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(CASE%' "
+                             "AND datname = current_database()"), "0");
 }
 
 TEST_F(MigrateTest, AsIsStatementRetriesALockWithoutQueueingReaders) {

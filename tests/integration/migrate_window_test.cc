@@ -160,7 +160,7 @@ TEST_F(MigrateWindowTest, WindowLeftOpenByAKilledMigrateStopsTheNextUntilCleanup
   (*run)->Signal(SIGKILL);
   (*run)->Wait(30s);
   ASSERT_TRUE(PollUntilTrue(db(), "SELECT NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE active "
-                                  "AND slot_name LIKE 'shadowcopy%')", 10s));
+                                  "AND slot_name LIKE 'shadowcopy%' AND database = current_database())", 10s));
   ProcessResult dry = Migrate({});
   EXPECT_EQ(dry.exit_code, 0) << dry.Describe();
   EXPECT_THAT(dry.out, HasSubstr("note: --execute would stop here: version 1: the revert window of public.orders "

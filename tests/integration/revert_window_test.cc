@@ -208,7 +208,7 @@ TEST_F(RevertWindowTest, KillDuringWindowThenResume) {
   (*tool)->Wait(seconds(30));
   ::unlink(socket_.c_str());
   ASSERT_TRUE(PollUntilTrue(db(), "SELECT NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE active "
-                                  "AND slot_name LIKE 'shadowcopy%')", seconds(10)));
+                                  "AND slot_name LIKE 'shadowcopy%' AND database = current_database())", seconds(10)));
   std::this_thread::sleep_for(milliseconds(500));  // writes while nobody replays
   window.push_back("--resume");
   auto resumed = ShadowcopyProcess::Start(Args(window));
@@ -238,7 +238,7 @@ TEST_F(RevertWindowTest, KillDuringWindowThenCleanup) {
   (*tool)->Signal(SIGKILL);
   (*tool)->Wait(seconds(30));
   ASSERT_TRUE(PollUntilTrue(db(), "SELECT NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE active "
-                                  "AND slot_name LIKE 'shadowcopy%')", seconds(10)));
+                                  "AND slot_name LIKE 'shadowcopy%' AND database = current_database())", seconds(10)));
   ProcessResult plan = RunShadowcopy({"cleanup", "--table", "orders", "--dsn", dsn()});
   EXPECT_NE((plan.out + plan.err).find("shadowcopy_" + oid + "_rev"), std::string::npos) << plan.Describe();
   ProcessResult done = RunShadowcopy({"cleanup", "--table", "orders", "--dsn", dsn(), "--execute"});
