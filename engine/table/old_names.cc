@@ -12,8 +12,10 @@ std::string OldSuffixAt(absl::Time t) {
 }
 
 std::string OldObjectName(const std::string& name, const std::string& suffix) {
-  std::string plain = sql::AffixedName("_", name, suffix);
-  if (plain.size() < 63) return plain;
+  // Shorter than 63 bytes uncut: as it is. Cut (even to fewer than 63 bytes,
+  // on a character boundary), or exactly 63: with the hash, so that two names
+  // cut to one prefix never meet, nor a cut name an uncut one.
+  if (1 + name.size() + suffix.size() < 63) return "_" + name + suffix;
   uint32_t h = 2166136261u;
   for (unsigned char ch : name) h = (h ^ ch) * 16777619u;
   return sql::AffixedName("_", name, fmt::format("_{:08x}{}", h, suffix));

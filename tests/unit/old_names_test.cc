@@ -87,6 +87,21 @@ TEST(OldNamesTest, MultibyteNameIsCutOnACharacterBoundary) {
   EXPECT_EQ(chars.substr(chars.size() - 2), "ż") << name;
 }
 
+// A 63-byte table and its primary key (named by the server with the table's
+// name cut to fit "_pkey") cut on a 2-byte character to fewer than 63 bytes:
+// still two names.
+TEST(OldNamesTest, TableAndItsCutIndexNameStayApartWhenTheCutEndsShort) {
+  const std::string suffix = "_old_20261203104535";
+  std::string table = "Größe's Tabelle ";
+  while (table.size() < 61) table += "ä";
+  while (table.size() < 63) table += "x";
+  std::string pkey = table.substr(0, 57) + "_pkey";  // 57: a whole "ä" fits
+  ASSERT_EQ(pkey.size(), 62u);
+  EXPECT_NE(OldTableName(table, suffix), OldObjectName(pkey, suffix));
+  EXPECT_LE(OldObjectName(pkey, suffix).size(), 63u);
+  EXPECT_LE(OldTableName(table, suffix).size(), 63u);
+}
+
 TEST(OldNamesTest, IndexNamesCarryTheRunsSuffix) {
   EXPECT_EQ(OldObjectName("orders_pkey", "_old_20261203040506"), "_orders_pkey_old_20261203040506");
   EXPECT_EQ(OldObjectName("orders_pkey", kLegacyOldSuffix), "_orders_pkey_old");
