@@ -254,6 +254,8 @@ class Rewrite {
   absl::Status CheckReverseWal();
   absl::Status SwapBack();
   absl::StatusOr<bool> TrySwapBack(int attempt);
+  absl::Status FinishCommittedSwapBack();  // its COMMIT's reply lost with the session
+  void RunAfterSwapBack(PgConn* conn);     // the statements after the swap back's commit
   absl::Status VerifyBeforeSwapBack();  // rewrite_revert_verify.cc
   absl::Status DropReverseStream(std::vector<std::string>* removed);
   // The reverse stream from a checkpoint, and again after a lost session or

@@ -22,6 +22,7 @@
 #include "common/quote.h"
 #include "common/retry.h"
 #include "common/status.h"
+#include "engine/control/test_hooks.h"
 #include "engine/rewrite/lock_gate.h"
 #include "engine/rewrite/revert_model.h"
 #include "engine/rewrite/rewrite.h"
@@ -157,6 +158,7 @@ absl::Status Rewrite::RevertWindowPhase() {
   absl::Status st;
   std::string outcome = "closed";
   int reconnects = 0;
+  bool revert_again = false;  // a swap back cut short by a lost session
   for (;;) {
     if (stop_) {
       st = absl::CancelledError("interrupted during the revert window");
@@ -166,8 +168,20 @@ absl::Status Rewrite::RevertWindowPhase() {
       st = absl::CancelledError("aborted by the operator during the revert window (the new table stays)");
       break;
     }
-    if (control_->revert_requested() || RevertWanted()) {
+    if (revert_again || control_->revert_requested() || RevertWanted()) {
       st = SwapBack();
+      // A restart or a lost session during the swap back (its catch-up,
+      // verification or lock): reconnect, continue from the checkpoint and
+      // ask again. A swap whose COMMIT's reply was lost had happened.
+      if (!st.ok() && !reverted_ && (ReverseStreamLost(st) || (lock_ && !lock_->Healthy()))) {
+        Log(LogLevel::kWarning, "revert: {}; the swap back is asked again once reconnected", st.message());
+        st = ResumeReverseStream(st, &reconnects);
+        if (st.ok()) {
+          revert_again = true;
+          continue;
+        }
+        if (st.code() == absl::StatusCode::kAlreadyExists) st = FinishCommittedSwapBack();
+      }
       if (st.ok()) outcome = "reverted";
       break;
     }
@@ -264,8 +278,33 @@ absl::Status Rewrite::SwapBack() {
                                             config_.cutover_retries));
 }
 
+// The swap back committed, its reply lost with the session: done, but for
+// the statements after it (sequence ownership, ...), run now on the new
+// session.
+absl::Status Rewrite::FinishCommittedSwapBack() {
+  const auto& m = rev_plan_.model;
+  reverted_ = true;
+  summary_.reverted = true;
+  Log(LogLevel::kInfo, "revert done: the swap back had committed before the connection was lost; {} has its old "
+      "definition back", QualifiedName(m.names.schema, m.names.table));
+  RunAfterSwapBack(main_.get());
+  return absl::OkStatus();
+}
+
+void Rewrite::RunAfterSwapBack(PgConn* conn) {
+  for (const auto& stmt : rev_after_swap_) {
+    RetryPolicy policy;
+    auto done = Retry(policy, "after the revert", [&]() -> absl::Status {
+      return conn->Exec(fmt::format("SET lock_timeout = '{}ms'; {}", config_.cutover_lock_timeout.count(), stmt))
+          .status();
+    }, nullptr);
+    if (!done.ok()) Log(LogLevel::kWarning, "after the revert, `{}` failed: {}", stmt, done.message());
+  }
+}
+
 absl::StatusOr<bool> Rewrite::TrySwapBack(int attempt) {
   const auto& m = rev_plan_.model;
+  if (ShouldPause(config_.test, "revert-attempt", attempt)) RETURN_IF_ERROR(PauseHere(config_.test, nullptr, stop_));
   const std::string table = QualifiedName(m.names.schema, m.names.table);
   // Replayed up to a fence first, so that the drain under the lock is left
   // with the last moments' writes only; and never into the queue behind
@@ -317,14 +356,7 @@ absl::StatusOr<bool> Rewrite::TrySwapBack(int attempt) {
   Log(LogLevel::kInfo, "revert done: {} has its old definition back; writers were blocked for {:.1f} ms ({:.1f} ms "
       "by this attempt); the new table is kept as {}", table, revert_blocked_.total_ms, held,
       QualifiedName(m.names.schema, m.names.old_table));
-  for (const auto& stmt : rev_after_swap_) {
-    RetryPolicy policy;
-    auto done = Retry(policy, "after the revert", [&]() -> absl::Status {
-      return lock_->Exec(fmt::format("SET lock_timeout = '{}ms'; {}", config_.cutover_lock_timeout.count(), stmt))
-          .status();
-    }, nullptr);
-    if (!done.ok()) Log(LogLevel::kWarning, "after the revert, `{}` failed: {}", stmt, done.message());
-  }
+  RunAfterSwapBack(lock_.get());
   return true;
 }
 

@@ -63,9 +63,14 @@ absl::Status Rewrite::ReconnectReverseStream(int attempt) {
   reverse_changes_base_ = ReverseChanges();
   applier_.reset();  // writes through the apply session about to close
   RETURN_IF_ERROR(ReopenSessions(attempt));
-  ASSIGN_OR_RETURN(auto w, main_->Query("SELECT applied_lsn::text FROM shadowcopy.revert_windows "
-                                        "WHERE run_id = $1 AND state = 'open'", {run_id_}));
-  if (w.Rows() == 0) return absl::InternalError(fmt::format("run {} has no open revert window", run_id_));
+  ASSIGN_OR_RETURN(auto w, main_->Query("SELECT applied_lsn::text, state FROM shadowcopy.revert_windows "
+                                        "WHERE run_id = $1", {run_id_}));
+  // The swap back commits its record with it: a swap whose COMMIT's reply
+  // was lost is found here.
+  if (w.Rows() == 1 && w.Get(0, 1) == "reverted")
+    return absl::AlreadyExistsError("the swap back had committed before the connection was lost");
+  if (w.Rows() == 0 || w.Get(0, 1) != "open")
+    return absl::InternalError(fmt::format("run {} has no open revert window", run_id_));
   Lsn applied = ParseLsn(w.Get(0, 0)).value_or(0);
   RETURN_IF_ERROR(OpenWorkConnections());
   RETURN_IF_ERROR(OpenReverseStream(applied));

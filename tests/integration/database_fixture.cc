@@ -104,7 +104,7 @@ std::string QueryValue(PgConn& conn, std::string_view sql) {
   return res.GetString(0, 0);
 }
 
-absl::Status RestartServerFast(PgConn& conn) {
+absl::Status RestartServerFast(PgConn& conn, const std::string& mode) {
   std::string dir = QueryValue(conn, "SHOW data_directory");
   // As root the directory (0700, owned by postgres) is reachable; as
   // another user only when it is ours.
@@ -113,9 +113,9 @@ absl::Status RestartServerFast(PgConn& conn) {
   const char* bin = std::getenv("SC_PG_BIN");
   std::string pg_ctl = std::string(bin ? bin : "/usr/lib/postgresql/15/bin") + "/pg_ctl";
   const char* log = std::getenv("SC_PG_LOG");
-  std::string cmd = fmt::format("cd /tmp && {}'{}' -D '{}' -l '{}' -w -t 60 -m fast restart </dev/null 2>&1",
+  std::string cmd = fmt::format("cd /tmp && {}'{}' -D '{}' -l '{}' -w -t 60 -m {} restart </dev/null 2>&1",
                                 geteuid() == 0 ? "runuser -u postgres -- " : "", pg_ctl, dir,
-                                log ? log : "/dev/null");
+                                log ? log : "/dev/null", mode);
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return absl::InternalError("popen failed");
   std::string out;

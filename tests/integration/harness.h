@@ -158,12 +158,15 @@ PgResult MustExec(PgConn& conn, std::string_view sql);
 // Single value of a one-row, one-column query ("" when NULL or no row).
 std::string QueryValue(PgConn& conn, std::string_view sql);
 
-// pg_ctl restart -m fast of the server `conn` is on, as the server's OS user
-// (pg_ctl from $SC_PG_BIN, log to $SC_PG_LOG, as scripts/lib/pg.sh sets
-// them). Every session of the server ends: run it in a test that has the
-// server to itself. An error when the data directory is not reachable from
-// here or pg_ctl fails; `conn` must be reset afterwards.
-absl::Status RestartServerFast(PgConn& conn);
+// pg_ctl restart -m `mode` ("fast"; "immediate": a crash, recovered at the
+// start) of the server `conn` is on, as the server's OS user (pg_ctl from
+// $SC_PG_BIN, log to $SC_PG_LOG, as scripts/lib/pg.sh sets them). Every
+// session of the server ends: run it in a test that has the server to
+// itself. A fast shutdown waits for every walsender's client to confirm the
+// WAL sent: a tool paused in a test does not, use "immediate" then. An
+// error when the data directory is not reachable from here or pg_ctl
+// fails; `conn` must be reset afterwards.
+absl::Status RestartServerFast(PgConn& conn, const std::string& mode = "fast");
 
 // Fixture base: a fresh database per test, dropped at teardown.
 class DatabaseTest : public ::testing::Test {

@@ -81,5 +81,49 @@ TEST_F(RevertRestartTest, RestartDuringWindowThenRevert) {
   EXPECT_GT(SummaryNumber(summary, "reverse_changes").value_or(0), 0) << summary;
 }
 
+// A server crash (immediate restart) while the swap back is on its way (paused before its
+// first attempt, after its catch-up and verification): the run reconnects,
+// continues the reverse stream from its checkpoint and asks for the swap back
+// again; the table is back in its old schema, equal to the mirror.
+TEST_F(RevertRestartTest, RestartDuringTheSwapBackThenItCompletes) {
+  ASSERT_TRUE(CreateAndLoadOrders(db(), 2000, 300).ok());
+  MirrorWorkload workload(dbname(), WorkloadOptions{.writers = 4});
+  ASSERT_TRUE(workload.Start().ok());
+  PausePoint pause;
+  auto tool = ShadowcopyProcess::Start(Args({"--revert-window", "180s", "--revert-accept", "out-of-range",
+                                            "--verify", "off"}),
+                                       pause.Env("revert-attempt:1"));
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  ASSERT_TRUE((*tool)->WaitForStderr("revert window open", seconds(120))) << (*tool)->Wait(seconds(5)).Describe();
+  std::this_thread::sleep_for(milliseconds(1000));  // writes into the new table, replayed back
+  ProcessResult asked = RunShadowcopy({"ctl", "--socket", socket_, "revert"}, {}, nullptr, seconds(30));
+  EXPECT_NE(asked.out.find("ok: revert requested"), std::string::npos) << asked.Describe();
+  ASSERT_TRUE(pause.WaitPaused(seconds(120))) << (*tool)->Wait(seconds(5)).Describe();
+  // Immediate: paused, the run confirms no more WAL, which a fast shutdown
+  // would wait for.
+  absl::Status restart = RestartServerFast(db(), "immediate");
+  ASSERT_TRUE(restart.ok()) << restart;
+  PQreset(db().raw());  // the fixture's session died with the server
+  ASSERT_TRUE(db().Healthy());
+  pause.Continue();
+  // The swap back asked again pauses at its first attempt again: once the
+  // run has left the first pause (it removes `paused`), wait for the second.
+  for (int i = 0; i < 600 && ::access((pause.dir() + "/paused").c_str(), F_OK) == 0; ++i)
+    std::this_thread::sleep_for(milliseconds(50));
+  ASSERT_TRUE(pause.WaitPaused(seconds(120))) << (*tool)->StderrSoFar();
+  pause.Continue();
+  ProcessResult done = (*tool)->Wait(seconds(180));
+  std::this_thread::sleep_for(milliseconds(300));  // writes into the old table, back in place
+  workload.Stop();
+  ExpectSucceeded(done);
+  EXPECT_NE(done.err.find("the swap back is asked again once reconnected"), std::string::npos) << done.Describe();
+  EXPECT_NE(done.err.find("revert done"), std::string::npos) << done.Describe();
+  std::cout << workload.Errors().size() << " writer errors across the restart\n";
+  EXPECT_EQ(IdType(), "integer");
+  ExpectMirrorEqual(db(), "orders", "truth");
+  ExpectNothingLeftBehind("orders");
+  EXPECT_NE(LastLine(done.out).find("\"reverted\":true"), std::string::npos) << LastLine(done.out);
+}
+
 }  // namespace
 }  // namespace shadowcopy::it
