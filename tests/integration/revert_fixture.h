@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,14 @@ class RevertFixture : public DatabaseTest {
   std::string IdType() {
     return QueryValue(db(), "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
                             "WHERE attrelid = 'orders'::regclass AND attname = 'id'");
+  }
+
+  // `shadowcopy revert --socket S --execute`: the window's run answers that
+  // the revert was requested.
+  void AskRevert(std::chrono::seconds timeout) {
+    ProcessResult asked = RunShadowcopy({"revert", "--socket", socket_, "--execute"}, {}, nullptr, timeout);
+    EXPECT_EQ(asked.exit_code, 0) << asked.Describe();
+    EXPECT_NE(asked.out.find("ok: revert requested"), std::string::npos) << asked.Describe();
   }
 
   std::string socket_;
