@@ -324,6 +324,11 @@ absl::StatusOr<std::optional<std::string>> Rewrite::TryConsistencyPoint(int atte
   // SHARE: conflicts with every writer (ROW EXCLUSIVE), not with readers.
   // ONLY: an inheritance parent's children are not ours to block.
   BlockedSpan blocking(&verify_blocked_);  // until released, whatever the outcome
+  // Writers queue behind the request from now on: the attempt's budget
+  // (its wait for the lock, then the drain and the snapshot under it) is
+  // counted from here, so that one attempt blocks them for at most the
+  // budget, a little longer at each attempt.
+  const auto requested = Clock::now();
   auto locked = vlock_->Exec(fmt::format("LOCK TABLE ONLY {} IN SHARE MODE", QualifiedName(n.schema, n.table)));
   if (!locked.ok()) {
     vlock_->RollbackQuietly();
@@ -331,9 +336,7 @@ absl::StatusOr<std::optional<std::string>> Rewrite::TryConsistencyPoint(int atte
     Log(LogLevel::kInfo, "verify: consistency point attempt {}: {}", attempt, locked.status().message());
     return std::optional<std::string>();
   }
-  auto lock_time = Clock::now();
-  // A bounded tail under the lock, a little longer at each attempt.
-  auto deadline = lock_time + LockedDrainBudget(attempt);
+  auto deadline = requested + LockedDrainBudget(attempt);
   auto give_up = [&](std::string_view why) {
     vexport_->RollbackQuietly();
     vlock_->RollbackQuietly();
