@@ -89,7 +89,7 @@ void ListSwappedRun(const SwappedRun& run, std::vector<Leftover>* out) {
 
 // A run still working on the table holds its advisory lock: leave it be.
 absl::Status LockTable(PgConn* conn, uint32_t oid) {
-  ASSIGN_OR_RETURN(bool locked, TryRunLock(conn, oid));
+  ASSIGN_OR_RETURN(bool locked, TakeRunLock(conn, oid));
   if (!locked)
     return absl::FailedPreconditionError(fmt::format(
         "a shadowcopy run is still active on table oid {}; stop it first (it cleans up after itself)", oid));

@@ -36,7 +36,7 @@ absl::StatusOr<Inspection> Rewrite::InspectPhase() {
     // One run per table at a time: a session-level advisory lock keyed by the
     // table's oid, held by the main connection until the process ends.
     run_lock_oid_ = in.oid;
-    ASSIGN_OR_RETURN(bool locked, TryRunLock(main_.get(), in.oid));
+    ASSIGN_OR_RETURN(bool locked, TakeRunLock(main_.get(), in.oid));
     if (!locked)
       return absl::FailedPreconditionError(fmt::format(
           "another shadowcopy run is already working on {}", QualifiedName(in.names.schema, in.names.table)));

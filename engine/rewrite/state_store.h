@@ -13,6 +13,7 @@
 #ifndef SHADOWCOPY_ENGINE_REWRITE_STATE_STORE_H_
 #define SHADOWCOPY_ENGINE_REWRITE_STATE_STORE_H_
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -35,6 +36,12 @@ inline constexpr int kStateFormatVersion = 2;
 // taken again when that connection is replaced); `cleanup` takes it to leave
 // a live run be. Tried without waiting: true when taken.
 absl::StatusOr<bool> TryRunLock(PgConn* conn, uint32_t table_oid);
+
+// TryRunLock, tried again for up to `grace` while another session holds the
+// lock: a run that has just ended (a refused run, a killed one) leaves its
+// backend a moment to notice and release it. A live run holds it for good.
+absl::StatusOr<bool> TakeRunLock(PgConn* conn, uint32_t table_oid,
+                                 std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
 
 struct RunRecord {
   std::string run_id;

@@ -9,6 +9,7 @@
 // run finished by --resume.
 #include <signal.h>
 
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -176,6 +177,32 @@ TEST_F(AfterSwapTest, CleanupAllFinishesTheKilledRun) {
   EXPECT_EQ(done.exit_code, 0) << done.Describe();
   StopSoon(workload);
   ExpectFinished("success (finished by cleanup)");
+}
+
+// The run's advisory lock held by a live session keeps cleanup away; held
+// by a session that ends while cleanup asks (a run just refused or killed,
+// whose backend has not yet noticed), cleanup waits for it and goes on.
+TEST_F(AfterSwapTest, CleanupWaitsForAJustEndedSessionsRunLock) {
+  SetUpTables();
+  KillAfterSwap();
+  std::unique_ptr<PgConn> holder = Connect();
+  for (const std::string& oid : {oid_, TableOid("orders")})
+    MustExec(*holder, fmt::format("SELECT pg_advisory_lock(({}::bigint << 40) | {})", 0x5C, oid));
+
+  ProcessResult refused = RunShadowcopy({"cleanup", "--table", "orders", "--dsn", dsn(), "--execute"});
+  ExpectFailedWithOneErrorLine(refused);
+  EXPECT_NE(refused.err.find("is still active"), std::string::npos) << refused.Describe();
+  EXPECT_EQ(SlotCount(), "1") << "cleanup went on beside a live run";
+
+  std::thread release([&] {
+    std::this_thread::sleep_for(milliseconds(1000));
+    holder.reset();
+  });
+  ProcessResult done = RunShadowcopy({"cleanup", "--table", "orders", "--dsn", dsn(), "--execute"});
+  release.join();
+  EXPECT_EQ(done.exit_code, 0) << done.Describe();
+  EXPECT_NE(done.out.find("ran post-swap statement"), std::string::npos) << done.Describe();
+  ExpectNothingLeftBehind("orders");
 }
 
 // (iii) --resume --execute (same --alter) finishes it too, and its summary
