@@ -12,6 +12,7 @@
 #include "engine/backfill/backfill_plan.h"
 #include "engine/control/run_throttler.h"
 #include "engine/control/test_hooks.h"
+#include "engine/table/run_lock.h"
 #include "fmt/format.h"
 #include "throttler/pacing.h"
 
@@ -53,10 +54,6 @@ std::optional<int64_t> AsInt(const std::string& s) {
   if (r.ec != std::errc() || r.ptr != s.data() + s.size()) return std::nullopt;
   return v;
 }
-
-// One advisory lock per table for every shadowcopy run (rewrite or
-// backfill), held by the run's session until it ends.
-int64_t TableLockKey(uint32_t oid) { return (int64_t{0x5C} << 40) | oid; }
 
 }  // namespace
 
@@ -155,9 +152,8 @@ absl::Status Backfill::InspectPhase() {
   model_ = ModelFor(in_);
   summary_.table = QualifiedName(in_.names.schema, in_.names.table);
   if (!config_.execute) return absl::OkStatus();
-  ASSIGN_OR_RETURN(auto r, conn_->Query("SELECT pg_try_advisory_lock($1::bigint)",
-                                        {std::to_string(TableLockKey(in_.oid))}));
-  if (!r.GetBool(0, 0))
+  ASSIGN_OR_RETURN(bool locked, TakeRunLock(conn_.get(), in_.oid));
+  if (!locked)
     return absl::FailedPreconditionError(
         fmt::format("another shadowcopy run is already working on {}", summary_.table));
   return absl::OkStatus();
@@ -461,11 +457,10 @@ absl::Status Backfill::Reconnect() {
   policy.initial_backoff = milliseconds(250);
   RETURN_IF_ERROR(Retry(policy, "reconnecting", [&]() -> absl::Status {
     RETURN_IF_ERROR(Connect());
-    ASSIGN_OR_RETURN(auto r, conn_->Query("SELECT pg_try_advisory_lock($1::bigint)",
-                                          {std::to_string(TableLockKey(in_.oid))}));
+    ASSIGN_OR_RETURN(bool locked, TryRunLock(conn_.get(), in_.oid));
     // The lost session may hold the lock until the server notices it is
     // gone: retried (a run that really took over keeps it through them all).
-    if (!r.GetBool(0, 0)) return absl::UnavailableError("the table's advisory lock is still held (by the lost session, or another run)");
+    if (!locked) return absl::UnavailableError("the table's advisory lock is still held (by the lost session, or another run)");
     return absl::OkStatus();
   }, &stop_));
   ASSIGN_OR_RETURN(auto rec, BackfillState::FindUnfinished(conn_.get(), in_.names.schema, in_.names.table));

@@ -9,6 +9,7 @@
 #include "engine/rewrite/after_swap.h"
 #include "engine/rewrite/state_store.h"
 #include "engine/table/inspector.h"
+#include "engine/table/run_lock.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::engine {

@@ -8,6 +8,7 @@
 #include "common/status.h"
 #include "engine/rewrite/after_swap.h"
 #include "engine/rewrite/shadow_check.h"
+#include "engine/table/run_lock.h"
 #include "fmt/format.h"
 
 namespace shadowcopy::engine {

@@ -17,6 +17,7 @@
 #include "engine/rewrite/shadow_check.h"
 #include "engine/rewrite/swap.h"
 #include "engine/table/inheritance.h"
+#include "engine/table/run_lock.h"
 #include "engine/table/sql_builder.h"
 #include "fmt/format.h"
 

@@ -13,7 +13,6 @@
 #ifndef SHADOWCOPY_ENGINE_REWRITE_STATE_STORE_H_
 #define SHADOWCOPY_ENGINE_REWRITE_STATE_STORE_H_
 
-#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -30,18 +29,6 @@ namespace shadowcopy::engine {
 
 // 2: the schema fingerprint the shadow was built from (schema_fingerprint).
 inline constexpr int kStateFormatVersion = 2;
-
-// One run per table: a session-level advisory lock keyed by the table's oid
-// when the run started, held by the run's main connection until it ends (and
-// taken again when that connection is replaced); `cleanup` takes it to leave
-// a live run be. Tried without waiting: true when taken.
-absl::StatusOr<bool> TryRunLock(PgConn* conn, uint32_t table_oid);
-
-// TryRunLock, tried again for up to `grace` while another session holds the
-// lock: a run that has just ended (a refused run, a killed one) leaves its
-// backend a moment to notice and release it. A live run holds it for good.
-absl::StatusOr<bool> TakeRunLock(PgConn* conn, uint32_t table_oid,
-                                 std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
 
 struct RunRecord {
   std::string run_id;

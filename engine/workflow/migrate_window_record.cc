@@ -76,7 +76,7 @@ absl::StatusOr<std::map<std::string, WindowFacts>> ReadWindows(PgConn* conn,
       "    WHERE s.slot_name = w.slot_name) THEN 'slot gone' ELSE coalesce(w.state, '') END, "
       "  coalesce(w.schema_name, ''), coalesce(w.table_name, ''), "
       "  coalesce(to_char(m.revert_window_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), ''), "
-      // The run's own advisory lock (engine/rewrite/state_store.h TryRunLock:
+      // The run's own advisory lock (engine/table/run_lock.h TryRunLock:
       // 0x5C << 40 | the table's oid when the run started; 23552 = 0x5C << 8).
       "  EXISTS (SELECT FROM shadowcopy.runs r JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted "
       "    AND l.classid = 23552 AND l.objid = r.table_oid AND l.objsubid = 1 "
