@@ -157,6 +157,7 @@ absl::Status ChangeStream::HandlePgOutput(std::string_view payload) {
   auto add = [this](Change c) {
     current_.bytes += TupleBytes(c.old_tuple) + TupleBytes(c.new_tuple) + c.message.size() + sizeof(Change) + 32;
     current_.changes.push_back(std::move(c));
+    receiving_changes_.store(current_.changes.size(), std::memory_order_relaxed);
   };
   return std::visit(
       [&](auto& m) -> absl::Status {
@@ -165,6 +166,7 @@ absl::Status ChangeStream::HandlePgOutput(std::string_view payload) {
           in_transaction_ = true;
           current_ = Transaction{};
           current_.xid = m.xid;
+          receiving_changes_.store(0, std::memory_order_relaxed);
         } else if constexpr (std::is_same_v<T, CommitMessage>) {
           if (!in_transaction_) return absl::DataLossError("Commit without Begin in the stream");
           current_.commit_lsn = m.commit_lsn;
@@ -178,6 +180,8 @@ absl::Status ChangeStream::HandlePgOutput(std::string_view payload) {
             stats_.changes_received += current_.changes.size();
             stats_.received_lsn = std::max(stats_.received_lsn, m.end_lsn);
             stats_.queued_bytes += current_.bytes;
+            queued_changes_ += current_.changes.size();
+            receiving_changes_.store(0, std::memory_order_relaxed);
             queue_.push_back(std::move(current_));
             stats_.queued_transactions = queue_.size();
           }
@@ -254,6 +258,7 @@ bool ChangeStream::Pop(Transaction* out, std::chrono::milliseconds timeout) {
   *out = std::move(queue_.front());
   queue_.pop_front();
   stats_.queued_bytes -= std::min(stats_.queued_bytes, out->bytes);
+  queued_changes_ -= std::min(queued_changes_, out->changes.size());
   stats_.queued_transactions = queue_.size();
   return true;
 }
@@ -267,6 +272,11 @@ bool ChangeStream::WaitQueued(std::chrono::milliseconds timeout) {
 size_t ChangeStream::Queued() const {
   std::lock_guard<std::mutex> lock(mu_);
   return queue_.size();
+}
+
+size_t ChangeStream::PendingChanges() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queued_changes_ + receiving_changes_.load(std::memory_order_relaxed);
 }
 
 void ChangeStream::MarkApplied(Lsn end_lsn) {

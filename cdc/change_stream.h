@@ -111,6 +111,9 @@ class ChangeStream {
   bool WaitQueued(std::chrono::milliseconds timeout);
   // Number of complete transactions waiting in the queue.
   size_t Queued() const;
+  // Row changes received and not taken yet: those of the queued
+  // transactions and of the one being received (not committed yet).
+  size_t PendingChanges() const;
 
   // The consumer has committed everything up to `end_lsn` into the shadow.
   void MarkApplied(Lsn end_lsn);
@@ -144,6 +147,8 @@ class ChangeStream {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Transaction> queue_;  // guarded by mu_
+  size_t queued_changes_ = 0;      // guarded by mu_: of queue_
+  std::atomic<size_t> receiving_changes_{0};  // of current_, written by the stream thread
   StreamStats stats_;              // guarded by mu_
   absl::Status status_;            // guarded by mu_
 };

@@ -281,6 +281,11 @@ class Rewrite {
   // `budget`. Returns OK when the queue is empty or the budget is spent.
   absl::Status ReplayAvailable(std::chrono::milliseconds budget);
   absl::Status ApplyGroup(std::vector<cdc::Transaction>& group);
+  // Under a lock that blocks writers: why the changes received and not yet
+  // replayed cannot be replayed by `deadline` at the recent replay rate
+  // (a large transaction came in), or "" when they can. The attempt then
+  // gives up at once instead of holding writers back until its deadline.
+  std::string DrainWontFit(std::chrono::steady_clock::time_point deadline) const;
   void MaybeReportProgress(bool force);
   void Phase(std::string_view name);
   absl::Status CheckStop() const;
@@ -338,6 +343,7 @@ class Rewrite {
   int verify_fences_ = 0;
   int pre_fences_ = 0;
   std::chrono::milliseconds fence_round_trip_{0};  // the last fence replayed without a lock
+  double apply_us_per_change_ = 25;  // recent replay cost per change (large groups), for DrainWontFit
   BlockedTime cutover_blocked_;      // the cutover's lock requests
   BlockedTime verify_blocked_;       // the consistency points' lock requests
   BlockedTime rehearsal_blocked_;    // the swap's rehearsal at the start of --execute

@@ -24,6 +24,11 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxGroupTransactions = 2000;
 constexpr size_t kMaxGroupChanges = 20000;
 constexpr size_t kMaxGroupBytes = 32u << 20;
+// Groups this large time the replay's cost per change (smaller ones are
+// mostly round trips); a backlog this small always gets its chance under a
+// lock.
+constexpr size_t kMinChangesToMeasure = 200;
+constexpr size_t kMinChangesToJudge = 500;
 // Deferred replay starts early once this much waits in the stream's queue
 // (half its bound: the stream stops reading at 64 MiB).
 constexpr size_t kDeferredReplayQueueBytes = 32u << 20;
@@ -356,7 +361,14 @@ absl::Status Rewrite::IndexPhase() {
 absl::Status Rewrite::ApplyGroup(std::vector<cdc::Transaction>& group) {
   if (group.empty()) return absl::OkStatus();
   std::vector<std::string> messages;
+  size_t changes = 0;
+  for (const auto& txn : group) changes += txn.changes.size();
+  const auto started = Clock::now();
   RETURN_IF_ERROR(applier_->Apply(group, &messages));
+  if (changes >= kMinChangesToMeasure) {
+    const double us = std::chrono::duration<double, std::micro>(Clock::now() - started).count() / changes;
+    apply_us_per_change_ = 0.7 * apply_us_per_change_ + 0.3 * us;
+  }
   // The group is committed into the shadow: only now may the slot advance.
   durable_applied_ = std::max(durable_applied_, group.back().end_lsn);
   last_applied_commit_time_ = group.back().commit_time;
@@ -364,6 +376,17 @@ absl::Status Rewrite::ApplyGroup(std::vector<cdc::Transaction>& group) {
   fences_seen_.insert(fences_seen_.end(), messages.begin(), messages.end());
   group.clear();
   return absl::OkStatus();
+}
+
+std::string Rewrite::DrainWontFit(Clock::time_point deadline) const {
+  const size_t pending = stream_->PendingChanges();
+  if (pending < kMinChangesToJudge) return "";
+  const auto need = std::chrono::duration_cast<milliseconds>(
+      std::chrono::duration<double, std::micro>(apply_us_per_change_ * static_cast<double>(pending)));
+  const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+  if (need <= left) return "";
+  return fmt::format("{} changes received (a large transaction) would take ~{} ms to replay, {} ms are left", pending,
+                     need.count(), std::max<int64_t>(0, left.count()));
 }
 
 absl::Status Rewrite::ReplayAvailable(milliseconds budget) {

@@ -23,8 +23,11 @@ absl::StatusOr<bool> Rewrite::DrainFenceUnderLock(std::string_view what, int att
     return emitted.status();
   }
   auto deadline = lock_time + LockedDrainBudget(attempt);
+  const ApplyStats before = applier_->stats();
   bool drained = false;
+  std::string wont_fit;
   while (!drained && Clock::now() < deadline) {
+    if (wont_fit = DrainWontFit(deadline); !wont_fit.empty()) break;
     auto st = ReplayAvailable(std::chrono::milliseconds(50));
     if (!st.ok()) {
       lock_->RollbackQuietly();
@@ -33,10 +36,17 @@ absl::StatusOr<bool> Rewrite::DrainFenceUnderLock(std::string_view what, int att
     drained = std::find(fences_seen_.begin(), fences_seen_.end(), fence) != fences_seen_.end();
     if (!drained) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  const ApplyStats& after = applier_->stats();
+  Log(LogLevel::kDebug, "{} attempt {}: {} transactions ({} changes) replayed under the lock in {:.1f} ms", what,
+      attempt, after.transactions - before.transactions, after.changes - before.changes,
+      std::chrono::duration<double, std::milli>(Clock::now() - lock_time).count());
   if (!drained) {
     lock_->RollbackQuietly();
-    Log(LogLevel::kInfo, "{} attempt {}: replay did not reach the fence within {} ms; catching up", what, attempt,
-        LockedDrainBudget(attempt).count());
+    if (!wont_fit.empty())
+      Log(LogLevel::kInfo, "{} attempt {}: gave up at once: {}; catching up", what, attempt, wont_fit);
+    else
+      Log(LogLevel::kInfo, "{} attempt {}: replay did not reach the fence within {} ms; catching up", what, attempt,
+          LockedDrainBudget(attempt).count());
     return false;
   }
   return true;

@@ -149,7 +149,9 @@ std::string DatabaseNameForCurrentTest() {
     unsigned char u = static_cast<unsigned char>(c);
     out.push_back(std::isalnum(u) ? static_cast<char>(std::tolower(u)) : '_');
   }
-  if (out.size() > 63) out.resize(63);
+  // Too long for a name: cut, with a hash of the whole so that tests whose
+  // names differ only at the end (parameters) do not share a database.
+  if (out.size() > 63) out = fmt::format("{}_{:08x}", out.substr(0, 54), std::hash<std::string>{}(raw) & 0xffffffffu);
   return out;
 }
 
