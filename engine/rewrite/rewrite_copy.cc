@@ -366,7 +366,10 @@ absl::Status Rewrite::ApplyGroup(std::vector<cdc::Transaction>& group) {
   const auto started = Clock::now();
   RETURN_IF_ERROR(applier_->Apply(group, &messages));
   if (changes >= kMinChangesToMeasure) {
-    const double us = std::chrono::duration<double, std::micro>(Clock::now() - started).count() / changes;
+    // One slow group (a conflict replayed event by event) must not make every
+    // later backlog look too large for a lock's budget: capped.
+    const double us = std::min(200.0, std::chrono::duration<double, std::micro>(Clock::now() - started).count() /
+                                          static_cast<double>(changes));
     apply_us_per_change_ = 0.7 * apply_us_per_change_ + 0.3 * us;
   }
   // The group is committed into the shadow: only now may the slot advance.

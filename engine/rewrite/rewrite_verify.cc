@@ -162,7 +162,10 @@ absl::Status Rewrite::RunVerification() {
   Phase("verify");
   auto started = Clock::now();
   RETURN_IF_ERROR(OpenVerifySessions());
+  const double sessions_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
   ASSIGN_OR_RETURN(auto ranges, PlanVerifyRanges());
+  Log(LogLevel::kDebug, "verify: sessions opened in {:.1f} ms, ranges planned in {:.1f} ms", sessions_ms,
+      std::chrono::duration<double, std::milli>(Clock::now() - started).count() - sessions_ms);
   verify_total_ = static_cast<int64_t>(ranges.size());
   verify_done_base_ = verifier_->ranges_done();
   PublishProgress(phase_);
