@@ -216,11 +216,13 @@ class Rewrite {
   void SyncBlockedSummary();  // the cutover's BlockedTime into summary_
   // How long the fence drain may take under the lock at this attempt.
   std::chrono::milliseconds LockedDrainBudget(int attempt) const;
-  // With the table locked on lock_ since `lock_time`: emits `fence` and
-  // replays until it is applied, within LockedDrainBudget(attempt). false
-  // (after rolling lock_ back) when not in time; an error rolls back too.
+  // With the table locked on `lock` (lock_ when null) since `lock_time`
+  // (the request): emits `fence` and replays until it is applied, within
+  // LockedDrainBudget(attempt). false (after rolling `lock` back) when not
+  // in time, or at once when what was received cannot be replayed in the
+  // time left (DrainWontFit); an error rolls back too.
   absl::StatusOr<bool> DrainFenceUnderLock(std::string_view what, int attempt, const std::string& fence,
-                                           Clock::time_point lock_time);
+                                           Clock::time_point lock_time, PgConn* lock = nullptr);
   absl::Status FinishPhase();
   void CleanupAfterFailure(const absl::Status& cause);
 

@@ -1,5 +1,6 @@
 // The fenced drain under a lock that blocks writers, shared by the cutover
-// (rewrite_cutover.cc) and the swap back (rewrite_revert.cc): with the table
+// (rewrite_cutover.cc), the swap back (rewrite_revert.cc) and the
+// verification's consistency point (rewrite_verify.cc): with the table
 // locked no writer is in flight. A transactional logical message committed
 // now is decoded after every change committed before the lock; once it is
 // applied, the table being filled holds all of them. (Not a sleep, and not
@@ -16,10 +17,11 @@
 namespace shadowcopy::engine {
 
 absl::StatusOr<bool> Rewrite::DrainFenceUnderLock(std::string_view what, int attempt, const std::string& fence,
-                                                  Clock::time_point lock_time) {
+                                                  Clock::time_point lock_time, PgConn* lock) {
+  if (lock == nullptr) lock = lock_.get();
   auto emitted = main_->Query("SELECT pg_logical_emit_message(true, 'shadowcopy', $1)", {fence});
   if (!emitted.ok()) {
-    lock_->RollbackQuietly();
+    lock->RollbackQuietly();
     return emitted.status();
   }
   auto deadline = lock_time + LockedDrainBudget(attempt);
@@ -30,7 +32,7 @@ absl::StatusOr<bool> Rewrite::DrainFenceUnderLock(std::string_view what, int att
     if (wont_fit = DrainWontFit(deadline); !wont_fit.empty()) break;
     auto st = ReplayAvailable(std::chrono::milliseconds(50));
     if (!st.ok()) {
-      lock_->RollbackQuietly();
+      lock->RollbackQuietly();
       return st;
     }
     drained = std::find(fences_seen_.begin(), fences_seen_.end(), fence) != fences_seen_.end();
@@ -41,7 +43,7 @@ absl::StatusOr<bool> Rewrite::DrainFenceUnderLock(std::string_view what, int att
       attempt, after.transactions - before.transactions, after.changes - before.changes,
       std::chrono::duration<double, std::milli>(Clock::now() - lock_time).count());
   if (!drained) {
-    lock_->RollbackQuietly();
+    lock->RollbackQuietly();
     if (!wont_fit.empty())
       Log(LogLevel::kInfo, "{} attempt {}: gave up at once: {}; catching up", what, attempt, wont_fit);
     else

@@ -347,29 +347,9 @@ absl::StatusOr<std::optional<std::string>> Rewrite::TryConsistencyPoint(int atte
     return std::optional<std::string>();
   };
   std::string fence = fmt::format("{}/verify-{}", run_id_, ++verify_fences_);
-  auto emitted = main_->Query("SELECT pg_logical_emit_message(true, 'shadowcopy', $1)", {fence});
-  if (!emitted.ok()) {
-    vlock_->RollbackQuietly();
-    return emitted.status();
-  }
-  const ApplyStats before = applier_->stats();
-  bool drained = false;
-  std::string wont_fit;
-  while (!drained && Clock::now() < deadline) {
-    if (wont_fit = DrainWontFit(deadline); !wont_fit.empty()) break;
-    if (auto st = ReplayAvailable(milliseconds(50)); !st.ok()) {
-      vlock_->RollbackQuietly();
-      return st;
-    }
-    drained = std::find(fences_seen_.begin(), fences_seen_.end(), fence) != fences_seen_.end();
-    if (!drained) std::this_thread::sleep_for(milliseconds(1));
-  }
-  Log(LogLevel::kDebug, "verify: consistency point attempt {}: {} transactions ({} changes) replayed under the lock "
-      "in {:.1f} ms", attempt, applier_->stats().transactions - before.transactions,
-      applier_->stats().changes - before.changes, std::chrono::duration<double, std::milli>(Clock::now() - requested).count());
-  if (!drained && !wont_fit.empty()) return give_up(fmt::format("gave up at once: {}", wont_fit));
-  if (!drained)
-    return give_up(fmt::format("replay did not reach the fence within {} ms", LockedDrainBudget(attempt).count()));
+  ASSIGN_OR_RETURN(bool drained, DrainFenceUnderLock("verify: consistency point", attempt, fence, requested,
+                                                     vlock_.get()));
+  if (!drained) return std::optional<std::string>();
   if (corrupt) {
     if (auto st = CorruptForTest(*corrupt); !st.ok()) {
       vlock_->RollbackQuietly();
