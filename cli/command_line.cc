@@ -128,7 +128,7 @@ const Spec kSpecs[] = {
     {"--critical-replay-lag-bytes", "SIZE", kRewrite, "", ""},
     {"--verify-workers", "N", kRewrite, kVerification,
      "connections hashing ranges in parallel (default 2)"},
-    {"--verify-range-rows", "N", kRewrite, kVerification, "rows per key range (default 50000)"},
+    {"--verify-range-rows", "N", kRewrite, kVerification, "rows per key range (default 100000)"},
     {"--verify-max-snapshot-age", "D", kRewrite, kVerification,
      "beyond it, a fresh consistency point for the ranges left (default 10m)"},
     {"--verify-after", nullptr, kBoth, kVerification,

@@ -74,7 +74,7 @@ struct Config {
   int apply_workers = 1;
   bool verify = true;              // compare shadow and original before the cutover
   int verify_workers = 2;          // connections hashing ranges in parallel
-  int64_t verify_range_rows = 50000;  // rows per verified key range
+  int64_t verify_range_rows = 100000;  // rows per verified key range (the largest copy batch: its ends cut the ranges)
   std::chrono::milliseconds verify_max_snapshot_age{600000};  // then a fresh consistency point
   int verify_max_mismatches = 3;   // the same range differing this often stops the run
   bool verify_after = false;       // after the cutover, compare the new table with _<table>_old
