@@ -1,5 +1,6 @@
 #include "engine/rewrite/lock_gate.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "common/retry.h"
@@ -7,6 +8,20 @@
 #include "fmt/format.h"
 
 namespace shadowcopy::engine {
+
+std::string DrainWontFitWhy(size_t pending, double us_per_change, std::chrono::milliseconds left) {
+  if (pending < kMinChangesToJudge) return "";
+  const double need_ms = us_per_change * static_cast<double>(pending) / 1000.0;
+  if (need_ms <= static_cast<double>(left.count())) return "";
+  return fmt::format("{} changes received (a large transaction) would take ~{:.0f} ms to replay, {} ms are left",
+                     pending, need_ms, std::max<int64_t>(0, left.count()));
+}
+
+double NextReplayCost(double current_us, size_t changes, double group_us) {
+  if (changes < kMinChangesToMeasure) return current_us;
+  const double sample = std::min(200.0, group_us / static_cast<double>(changes));
+  return 0.7 * current_us + 0.3 * sample;
+}
 namespace {
 
 using Clock = std::chrono::steady_clock;

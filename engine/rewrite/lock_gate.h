@@ -46,6 +46,22 @@ absl::StatusOr<LockWaitOutcome> WaitForQuietTable(
     const std::function<absl::Status()>& idle,
     const std::function<void(const LockHolder*, double waited_ms)>& report);
 
+// Under a lock that blocks writers, the drain's judgement (pure): whether
+// replaying `pending` received changes at `us_per_change` each fits in the
+// `left` time of the attempt's budget. "" when it does (or when the backlog
+// is under kMinChangesToJudge: a small one always gets its chance), else
+// why not. The attempt then releases the lock at once.
+inline constexpr size_t kMinChangesToJudge = 500;
+std::string DrainWontFitWhy(size_t pending, double us_per_change, std::chrono::milliseconds left);
+
+// The replay's recent cost per change, after a group of `changes` took
+// `group_us`: a moving average of groups of at least kMinChangesToMeasure
+// (smaller ones are mostly round trips), each sample capped at 200 us so
+// that one slow group (a conflict replayed event by event) does not make
+// every later backlog look too large.
+inline constexpr size_t kMinChangesToMeasure = 200;
+double NextReplayCost(double current_us, size_t changes, double group_us);
+
 // How long ExecWhenTableQuiet may wait for the work done after a run.
 inline constexpr std::chrono::milliseconds kAfterRunLockBudget{30000};
 

@@ -10,6 +10,7 @@
 #include "common/retry.h"
 #include "common/status.h"
 #include "engine/control/run_throttler.h"
+#include "engine/rewrite/lock_gate.h"
 #include "engine/rewrite/rewrite.h"
 #include "engine/table/sql_builder.h"
 #include "fmt/format.h"
@@ -24,11 +25,6 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxGroupTransactions = 2000;
 constexpr size_t kMaxGroupChanges = 20000;
 constexpr size_t kMaxGroupBytes = 32u << 20;
-// Groups this large time the replay's cost per change (smaller ones are
-// mostly round trips); a backlog this small always gets its chance under a
-// lock.
-constexpr size_t kMinChangesToMeasure = 200;
-constexpr size_t kMinChangesToJudge = 500;
 // Deferred replay starts early once this much waits in the stream's queue
 // (half its bound: the stream stops reading at 64 MiB).
 constexpr size_t kDeferredReplayQueueBytes = 32u << 20;
@@ -365,13 +361,8 @@ absl::Status Rewrite::ApplyGroup(std::vector<cdc::Transaction>& group) {
   for (const auto& txn : group) changes += txn.changes.size();
   const auto started = Clock::now();
   RETURN_IF_ERROR(applier_->Apply(group, &messages));
-  if (changes >= kMinChangesToMeasure) {
-    // One slow group (a conflict replayed event by event) must not make every
-    // later backlog look too large for a lock's budget: capped.
-    const double us = std::min(200.0, std::chrono::duration<double, std::micro>(Clock::now() - started).count() /
-                                          static_cast<double>(changes));
-    apply_us_per_change_ = 0.7 * apply_us_per_change_ + 0.3 * us;
-  }
+  apply_us_per_change_ = NextReplayCost(apply_us_per_change_, changes,
+                                        std::chrono::duration<double, std::micro>(Clock::now() - started).count());
   // The group is committed into the shadow: only now may the slot advance.
   durable_applied_ = std::max(durable_applied_, group.back().end_lsn);
   last_applied_commit_time_ = group.back().commit_time;
@@ -382,14 +373,8 @@ absl::Status Rewrite::ApplyGroup(std::vector<cdc::Transaction>& group) {
 }
 
 std::string Rewrite::DrainWontFit(Clock::time_point deadline) const {
-  const size_t pending = stream_->PendingChanges();
-  if (pending < kMinChangesToJudge) return "";
-  const auto need = std::chrono::duration_cast<milliseconds>(
-      std::chrono::duration<double, std::micro>(apply_us_per_change_ * static_cast<double>(pending)));
-  const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-  if (need <= left) return "";
-  return fmt::format("{} changes received (a large transaction) would take ~{} ms to replay, {} ms are left", pending,
-                     need.count(), std::max<int64_t>(0, left.count()));
+  return DrainWontFitWhy(stream_->PendingChanges(), apply_us_per_change_,
+                         std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
 }
 
 absl::Status Rewrite::ReplayAvailable(milliseconds budget) {
