@@ -33,6 +33,10 @@ absl::Status Verifier::Connect() {
   for (int i = 0; i < workers_; ++i) {
     ConnectOptions co = connect_;
     co.application_name = "shadowcopy_verify";
+    // The workers are the verification's parallelism: a range's query
+    // starting parallel workers of its own would take more cores than
+    // --verify-workers says (and than the throttle and --nice-ratio pace).
+    co.settings.emplace_back("max_parallel_workers_per_gather", "0");
     ASSIGN_OR_RETURN(auto conn, PgConn::Connect(co));
     conns.push_back(std::move(conn));
   }
