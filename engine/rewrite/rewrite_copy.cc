@@ -357,11 +357,10 @@ absl::Status Rewrite::IndexPhase() {
 absl::Status Rewrite::ApplyGroup(std::vector<cdc::Transaction>& group) {
   if (group.empty()) return absl::OkStatus();
   std::vector<std::string> messages;
-  size_t changes = 0;
-  for (const auto& txn : group) changes += txn.changes.size();
+  const uint64_t changes_before = applier_->stats().changes;
   const auto started = Clock::now();
   RETURN_IF_ERROR(applier_->Apply(group, &messages));
-  apply_us_per_change_ = NextReplayCost(apply_us_per_change_, changes,
+  apply_us_per_change_ = NextReplayCost(apply_us_per_change_, applier_->stats().changes - changes_before,
                                         std::chrono::duration<double, std::micro>(Clock::now() - started).count());
   // The group is committed into the shadow: only now may the slot advance.
   durable_applied_ = std::max(durable_applied_, group.back().end_lsn);
