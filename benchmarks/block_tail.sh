@@ -41,6 +41,8 @@ B=$ROOT/benchmarks
 source scripts/lib/pg.sh
 # shellcheck source=../benchmarks/lib/bench.sh
 source "$B/lib/bench.sh"
+# shellcheck source=../benchmarks/lib/shapes.sh
+source "$B/lib/shapes.sh"
 bench_workdir shadowcopy-blocks "$BIN"
 WL_PID=""
 finish() {
@@ -58,14 +60,15 @@ q -c "CREATE DATABASE b"
 export PGDATABASE=b
 q -v rows="$ROWS" -f "$B/orders_schema.sql" >/dev/null
 
-PGOPTIONS="-c synchronous_commit=off" "$PGBIN/pgbench" -n -T 36000 -R "$RATE" -c 4 -j 2 -D maxid="$ROWS" \
-  -f "$B/wl_update.sql@60" -f "$B/wl_insert.sql@20" -f "$B/wl_delete.sql@20" >"$WORK/pgbench.out" 2>&1 &
+# shellcheck disable=SC2046
+PGOPTIONS="-c synchronous_commit=off" "$PGBIN/pgbench" -n -T 36000 -R "$RATE" $(shape_args bigtx) \
+  >"$WORK/pgbench.out" 2>&1 &
 WL_PID=$!
 (
   while [[ ! -f $WORK/stop ]]; do
-    PGOPTIONS="-c synchronous_commit=off" "$PGBIN/pgbench" -n -c 1 -t 1 -D maxid="$ROWS" -D bigrows=5000 \
-      -f "$B/heavy/big_update.sql" >/dev/null 2>&1 || true
-    sleep 2
+    # shellcheck disable=SC2046
+    PGOPTIONS="-c synchronous_commit=off" "$PGBIN/pgbench" -n -c 1 -t 1 $(shape_big_args bigtx) >/dev/null 2>&1 || true
+    sleep "$BIG_INTERVAL"
   done
 ) &
 sleep 3

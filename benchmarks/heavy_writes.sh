@@ -135,23 +135,12 @@ pg_start_bench
 export PGDATABASE=postgres
 PG_VERSION=$(q -c "SELECT version()")
 
-# ---- the shapes: pgbench arguments (rate and logging added by start_wl) ----
-H=$ROOT/benchmarks/heavy
-B=$ROOT/benchmarks
-shape_args() {  # $1 shape
-  case "$1" in
-    hot) echo "-c 8 -j 2 -D hot=100 -f $H/hot_update.sql" ;;
-    bigtx) echo "-c 4 -j 2 -D maxid=$ROWS -f $B/wl_update.sql@60 -f $B/wl_insert.sql@20 -f $B/wl_delete.sql@20" ;;
-    hightps) echo "-c 4 -j 2 -D maxid=$ROWS -f $B/wl_update.sql@60 -f $B/wl_insert.sql@20 -f $B/wl_delete.sql@20" ;;
-  esac
-}
-# The large transactions of a shape: one session, one every $BIG_INTERVAL s
-# (not calibrated), each a `pgbench -t 1` that exits by itself (so its log is
-# complete); big_loop records when each was due.
-shape_big_args() {
-  case "$1" in bigtx) echo "-D maxid=$ROWS -D bigrows=5000 -f $H/big_update.sql" ;; esac
-}
-BIG_INTERVAL=2
+# ---- the shapes: pgbench arguments (benchmarks/lib/shapes.sh; rate and
+# logging added by start_wl). A shape's large transactions run on one session,
+# one every $BIG_INTERVAL s (not calibrated), each a `pgbench -t 1` that exits
+# by itself (so its log is complete); big_loop records when each was due.
+# shellcheck source=../benchmarks/lib/shapes.sh
+source "$ROOT/benchmarks/lib/shapes.sh"
 shape_fraction() {  # $1 shape: the calibration's first rate, as a fraction of the capacity
   case "$1" in hot) echo 0.5 ;; bigtx) echo 0.5 ;; hightps) echo 0.8 ;; esac
 }
