@@ -52,6 +52,7 @@ class HealthMonitor {
   // with no baseline sample never fires.
   void EndBaseline();
   bool has_baseline() const { return baseline_p95_.has_value(); }
+  size_t baseline_samples() const { return baseline_.size(); }
   // "p50 0.4 ms, p95 0.9 ms over 10 samples"; "none" without a baseline.
   std::string DescribeBaseline() const;
 

@@ -41,6 +41,11 @@ std::optional<double> ParseNumber(std::string_view text) {
   return v;
 }
 
+// {1,2,3} -> "{1,2,3}" (an int[] parameter's text)
+std::string PgIntArray(const std::vector<int>& values) {
+  return fmt::format("{{{}}}", fmt::join(values, ","));
+}
+
 // "{1,2,3}" -> {1,2,3}
 std::vector<int> ParseIntArray(std::string_view text) {
   std::vector<int> out;
@@ -173,9 +178,7 @@ absl::StatusOr<double> RunCanary(PgConn& conn) {
 }
 
 absl::StatusOr<double> ProbeStatementsInFlight(PgConn& conn, const std::vector<int>& own_pids) {
-  std::string pids = "{";
-  for (size_t i = 0; i < own_pids.size(); ++i) pids += (i ? "," : "") + std::to_string(own_pids[i]);
-  pids += "}";
+  const std::string pids = PgIntArray(own_pids);
   auto res = conn.Query(
       "SELECT count(*), COALESCE(percentile_disc(0.5) WITHIN GROUP (ORDER BY age), 0)::float8 FROM ("
       "SELECT EXTRACT(epoch FROM clock_timestamp() - query_start) * 1000 AS age FROM pg_stat_activity "
@@ -189,6 +192,18 @@ absl::StatusOr<double> ProbeStatementsInFlight(PgConn& conn, const std::vector<i
   const double in_flight = ParseNumber(res->Get(0, 0)).value_or(0);
   if (in_flight < kMinStatementsInFlight) return 0.0;
   return std::max(0.0, ParseNumber(res->Get(0, 1)).value_or(0));
+}
+
+absl::StatusOr<bool> ProbeDatabaseQuiet(PgConn& conn, const std::vector<int>& own_pids) {
+  auto res = conn.Query(fmt::format(
+      "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity "
+      "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND datname = current_database() "
+      "AND pid <> ALL ($1::int[]) AND application_name NOT LIKE 'shadowcopy%' "
+      "AND (state IS DISTINCT FROM 'idle' OR state_change IS NULL "
+      "OR state_change > clock_timestamp() - interval '{} s'))",
+      kQuietLookbackSeconds), {PgIntArray(own_pids)});
+  if (!res.ok()) return res.status();
+  return res->Get(0, 0) == "t";
 }
 
 Reading ProbeFlagFile(const std::string& path, TimePoint now) {

@@ -68,6 +68,14 @@ absl::StatusOr<double> RunCanary(PgConn& conn);
 inline constexpr int kMinStatementsInFlight = 3;
 absl::StatusOr<double> ProbeStatementsInFlight(PgConn& conn, const std::vector<int>& own_pids);
 
+// True when no client session of this database other than this one,
+// `own_pids` and shadowcopy's ran a statement in the last
+// kQuietLookbackSeconds (or is in one, or in a transaction): no application
+// to take a baseline of. A session whose state this role may not read
+// counts as busy.
+inline constexpr int kQuietLookbackSeconds = 5;
+absl::StatusOr<bool> ProbeDatabaseQuiet(PgConn& conn, const std::vector<int>& own_pids);
+
 // 1 when `path` exists, else 0.
 Reading ProbeFlagFile(const std::string& path, TimePoint now);
 

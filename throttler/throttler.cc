@@ -171,7 +171,10 @@ std::vector<int> Throttler::OwnPids() const {
 
 void Throttler::TakeHealthBaseline() {
   if (!options_.probe_database || !options_.health_probe || health_.has_baseline()) return;
-  auto end = std::chrono::steady_clock::now() + options_.health_baseline;
+  const auto started = std::chrono::steady_clock::now();
+  const auto end = started + options_.health_baseline;
+  const bool may_end_early = options_.health_baseline_quiet.count() > 0;
+  bool quiet = false, checked = false;
   while (canary_ && std::chrono::steady_clock::now() < end) {
     auto next = std::chrono::steady_clock::now() + options_.canary_interval;
     auto ms = RunCanary(*canary_);
@@ -179,13 +182,25 @@ void Throttler::TakeHealthBaseline() {
     health_.AddBaseline(*ms);
     auto app = ProbeStatementsInFlight(*canary_, OwnPids());
     if (app.ok()) inflight_.AddBaseline(*app);
+    if (may_end_early && !checked && health_.baseline_samples() >= 3 &&
+        std::chrono::steady_clock::now() - started >= options_.health_baseline_quiet) {
+      checked = true;
+      auto q = ProbeDatabaseQuiet(*canary_, OwnPids());
+      quiet = q.ok() && *q;
+      if (quiet) break;
+    }
     std::this_thread::sleep_until(next);
   }
   health_.EndBaseline();
   inflight_.EndBaseline();
-  Log(LogLevel::kInfo, "throttle: application health baseline: {}; {}",
+  std::string ended;
+  if (quiet)
+    ended = fmt::format(" (ended after {:.1f} s: no other session of the database ran a statement in the last {} s)",
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+                        kQuietLookbackSeconds);
+  Log(LogLevel::kInfo, "throttle: application health baseline: {}; {}{}",
       health_.has_baseline() ? health_.DescribeBaseline() : "none (the canary could not run)",
-      inflight_.DescribeBaseline());
+      inflight_.DescribeBaseline(), ended);
 }
 
 Reading Throttler::ProbeHealth(TimePoint now) {

@@ -56,6 +56,10 @@ struct ThrottlerOptions {
   std::chrono::milliseconds canary_interval{100};
   std::chrono::milliseconds canary_timeout{1000};
   std::chrono::milliseconds health_baseline{1000};  // Start() samples this long
+  // ... or this long (and at least 3 canary samples) when the database has
+  // no application (ProbeDatabaseQuiet): its baseline is the idle server's,
+  // however long it is taken. 0: always health_baseline.
+  std::chrono::milliseconds health_baseline_quiet{300};
   std::chrono::milliseconds health_window{3000};
   // Live limits, read at every decision. Empty: Limits{}.
   std::function<Limits()> limits;
