@@ -225,10 +225,12 @@ TEST_F(LockQueueTest, CutoverNeverQueuesBehindForShareHolder) {
   EXPECT_NE(summary.find("pid " + holder_pid + " "), std::string::npos) << summary;
   EXPECT_NE(r.out.find("waited for pid " + holder_pid), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("pid " + holder_pid + " (application"), std::string::npos) << r.err;
-  // Writers never waited much longer than the tool says it blocked them.
+  // Writers never waited much longer than the tool says it blocked them:
+  // nowhere near the 2.5 s a request queued behind the holder would have
+  // stalled them (the margin is for a loaded machine's hiccups).
   const double blocked = JsonNumber(summary, "blocked_max_ms");
   EXPECT_GT(blocked, 0) << summary;
-  EXPECT_LT(probe.max_ms(), std::max(blocked, JsonNumber(summary, "verify_blocked_ms")) + 300)
+  EXPECT_LT(probe.max_ms(), std::max(blocked, JsonNumber(summary, "verify_blocked_ms")) + 1000)
       << summary << "\nprobe's longest update " << probe.max_ms() << " ms";
   EXPECT_EQ(probe.errors(), 0);
   ExpectNoWorkloadErrors(workload);
