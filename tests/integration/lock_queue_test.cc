@@ -383,6 +383,18 @@ TEST_P(LargeTxnUnderLockTest, AttemptGivesUpAtOnce) {
   MustExec(db(), "UPDATE orders SET amount = amount + 1 WHERE id <= 20000");
   MustExec(db(), "UPDATE truth SET amount = amount + 1 WHERE id <= 20000");
   MustExec(db(), "COMMIT");
+  // The transaction is on its way to the run before the lock is asked for
+  // (the walsender has decoded and sent it): on a slow machine its decoding
+  // could otherwise outlast the attempt, which then gives up at its deadline
+  // having received nothing.
+  const std::string commit_lsn = QueryValue(db(), "SELECT pg_current_wal_lsn()");
+  EXPECT_TRUE(PollUntilTrue(db(),
+                            "SELECT EXISTS (SELECT 1 FROM pg_replication_slots s JOIN pg_stat_replication r "
+                            "ON r.pid = s.active_pid WHERE s.database = current_database() AND r.sent_lsn >= '" +
+                                commit_lsn + "')",
+                            seconds(30)))
+      << "the walsender never sent the large transaction";
+  std::this_thread::sleep_for(milliseconds(100));
   pause_.Continue();
   ProcessResult r = (*tool)->Wait(seconds(120));
   ExpectSucceeded(r);
