@@ -81,8 +81,8 @@ class HealthDefaultsTest : public ThrottleControlTest {
     return out;
   }
 
-  // Releases the postponed cutover and checks the run's end.
-  // The run's stderr.
+  // Releases the postponed cutover, checks the run's end and returns its
+  // stderr.
   std::string FinishExact() {
     EXPECT_EQ(Ctl({"cutover"}).exit_code, 0);
     ProcessResult result = tool_->Wait(seconds(90));

@@ -14,9 +14,9 @@
 #include "fmt/format.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
-#include "throttler/probes.h"
 #include "tests/integration/throttle_fixture.h"
 #include "tests/integration/workload.h"
+#include "throttler/probes.h"
 
 namespace shadowcopy::it {
 namespace {
