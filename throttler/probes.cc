@@ -177,17 +177,20 @@ absl::StatusOr<double> RunCanary(PgConn& conn) {
   return ms;
 }
 
+// The application's sessions in pg_stat_activity: client backends of this
+// database other than this session, $1 (our own pids, an int[]) and
+// shadowcopy's.
+constexpr std::string_view kApplicationSessions =
+    "backend_type = 'client backend' AND pid <> pg_backend_pid() AND datname = current_database() "
+    "AND pid <> ALL ($1::int[]) AND application_name NOT LIKE 'shadowcopy%'";
+
 absl::StatusOr<double> ProbeStatementsInFlight(PgConn& conn, const std::vector<int>& own_pids) {
-  const std::string pids = PgIntArray(own_pids);
-  auto res = conn.Query(
+  auto res = conn.Query(fmt::format(
       "SELECT count(*), COALESCE(percentile_disc(0.5) WITHIN GROUP (ORDER BY age), 0)::float8 FROM ("
       "SELECT EXTRACT(epoch FROM clock_timestamp() - query_start) * 1000 AS age FROM pg_stat_activity "
-      "WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
-      "AND datname = current_database() "
-      "AND pid <> ALL ($1::int[]) AND application_name NOT LIKE 'shadowcopy%' "
-      "AND wait_event IS DISTINCT FROM 'SyncRep' "
+      "WHERE state = 'active' AND {} AND wait_event IS DISTINCT FROM 'SyncRep' "
       "AND query_start > clock_timestamp() - interval '5 s') a",
-      {pids});
+      kApplicationSessions), {PgIntArray(own_pids)});
   if (!res.ok()) return res.status();
   const double in_flight = ParseNumber(res->Get(0, 0)).value_or(0);
   if (in_flight < kMinStatementsInFlight) return 0.0;
@@ -196,12 +199,10 @@ absl::StatusOr<double> ProbeStatementsInFlight(PgConn& conn, const std::vector<i
 
 absl::StatusOr<bool> ProbeDatabaseQuiet(PgConn& conn, const std::vector<int>& own_pids) {
   auto res = conn.Query(fmt::format(
-      "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity "
-      "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND datname = current_database() "
-      "AND pid <> ALL ($1::int[]) AND application_name NOT LIKE 'shadowcopy%' "
+      "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE {} "
       "AND (state IS DISTINCT FROM 'idle' OR state_change IS NULL "
       "OR state_change > clock_timestamp() - interval '{} s'))",
-      kQuietLookbackSeconds), {PgIntArray(own_pids)});
+      kApplicationSessions, kQuietLookbackSeconds), {PgIntArray(own_pids)});
   if (!res.ok()) return res.status();
   return res->Get(0, 0) == "t";
 }
