@@ -692,14 +692,17 @@ TEST_F(FaultTest, MaxRetainedWalCrossedMidCopyStopsTheRun) {
   ASSERT_TRUE(workload.Start().ok());
   PausePoint pause;
   auto tool =
-      Start(MigrateArgs({"--max-retained-wal", "24MB"}, "1000"), pause.Env("before-batch:3"));
+      Start(MigrateArgs({"--max-retained-wal", "160MB"}, "1000"), pause.Env("before-batch:3"));
   ASSERT_NE(tool, nullptr);
+  // The limit leaves room for the WAL the other tests of the server write
+  // meanwhile: it is the whole server's WAL that the slot retains.
   ASSERT_TRUE(pause.WaitPaused(seconds(60))) << tool->Wait(seconds(5)).Describe();
-  // Past the guard's 5 s interval, ~50 MB of WAL right before the copy goes on.
+  // Past the guard's 5 s interval, 320 MB of WAL right before the copy goes
+  // on: 32 logical messages of 10 MB, written in a moment.
   std::this_thread::sleep_for(milliseconds(5500));
   MustExec(db(),
-           "CREATE TABLE wal_filler AS SELECT g, md5(g::text) || md5((g + 1)::text) AS t "
-           "FROM generate_series(1, 500000) g");
+           "SELECT pg_logical_emit_message(false, 'wal_filler', repeat('x', 10000000)) "
+           "FROM generate_series(1, 32)");
   pause.Continue();
   ProcessResult r = tool->Wait(seconds(120));
   PrintToolLines("tool", r);
