@@ -7,6 +7,11 @@
   bench_report.py report RESULTS.jsonl CUTOVER.jsonl META.json
                                              the markdown section (stdout)
   bench_report.py micro BENCH.json            markdown table of Google Benchmark output
+  bench_report.py blocks SUMMARIES.jsonl RATE ROWS
+                                             how long writers waited on the consistency
+                                             point and the cutover over block_tail.sh's
+                                             runs, with the targets
+  bench_report.py replay RESULTS.jsonl        replay_burst.sh's results, with the target
   bench_report.py splice FILE TAG SECTION     replace (or append) the section between
                                              <!-- bench:TAG:begin --> / end markers
 """
@@ -301,6 +306,67 @@ def cmd_micro(path):
     print(head + "\n\n" + "\n".join(out))
 
 
+def verdict(value, limit, at_least=False):
+    if value is None:
+        return "not measured"
+    if (value >= limit) if at_least else (value <= limit):
+        return "met"
+    if at_least:
+        return f"MISSED: {limit / value:.1f}× short" if value > 0 else "MISSED"
+    if not limit:
+        return "MISSED"
+    return f"MISSED by {(value / limit - 1) * 100:.0f}%"
+
+
+def cmd_blocks(path, rate, rows):
+    runs = [json.loads(l) for l in open(path) if l.strip()]
+    ok = [r for r in runs if not r.get("failed")]
+    out = [f"{len(ok)} rebuilds of {int(rows):,} rows under the bigtx workload at {rate} tps"
+           + (f" ({len(runs) - len(ok)} more failed)" if len(ok) < len(runs) else ""), "",
+           "| writers blocked by | min | median | p90 | p99 | max | runs over 100 ms | attempts given up |",
+           "|---|---|---|---|---|---|---|---|"]
+    stats = {}
+    for label, key, gave_up in (
+            ("the consistency point (longest attempt)", "verify_blocked_ms", lambda r: r.get("verify_point_failures", 0)),
+            ("the cutover (longest attempt)", "blocked_max_ms", lambda r: r.get("cutover_attempts", 1) - 1)):
+        v = [r[key] for r in ok if r.get(key) is not None]
+        if not v:
+            out.append(f"| {label} | – | – | – | – | – | – | – |")
+            continue
+        stats[key] = (statistics.median(v), pct(v, 99))
+        out.append(f"| {label} | {min(v):.1f} | {pct(v, 50):.1f} | {pct(v, 90):.1f} | {pct(v, 99):.1f} "
+                   f"| {max(v):.1f} | {sum(1 for x in v if x > 100)} | {sum(gave_up(r) for r in ok)} |")
+    out += ["", "| target | measured | limit | verdict |", "|---|---|---|---|"]
+    vp = stats.get("verify_blocked_ms", (None, None))[1]
+    cm, cp = stats.get("blocked_max_ms", (None, None))
+    for name, value, limit in (("consistency point: writers blocked, p99", vp, 100),
+                               ("cutover: writers blocked, median", cm, 50),
+                               ("cutover: writers blocked, p99", cp, 100)):
+        out.append(f"| {name} | {fmt(value)} ms | ≤ {limit} ms | {verdict(value, limit)} |")
+    out.append(f"| rebuilds that failed | {len(runs) - len(ok)} | 0 | {verdict(len(runs) - len(ok), 0)} |")
+    print("\n".join(out))
+
+
+def cmd_replay(path):
+    runs = [json.loads(l) for l in open(path) if l.strip()]
+    out = ["| apply sessions | burst (changes) | committed in s | catch-up s | changes/s "
+           "| WAL behind the slot | RSS before / with backlog / peak MiB |",
+           "|---|---|---|---|---|---|---|"]
+    best = None
+    for r in runs:
+        if r.get("failed"):
+            out.append(f"| {r['workers']} | {r['burst']:,} | – | – | **failed** | – | – |")
+            continue
+        best = max(best or 0, r["changes_per_s"])
+        out.append(f"| {r['workers']} | {r['burst']:,} | {r['burst_s']} | {r['catchup_s']} "
+                   f"| {r['changes_per_s']:,} | {r['backlog_wal']} "
+                   f"| {r['rss_mib_before']} / {r['rss_mib_with_backlog']} / {r['rss_mib_peak']} |")
+    out += ["", "| target | measured (best run) | limit | verdict |", "|---|---|---|---|",
+            f"| replay of a held-back burst | {'–' if best is None else f'{best:,}'} changes/s "
+            f"| ≥ 100,000 changes/s | {verdict(best, 100000, at_least=True)} |"]
+    print("\n".join(out))
+
+
 def cmd_splice(path, tag, section_path):
     begin, end = f"<!-- bench:{tag}:begin -->", f"<!-- bench:{tag}:end -->"
     section = open(section_path).read().rstrip("\n")
@@ -328,6 +394,10 @@ def main():
         cmd_report(*args)
     elif cmd == "micro":
         cmd_micro(args[0])
+    elif cmd == "blocks":
+        cmd_blocks(*args)
+    elif cmd == "replay":
+        cmd_replay(args[0])
     elif cmd == "splice":
         cmd_splice(*args)
     else:

@@ -9,8 +9,12 @@
 # --verbose, so an attempt over budget can be read afterwards.
 #
 #   benchmarks/block_tail.sh [--runs 20] [--rate 8000] [--rows 200000]
-#       [--bin build/cli/shadowcopy] [--keep-logs DIR] [-- SHADOWCOPY ARGS]
+#       [--bin build/cli/shadowcopy] [--keep-logs DIR] [--summaries FILE]
+#       [-- SHADOWCOPY ARGS]
 #
+# --summaries FILE keeps each run's summary (JSON lines; a failed run as
+# {"run": N, "failed": true}): scripts/bench --blocks writes its section
+# from it.
 # Starts its own throwaway PostgreSQL 15 (scripts/lib/pg.sh), as the other
 # benchmarks do; prints the table on stdout.
 set -euo pipefail
@@ -21,6 +25,7 @@ RATE=8000
 ROWS=200000
 BIN=$ROOT/build/cli/shadowcopy
 KEEP_LOGS=""
+SUMMARIES=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
@@ -28,8 +33,9 @@ while [[ $# -gt 0 ]]; do
     --rows) ROWS=$2; shift 2 ;;
     --bin) BIN=$(realpath "$2"); shift 2 ;;
     --keep-logs) KEEP_LOGS=$2; shift 2 ;;
+    --summaries) SUMMARIES=$(realpath -m "$2"); shift 2 ;;
     --) shift; break ;;
-    *) echo "usage: benchmarks/block_tail.sh [--runs N] [--rate TPS] [--rows N] [--bin PATH] [--keep-logs DIR] [-- ARGS]" >&2
+    *) echo "usage: benchmarks/block_tail.sh [--runs N] [--rate TPS] [--rows N] [--bin PATH] [--keep-logs DIR] [--summaries FILE] [-- ARGS]" >&2
        exit 2 ;;
   esac
 done
@@ -76,26 +82,13 @@ sleep 3
 : >"$WORK/summaries.jsonl"
 for ((i = 1; i <= RUNS; i++)); do
   "$SC" --table orders --execute --drop-old-table --verbose "${SC_EXTRA[@]}" >"$WORK/run$i.out" 2>"$WORK/run$i.err" ||
-    { echo "run $i failed: $(tail -2 "$WORK/run$i.err" | tr '\n' ' ')" >&2; continue; }
+    { echo "run $i failed: $(tail -2 "$WORK/run$i.err" | tr '\n' ' ')" >&2
+      jq -nc --argjson run "$i" '{run: $run, failed: true}' >>"$WORK/summaries.jsonl"
+      continue; }
   grep '^{' "$WORK/run$i.out" | tail -1 | jq -c --arg run "$i" '(.summary // .) + {run: ($run | tonumber)}' \
     >>"$WORK/summaries.jsonl"
   sleep 1
 done
 
-python3 - "$WORK/summaries.jsonl" "$RATE" "$ROWS" <<'EOF'
-import json, math, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-def pct(v, p):
-    v = sorted(v)
-    return v[max(0, math.ceil(p / 100 * len(v)) - 1)] if v else float("nan")
-print(f"{len(rows)} rebuilds of {int(sys.argv[3]):,} rows under the bigtx workload at {sys.argv[2]} tps")
-print()
-print("| writers blocked by | min | median | p90 | p99 | max | runs over 100 ms | attempts given up |")
-print("|---|---|---|---|---|---|---|---|")
-for label, key, failed in (("the consistency point (longest attempt)", "verify_blocked_ms",
-                            lambda r: r["verify_point_failures"]),
-                           ("the cutover (longest attempt)", "blocked_max_ms", lambda r: r["cutover_attempts"] - 1)):
-    v = [r[key] for r in rows]
-    print(f"| {label} | {min(v):.1f} | {pct(v, 50):.1f} | {pct(v, 90):.1f} | {pct(v, 99):.1f} | {max(v):.1f} "
-          f"| {sum(1 for x in v if x > 100)} | {sum(failed(r) for r in rows)} |")
-EOF
+python3 "$B/bench_report.py" blocks "$WORK/summaries.jsonl" "$RATE" "$ROWS"
+[[ -z $SUMMARIES ]] || cp "$WORK/summaries.jsonl" "$SUMMARIES"
