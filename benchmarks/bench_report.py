@@ -333,7 +333,7 @@ def cmd_blocks(path, rate, rows):
         if not v:
             out.append(f"| {label} | – | – | – | – | – | – | – |")
             continue
-        stats[key] = (statistics.median(v), pct(v, 99))
+        stats[key] = (pct(v, 50), pct(v, 99))
         out.append(f"| {label} | {min(v):.1f} | {pct(v, 50):.1f} | {pct(v, 90):.1f} | {pct(v, 99):.1f} "
                    f"| {max(v):.1f} | {sum(1 for x in v if x > 100)} | {sum(gave_up(r) for r in ok)} |")
     out += ["", "| target | measured | limit | verdict |", "|---|---|---|---|"]
