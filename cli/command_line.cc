@@ -77,6 +77,10 @@ const Spec kSpecs[] = {
     {"--copy-relay", nullptr, kRewrite, kOptions,
      "copy batches with COPY TO STDOUT into COPY FROM STDIN (binary)\nwhere every column's type allows: "
      "less WAL and half the\nwalsender's CPU, a slower copy on a busy machine (default off)"},
+    {"--parallel-index-builds", nullptr, kRewrite, kOptions,
+     "build the new table's indexes with the server's parallel\nmaintenance workers even while other "
+     "sessions of the database\nare at work (default: only when none is; one process otherwise,\nso "
+     "the application keeps the other cores)"},
     {"--replay-during-copy", nullptr, kRewrite, kOptions,
      "give the new table its key index before the copy and replay\nconcurrent writes during it. "
      "Default: the key "

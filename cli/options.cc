@@ -41,7 +41,7 @@ bool RewriteOnly(const std::string& arg) {
                         "--drop-old-table", "--keep-on-error", "--max-retained-wal", "--cutover-lock-timeout",
                         "--cutover-retries", "--cutover-drain-timeout", "--all", "--verify", "--verify-workers",
                         "--verify-range-rows", "--verify-max-snapshot-age", "--copy-workers",
-                        "--replay-during-copy", "--apply-workers", "--copy-relay",
+                        "--replay-during-copy", "--apply-workers", "--copy-relay", "--parallel-index-builds",
                         "--revert-window", "--revert-accept", "--health-check", "--health-check-cmd",
                         "--health-interval", "--health-max-failures"})
     if (arg == f) return true;
@@ -241,6 +241,8 @@ absl::Status ApplyOption(Options& o, const std::string& arg, const std::string& 
     c.replay_during_copy = true;
   } else if (arg == "--copy-relay") {
     c.copy_relay = true;
+  } else if (arg == "--parallel-index-builds") {
+    c.parallel_index_builds = true;
   } else if (arg == "--verify-workers") {
     ASSIGN_OR_RETURN(auto v, need(value));
     ASSIGN_OR_RETURN(c.verify_workers, ParseWorkers(arg, v, 32));

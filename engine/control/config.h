@@ -70,6 +70,10 @@ struct Config {
   // for it, unless the backlog grows (then both start at once).
   bool replay_during_copy = false;
   bool copy_relay = false;  // --copy-relay: copy batches by COPY relay (copier.h)
+  // --parallel-index-builds: index builds take the server's parallel
+  // maintenance workers even while other sessions of the database are at
+  // work (by default only when none is).
+  bool parallel_index_builds = false;
   // Connections a large replay group is split over by key (1: one session).
   int apply_workers = 1;
   bool verify = true;              // compare shadow and original before the cutover

@@ -169,6 +169,11 @@ class Rewrite {
   // `gentle`: with one process (the run was told to back off).
   absl::Status StartReplayDuringCopy(std::string_view why, bool gentle);
   absl::Status RunDeferredStatement(std::string stmt, bool one_process = false);
+  // Why an index build should take one core rather than every core the
+  // server would give it ("" when nothing says so).
+  std::string OneProcessBuildWhy(bool one_process);
+  // The backend pids of the run's own sessions.
+  std::vector<int> OwnBackendPids();
   absl::Status RefreshParallelApply();
   void KeyIndexBuilt(std::chrono::steady_clock::time_point build_started);
   absl::Status RunAfterSwap(PgConn* conn);

@@ -15,6 +15,7 @@
 #include "engine/table/sql_builder.h"
 #include "fmt/format.h"
 #include "throttler/pacing.h"
+#include "throttler/probes.h"
 
 namespace shadowcopy::engine {
 namespace {
@@ -42,19 +43,21 @@ absl::Status Rewrite::StartThrottler() {
   return absl::OkStatus();
 }
 
+std::vector<int> Rewrite::OwnBackendPids() {
+  std::vector<int> pids;
+  std::lock_guard<std::mutex> lock(conns_mu_);
+  for (auto* c : {main_.get(), copy_.get(), apply_.get(), lock_.get()})
+    if (c && c->Healthy()) pids.push_back(c->BackendPid());
+  for (auto& c : copy_extra_)
+    if (c->Healthy()) pids.push_back(c->BackendPid());
+  for (auto& c : apply_extra_)
+    if (c->Healthy()) pids.push_back(c->BackendPid());
+  return pids;
+}
+
 absl::StatusOr<bool> Rewrite::CopyMayProceed() {
   if (control_->abort_requested()) return absl::CancelledError("aborted by the operator");
-  {
-    std::vector<int> pids;
-    std::lock_guard<std::mutex> lock(conns_mu_);
-    for (auto* c : {main_.get(), copy_.get(), apply_.get(), lock_.get()})
-      if (c && c->Healthy()) pids.push_back(c->BackendPid());
-    for (auto& c : copy_extra_)
-      if (c->Healthy()) pids.push_back(c->BackendPid());
-    for (auto& c : apply_extra_)
-      if (c->Healthy()) pids.push_back(c->BackendPid());
-    throttler_->SetOwnPids(std::move(pids));
-  }
+  throttler_->SetOwnPids(OwnBackendPids());
   auto now = Clock::now();
   if (lock_failures_ > 0 && now >= lock_retry_at_) {
     // Time to try the lock again; a new refusal reports anew.
@@ -304,17 +307,31 @@ absl::Status Rewrite::RunDeferredStatement(std::string stmt, bool one_process) {
         {std::to_string(plan_.shadow_oid), rest}));
     if (exists.GetBool(0, 0)) return absl::OkStatus();
   }
-  // A paced run (--nice-ratio) builds each index with one process:
-  // parallel maintenance workers would take every core from the
-  // application for the length of the build.
-  const bool paced = one_process || control_->NiceRatio() > 0 || (throttler_ && throttler_->current().throttled);
-  RETURN_IF_ERROR(copy_->Exec(paced ? "SET max_parallel_maintenance_workers = 0"
-                                    : "RESET max_parallel_maintenance_workers").status());
+  const std::string one = OneProcessBuildWhy(one_process);
+  RETURN_IF_ERROR(copy_->Exec(one.empty() ? "RESET max_parallel_maintenance_workers"
+                                          : "SET max_parallel_maintenance_workers = 0").status());
   auto t = Clock::now();
   RETURN_IF_ERROR(Annotate(copy_->Exec(stmt).status(), "building an index of the new table"));
   RETURN_IF_ERROR(copy_->Exec("RESET max_parallel_maintenance_workers").status());
-  Log(LogLevel::kInfo, "built index in {:.1f} s{}: {}", SecondsSince(t), paced ? " (one process)" : "", stmt);
+  Log(LogLevel::kInfo, "built index in {:.1f} s{}: {}", SecondsSince(t),
+      one.empty() ? "" : fmt::format(" (one process: {})", one), stmt);
   return RefreshParallelApply();
+}
+
+// Parallel maintenance workers would take every core from the application
+// for the length of the build, and a build is one statement: nothing can
+// slow it once it runs. So one process whenever the run is paced or
+// throttled, and whenever another session of the database is at work (a
+// build then takes longer, the application keeps the other cores).
+std::string Rewrite::OneProcessBuildWhy(bool one_process) {
+  if (one_process) return "the run backs off";
+  if (control_->NiceRatio() > 0) return "--nice-ratio";
+  if (throttler_ && throttler_->current().throttled) return "throttled";
+  if (!config_.parallel_index_builds) {
+    auto quiet = throttler::ProbeDatabaseQuiet(*main_, OwnBackendPids());
+    if (!quiet.ok() || !*quiet) return "the application is at work";
+  }
+  return "";
 }
 
 absl::Status Rewrite::IndexPhase() {
